@@ -1,0 +1,9 @@
+"""gitops-engine: a platform orchestrator that lives in git."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+# Bumped whenever the same inputs would render different bytes. It is recorded in every unit's
+# provenance, so a new engine version re-renders everything through the normal pull-request flow.
+RENDER_VERSION = "1"

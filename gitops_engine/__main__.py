@@ -1,0 +1,5 @@
+from __future__ import annotations
+
+from gitops_engine.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,197 @@
+"""The command line: options in, one call, an exit code out. Errors become `Error: …` here and only here."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from gitops_engine import __version__
+from gitops_engine.errors import GitopsError, InputError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _repo_option(func: F) -> F:
+    return click.option(
+        "--repo",
+        "repo",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=Path("."),
+        show_default="the current directory",
+        help="The platform repo (a git work tree).",
+    )(func)
+
+
+def _forge_option(func: F) -> F:
+    return click.option(
+        "--forge",
+        type=click.Choice(["local", "github"]),
+        default=None,
+        help="Overrides the forge named in platform.yaml.",
+    )(func)
+
+
+def _handled(func: Callable[..., int]) -> Callable[..., None]:
+    """Run a command; map engine errors to messages and exit codes (0 ok, 1 findings, 2 usage/environment)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        try:
+            code = func(*args, **kwargs)
+        except InputError as exc:
+            for finding in exc.findings:
+                click.echo(f"Error: {finding}", err=True)
+            code = exc.exit_code
+        except GitopsError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            code = exc.exit_code
+        sys.exit(code)
+
+    return wrapper
+
+
+def _toplevel(repo: Path) -> Path:
+    from gitops_engine.git import find_toplevel
+
+    return find_toplevel(repo)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.version_option(__version__, prog_name="gitops-engine")
+def main() -> None:
+    """A platform orchestrator that lives in git.
+
+    Turns Score workloads and resource definitions into rendered Kubernetes manifests per environment, commits
+    them, and opens one pull request per workload affected by a definition change.
+    """
+
+
+@main.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@_handled
+def init(directory: Path) -> int:
+    """Create a platform repo in DIRECTORY from the bundled template (git init, first commit on main)."""
+    from gitops_engine.commands.init import init as run
+
+    return run(directory)
+
+
+@main.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path), required=False)
+@_handled
+def demo(directory: Path | None) -> int:
+    """Run the whole flow on the bundled template with a local bare remote and the local forge."""
+    from gitops_engine.commands.demo import demo as run
+
+    return run(directory)
+
+
+@main.command()
+@_repo_option
+@click.option("--format", "output_format", type=click.Choice(["text", "json", "github"]), default="text")
+@_handled
+def validate(repo: Path, output_format: str) -> int:
+    """Check every workload, definition and environment; report all problems with file:line:column."""
+    from gitops_engine.commands.validate import validate as run
+
+    return run(_toplevel(repo), output_format)
+
+
+@main.command()
+@_repo_option
+@click.option("--env", "environments", multiple=True, metavar="ENV", help="Only this environment (repeatable).")
+@click.option("--workload", "workloads", multiple=True, metavar="TEAM/NAME", help="Only this workload (repeatable).")
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 listing stale, missing or extra files.")
+@click.option("--keep-going", is_flag=True, help="Render the valid units even when others fail (they are left as they are).")
+@_handled
+def render(repo: Path, environments: tuple[str, ...], workloads: tuple[str, ...], check: bool, keep_going: bool) -> int:
+    """Render rendered/<env>/<team>/<workload>/ from the work tree."""
+    from gitops_engine.commands.render import render as run
+
+    return run(_toplevel(repo), environments, workloads, check=check, keep_going=keep_going)
+
+
+@main.command()
+@_repo_option
+@click.argument("workload", metavar="TEAM/NAME")
+@click.option("--env", "env", required=True, help="The environment.")
+@click.option("--format", "output_format", type=click.Choice(["mermaid", "dot"]), default="mermaid")
+@_handled
+def graph(repo: Path, workload: str, env: str, output_format: str) -> int:
+    """Print a workload's resources, their definitions and dependencies."""
+    from gitops_engine.commands.graph import graph as run
+
+    return run(_toplevel(repo), workload, env, output_format)
+
+
+@main.command()
+@_repo_option
+@click.option("--base", required=True, help="The commit before the change.")
+@click.option("--head", default="HEAD", show_default=True, help="The commit after the change.")
+@click.option("--format", "output_format", type=click.Choice(["text", "json", "markdown"]), default="text")
+@_handled
+def affected(repo: Path, base: str, head: str, output_format: str) -> int:
+    """List the workloads and environments whose rendered output a commit range changes, and why."""
+    from gitops_engine.commands.affected import affected as run
+
+    return run(_toplevel(repo), base, head, output_format)
+
+
+@main.command()
+@_repo_option
+@click.option("--base", required=True, help="The pull request's base commit.")
+@click.option("--head", default="HEAD", show_default=True, help="The pull request's head commit.")
+@click.option("--comment", is_flag=True, help="Upsert the preview as a comment on the pull request (needs --forge).")
+@click.option("--pr", "pull_number", type=int, default=None, help="Pull request number (default: from GITHUB_REF).")
+@_forge_option
+@_handled
+def preview(repo: Path, base: str, head: str, comment: bool, pull_number: int | None, forge: str | None) -> int:
+    """The pull-request comment: rendered diff per environment and the pull requests a merge will open."""
+    from gitops_engine.commands.preview import preview as run
+
+    return run(_toplevel(repo), base, head, comment=comment, pull_number=pull_number, forge_name=forge)
+
+
+@main.command()
+@_repo_option
+@click.option("--base", default=None, help="Narrow reasons to changes since this commit (the work is still decided from the repo).")
+@click.option("--head", default=None, help="The commit to process (default: the remote's main).")
+@_forge_option
+@click.option("--dry-run", is_flag=True, help="Say what would be committed and which pull requests opened; change nothing.")
+@_handled
+def process(repo: Path, base: str | None, head: str | None, forge: str | None, dry_run: bool) -> int:
+    """Reconcile rendered/ on main: commit workload changes, open pull requests for definition changes."""
+    from gitops_engine.commands.process import process as run
+
+    return run(_toplevel(repo), base=base, head=head, forge_name=forge, dry_run=dry_run)
+
+
+@main.command()
+@_repo_option
+@_forge_option
+@click.option("--state", type=click.Choice(["open", "closed", "all"]), default="open", show_default=True)
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text")
+@_handled
+def pulls(repo: Path, forge: str | None, state: str, output_format: str) -> int:
+    """List the engine's pull requests."""
+    from gitops_engine.commands.pulls import pulls as run
+
+    return run(_toplevel(repo), forge, state, output_format)
+
+
+@main.command()
+@_repo_option
+@click.argument("definition_id", required=False)
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text")
+@_forge_option
+@_handled
+def usage(repo: Path, definition_id: str | None, output_format: str, forge: str | None) -> int:
+    """Which workloads in which environments run which version of each definition, and which are behind."""
+    from gitops_engine.commands.usage import usage as run
+
+    return run(_toplevel(repo), definition_id, output_format, forge)

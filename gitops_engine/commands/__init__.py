@@ -1,0 +1,1 @@
+"""One module per subcommand; each is a function of plain arguments returning an exit code."""

@@ -1,0 +1,56 @@
+"""`gitops-engine render`: write `rendered/` from the work tree; `--check` only compares."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from gitops_engine.loading import WorkTreeSource, load_snapshot
+from gitops_engine.tree import build_tree, diff_tree, existing_rendered, write_tree
+
+
+def render(
+    repo: Path,
+    environments: Sequence[str] = (),
+    workloads: Sequence[str] = (),
+    *,
+    check: bool = False,
+    keep_going: bool = False,
+    out: TextIO = sys.stdout,
+) -> int:
+    snapshot = load_snapshot(WorkTreeSource(repo))
+    build = build_tree(
+        snapshot,
+        environments=list(environments) or None,
+        workloads=list(workloads) or None,
+    )
+    for finding in build.findings:
+        out.write(f"{finding}\n")
+    blocking = [f for f in build.global_findings if f.severity == "error"]
+    if blocking or (build.failures and not keep_going and not check):
+        out.write(
+            f"nothing written: {len(build.findings)} problem(s). Fix them, or pass --keep-going to render the "
+            "units that are valid and leave the others as they are\n"
+        )
+        return 1
+    changes = diff_tree(existing_rendered(repo), build, snapshot)
+    if check:
+        for path in changes.paths():
+            state = "missing" if path in changes.writes and not (repo / path).exists() else "stale"
+            if path in changes.deletes:
+                state = "extra"
+            out.write(f"{state}: {path}\n")
+        if changes or build.failures:
+            out.write(f"{len(changes.paths())} rendered file(s) out of date: run `gitops-engine render`\n")
+            return 1
+        out.write("rendered/ is up to date\n")
+        return 0
+    write_tree(repo, changes)
+    units = len({unit for _, unit in build.units})
+    out.write(
+        f"rendered {units} units in {len(build.environments)} environments: "
+        f"{len(changes.writes)} file(s) written, {len(changes.deletes)} removed\n"
+    )
+    return 1 if build.failures else 0

@@ -1,0 +1,69 @@
+"""`gitops-engine validate`: load and render everything in memory; report every problem at once."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from gitops_engine import ghactions
+from gitops_engine.errors import Finding
+from gitops_engine.loading import WorkTreeSource, load_snapshot
+from gitops_engine.tree import build_tree
+
+
+def validate(repo: Path, output_format: str = "text", out: TextIO = sys.stdout) -> int:
+    snapshot = load_snapshot(WorkTreeSource(repo))
+    build = build_tree(snapshot)
+    findings = build.findings
+    errors = [f for f in findings if f.severity == "error"]
+    units = len(build.workloads)
+    envs = len(build.environments)
+    if output_format == "json":
+        json.dump(
+            {
+                "ok": not errors,
+                "workloads": units,
+                "environments": envs,
+                "findings": [_as_json(f) for f in findings],
+            },
+            out,
+            indent=2,
+        )
+        out.write("\n")
+    else:
+        for finding in findings:
+            out.write(f"{finding}\n")
+        if output_format == "github" or ghactions.in_github_actions():
+            ghactions.emit_annotations(findings, out)
+            ghactions.write_summary(_summary(findings, units, envs))
+        if errors:
+            files = len({f.path for f in errors})
+            out.write(f"{len(errors)} error{'s' if len(errors) != 1 else ''} in {files} file{'s' if files != 1 else ''}\n")
+        else:
+            out.write(f"ok: {units} workloads in {envs} environments are valid\n")
+    return 1 if errors else 0
+
+
+def _as_json(finding: Finding) -> dict[str, object]:
+    return {
+        "path": finding.path,
+        "line": finding.line,
+        "column": finding.column,
+        "severity": finding.severity,
+        "unit": finding.unit,
+        "message": finding.message,
+    }
+
+
+def _summary(findings: list[Finding], units: int, envs: int) -> str:
+    lines = ["## gitops-engine validate", ""]
+    if not findings:
+        lines.append(f"All {units} workloads are valid in {envs} environments.")
+        return "\n".join(lines) + "\n"
+    lines += [f"{len(findings)} problem(s):", "", "| file | line | problem |", "|---|---|---|"]
+    for f in findings:
+        message = f.message.replace("|", "\\|").replace("\n", " ")
+        lines.append(f"| `{f.path}` | {f.line or ''} | {message} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,279 @@
+"""The one home of git.
+
+Reads go through plumbing that is cheap at scale: one `git ls-tree -r -z` per snapshot and one long-lived
+`git cat-file --batch` per repository (~10 us a blob, against ~140 us walking GitPython objects). Commits for many
+branches are written in one `git fast-import` stream without touching the work tree, and pushed with one
+`git push --atomic`. GitPython is used where its convenience costs nothing measurable: finding the repository.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gitops_engine.errors import GitError, UsageError
+
+ZERO_SHA = "0" * 40
+
+# Engine commits are recognisable by this identity; a pull-request branch with commits by anyone else is never
+# force-pushed. GitHub Actions runs override it (see default_identity).
+ENGINE_NAME = "gitops-engine"
+ENGINE_EMAIL = "gitops-engine@users.noreply.github.com"
+
+
+@dataclass(frozen=True)
+class Identity:
+    name: str
+    email: str
+
+
+def default_identity() -> Identity:
+    name = os.environ.get("GITOPS_ENGINE_AUTHOR_NAME", ENGINE_NAME)
+    email = os.environ.get("GITOPS_ENGINE_AUTHOR_EMAIL", ENGINE_EMAIL)
+    return Identity(name, email)
+
+
+def find_toplevel(start: str | os.PathLike[str]) -> Path:
+    """The work tree root containing `start`; UsageError when there is none."""
+    import git as gitpython  # GitPython: one import, here only
+
+    try:
+        repo = gitpython.Repo(start, search_parent_directories=True)
+    except (gitpython.InvalidGitRepositoryError, gitpython.NoSuchPathError):
+        raise UsageError(
+            f"{start} is not inside a git repository: pass --repo DIR, or create one with `gitops-engine init DIR`"
+        ) from None
+    if repo.working_tree_dir is None:
+        raise UsageError(f"{start} is a bare repository: run gitops-engine in a clone")
+    return Path(repo.working_tree_dir)
+
+
+@dataclass(frozen=True)
+class TreeEntry:
+    mode: str
+    sha: str
+
+
+@dataclass
+class CommitRequest:
+    """A commit to write with fast-import: `changes` maps path -> new bytes, or None to delete."""
+
+    parent: str
+    changes: Mapping[str, bytes | None]
+    message: str
+    identity: Identity
+    # Commit on top of `parent` after removing every path under these prefixes first (branch regeneration).
+    delete_prefixes: Sequence[str] = field(default_factory=tuple)
+
+
+class Git:
+    """A git repository driven through its command line."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+        self._batch: subprocess.Popen[bytes] | None = None
+        self._env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
+
+    # -- running --------------------------------------------------------------------------------------------
+    def run(self, *args: str, input: bytes | None = None, check: bool = True, env: Mapping[str, str] | None = None) -> str:
+        return self.run_bytes(*args, input=input, check=check, env=env).decode("utf-8", "replace")
+
+    def run_bytes(
+        self, *args: str, input: bytes | None = None, check: bool = True, env: Mapping[str, str] | None = None
+    ) -> bytes:
+        proc = subprocess.run(
+            ["git", *args],
+            cwd=self.root,
+            input=input,
+            capture_output=True,
+            env={**self._env, **(env or {})},
+        )
+        if check and proc.returncode != 0:
+            raise GitError(f"git {' '.join(args[:3])} failed: {proc.stderr.decode('utf-8', 'replace').strip()}")
+        return proc.stdout
+
+    def ok(self, *args: str) -> bool:
+        return subprocess.run(["git", *args], cwd=self.root, capture_output=True, env=self._env).returncode == 0
+
+    def close(self) -> None:
+        if self._batch is not None:
+            if self._batch.stdin:
+                self._batch.stdin.close()
+            self._batch.wait()
+            self._batch = None
+
+    def __enter__(self) -> Git:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- reading --------------------------------------------------------------------------------------------
+    def rev_parse(self, rev: str) -> str:
+        out = self.run_bytes("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", check=False).strip()
+        if not out:
+            raise UsageError(f"unknown revision {rev!r}: give a commit, branch or tag that exists in {self.root}")
+        return out.decode()
+
+    def try_rev_parse(self, rev: str) -> str | None:
+        out = self.run_bytes("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", check=False).strip()
+        return out.decode() or None
+
+    def ls_tree(self, commit: str, paths: Sequence[str] = ()) -> dict[str, TreeEntry]:
+        """Every file (blob or symlink) in a commit: path -> entry. Submodules are skipped."""
+        out = self.run_bytes("ls-tree", "-r", "-z", "--full-tree", commit, "--", *paths)
+        entries: dict[str, TreeEntry] = {}
+        for record in out.split(b"\0"):
+            if not record:
+                continue
+            meta, _, path = record.partition(b"\t")
+            mode, kind, sha = meta.split(b" ")
+            if kind != b"blob":
+                continue
+            entries[path.decode("utf-8", "surrogateescape")] = TreeEntry(mode.decode(), sha.decode())
+        return entries
+
+    def read_blob(self, sha: str) -> bytes:
+        """One blob through the long-lived `cat-file --batch` process."""
+        if self._batch is None:
+            self._batch = subprocess.Popen(
+                ["git", "cat-file", "--batch"],
+                cwd=self.root,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                env=self._env,
+            )
+        assert self._batch.stdin is not None and self._batch.stdout is not None
+        self._batch.stdin.write(sha.encode() + b"\n")
+        self._batch.stdin.flush()
+        header = self._batch.stdout.readline()
+        parts = header.split()
+        if len(parts) != 3:
+            raise GitError(f"cannot read object {sha}: {header.decode(errors='replace').strip()}")
+        size = int(parts[2])
+        data = self._batch.stdout.read(size)
+        self._batch.stdout.read(1)  # trailing newline
+        return data
+
+    def hash_blob(self, data: bytes) -> str:
+        """The blob id git would give `data` (no write)."""
+        import hashlib
+
+        return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+    def diff_names(self, base: str, head: str) -> list[tuple[str, str]]:
+        """(status letter, path) for every file changed between two commits; renames as delete + add."""
+        out = self.run_bytes("diff", "--name-status", "--no-renames", "-z", base, head)
+        fields = [f.decode("utf-8", "surrogateescape") for f in out.split(b"\0") if f]
+        return [(fields[i][0], fields[i + 1]) for i in range(0, len(fields) - 1, 2)]
+
+    def is_ancestor(self, ancestor: str, descendant: str) -> bool:
+        return self.ok("merge-base", "--is-ancestor", ancestor, descendant)
+
+    def merge_base(self, a: str, b: str) -> str | None:
+        out = self.run("merge-base", a, b, check=False).strip()
+        return out or None
+
+    def commit_authors(self, rev_range: str) -> list[tuple[str, str, str]]:
+        """(sha, author email, committer email) for commits in a range like `main..branch`."""
+        out = self.run("log", "--format=%H%x00%ae%x00%ce", rev_range)
+        return [tuple(line.split("\0")) for line in out.splitlines() if line]  # type: ignore[misc]
+
+    def commit_message(self, rev: str) -> str:
+        return self.run("log", "-1", "--format=%B", rev)
+
+    def remote_refs(self, remote: str, patterns: Sequence[str]) -> dict[str, str]:
+        """ref -> sha on a remote (one `ls-remote`)."""
+        out = self.run("ls-remote", remote, *patterns)
+        refs: dict[str, str] = {}
+        for line in out.splitlines():
+            sha, _, ref = line.partition("\t")
+            refs[ref] = sha
+        return refs
+
+    # -- writing --------------------------------------------------------------------------------------------
+    def write_commits(self, requests: Sequence[CommitRequest]) -> list[str]:
+        """Write commits with one fast-import stream; returns their ids in order. No ref or work tree changes."""
+        if not requests:
+            return []
+        stream = bytearray()
+        scratch = "refs/gitops-engine/scratch"
+        for number, req in enumerate(requests, start=1):
+            message = req.message.encode()
+            who = f"{req.identity.name} <{req.identity.email}> now".encode()
+            stream += b"commit %s\nmark :%d\n" % (scratch.encode(), number)
+            stream += b"author " + who + b"\ncommitter " + who + b"\n"
+            stream += b"data %d\n%s\n" % (len(message), message)
+            stream += b"from %s\n" % req.parent.encode()
+            for prefix in req.delete_prefixes:
+                stream += b"D %s\n" % _quote_path(prefix.rstrip("/"))
+            for path in sorted(req.changes):
+                content = req.changes[path]
+                if content is None:
+                    stream += b"D %s\n" % _quote_path(path)
+                else:
+                    stream += b"M 100644 inline %s\ndata %d\n%s\n" % (_quote_path(path), len(content), content)
+            stream += b"\n"
+        stream += b"done\n"
+        marks = self.root / ".git" / "gitops-engine-marks"
+        git_dir = Path(self.run("rev-parse", "--absolute-git-dir").strip())
+        marks = git_dir / "gitops-engine-marks"
+        self.run_bytes(
+            "fast-import", "--quiet", "--done", "--force", f"--export-marks={marks}", "--date-format=now", input=bytes(stream)
+        )
+        by_mark: dict[int, str] = {}
+        for line in marks.read_text().splitlines():
+            mark, _, sha = line.partition(" ")
+            by_mark[int(mark[1:])] = sha
+        marks.unlink()
+        self.run("update-ref", "-d", scratch, check=False)
+        return [by_mark[i] for i in range(1, len(requests) + 1)]
+
+    def tree_of(self, commit: str) -> str:
+        return self.run("rev-parse", f"{commit}^{{tree}}").strip()
+
+    def update_ref(self, ref: str, sha: str) -> None:
+        self.run("update-ref", ref, sha)
+
+    def fetch(self, remote: str, refspecs: Sequence[str]) -> None:
+        self.run("fetch", "--quiet", "--no-tags", "--prune", remote, *refspecs)
+
+    def push(self, remote: str, refspecs: Iterable[str], *, atomic: bool = True) -> tuple[bool, str]:
+        """Push refspecs in one go. Returns (ok, stderr). Leases are given as refspec options by the caller."""
+        specs = list(refspecs)
+        if not specs:
+            return True, ""
+        args = ["push", "--porcelain"]
+        if atomic:
+            args.append("--atomic")
+        proc = subprocess.run(["git", *args, remote, *specs], cwd=self.root, capture_output=True, env=self._env)
+        return proc.returncode == 0, proc.stderr.decode("utf-8", "replace") + proc.stdout.decode("utf-8", "replace")
+
+    def push_with_leases(self, remote: str, updates: Mapping[str, tuple[str | None, str | None]]) -> tuple[bool, str]:
+        """Atomically move remote refs: ref -> (expected old sha or None for 'must not exist', new sha or None to delete)."""
+        if not updates:
+            return True, ""
+        args = ["push", "--porcelain", "--atomic"]
+        specs: list[str] = []
+        for ref, (old, new) in sorted(updates.items()):
+            args.append(f"--force-with-lease={ref}:{old or ''}")
+            specs.append(f"{new}:{ref}" if new else f":{ref}")
+        proc = subprocess.run(["git", *args, remote, *specs], cwd=self.root, capture_output=True, env=self._env)
+        return proc.returncode == 0, proc.stderr.decode("utf-8", "replace") + proc.stdout.decode("utf-8", "replace")
+
+
+def _quote_path(path: str) -> bytes:
+    if any(c in path for c in '"\n\\') or path.startswith(" "):
+        escaped = path.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+        return f'"{escaped}"'.encode()
+    return path.encode()
+
+
+def init_repository(path: Path, *, branch: str = "main") -> Git:
+    """`git init` with a named first branch."""
+    path.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["git", "init", "--quiet", f"--initial-branch={branch}", str(path)], check=True)
+    return Git(path)

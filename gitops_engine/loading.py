@@ -1,0 +1,572 @@
+"""Stage 1: read a platform repo at a commit (from git objects) or in the work tree, into typed records.
+
+Settings, environments and definitions are small and always loaded. Workloads are discovered from the file list
+and parsed only when asked for, so work grows with what a run touches rather than with the repo.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import posixpath
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from gitops_engine.errors import Finding, InputError
+from gitops_engine.git import Git
+from gitops_engine.model import (
+    SHARED_FOLDER,
+    Criterion,
+    Definition,
+    Environment,
+    Settings,
+    Workload,
+    is_dns_label,
+)
+from gitops_engine.schema import validate_document
+from gitops_engine.yamlio import Document, YamlSyntaxError, load_document
+
+PLATFORM_FILE = "platform.yaml"
+CODEOWNERS_FILES = (".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS")
+SOURCE_ROOTS = ("environments/", "definitions/", "workloads/")
+SCORE_FILE = "score.yaml"
+OVERRIDE_PREFIX = "overrides."
+DEFAULT_MAX_FILE_BYTES = 262_144
+
+
+def blob_id(data: bytes) -> str:
+    """The id git gives a blob with this content, so work-tree and commit snapshots agree."""
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def is_source_path(path: str) -> bool:
+    return path == PLATFORM_FILE or path.startswith(SOURCE_ROOTS) or path in CODEOWNERS_FILES
+
+
+class Source(Protocol):
+    """Where a snapshot's files come from."""
+
+    def files(self) -> dict[str, str]:
+        """Every source file: path -> git blob id."""
+        ...
+
+    def read(self, path: str) -> bytes: ...
+
+    @property
+    def label(self) -> str: ...
+
+
+class GitSource:
+    """A commit, read straight from git objects (no checkout)."""
+
+    def __init__(self, git: Git, commit: str) -> None:
+        self.git = git
+        self.commit = git.rev_parse(commit)
+        self._files: dict[str, str] | None = None
+
+    @property
+    def label(self) -> str:
+        return self.commit[:12]
+
+    def files(self) -> dict[str, str]:
+        if self._files is None:
+            entries = self.git.ls_tree(self.commit, ["platform.yaml", *SOURCE_ROOTS, *CODEOWNERS_FILES])
+            self._files = {path: entry.sha for path, entry in entries.items() if is_source_path(path)}
+        return self._files
+
+    def read(self, path: str) -> bytes:
+        return self.git.read_blob(self.files()[path])
+
+
+class WorkTreeSource:
+    """The files as they are on disk, uncommitted edits included."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._files: dict[str, str] | None = None
+        self._content: dict[str, bytes] = {}
+
+    @property
+    def label(self) -> str:
+        return "work tree"
+
+    def files(self) -> dict[str, str]:
+        if self._files is None:
+            found: dict[str, str] = {}
+            candidates: list[str] = [PLATFORM_FILE, *CODEOWNERS_FILES]
+            for top in SOURCE_ROOTS:
+                base = self.root / top
+                for dirpath, dirnames, filenames in os.walk(base):
+                    dirnames.sort()
+                    rel = Path(dirpath).relative_to(self.root).as_posix()
+                    candidates.extend(f"{rel}/{name}" for name in sorted(filenames))
+            for path in candidates:
+                full = self.root / path
+                if full.is_file() and not full.is_symlink():
+                    data = full.read_bytes()
+                    self._content[path] = data
+                    found[path] = blob_id(data)
+            self._files = found
+        return self._files
+
+    def read(self, path: str) -> bytes:
+        if path not in self._content:
+            self.files()
+        return self._content[path]
+
+
+@dataclass
+class Snapshot:
+    """A platform repo at one point in time."""
+
+    source: Source
+    files: dict[str, str]
+    settings: Settings
+    environments: dict[str, Environment]
+    definitions: dict[str, Definition]  # by path
+    workload_paths: dict[str, str]  # "team/name" -> Score file path
+    codeowners: dict[str, tuple[str, ...]]  # path pattern -> owners, in file order
+    findings: list[Finding] = field(default_factory=list)  # problems outside any single workload
+    broken_definition_types: dict[str, list[str]] = field(default_factory=dict)  # type -> paths that failed to load
+    _workloads: dict[str, Workload] = field(default_factory=dict)
+    _workload_errors: dict[str, list[Finding]] = field(default_factory=dict)
+    _by_type: dict[str, list[Definition]] | None = None
+
+    # -- definitions -------------------------------------------------------------------------------------------
+    def definitions_of(self, type_: str) -> list[Definition]:
+        if self._by_type is None:
+            by_type: dict[str, list[Definition]] = {}
+            for definition in sorted(self.definitions.values(), key=lambda d: d.path):
+                by_type.setdefault(definition.type, []).append(definition)
+            self._by_type = by_type
+        return self._by_type.get(type_, [])
+
+    @property
+    def environment_order(self) -> list[str]:
+        return [e for e in self.settings.environments if e in self.environments]
+
+    # -- workloads ---------------------------------------------------------------------------------------------
+    def workload(self, key: str) -> Workload:
+        """Parse one workload on first use. Raises InputError naming the file, line and column."""
+        if key in self._workloads:
+            return self._workloads[key]
+        if key in self._workload_errors:
+            raise InputError(self._workload_errors[key])
+        try:
+            workload = _load_workload(self, key)
+        except InputError as exc:
+            self._workload_errors[key] = list(exc.findings)
+            raise
+        self._workloads[key] = workload
+        return workload
+
+    def try_workload(self, key: str) -> Workload | None:
+        try:
+            return self.workload(key)
+        except InputError:
+            return None
+
+    def workload_by_name(self, name: str) -> list[str]:
+        """Keys of workloads named `name` (metadata.name equals the folder name), in any team."""
+        return [key for key in self.workload_paths if key.split("/", 1)[1] == name]
+
+    def owners_of(self, path: str) -> tuple[str, ...]:
+        """CODEOWNERS owners of a path: the last matching pattern wins, as on GitHub."""
+        owners: tuple[str, ...] = ()
+        for pattern, who in self.codeowners.items():
+            if _codeowners_match(pattern, path):
+                owners = who
+        return owners
+
+
+def load_snapshot(source: Source) -> Snapshot:
+    """Load settings, environments and definitions; discover workloads. Never raises for content problems:
+    they are collected in `findings` (global) or raised per workload by `Snapshot.workload`."""
+    files = source.files()
+    findings: list[Finding] = []
+    settings = _load_settings(source, files, findings)
+    environments = _load_environments(source, files, settings, findings)
+    definitions, broken = _load_definitions(source, files, settings, findings)
+    workload_paths = _discover_workloads(files, findings)
+    codeowners = _load_codeowners(source, files)
+    return Snapshot(
+        source=source,
+        files=files,
+        settings=settings,
+        environments=environments,
+        definitions=definitions,
+        workload_paths=workload_paths,
+        codeowners=codeowners,
+        findings=findings,
+        broken_definition_types=broken,
+    )
+
+
+# -------------------------------------------------------------------------------------------------------------
+# Helpers
+
+
+def _read_document(source: Source, files: Mapping[str, str], path: str, max_bytes: int) -> Document:
+    data = source.read(path)
+    if len(data) > max_bytes:
+        raise InputError(
+            [
+                Finding(
+                    path,
+                    1,
+                    1,
+                    f"file is {len(data)} bytes, over the limit of {max_bytes} (platform.yaml limits.maxFileBytes): "
+                    "split it up or raise the limit",
+                )
+            ]
+        )
+    try:
+        return load_document(data, path)
+    except YamlSyntaxError as exc:
+        raise InputError([exc.finding]) from None
+
+
+def _load_settings(source: Source, files: Mapping[str, str], findings: list[Finding]) -> Settings:
+    fallback = Settings(path=PLATFORM_FILE, blob="", environments=())
+    if PLATFORM_FILE not in files:
+        findings.append(
+            Finding(PLATFORM_FILE, 0, 0, "missing: a platform repo needs platform.yaml at its root (see `gitops-engine init`)")
+        )
+        return fallback
+    try:
+        document = _read_document(source, files, PLATFORM_FILE, DEFAULT_MAX_FILE_BYTES)
+    except InputError as exc:
+        findings.extend(exc.findings)
+        return fallback
+    problems = validate_document("platform", document)
+    if problems:
+        findings.extend(problems)
+        return fallback
+    data: dict[str, Any] = document.data
+    pulls = data.get("pullRequests", {})
+    limits = data.get("limits", {})
+    environments = tuple(data["environments"])
+    seen: set[str] = set()
+    for index, env in enumerate(environments):
+        if env in seen:
+            findings.append(document.finding(("environments", index), f"environment {env!r} is listed twice"))
+        seen.add(env)
+    return Settings(
+        path=PLATFORM_FILE,
+        blob=files[PLATFORM_FILE],
+        environments=environments,
+        forge=data.get("forge", "local"),
+        labels=tuple(pulls.get("labels", ("gitops-engine",))),
+        max_per_run=int(pulls.get("maxPerRun", 50)),
+        max_per_hour=int(pulls.get("maxPerHour", 400)),
+        max_file_bytes=int(limits.get("maxFileBytes", DEFAULT_MAX_FILE_BYTES)),
+    )
+
+
+def _load_environments(
+    source: Source, files: Mapping[str, str], settings: Settings, findings: list[Finding]
+) -> dict[str, Environment]:
+    environments: dict[str, Environment] = {}
+    on_disk = {
+        path[len("environments/") : -len(".yaml")]: path
+        for path in files
+        if path.startswith("environments/") and path.endswith(".yaml") and path.count("/") == 1
+    }
+    for env_id in settings.environments:
+        if env_id not in on_disk:
+            findings.append(
+                Finding(
+                    PLATFORM_FILE,
+                    0,
+                    0,
+                    f"environment {env_id!r} is listed but environments/{env_id}.yaml does not exist: add the file "
+                    "or remove the entry",
+                )
+            )
+    for env_id, path in sorted(on_disk.items()):
+        if settings.environments and env_id not in settings.environments:
+            findings.append(
+                Finding(path, 1, 1, f"environment {env_id!r} is not listed in platform.yaml `environments`: add it there")
+            )
+            continue
+        try:
+            document = _read_document(source, files, path, settings.max_file_bytes)
+        except InputError as exc:
+            findings.extend(exc.findings)
+            continue
+        problems = validate_document("environment", document)
+        if problems:
+            findings.extend(problems)
+            continue
+        data: dict[str, Any] = document.data
+        if data["id"] != env_id:
+            findings.append(
+                document.finding(("id",), f"id {data['id']!r} differs from the file name: rename one so both are {env_id!r}")
+            )
+            continue
+        rule = data.get("namespace", "{team}")
+        stripped = rule.replace("{env}", "a").replace("{team}", "a").replace("{workload}", "a")
+        if "{" in stripped or "}" in stripped or not is_dns_label(stripped):
+            findings.append(
+                document.finding(
+                    ("namespace",),
+                    f"namespace rule {rule!r} must be a DNS label using only {{env}}, {{team}} and {{workload}}",
+                )
+            )
+            continue
+        environments[env_id] = Environment(
+            id=env_id,
+            type=data["type"],
+            namespace_rule=rule,
+            labels=dict(data.get("labels") or {}),
+            values=dict(data.get("values") or {}),
+            path=path,
+            blob=files[path],
+        )
+    return environments
+
+
+def _load_definitions(
+    source: Source, files: Mapping[str, str], settings: Settings, findings: list[Finding]
+) -> tuple[dict[str, Definition], dict[str, list[str]]]:
+    from gitops_engine.templating import check_template_syntax  # lazy: Jinja2 costs ~30 ms to import
+
+    definitions: dict[str, Definition] = {}
+    broken: dict[str, list[str]] = {}
+    ids: dict[str, str] = {}
+    for path in sorted(files):
+        if not path.startswith("definitions/"):
+            continue
+        parts = path.split("/")
+        if len(parts) != 3 or not path.endswith((".yaml", ".yml")):
+            if not path.endswith((".md", ".txt")):
+                findings.append(
+                    Finding(path, 0, 0, "not a resource definition: definitions live at definitions/<type>/<id>.yaml")
+                )
+            continue
+        folder_type = parts[1]
+        stem = posixpath.splitext(parts[2])[0]
+        before = len(findings)
+        try:
+            document = _read_document(source, files, path, settings.max_file_bytes)
+        except InputError as exc:
+            findings.extend(exc.findings)
+            broken.setdefault(folder_type, []).append(path)
+            continue
+        problems = validate_document("definition", document)
+        data: dict[str, Any] = document.data if isinstance(document.data, dict) else {}
+        if not problems:
+            if data["id"] != stem:
+                problems.append(
+                    document.finding(("id",), f"id {data['id']!r} differs from the file name: rename one so both are {stem!r}")
+                )
+            if data["type"] != folder_type:
+                problems.append(
+                    document.finding(
+                        ("type",),
+                        f"type {data['type']!r} differs from its folder definitions/{folder_type}/: move the file or fix the type",
+                    )
+                )
+            if data["id"] in ids:
+                problems.append(
+                    document.finding(("id",), f"definition id {data['id']!r} is also used by {ids[data['id']]}: ids must be unique")
+                )
+        if not problems:
+            for key in ("outputs", "manifests"):
+                text = (data.get("template") or {}).get(key)
+                if text is not None:
+                    problems.extend(check_template_syntax(text, document, ("template", key)))
+            for index, manifest in enumerate(data.get("manifests") or []):
+                problem = secret_literal_problem(manifest)
+                if problem:
+                    problems.append(document.finding(("manifests", index), problem))
+        if problems:
+            findings.extend(problems)
+            broken.setdefault(folder_type, []).append(path)
+            continue
+        del before
+        ids[data["id"]] = path
+        template = data.get("template") or {}
+        definitions[path] = Definition(
+            id=data["id"],
+            type=data["type"],
+            description=data.get("description", ""),
+            criteria=tuple(_criterion(c) for c in data.get("criteria") or ()),
+            driver=data["driver"],
+            path=path,
+            blob=files[path],
+            document=document,
+            template_outputs=template.get("outputs"),
+            template_manifests=template.get("manifests"),
+            static_outputs=data.get("outputs") if data["driver"] == "static" else None,
+            static_manifests=tuple(data.get("manifests") or ()),
+        )
+    return definitions, broken
+
+
+def secret_literal_problem(manifest: Any) -> str | None:
+    """Rendered output never holds secret values: a Secret with data or stringData is refused."""
+    if isinstance(manifest, dict) and manifest.get("kind") == "Secret" and (manifest.get("data") or manifest.get("stringData")):
+        return (
+            "a Secret with literal data or stringData would put secret values in git: use an ExternalSecret "
+            "(or similar) and expose the key as a secretKeyRef output"
+        )
+    return None
+
+
+def _criterion(raw: Mapping[str, Any]) -> Criterion:
+    return Criterion(
+        class_=raw.get("class"),
+        env_type=raw.get("env_type"),
+        env=raw.get("env"),
+        team=raw.get("team"),
+        workload=raw.get("workload"),
+        res_id=raw.get("res_id"),
+    )
+
+
+def _discover_workloads(files: Iterable[str], findings: list[Finding]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    folders_with_files: set[str] = set()
+    for path in sorted(files):
+        if not path.startswith("workloads/"):
+            continue
+        parts = path.split("/")
+        if len(parts) >= 4:
+            folders_with_files.add("/".join(parts[:3]))
+        if len(parts) == 4 and parts[3] == SCORE_FILE:
+            team, name = parts[1], parts[2]
+            problems = []
+            for what, value in (("team", team), ("workload", name)):
+                if not is_dns_label(value) or value == SHARED_FOLDER:
+                    problems.append(
+                        Finding(
+                            path,
+                            0,
+                            0,
+                            f"{what} folder name {value!r} is not a valid name: use lower-case letters, digits and '-' "
+                            "(a DNS label, at most 63 characters), since it becomes a namespace, path and branch name",
+                        )
+                    )
+            if problems:
+                findings.extend(problems)
+                continue
+            found[f"{team}/{name}"] = path
+        elif len(parts) < 4 and not path.endswith((".md", ".txt")) and parts[-1] != ".gitkeep":
+            findings.append(
+                Finding(path, 0, 0, "Score files live at workloads/<team>/<workload>/score.yaml: move this file there")
+            )
+    for folder in sorted(folders_with_files):
+        if f"{folder}/{SCORE_FILE}" not in files:
+            findings.append(
+                Finding(f"{folder}/{SCORE_FILE}", 0, 0, f"{folder}/ has files but no score.yaml: add one or remove the folder")
+            )
+    return found
+
+
+def _load_workload(snapshot: Snapshot, key: str) -> Workload:
+    path = snapshot.workload_paths.get(key)
+    if path is None:
+        raise InputError([Finding(f"workloads/{key}/{SCORE_FILE}", 0, 0, f"no workload {key!r} in {snapshot.source.label}")])
+    team, name = key.split("/", 1)
+    folder = f"workloads/{team}/{name}"
+    max_bytes = snapshot.settings.max_file_bytes
+    document = _read_document(snapshot.source, snapshot.files, path, max_bytes)
+    findings = validate_document("score", document, unit=key)
+    if not findings:
+        declared = document.data["metadata"]["name"]
+        if declared != name:
+            findings.append(
+                document.finding(
+                    ("metadata", "name"),
+                    f"metadata.name {declared!r} differs from the folder name {name!r}: the folder is named after the "
+                    "workload, rename one of them",
+                    unit=key,
+                )
+            )
+    folder_files = {p: blob for p, blob in snapshot.files.items() if p.startswith(folder + "/")}
+    overrides: dict[str, Document] = {}
+    for file_path in sorted(folder_files):
+        base = file_path[len(folder) + 1 :]
+        if base.startswith(OVERRIDE_PREFIX) and base.endswith(".yaml") and "/" not in base:
+            env_id = base[len(OVERRIDE_PREFIX) : -len(".yaml")]
+            if env_id not in snapshot.settings.environments:
+                findings.append(
+                    Finding(
+                        file_path,
+                        1,
+                        1,
+                        f"override for unknown environment {env_id!r}: environments are "
+                        f"{', '.join(snapshot.settings.environments)}",
+                        unit=key,
+                    )
+                )
+                continue
+            try:
+                override = _read_document(snapshot.source, snapshot.files, file_path, max_bytes)
+            except InputError as exc:
+                findings.extend(exc.findings)
+                continue
+            if override.data is not None and not isinstance(override.data, dict):
+                findings.append(override.finding((), "an override file holds a mapping merged onto score.yaml", unit=key))
+                continue
+            overrides[env_id] = override
+    for file_path in folder_files:
+        size_problem = None
+        if file_path != path and file_path not in (o.path for o in overrides.values()):
+            # Referenced files are read when rendering; check their size now so nothing is half-rendered.
+            size = len(snapshot.source.read(file_path))
+            if size > max_bytes:
+                size_problem = Finding(
+                    file_path,
+                    1,
+                    1,
+                    f"file is {size} bytes, over the limit of {max_bytes} (platform.yaml limits.maxFileBytes)",
+                    unit=key,
+                )
+        if size_problem:
+            findings.append(size_problem)
+    if findings:
+        raise InputError([_with_unit(f, key) for f in findings])
+    return Workload(team=team, name=name, path=path, folder=folder, document=document, files=folder_files, overrides=overrides)
+
+
+def _with_unit(finding: Finding, unit: str) -> Finding:
+    if finding.unit:
+        return finding
+    return Finding(finding.path, finding.line, finding.column, finding.message, finding.severity, unit)
+
+
+def _load_codeowners(source: Source, files: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
+    for path in CODEOWNERS_FILES:
+        if path in files:
+            owners: dict[str, tuple[str, ...]] = {}
+            for line in source.read(path).decode("utf-8", "replace").splitlines():
+                line = line.split("#", 1)[0].strip()
+                if not line:
+                    continue
+                pattern, *who = line.split()
+                owners.pop(pattern, None)
+                owners[pattern] = tuple(who)
+            return owners
+    return {}
+
+
+def _codeowners_match(pattern: str, path: str) -> bool:
+    """The subset of CODEOWNERS patterns platform repos use: anchored folders, '*' globs, bare names."""
+    import fnmatch
+
+    anchored = pattern.startswith("/")
+    pat = pattern.lstrip("/")
+    if pat.endswith("/"):
+        pat += "**"
+    if pat.endswith("/**"):
+        prefix = pat[:-3]
+        if anchored or "/" in prefix:
+            return path.startswith(prefix + "/")
+        return f"/{prefix}/" in f"/{path}"
+    if anchored or "/" in pat:
+        return fnmatch.fnmatchcase(path, pat) or path.startswith(pat.rstrip("/") + "/")
+    return any(fnmatch.fnmatchcase(part, pat) for part in path.split("/"))

@@ -1,0 +1,149 @@
+"""Typed records of a platform repo. Raw dicts stop at the loader; everything past it sees these."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from gitops_engine.yamlio import Document
+
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+DEFAULT_CLASS = "default"
+WORKLOAD_TYPE = "workload"
+SHARED_FOLDER = "_shared"
+LOCK_FILE = "gitops-engine.lock"
+
+
+def is_dns_label(name: str) -> bool:
+    return len(name) <= 63 and bool(DNS_LABEL.match(name))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """`platform.yaml`."""
+
+    path: str
+    blob: str
+    environments: tuple[str, ...]
+    forge: str = "local"
+    labels: tuple[str, ...] = ("gitops-engine",)
+    max_per_run: int = 50
+    max_per_hour: int = 400
+    max_file_bytes: int = 262_144
+
+
+@dataclass(frozen=True)
+class Environment:
+    """`environments/<id>.yaml`."""
+
+    id: str
+    type: str
+    namespace_rule: str
+    labels: Mapping[str, str]
+    values: Mapping[str, Any]
+    path: str
+    blob: str
+
+    def namespace_for(self, team: str, workload: str) -> str:
+        return self.namespace_rule.replace("{env}", self.id).replace("{team}", team).replace("{workload}", workload)
+
+
+@dataclass(frozen=True)
+class Criterion:
+    class_: str | None = None
+    env_type: str | None = None
+    env: str | None = None
+    team: str | None = None
+    workload: str | None = None
+    res_id: str | None = None
+
+    @property
+    def specificity(self) -> tuple[bool, bool, bool, bool, bool]:
+        """Compared lexicographically: res_id > workload > team > env > env_type (class filters, never ranks)."""
+        return (
+            self.res_id is not None,
+            self.workload is not None,
+            self.team is not None,
+            self.env is not None,
+            self.env_type is not None,
+        )
+
+
+@dataclass(frozen=True)
+class Definition:
+    """`definitions/<type>/<id>.yaml`."""
+
+    id: str
+    type: str
+    description: str
+    criteria: tuple[Criterion, ...]
+    driver: str  # "template" | "static"
+    path: str
+    blob: str
+    document: Document = field(compare=False, repr=False)
+    template_outputs: str | None = None
+    template_manifests: str | None = None
+    static_outputs: Mapping[str, Any] | None = None
+    static_manifests: tuple[Mapping[str, Any], ...] = ()
+
+    @property
+    def version(self) -> str:
+        """Short content hash: what `usage` and pull requests call a definition's version."""
+        return self.blob[:12]
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One Score file and its folder `workloads/<team>/<name>/`."""
+
+    team: str
+    name: str
+    path: str  # the Score file
+    folder: str  # "workloads/<team>/<name>"
+    document: Document = field(compare=False, repr=False)
+    files: Mapping[str, str] = field(default_factory=dict)  # every file in the folder: path -> blob id
+    overrides: Mapping[str, Document] = field(default_factory=dict)  # env id -> override document
+
+    @property
+    def key(self) -> str:
+        return f"{self.team}/{self.name}"
+
+    @property
+    def spec(self) -> Mapping[str, Any]:
+        data: Mapping[str, Any] = self.document.data
+        return data
+
+
+@dataclass(frozen=True)
+class ResourceRequest:
+    """A resource as a workload asks for it (Score `resources.<name>`)."""
+
+    name: str
+    type: str
+    class_: str
+    id: str | None  # Score `id`: set for shared resources
+    params: Mapping[str, Any]
+    metadata: Mapping[str, Any]
+
+    @property
+    def shared(self) -> bool:
+        return self.id is not None
+
+    @property
+    def res_id(self) -> str:
+        return self.id if self.id is not None else self.name
+
+
+@dataclass(frozen=True)
+class SecretRef:
+    """A secret output: a reference to a key of a Kubernetes Secret, never its value."""
+
+    name: str
+    key: str
+
+    def as_manifest(self) -> dict[str, dict[str, str]]:
+        return {"secretKeyRef": {"name": self.name, "key": self.key}}

@@ -1,0 +1,260 @@
+"""Stage 4: the rendered tree. Render many units of a snapshot, compare with what exists, write atomically.
+
+A unit that fails keeps its last rendered output untouched; everything else is still rendered. Files are removed
+only when their source is gone (a deleted workload, an object a definition no longer produces).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gitops_engine.errors import Finding, InputError
+from gitops_engine.loading import Snapshot
+from gitops_engine.model import SHARED_FOLDER
+from gitops_engine.rendering import Renderer, RenderedUnit, UnitFailure, deep_merge, unit_folder
+
+RENDERED = "rendered"
+
+
+@dataclass
+class TreeBuild:
+    """The outcome of rendering a set of units: what to write, and what failed."""
+
+    units: dict[tuple[str, str], RenderedUnit] = field(default_factory=dict)  # (env, unit) -> rendered
+    failures: dict[str, list[Finding]] = field(default_factory=dict)  # unit -> findings
+    global_findings: list[Finding] = field(default_factory=list)
+    environments: list[str] = field(default_factory=list)
+    workloads: list[str] = field(default_factory=list)
+    complete: bool = True  # every workload and environment was in scope
+
+    @property
+    def findings(self) -> list[Finding]:
+        return sorted({f for fs in self.failures.values() for f in fs} | set(self.global_findings))
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures and not any(f.severity == "error" for f in self.global_findings)
+
+    def files(self) -> dict[str, bytes]:
+        """rendered/<env>/<unit>/<file> -> content, for every unit rendered successfully."""
+        out: dict[str, bytes] = {}
+        for (env, unit), rendered in sorted(self.units.items()):
+            if unit in self.failures:
+                continue
+            folder = unit_folder(env, unit)
+            for name, content in rendered.files.items():
+                out[f"{folder}/{name}"] = content
+        return out
+
+    def protected_folders(self) -> set[str]:
+        """Folders of failed units: never touched, so an error never deletes or blanks manifests."""
+        return {unit_folder(env, unit) for env in self.environments for unit in self.failures}
+
+
+def build_tree(
+    snapshot: Snapshot,
+    *,
+    environments: Iterable[str] | None = None,
+    workloads: Iterable[str] | None = None,
+    renderer: Renderer | None = None,
+) -> TreeBuild:
+    """Render the selected workloads (default all) in the selected environments (default all)."""
+    build = TreeBuild(global_findings=list(snapshot.findings))
+    all_envs = snapshot.environment_order
+    build.environments = list(environments) if environments is not None else all_envs
+    build.workloads = sorted(workloads) if workloads is not None else sorted(snapshot.workload_paths)
+    build.complete = environments is None and workloads is None
+    for env in build.environments:
+        if env not in snapshot.environments:
+            build.global_findings.append(
+                Finding(snapshot.settings.path, 0, 0, f"unknown environment {env!r}: known are {', '.join(all_envs) or 'none'}")
+            )
+    for key in build.workloads:
+        if key not in snapshot.workload_paths:
+            build.global_findings.append(
+                Finding(f"workloads/{key}/score.yaml", 0, 0, f"unknown workload {key!r}: give it as TEAM/NAME")
+            )
+    if any(f.severity == "error" for f in build.global_findings):
+        return build
+    renderer = renderer or Renderer(snapshot)
+    shared_failures: dict[str, list[Finding]] = {}
+    for key in build.workloads:
+        for env in build.environments:
+            try:
+                unit, shared_units = renderer.render_workload(key, env)
+            except UnitFailure as exc:
+                target = shared_failures if exc.unit.startswith(SHARED_FOLDER + "/") else build.failures
+                target.setdefault(exc.unit, []).extend(exc.findings)
+                if exc.unit != key:
+                    build.failures.setdefault(key, []).extend(exc.findings)
+                continue
+            build.units[(env, key)] = unit
+            for shared in shared_units:
+                build.units[(env, shared.unit)] = shared
+    for unit, findings in shared_failures.items():
+        build.failures.setdefault(unit, []).extend(findings)
+    for unit in build.failures:
+        build.failures[unit] = sorted(set(build.failures[unit]))
+    build.global_findings.extend(cross_checks(snapshot, build))
+    return build
+
+
+def cross_checks(snapshot: Snapshot, build: TreeBuild) -> list[Finding]:
+    """Problems between workloads: two workloads in one namespace with one name; a shared resource declared
+    differently by two workloads."""
+    findings: list[Finding] = []
+    seen: dict[tuple[str, str, str], str] = {}
+    for env_id in build.environments:
+        env = snapshot.environments[env_id]
+        for key in build.workloads:
+            team, name = key.split("/", 1)
+            slot = (env_id, env.namespace_for(team, name), name)
+            if slot in seen:
+                findings.append(
+                    Finding(
+                        snapshot.workload_paths[key],
+                        1,
+                        1,
+                        f"workload {name!r} renders into namespace {slot[1]!r} of {env_id}, as does "
+                        f"{snapshot.workload_paths[seen[slot]]}: names must be unique in a namespace; rename one or "
+                        f"change the namespace rule in {env.path}",
+                        unit=key,
+                    )
+                )
+            else:
+                seen[slot] = key
+    declared: dict[tuple[str, str], tuple[str, object]] = {}
+    for key in build.workloads:
+        workload = snapshot.try_workload(key)
+        if workload is None:
+            continue
+        for env_id in build.environments:
+            spec = dict(workload.spec)
+            override = workload.overrides.get(env_id)
+            if override is not None and override.data:
+                import copy
+
+                spec = deep_merge(copy.deepcopy(spec), override.data)
+            for res_name, raw in sorted((spec.get("resources") or {}).items()):
+                res_id = raw.get("id") if isinstance(raw, dict) else None
+                if not res_id:
+                    continue
+                shape = (raw.get("type"), raw.get("class") or "default", raw.get("params") or {})
+                first = declared.setdefault((env_id, res_id), (key, shape))
+                if first[1] != shape:
+                    findings.append(
+                        workload.document.finding(
+                            ("resources", res_name),
+                            f"shared resource {res_id!r} is declared with a different type, class or params than in "
+                            f"{snapshot.workload_paths[first[0]]} ({env_id}): a shared resource must be declared the "
+                            "same way everywhere",
+                            unit=key,
+                        )
+                    )
+    return sorted(set(findings))
+
+
+# -------------------------------------------------------------------------------------------------------------
+# Comparing and writing
+
+
+@dataclass(frozen=True)
+class TreeChanges:
+    writes: dict[str, bytes]
+    deletes: list[str]
+
+    def __bool__(self) -> bool:
+        return bool(self.writes or self.deletes)
+
+    def paths(self) -> list[str]:
+        return sorted([*self.writes, *self.deletes])
+
+
+def existing_rendered(root: Path) -> dict[str, bytes]:
+    """Every file under rendered/ in a work tree."""
+    found: dict[str, bytes] = {}
+    base = root / RENDERED
+    for dirpath, dirnames, filenames in os.walk(base):
+        dirnames.sort()
+        for name in filenames:
+            full = Path(dirpath) / name
+            found[full.relative_to(root).as_posix()] = full.read_bytes()
+    return found
+
+
+def diff_tree(existing: Mapping[str, bytes], build: TreeBuild, snapshot: Snapshot) -> TreeChanges:
+    """What to write and delete so `existing` matches `build`, within the build's scope."""
+    desired = build.files()
+    writes = {path: content for path, content in desired.items() if existing.get(path) != content}
+    protected = build.protected_folders()
+    rendered_folders = {unit_folder(env, unit) for env, unit in build.units}
+    deletes: list[str] = []
+    for path in existing:
+        if path in desired:
+            continue
+        folder = _unit_folder_of(path)
+        if folder is None or any(folder == p for p in protected):
+            continue
+        if folder in rendered_folders:
+            deletes.append(path)  # an object the unit no longer produces
+        elif build.complete and not build.failures.get(_unit_of(folder), None):
+            if _source_gone(folder, snapshot, build):
+                deletes.append(path)
+    return TreeChanges(writes=writes, deletes=sorted(deletes))
+
+
+def _unit_folder_of(path: str) -> str | None:
+    parts = path.split("/")
+    if len(parts) < 5 or parts[0] != RENDERED:
+        return None
+    return "/".join(parts[:4])
+
+
+def _unit_of(folder: str) -> str:
+    parts = folder.split("/")
+    return f"{parts[2]}/{parts[3]}"
+
+
+def _source_gone(folder: str, snapshot: Snapshot, build: TreeBuild) -> bool:
+    """A rendered folder whose workload, shared resource or environment no longer exists."""
+    _, env, first, second = folder.split("/")
+    if env not in snapshot.environments:
+        return True
+    if first == SHARED_FOLDER:
+        return (env, f"{SHARED_FOLDER}/{second}") not in build.units and not any(
+            u.startswith(SHARED_FOLDER) for u in build.failures
+        )
+    return f"{first}/{second}" not in snapshot.workload_paths
+
+
+def write_tree(root: Path, changes: TreeChanges) -> None:
+    """Apply changes: each file written to a temporary file and renamed into place; empty folders removed."""
+    for path, content in sorted(changes.writes.items()):
+        target = root / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(content)
+            os.replace(tmp, target)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+    for path in changes.deletes:
+        target = root / path
+        if target.exists():
+            target.unlink()
+        parent = target.parent
+        while parent != root and parent.exists() and not any(parent.iterdir()):
+            parent.rmdir()
+            parent = parent.parent
+
+
+def raise_if_failed(build: TreeBuild) -> None:
+    if not build.ok:
+        raise InputError(build.findings)
