@@ -136,6 +136,11 @@ class Git:
             entries[path.decode("utf-8", "surrogateescape")] = TreeEntry(mode.decode(), sha.decode())
         return entries
 
+    def list_dir(self, commit: str, path: str) -> list[str]:
+        """Names directly inside a folder of a commit (one non-recursive ls-tree)."""
+        out = self.run_bytes("ls-tree", "-z", "--name-only", f"{commit}:{path}", check=False)
+        return sorted(name.decode("utf-8", "surrogateescape") for name in out.split(b"\0") if name)
+
     def read_blob(self, sha: str) -> bytes:
         """One blob through the long-lived `cat-file --batch` process."""
         if self._batch is None:

@@ -1,0 +1,523 @@
+"""Stage 5: what is stale on main, why, and what each affected unit's new rendering is.
+
+Staleness is decided from the repo alone. Every unit folder holds a provenance lock with the blob id of each input
+and the definition each resource was matched to; a unit is stale when an input's blob differs, when matching would
+now pick another definition, or when the engine's render version changed. Candidates come from a commit range when
+one is given (cheap: proportional to the change), else from every unit (a full reconcile).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from gitops_engine import RENDER_VERSION
+from gitops_engine.errors import Finding
+from gitops_engine.git import Git
+from gitops_engine.loading import PLATFORM_FILE, Snapshot
+from gitops_engine.matching import Ambiguous, NoMatch, ResourceKey, match_definition
+from gitops_engine.model import LOCK_FILE, SHARED_FOLDER, WORKLOAD_TYPE
+from gitops_engine.rendering import Renderer, RenderedUnit, UnitFailure, unit_folder
+
+Cause = Literal["workload", "definitions", "removed"]
+DATA_KINDS = frozenset({"StatefulSet", "PersistentVolumeClaim", "PersistentVolume"})
+
+
+# -------------------------------------------------------------------------------------------------------------
+# What rendered/ holds at a commit
+
+
+class RenderedState:
+    """The files under rendered/ at a commit (blob ids) and their locks (read on demand).
+
+    A full state lists rendered/ with one ls-tree; a partial one lists unit folders as they are asked for, so a
+    run that touches one workload reads one workload's folders whatever the size of the repo.
+    """
+
+    def __init__(self, git: Git, commit: str, *, full: bool = True) -> None:
+        self.git = git
+        self.commit = commit
+        self.full = False
+        self.folders: dict[tuple[str, str], dict[str, str]] = {}
+        self._loaded_units: set[str] = set()
+        self._envs: list[str] | None = None
+        self._locks: dict[tuple[str, str], dict[str, Any] | None] = {}
+        if full:
+            self.load_all()
+
+    def load_all(self) -> None:
+        if self.full:
+            return
+        self._add(self.git.ls_tree(self.commit, ["rendered/"]))
+        self.full = True
+
+    def _add(self, entries: Mapping[str, Any]) -> None:
+        for path, entry in entries.items():
+            parts = path.split("/", 4)
+            if len(parts) != 5:
+                continue
+            _, env, first, second, name = parts
+            self.folders.setdefault((env, f"{first}/{second}"), {})[name] = entry.sha
+
+    def ensure(self, units: Iterable[str]) -> None:
+        """List the folders of `units` in every environment (partial states only)."""
+        if self.full:
+            return
+        missing = sorted(set(units) - self._loaded_units)
+        if missing:
+            if self._envs is None:
+                self._envs = self.git.list_dir(self.commit, "rendered")
+            paths = [f"rendered/{env}/{unit}/" for unit in missing for env in self._envs]
+            if paths:
+                self._add(self.git.ls_tree(self.commit, paths))
+            self._loaded_units.update(missing)
+
+    def units(self) -> set[str]:
+        self.load_all()
+        return {unit for _, unit in self.folders}
+
+    def envs_of(self, unit: str) -> list[str]:
+        self.ensure([unit])
+        return sorted(env for env, u in self.folders if u == unit)
+
+    def files_of(self, env: str, unit: str) -> dict[str, str]:
+        self.ensure([unit])
+        return self.folders.get((env, unit), {})
+
+    def lock(self, env: str, unit: str) -> dict[str, Any] | None:
+        key = (env, unit)
+        if key not in self._locks:
+            blob = self.files_of(env, unit).get(LOCK_FILE)
+            self._locks[key] = _parse_lock(self.git.read_blob(blob)) if blob else None
+        return self._locks[key]
+
+    def read_all_locks(self) -> None:
+        """Read every lock with one pipelined `cat-file --batch` (the index for definition changes)."""
+        self.load_all()
+        wanted = [(key, files[LOCK_FILE]) for key, files in self.folders.items() if LOCK_FILE in files and key not in self._locks]
+        if not wanted:
+            return
+        request = "".join(f"{blob}\n" for _, blob in wanted).encode()
+        out = subprocess.run(
+            ["git", "cat-file", "--batch"], cwd=self.git.root, input=request, capture_output=True, check=True
+        ).stdout
+        offset = 0
+        for key, _ in wanted:
+            header_end = out.index(b"\n", offset)
+            size = int(out[offset:header_end].rsplit(b" ", 1)[1])
+            start = header_end + 1
+            self._locks[key] = _parse_lock(out[start : start + size])
+            offset = start + size + 1
+
+    def all_locks(self) -> dict[tuple[str, str], dict[str, Any]]:
+        self.read_all_locks()
+        return {k: v for k, v in self._locks.items() if v is not None}
+
+
+def _parse_lock(data: bytes) -> dict[str, Any] | None:
+    try:
+        value = json.loads(data)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+# -------------------------------------------------------------------------------------------------------------
+# Freshness of one unit in one environment
+
+
+def stale_reasons(lock: Mapping[str, Any] | None, snapshot: Snapshot, env_id: str, unit: str) -> list[str]:
+    """Why the unit's output in `env_id` no longer matches its inputs ([] when fresh)."""
+    if lock is None:
+        return [f"{env_id}: not rendered yet"]
+    reasons: list[str] = []
+    if lock.get("engine") != RENDER_VERSION:
+        reasons.append(f"{env_id}: rendered by engine render version {lock.get('engine')}, now {RENDER_VERSION}")
+    inputs: Mapping[str, str] = lock.get("inputs", {})
+    files = snapshot.files
+    for path, blob in inputs.items():
+        current = files.get(path)
+        if current != blob:
+            reasons.append(f"{path} {'removed' if current is None else 'changed'}")
+    if not unit.startswith(SHARED_FOLDER + "/"):
+        folder = f"workloads/{unit}/"
+        for path in _folder_files(snapshot, folder):
+            if path not in inputs:
+                reasons.append(f"{path} added")
+    env = snapshot.environments.get(env_id)
+    if env is None:
+        return reasons or [f"environment {env_id} removed"]
+    team, name = unit.split("/", 1)
+    has_workload_resource = False
+    for resource in lock.get("resources", []):
+        shared = bool(resource.get("shared"))
+        if resource["type"] == WORKLOAD_TYPE:
+            has_workload_resource = True
+        key = ResourceKey(
+            resource["type"],
+            resource["class"],
+            resource["res_id"],
+            None if shared or unit.startswith(SHARED_FOLDER) else team,
+            None if shared or unit.startswith(SHARED_FOLDER) else name,
+        )
+        try:
+            definition = match_definition(snapshot.definitions_of(resource["type"]), key, env)
+        except (NoMatch, Ambiguous) as exc:
+            reasons.append(f"{env_id}: resource {resource['name']}: {exc}")
+            continue
+        if definition.path != resource.get("definition_path"):
+            reasons.append(
+                f"{env_id}: resource {resource['name']} now matches {definition.path} instead of {resource.get('definition_path')}"
+            )
+    if not unit.startswith(SHARED_FOLDER) and not has_workload_resource and snapshot.definitions_of(WORKLOAD_TYPE):
+        reasons.append(f"{env_id}: a workload definition now applies")
+    return reasons
+
+
+def _folder_files(snapshot: Snapshot, folder: str) -> list[str]:
+    return [p for p in snapshot.files if p.startswith(folder)]
+
+
+def workload_inputs_changed(lock: Mapping[str, Any] | None, snapshot: Snapshot, unit: str) -> bool:
+    """Did the workload's own folder (Score file, overrides, referenced files) change since it was rendered?"""
+    if lock is None:
+        return True
+    folder = f"workloads/{unit}/"
+    recorded = {p: b for p, b in lock.get("inputs", {}).items() if p.startswith(folder)}
+    current = {p: snapshot.files[p] for p in _folder_files(snapshot, folder)}
+    return recorded != current
+
+
+# -------------------------------------------------------------------------------------------------------------
+# The plan
+
+
+@dataclass
+class UnitPlan:
+    """One unit's change across environments."""
+
+    unit: str
+    cause: Cause
+    reasons: list[str]
+    writes: dict[str, bytes] = field(default_factory=dict)  # path -> new content
+    deletes: list[str] = field(default_factory=list)
+    old_files: dict[str, str] = field(default_factory=dict)  # path -> blob id before (for diffs)
+    rendered: dict[str, RenderedUnit] = field(default_factory=dict)  # env -> new rendering
+    old_locks: dict[str, dict[str, Any]] = field(default_factory=dict)  # env -> lock before
+    removes_production_data: bool = False
+    users: list[str] = field(default_factory=list)  # shared units: the workloads that use it
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.writes or self.deletes)
+
+    @property
+    def manifests_changed(self) -> bool:
+        return any(not p.endswith("/" + LOCK_FILE) for p in [*self.writes, *self.deletes])
+
+    @property
+    def environments(self) -> list[str]:
+        return sorted({p.split("/")[1] for p in [*self.writes, *self.deletes]})
+
+    @property
+    def goes_to_main(self) -> bool:
+        """Developer changes and provenance-only changes are committed; the rest needs review."""
+        if self.cause == "workload":
+            return True
+        if self.cause == "removed":
+            return not self.removes_production_data and not self.unit.startswith(SHARED_FOLDER + "/")
+        return not self.manifests_changed
+
+    def definition_changes(self) -> list[tuple[str, str | None, str | None]]:
+        """(definition id, old version, new version) for every definition whose use changed."""
+        old: dict[str, str] = {}
+        new: dict[str, str] = {}
+        for lock in self.old_locks.values():
+            for r in lock.get("resources", []):
+                old.setdefault(r["definition"], r["version"])
+        for rendered in self.rendered.values():
+            for r in rendered.provenance["resources"]:
+                new.setdefault(r["definition"], r["version"])
+        out = []
+        for definition_id in sorted(set(old) | set(new)):
+            if old.get(definition_id) != new.get(definition_id):
+                out.append((definition_id, old.get(definition_id), new.get(definition_id)))
+        return out
+
+
+@dataclass
+class Plan:
+    head: str
+    units: dict[str, UnitPlan] = field(default_factory=dict)
+    failures: dict[str, list[Finding]] = field(default_factory=dict)
+    global_findings: list[Finding] = field(default_factory=list)
+    mode: str = "full"  # "full" or "range"
+    candidates: int = 0
+
+    @property
+    def findings(self) -> list[Finding]:
+        return sorted({f for fs in self.failures.values() for f in fs} | set(self.global_findings))
+
+    def main_units(self) -> list[UnitPlan]:
+        return [u for u in self.units.values() if u.changed and u.goes_to_main]
+
+    def pull_units(self) -> list[UnitPlan]:
+        return [u for u in self.units.values() if u.changed and not u.goes_to_main]
+
+
+def candidates_from_range(git: Git, start: str, head: str, snapshot: Snapshot, state: RenderedState) -> set[str] | None:
+    """Units a commit range can affect; None means 'everything' (environments or settings changed)."""
+    changed = [path for _, path in git.diff_names(start, head)]
+    units: set[str] = set()
+    changed_types: set[str] = set()
+    lookups_changed: list[str] = []
+    for path in changed:
+        parts = path.split("/")
+        if path == PLATFORM_FILE or parts[0] == "environments":
+            return None
+        if parts[0] == "workloads" and len(parts) >= 4:
+            unit = f"{parts[1]}/{parts[2]}"
+            units.add(unit)
+            if _service_changed(git, start, head, f"workloads/{unit}/score.yaml"):
+                lookups_changed.append(f"workloads/{unit}/")
+        elif parts[0] == "definitions" and len(parts) == 3:
+            changed_types.add(parts[1])
+    if changed_types or lookups_changed:
+        for (env, unit), lock in state.all_locks().items():
+            del env
+            if any(r["type"] in changed_types for r in lock.get("resources", [])):
+                units.add(unit)
+            elif WORKLOAD_TYPE in changed_types and not unit.startswith(SHARED_FOLDER):
+                units.add(unit)
+            elif lookups_changed and any(p.startswith(tuple(lookups_changed)) for p in lock.get("inputs", {})):
+                units.add(unit)
+        if changed_types:
+            # Workloads never rendered (no lock) may now be renderable.
+            units.update(k for k in snapshot.workload_paths if not any(state.folders.get((e, k)) for e in snapshot.environments))
+    return units
+
+
+def _service_changed(git: Git, start: str, head: str, path: str) -> bool:
+    """Whether a Score file's service section (what other workloads can look up) differs between two commits."""
+    from gitops_engine.yamlio import YamlSyntaxError, load_document
+
+    def service_at(rev: str) -> Any:
+        data = git.run_bytes("show", f"{rev}:{path}", check=False)
+        if not data:
+            return None
+        try:
+            doc = load_document(data, path).data
+        except YamlSyntaxError:
+            return "invalid"
+        return doc.get("service") if isinstance(doc, dict) else None
+
+    return bool(service_at(start) != service_at(head))
+
+
+def plan_changes(
+    snapshot: Snapshot,
+    state: RenderedState,
+    *,
+    candidates: set[str] | None = None,
+    renderer: Renderer | None = None,
+) -> Plan:
+    """Decide, for every candidate unit, whether it is stale and what its new files are."""
+    plan = Plan(head=state.commit, mode="full" if candidates is None else "range")
+    plan.global_findings.extend(f for f in snapshot.findings if f.severity == "error")
+    if plan.global_findings:
+        return plan
+    renderer = renderer or Renderer(snapshot)
+    envs = snapshot.environment_order
+    if candidates is None:
+        state.read_all_locks()
+        candidates = set(snapshot.workload_paths) | state.units()
+    plan.candidates = len(candidates)
+    shared_rendered: dict[tuple[str, str], tuple[RenderedUnit, Cause]] = {}
+    for unit in sorted(u for u in candidates if not u.startswith(SHARED_FOLDER + "/")):
+        _plan_workload(unit, snapshot, state, renderer, envs, plan, shared_rendered)
+    shared_candidates = {u for u in candidates if u.startswith(SHARED_FOLDER + "/")} | {u for _, u in shared_rendered}
+    if shared_candidates:
+        _plan_shared(shared_candidates, snapshot, state, renderer, envs, plan, shared_rendered)
+    return plan
+
+
+def _plan_workload(
+    unit: str,
+    snapshot: Snapshot,
+    state: RenderedState,
+    renderer: Renderer,
+    envs: list[str],
+    plan: Plan,
+    shared_rendered: dict[tuple[str, str], tuple[RenderedUnit, Cause]],
+) -> None:
+    existing_envs = state.envs_of(unit)
+    if unit not in snapshot.workload_paths:
+        if not existing_envs:
+            return
+        removal = UnitPlan(unit, "removed", [f"workloads/{unit}/ removed"])
+        for env in existing_envs:
+            removal.old_locks[env] = state.lock(env, unit) or {}
+            for name, blob in state.files_of(env, unit).items():
+                path = f"{unit_folder(env, unit)}/{name}"
+                removal.deletes.append(path)
+                removal.old_files[path] = blob
+            if _holds_data(snapshot, env, removal.old_locks[env], state.files_of(env, unit)):
+                removal.removes_production_data = True
+        plan.units[unit] = removal
+        return
+    reasons: list[str] = []
+    locks = {env: state.lock(env, unit) for env in envs}
+    for env in envs:
+        reasons.extend(stale_reasons(locks[env], snapshot, env, unit))
+    gone_envs = [e for e in existing_envs if e not in snapshot.environments]
+    reasons.extend(f"environment {e} removed" for e in gone_envs)
+    if not reasons:
+        return
+    any_lock = any(lock is not None for lock in locks.values())
+    changed_source = (not any_lock and not gone_envs) or any(
+        workload_inputs_changed(lock, snapshot, unit) for lock in locks.values() if lock is not None
+    )
+    cause: Cause = "workload" if changed_source else "definitions"
+    unit_plan = UnitPlan(unit, cause, sorted(set(reasons)))
+    for env in envs:
+        try:
+            rendered, shared_units = renderer.render_workload(unit, env)
+        except UnitFailure as exc:
+            plan.failures.setdefault(exc.unit, []).extend(exc.findings)
+            if exc.unit != unit:
+                plan.failures.setdefault(unit, []).extend(exc.findings)
+            return
+        unit_plan.rendered[env] = rendered
+        if locks[env] is not None:
+            unit_plan.old_locks[env] = locks[env]  # type: ignore[assignment]
+        for shared in shared_units:
+            previous = shared_rendered.get((env, shared.unit))
+            if previous is None or (previous[1] != "workload" and cause == "workload"):
+                shared_rendered[(env, shared.unit)] = (shared, cause)
+        _diff_folder(unit_plan, env, unit, rendered.files, state)
+    for env in gone_envs:
+        for name, blob in state.files_of(env, unit).items():
+            path = f"{unit_folder(env, unit)}/{name}"
+            unit_plan.deletes.append(path)
+            unit_plan.old_files[path] = blob
+    plan.units[unit] = unit_plan
+
+
+def _plan_shared(
+    shared_candidates: set[str],
+    snapshot: Snapshot,
+    state: RenderedState,
+    renderer: Renderer,
+    envs: list[str],
+    plan: Plan,
+    shared_rendered: dict[tuple[str, str], tuple[RenderedUnit, Cause]],
+) -> None:
+    declarers: dict[str, list[str]] | None = None
+    for unit in sorted(shared_candidates):
+        unit_plan = UnitPlan(unit, "definitions", [])
+        res_id = unit.split("/", 1)[1]
+        for env in sorted(set(envs) | set(state.envs_of(unit))):
+            produced = shared_rendered.get((env, unit))
+            if produced is not None:
+                rendered, cause = produced
+                if cause == "workload":
+                    unit_plan.cause = "workload"
+            elif env in snapshot.environments:
+                lock = state.lock(env, unit)
+                reasons = stale_reasons(lock, snapshot, env, unit) if lock else []
+                if lock is not None and not reasons:
+                    continue
+                if declarers is None:
+                    declarers = _shared_declarers(state, snapshot)
+                users = declarers.get(res_id, [])
+                rendered_by_user = None
+                for user in users:
+                    try:
+                        _, shared_units = renderer.render_workload(user, env)
+                    except UnitFailure as exc:
+                        plan.failures.setdefault(exc.unit, []).extend(exc.findings)
+                        continue
+                    rendered_by_user = next((s for s in shared_units if s.unit == unit), None)
+                    if rendered_by_user is not None:
+                        break
+                if rendered_by_user is None:
+                    if lock is None:
+                        continue
+                    _remove_folder(unit_plan, env, unit, state, snapshot)
+                    unit_plan.reasons.append(f"{env}: no workload uses shared resource {res_id!r} any more")
+                    unit_plan.cause = "removed"
+                    continue
+                rendered = rendered_by_user
+                unit_plan.reasons.extend(reasons)
+            else:
+                _remove_folder(unit_plan, env, unit, state, snapshot)
+                unit_plan.reasons.append(f"environment {env} removed")
+                continue
+            unit_plan.rendered[env] = rendered
+            lock = state.lock(env, unit)
+            if lock is not None:
+                unit_plan.old_locks[env] = lock
+            _diff_folder(unit_plan, env, unit, rendered.files, state)
+        if unit_plan.changed:
+            if declarers is None:
+                declarers = _shared_declarers(state, snapshot)
+            unit_plan.users = declarers.get(res_id, [])
+            if not unit_plan.reasons:
+                unit_plan.reasons.append("declared by a changed workload")
+            plan.units[unit] = unit_plan
+
+
+def _shared_declarers(state: RenderedState, snapshot: Snapshot) -> dict[str, list[str]]:
+    """Shared resource id -> workloads whose locks use it (any environment)."""
+    found: dict[str, set[str]] = {}
+    for (_, unit), lock in state.all_locks().items():
+        if unit.startswith(SHARED_FOLDER + "/") or unit not in snapshot.workload_paths:
+            continue
+        for resource in lock.get("resources", []):
+            if resource.get("shared"):
+                found.setdefault(resource["res_id"], set()).add(unit)
+    return {k: sorted(v) for k, v in found.items()}
+
+
+def _diff_folder(unit_plan: UnitPlan, env: str, unit: str, files: Mapping[str, bytes], state: RenderedState) -> None:
+    existing = state.files_of(env, unit)
+    folder = unit_folder(env, unit)
+    for name, content in files.items():
+        blob = existing.get(name)
+        if blob is None or blob != _blob_id(content):
+            unit_plan.writes[f"{folder}/{name}"] = content
+            if blob is not None:
+                unit_plan.old_files[f"{folder}/{name}"] = blob
+    for name, blob in existing.items():
+        if name not in files:
+            unit_plan.deletes.append(f"{folder}/{name}")
+            unit_plan.old_files[f"{folder}/{name}"] = blob
+
+
+def _remove_folder(unit_plan: UnitPlan, env: str, unit: str, state: RenderedState, snapshot: Snapshot) -> None:
+    lock = state.lock(env, unit) or {}
+    unit_plan.old_locks[env] = lock
+    for name, blob in state.files_of(env, unit).items():
+        path = f"{unit_folder(env, unit)}/{name}"
+        unit_plan.deletes.append(path)
+        unit_plan.old_files[path] = blob
+    if _holds_data(snapshot, env, lock, state.files_of(env, unit)):
+        unit_plan.removes_production_data = True
+
+
+def _holds_data(snapshot: Snapshot, env: str, lock: Mapping[str, Any], files: Mapping[str, str]) -> bool:
+    """Removing this folder would delete data in a production-type environment."""
+    environment = snapshot.environments.get(env)
+    production = environment.type == "production" if environment else env == "production"
+    if not production:
+        return False
+    return any(name.split("-", 1)[0] in {k.lower() for k in DATA_KINDS} for name in files)
+
+
+def _blob_id(content: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest()

@@ -1,0 +1,45 @@
+"""`gitops-engine pulls`: the engine's pull requests."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Literal, TextIO, cast
+
+from gitops_engine.forge import open_forge
+from gitops_engine.loading import WorkTreeSource, load_snapshot
+from gitops_engine.publishing import unit_of_branch
+
+
+def pulls(repo: Path, forge_name: str | None, state: str, output_format: str, out: TextIO = sys.stdout) -> int:
+    name = forge_name or load_snapshot(WorkTreeSource(repo)).settings.forge
+    forge = open_forge(name, repo)
+    found = [
+        p for p in forge.list_pull_requests(cast(Literal["open", "closed", "all"], state)) if unit_of_branch(p.branch)
+    ]
+    if output_format == "json":
+        json.dump(
+            [
+                {
+                    "number": p.number,
+                    "title": p.title,
+                    "state": p.state,
+                    "branch": p.branch,
+                    "workload": unit_of_branch(p.branch),
+                    "url": p.url,
+                    "labels": list(p.labels),
+                    "reviewers": list(p.reviewers),
+                }
+                for p in found
+            ],
+            out,
+            indent=2,
+        )
+        out.write("\n")
+        return 0
+    if not found:
+        out.write(f"no {state if state != 'all' else ''} pull requests by gitops-engine\n".replace("  ", " "))
+    for p in found:
+        out.write(f"#{p.number}\t{p.state}\t{unit_of_branch(p.branch)}\t{p.title}\n")
+    return 0

@@ -1,0 +1,503 @@
+"""Stage 6: publish a plan. Commit developer changes to main; open one pull request per unit for the rest.
+
+Git work (commits, branches, pushes) happens here through `gitops_engine.git`; pull requests through the `Forge`
+interface only. Every step is idempotent, so a run killed anywhere is completed by the next one: branches are
+pushed only when their content differs, pull requests are found through the forge before one is opened, and main
+is pushed with a lease (when main moved, the whole run starts again on the new main).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gitops_engine.affected import Plan, RenderedState, UnitPlan, candidates_from_range, plan_changes
+from gitops_engine.errors import Finding, GitopsError, RateLimited
+from gitops_engine.forge import Forge, PullRequest, PullRequestDraft
+from gitops_engine.git import CommitRequest, Git, Identity
+from gitops_engine.loading import GitSource, Snapshot, load_snapshot
+from gitops_engine.model import LOCK_FILE, SHARED_FOLDER
+
+BRANCH_PREFIX = "gitops-engine/"
+MAIN = "main"
+SOURCE_TRAILER = "Gitops-Engine-Source"
+MARKER = "<!-- gitops-engine:unit={unit} -->"
+HUMAN_MARKER = "<!-- gitops-engine:human-commits -->"
+DIFF_COLLAPSE_LINES = 40
+BODY_LIMIT = 60_000  # GitHub refuses bodies over 65,536 characters
+MAX_ATTEMPTS = 5
+
+
+class InjectedFailure(GitopsError):
+    """Raised at a named step when GITOPS_ENGINE_FAIL_AT names it: how tests kill a run at each step."""
+
+
+def checkpoint(step: str) -> None:
+    if os.environ.get("GITOPS_ENGINE_FAIL_AT") == step:
+        raise InjectedFailure(f"injected failure at {step}")
+
+
+@dataclass
+class RunReport:
+    head: str = ""
+    committed: str | None = None
+    committed_units: list[str] = field(default_factory=list)
+    opened: list[PullRequest] = field(default_factory=list)
+    updated: list[PullRequest] = field(default_factory=list)
+    unchanged: list[PullRequest] = field(default_factory=list)
+    closed: list[tuple[PullRequest, str]] = field(default_factory=list)
+    deleted_branches: list[str] = field(default_factory=list)
+    blocked: list[tuple[str, str]] = field(default_factory=list)  # (unit, why) — human commits, closed by a person
+    deferred: list[str] = field(default_factory=list)  # beyond the per-run cap or a rate limit
+    failures: dict[str, list[Finding]] = field(default_factory=dict)
+    global_findings: list[Finding] = field(default_factory=list)
+    plan: Plan | None = None
+    attempts: int = 0
+    dry_run: bool = False
+
+    @property
+    def findings(self) -> list[Finding]:
+        return sorted({f for fs in self.failures.values() for f in fs} | set(self.global_findings))
+
+
+def branch_for(unit: str) -> str:
+    return BRANCH_PREFIX + unit
+
+
+def unit_of_branch(branch: str) -> str | None:
+    if not branch.startswith(BRANCH_PREFIX):
+        return None
+    unit = branch[len(BRANCH_PREFIX) :]
+    return unit if unit.count("/") == 1 else None
+
+
+# -------------------------------------------------------------------------------------------------------------
+# The run
+
+
+def process_repo(
+    root: Path,
+    forge: Forge | None,
+    identity: Identity,
+    *,
+    base: str | None = None,
+    dry_run: bool = False,
+    progress: Callable[[str], None] = lambda line: None,
+) -> RunReport:
+    """Reconcile the remote's main: the processor's whole run."""
+    git = Git(root)
+    try:
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            report = RunReport(attempts=attempt, dry_run=dry_run)
+            git.fetch("origin", [f"+refs/heads/{MAIN}:refs/remotes/origin/{MAIN}", f"+refs/heads/{BRANCH_PREFIX}*:refs/remotes/origin/{BRANCH_PREFIX}*"])
+            main = git.rev_parse(f"refs/remotes/origin/{MAIN}")
+            report.head = main
+            snapshot = load_snapshot(GitSource(git, main))
+            open_pulls = _open_engine_pulls(forge)
+            start = range_start(git, main, base)
+            if start is None:
+                state = RenderedState(git, main, full=True)
+                candidates = None
+            else:
+                state = RenderedState(git, main, full=False)
+                candidates = candidates_from_range(git, start, main, snapshot, state)
+                if candidates is not None:
+                    candidates |= {u for u in (unit_of_branch(p.branch) for p in open_pulls) if u}
+            plan = plan_changes(snapshot, state, candidates=candidates)
+            report.plan = plan
+            report.failures = plan.failures
+            report.global_findings = plan.global_findings
+            progress(
+                f"plan: {plan.mode} reconcile of {plan.candidates} candidate unit(s) at {main[:12]}: "
+                f"{len(plan.main_units())} to commit, {len(plan.pull_units())} for pull requests, {len(plan.failures)} failed"
+            )
+            if plan.global_findings:
+                return report
+            if dry_run:
+                report.committed_units = [u.unit for u in plan.main_units()]
+                return report
+            main_units = plan.main_units()
+            if main_units:
+                commit = _commit_main(git, main, main_units, identity, complete=_complete(plan, snapshot))
+                ok, _ = git.push_with_leases("origin", {f"refs/heads/{MAIN}": (main, commit)})
+                if not ok:
+                    progress(f"main moved while rendering (attempt {attempt}): starting again on the new main")
+                    continue
+                checkpoint("after-main-push")
+                report.committed = commit
+                report.committed_units = [u.unit for u in main_units]
+                progress(f"committed {commit[:12]} to main: {len(main_units)} unit(s)")
+                main = commit
+            if forge is not None:
+                _publish_pulls(git, forge, snapshot, plan, main, identity, open_pulls, report, progress)
+            return report
+        raise GitopsError(f"main kept moving during {MAX_ATTEMPTS} attempts: run again later")
+    finally:
+        git.close()
+
+
+def _complete(plan: Plan, snapshot: Snapshot) -> bool:
+    return not plan.failures and not plan.global_findings
+
+
+def _open_engine_pulls(forge: Forge | None) -> list[PullRequest]:
+    if forge is None:
+        return []
+    return [p for p in forge.list_pull_requests("open") if unit_of_branch(p.branch)]
+
+
+def range_start(git: Git, main: str, base: str | None) -> str | None:
+    """Where a narrowed run starts: the older of --base and the source of the engine's last complete commit.
+
+    `--base` alone is not enough: CI drops intermediate pushes, so the range is widened back to the last point the
+    engine recorded as reconciled (a trailer on its commits). Without --base the run is a full reconcile.
+    """
+    if base is None:
+        return None
+    base_sha = git.try_rev_parse(base)
+    if base_sha is None or not git.is_ancestor(base_sha, main):
+        return None
+    out = git.run("log", "--first-parent", "-n", "1", f"--grep=^{SOURCE_TRAILER}: ", "--format=%H%x00%B", main, check=False)
+    source: str | None = None
+    if out:
+        sha, _, body = out.partition("\0")
+        for line in body.splitlines():
+            if line.startswith(f"{SOURCE_TRAILER}: "):
+                value = line.split(": ", 1)[1].strip()
+                source = sha.strip() if value == "self" else git.try_rev_parse(value)
+    if source is None:
+        return None  # never reconciled by the engine: reconcile everything once
+    if not git.is_ancestor(source, main):
+        return None
+    return source if git.is_ancestor(source, base_sha) else base_sha
+
+
+def _commit_main(git: Git, main: str, units: Sequence[UnitPlan], identity: Identity, *, complete: bool) -> str:
+    changes: dict[str, bytes | None] = {}
+    for unit in units:
+        changes.update(unit.writes)
+        for path in unit.deletes:
+            changes[path] = None
+    names = [u.unit for u in units]
+    if len(names) == 1:
+        title = f"Render {names[0]}"
+    else:
+        title = f"Render {len(names)} units"
+    lines = [title, ""]
+    for unit in units:
+        why = {"workload": "workload changed", "definitions": "provenance only", "removed": "removed"}[unit.cause]
+        lines.append(f"- {unit.unit} ({why}; {', '.join(unit.environments)})")
+    lines.append("")
+    # A complete run records what it reconciled so narrowed runs know where to start (see range_start).
+    if complete:
+        lines.append(f"{SOURCE_TRAILER}: {main}")
+    return git.write_commits([CommitRequest(parent=main, changes=changes, message="\n".join(lines) + "\n", identity=identity)])[0]
+
+
+# -------------------------------------------------------------------------------------------------------------
+# Pull requests
+
+
+def _publish_pulls(
+    git: Git,
+    forge: Forge,
+    snapshot: Snapshot,
+    plan: Plan,
+    main: str,
+    identity: Identity,
+    open_pulls: list[PullRequest],
+    report: RunReport,
+    progress: Callable[[str], None],
+) -> None:
+    pr_units = sorted(plan.pull_units(), key=lambda u: u.unit)
+    wanted = {u.unit for u in pr_units}
+    open_by_branch = {p.branch: p for p in open_pulls}
+    remote = git.remote_refs("origin", [f"refs/heads/{BRANCH_PREFIX}*"])
+    branches = {ref[len("refs/heads/") :]: sha for ref, sha in remote.items()}
+    budget = snapshot.settings.max_per_run
+    labels = tuple(snapshot.settings.labels)
+
+    # 1. Decide per unit: push the branch? write to the forge?
+    pushes: list[tuple[UnitPlan, str | None]] = []  # (unit, old branch sha)
+    todo: list[tuple[UnitPlan, PullRequestDraft, PullRequest | None]] = []
+    for unit in pr_units:
+        branch = branch_for(unit.unit)
+        old = branches.get(branch)
+        draft = PullRequestDraft(
+            branch=branch,
+            base=MAIN,
+            title=pull_title(unit),
+            body=pull_body(git, unit),
+            labels=labels,
+            reviewers=_reviewers(snapshot, unit),
+        )
+        existing = open_by_branch.get(branch)
+        same_content = old is not None and _branch_has(git, old, unit, main)
+        human = old is not None and _foreign_commits(git, main, old, identity)
+        if human:
+            if existing is not None and not same_content:
+                _comment_human(forge, existing, branch, report)
+            report.blocked.append((unit.unit, "the branch has commits by someone else: not overwritten"))
+            continue
+        if existing is None and old is not None and same_content:
+            latest = forge.find_pull_requests(branch)
+            if latest and latest[0].state == "closed":
+                report.blocked.append((unit.unit, f"#{latest[0].number} was closed without merging: not reopened"))
+                continue
+        needs_write = existing is None or _differs(existing, draft)
+        if not same_content or needs_write:
+            if budget <= 0:
+                report.deferred.append(unit.unit)
+                continue
+            budget -= 1
+        if not same_content:
+            pushes.append((unit, old))
+        if needs_write or not same_content:
+            todo.append((unit, draft, existing))
+        else:
+            assert existing is not None
+            report.unchanged.append(existing)
+
+    # 2. Push all branches together (one fast-import, one atomic push with leases).
+    if pushes:
+        commits = git.write_commits(
+            [
+                CommitRequest(parent=main, changes=_changes(unit), message=_branch_message(unit), identity=identity)
+                for unit, _ in pushes
+            ]
+        )
+        updates = {f"refs/heads/{branch_for(u.unit)}": (old, sha) for (u, old), sha in zip(pushes, commits)}
+        ok, _ = git.push_with_leases("origin", updates)
+        if not ok:
+            # Someone moved a branch meanwhile: push one by one and skip the ones that moved.
+            for ref, update in updates.items():
+                single_ok, _ = git.push_with_leases("origin", {ref: update})
+                if not single_ok:
+                    unit_name = ref[len(f"refs/heads/{BRANCH_PREFIX}") :]
+                    report.blocked.append((unit_name, "the branch moved during the run; next run retries"))
+                    todo = [t for t in todo if t[0].unit != unit_name]
+        progress(f"pushed {len(pushes)} branch(es)")
+        checkpoint("after-branch-push")
+
+    # 3. Open or update pull requests.
+    for index, (unit, draft, existing) in enumerate(todo):
+        try:
+            if existing is None:
+                pull = forge.create_pull_request(draft)
+                report.opened.append(pull)
+                progress(f"opened #{pull.number} for {unit.unit}")
+            elif _differs(existing, draft):
+                pull = forge.update_pull_request(existing.number, draft)
+                report.updated.append(pull)
+                progress(f"updated #{pull.number} for {unit.unit}")
+            else:
+                report.updated.append(existing)
+        except RateLimited as exc:
+            report.deferred.extend(t[0].unit for t in todo[index:])
+            progress(f"rate limited ({exc}); {len(todo) - index} pull request(s) left for the next run")
+            break
+        checkpoint(f"after-pull-{index + 1}")
+
+    # 4. Close pull requests main no longer needs, and delete merged or obsolete engine branches.
+    deletes: dict[str, tuple[str | None, str | None]] = {}
+    for pull in open_pulls:
+        unit_name = unit_of_branch(pull.branch)
+        if unit_name is None or unit_name in wanted or unit_name in plan.failures:
+            continue
+        unit_plan = plan.units.get(unit_name)
+        if unit_plan is not None and unit_plan.changed:
+            why = f"Superseded: `{unit_name}` was re-rendered on main by {report.committed or 'a workload change'}."
+        else:
+            why = f"`main` already contains this change for `{unit_name}`: nothing left to merge."
+        branch_sha = branches.get(pull.branch)
+        if branch_sha and _foreign_commits(git, main, branch_sha, identity):
+            report.blocked.append((unit_name, "obsolete, but the branch has commits by someone else: left open"))
+            continue
+        try:
+            forge.close_pull_request(pull.number, why + " Closed by gitops-engine.")
+        except RateLimited:
+            report.deferred.append(unit_name)
+            continue
+        report.closed.append((pull, why))
+        progress(f"closed #{pull.number} ({unit_name})")
+        if branch_sha:
+            deletes[f"refs/heads/{pull.branch}"] = (branch_sha, None)
+    open_branches = {p.branch for p in open_pulls}
+    for branch, sha in sorted(branches.items()):
+        unit_name = unit_of_branch(branch)
+        ref = f"refs/heads/{branch}"
+        if ref in deletes or branch in open_branches or unit_name in wanted:
+            continue
+        if git.is_ancestor(sha, main):  # merged: the branch has served its purpose
+            deletes[ref] = (sha, None)
+    if deletes:
+        ok, _ = git.push_with_leases("origin", deletes)
+        if ok:
+            report.deleted_branches = sorted(r[len("refs/heads/") :] for r in deletes)
+
+
+def _changes(unit: UnitPlan) -> dict[str, bytes | None]:
+    changes: dict[str, bytes | None] = dict(unit.writes)
+    for path in unit.deletes:
+        changes[path] = None
+    return changes
+
+
+def _branch_has(git: Git, branch_sha: str, unit: UnitPlan, main: str) -> bool:
+    """Does the branch already hold exactly the unit's new rendering (whatever main it was based on)?"""
+    envs = sorted(set(git.list_dir(branch_sha, "rendered")) | set(git.list_dir(main, "rendered")))
+    specs = [f"rendered/{env}/{unit.unit}/" for env in envs]
+    on_branch = {p: e.sha for p, e in git.ls_tree(branch_sha, specs).items()} if specs else {}
+    on_main = {p: e.sha for p, e in git.ls_tree(main, specs).items()} if specs else {}
+    desired = dict(on_main)
+    for path, content in unit.writes.items():
+        desired[path] = git.hash_blob(content)
+    for path in unit.deletes:
+        desired.pop(path, None)
+    return on_branch == desired
+
+
+def _foreign_commits(git: Git, main: str, branch_sha: str, identity: Identity) -> bool:
+    """Commits on the branch, not on main, by anyone but the engine."""
+    for _, author, committer in git.commit_authors(f"{main}..{branch_sha}"):
+        if author != identity.email or committer != identity.email:
+            return True
+    return False
+
+
+def _comment_human(forge: Forge, pull: PullRequest, branch: str, report: RunReport) -> None:
+    body = (
+        f"{HUMAN_MARKER}\ngitops-engine has a newer rendering for this workload but did not update `{branch}`: "
+        "it has commits by someone else, and the engine never force-pushes over them. Merge or close this pull "
+        "request, or delete the branch, and the next run will open a fresh one."
+    )
+    try:
+        forge.upsert_comment(pull.number, HUMAN_MARKER, body)
+    except RateLimited:
+        report.deferred.append(branch)
+
+
+def _differs(pull: PullRequest, draft: PullRequestDraft) -> bool:
+    return (
+        pull.title != draft.title
+        or pull.body != draft.body
+        or not set(draft.labels) <= set(pull.labels)
+        or not set(draft.reviewers) <= set(pull.reviewers)
+    )
+
+
+def _reviewers(snapshot: Snapshot, unit: UnitPlan) -> tuple[str, ...]:
+    """Team slugs that own the unit (CODEOWNERS `@org/team` entries)."""
+    if unit.unit.startswith(SHARED_FOLDER + "/"):
+        paths = [snapshot.workload_paths[u] for u in unit.users if u in snapshot.workload_paths]
+    else:
+        paths = [f"workloads/{unit.unit}/score.yaml"]
+    teams: set[str] = set()
+    for path in paths:
+        for owner in snapshot.owners_of(path):
+            if owner.startswith("@") and "/" in owner:
+                teams.add(owner.split("/", 1)[1])
+    return tuple(sorted(teams))
+
+
+# -------------------------------------------------------------------------------------------------------------
+# Titles, bodies, messages
+
+
+def pull_title(unit: UnitPlan) -> str:
+    changes = unit.definition_changes()
+    if unit.cause == "removed":
+        return f"Remove rendered manifests of {unit.unit}"
+    if len(changes) == 1:
+        definition_id, old, new = changes[0]
+        return f"Update {unit.unit}: {definition_id} {old or 'new'} → {new or 'removed'}"
+    if changes:
+        return f"Update {unit.unit}: {len(changes)} definitions changed"
+    return f"Update {unit.unit}: environments or settings changed"
+
+
+def _branch_message(unit: UnitPlan) -> str:
+    return f"{pull_title(unit)}\n\n" + "\n".join(f"- {r}" for r in unit.reasons[:50]) + "\n"
+
+
+def pull_body(git: Git, unit: UnitPlan) -> str:
+    lines = [MARKER.format(unit=unit.unit), f"## {unit.unit}: rendered manifests change", ""]
+    if unit.cause == "removed":
+        lines.append(
+            "The source of these manifests is gone. Removing them deletes objects that may hold data, so the engine "
+            "asks for a review instead of committing. Merge to remove them."
+        )
+    else:
+        lines.append(
+            "Resource definitions, environments or settings changed on `main`, and this workload's rendered "
+            "manifests change with them. Merging deploys the change; nothing else in your workload changes."
+        )
+    lines.append("")
+    changes = unit.definition_changes()
+    if changes:
+        lines += ["### Definitions", "", "| definition | before | after |", "|---|---|---|"]
+        for definition_id, old, new in changes:
+            lines.append(f"| `{definition_id}` | {f'`{old}`' if old else '—'} | {f'`{new}`' if new else '—'} |")
+        lines.append("")
+    lines += ["### Environments", "", "| environment | changed | added | removed |", "|---|---|---|---|"]
+    for env in unit.environments:
+        prefix = f"rendered/{env}/"
+        manifests = [p for p in [*unit.writes, *unit.deletes] if p.startswith(prefix) and not p.endswith(LOCK_FILE)]
+        added = sum(1 for p in manifests if p in unit.writes and p not in unit.old_files)
+        removed = sum(1 for p in manifests if p in unit.deletes)
+        lines.append(f"| {env} | {len(manifests) - added - removed} | {added} | {removed} |")
+    lines += ["", "### Why", ""]
+    lines += [f"- {reason}" for reason in unit.reasons[:30]]
+    if len(unit.reasons) > 30:
+        lines.append(f"- … and {len(unit.reasons) - 30} more")
+    diagram = _mermaid(unit)
+    if diagram:
+        lines += ["", "### Resources", "", "```mermaid", diagram, "```"]
+    lines += ["", "### Rendered diff", ""]
+    body = "\n".join(lines) + "\n"
+    for env in unit.environments:
+        diff = _env_diff(git, unit, env)
+        count = diff.count("\n")
+        block = f"```diff\n{diff}```\n"
+        if count > DIFF_COLLAPSE_LINES:
+            block = f"<details><summary>{env}: {count} lines</summary>\n\n{block}\n</details>\n"
+        else:
+            block = f"**{env}**\n\n{block}"
+        if len(body) + len(block) > BODY_LIMIT:
+            body += f"\n_The diff for {env} and later environments is too long to show here: see the branch._\n"
+            break
+        body += block + "\n"
+    return body
+
+
+def _env_diff(git: Git, unit: UnitPlan, env: str) -> str:
+    prefix = f"rendered/{env}/"
+    out: list[str] = []
+    for path in sorted(p for p in {*unit.writes, *unit.deletes} if p.startswith(prefix) and not p.endswith(LOCK_FILE)):
+        old_blob = unit.old_files.get(path)
+        old = git.read_blob(old_blob).decode("utf-8", "replace") if old_blob else ""
+        new = unit.writes[path].decode("utf-8", "replace") if path in unit.writes else ""
+        out.extend(
+            difflib.unified_diff(
+                old.splitlines(keepends=True),
+                new.splitlines(keepends=True),
+                fromfile=f"a/{path}" if old_blob else "/dev/null",
+                tofile=f"b/{path}" if path in unit.writes else "/dev/null",
+                n=3,
+            )
+        )
+    text = "".join(line if line.endswith("\n") else line + "\n" for line in out)
+    return text.replace("```", "`\u200b``")
+
+
+def _mermaid(unit: UnitPlan) -> str:
+    changed = unit.environments
+    rendered = next((unit.rendered[e] for e in changed if e in unit.rendered), None)
+    if rendered is None:
+        return ""
+    from gitops_engine.commands.graph import to_mermaid
+
+    return to_mermaid(rendered).rstrip("\n")
