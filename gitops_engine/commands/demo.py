@@ -1,0 +1,201 @@
+"""`gitops-engine demo [DIR]`: the whole flow on the bundled template, on this machine, in under a minute.
+
+A bare repository plays the hosted remote and the local forge keeps pull requests beside it. The demo plays the
+three roles in turn — a developer, the infra team, a team reviewing its pull request — and runs the processor after
+each push, as CI would.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import TextIO
+
+from gitops_engine.commands.init import create_platform_repo
+from gitops_engine.errors import UsageError
+from gitops_engine.forge.local import LocalForge
+from gitops_engine.git import Git, default_identity
+from gitops_engine.publishing import RunReport, process_repo
+
+DEVELOPER = ("Dana Developer", "dana@example.com")
+INFRA = ("Ian Infra", "ian@example.com")
+REVIEWER = ("Rita Reviewer", "rita@example.com")
+
+
+class _Story:
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.step = 0
+        self.started = time.monotonic()
+
+    def heading(self, text: str) -> None:
+        self.step += 1
+        self.out.write(f"\n{self.step}. {text}\n")
+        self.out.flush()
+
+    def say(self, text: str) -> None:
+        self.out.write(f"   {text}\n")
+        self.out.flush()
+
+
+def demo(directory: Path | None, out: TextIO = sys.stdout) -> int:
+    root = directory or Path(tempfile.mkdtemp(prefix="gitops-engine-demo-"))
+    if root.exists() and any(root.iterdir()):
+        raise UsageError(f"{root} is not empty: give a new or empty directory")
+    root.mkdir(parents=True, exist_ok=True)
+    story = _Story(out)
+    out.write(f"gitops-engine demo in {root}\n")
+
+    story.heading("Create the platform repo from the bundled template, with a bare repository as its remote")
+    work = root / "platform"
+    remote = root / "remote.git"
+    create_platform_repo(work)
+    _git(root, "clone", "--quiet", "--bare", str(work), str(remote))
+    _git(work, "remote", "add", "origin", str(remote))
+    _git(work, "fetch", "--quiet", "origin")
+    _git(work, "branch", "--quiet", "--set-upstream-to=origin/main", "main")
+    git = Git(work)
+    units = len(git.ls_tree("HEAD", ["rendered/"]))
+    workloads = sorted({"/".join(p.split("/")[1:3]) for p in git.ls_tree("HEAD", ["workloads/"])})
+    story.say(f"{len(workloads)} workloads, {units} rendered files committed on main in the first commit")
+    story.say(f"work tree: {work}")
+    forge = LocalForge.for_checkout(work)
+    report = _process(work, forge)
+    story.say(f"processor on main: {_summary(report)}")
+
+    story.heading("A developer changes a workload and merges it")
+    target = _pick_workload(work, workloads)
+    score = work / "workloads" / target / "score.yaml"
+    text = score.read_text()
+    new_text, count = re.subn(r"(image: [^\s:]+:)([\w.-]+)", lambda m: m.group(1) + _bump(m.group(2)), text, count=1)
+    if not count:
+        raise UsageError(f"the demo expected an image tag in {score}")
+    score.write_text(new_text)
+    _commit(work, DEVELOPER, f"{target}: new release", [str(score.relative_to(work))])
+    report = _process(work, forge)
+    story.say(f"edited {score.relative_to(work)} (image tag), pushed to main")
+    story.say(f"processor: {_summary(report)}")
+    if report.committed:
+        changed = git.run("diff", "--name-only", f"{report.committed}^", report.committed).split()
+        story.say(f"commit {report.committed[:12]} touches only {target}'s rendered files: {len(changed)} file(s)")
+        for path in changed[:6]:
+            story.say(f"  {path}")
+
+    story.heading("The infra team upgrades PostgreSQL for development and staging in one file")
+    definition, old, new = _upgrade_postgres(work)
+    _commit(work, INFRA, f"Upgrade in-cluster PostgreSQL {old} -> {new}", [str(definition.relative_to(work))])
+    report = _process(work, forge)
+    story.say(f"edited {definition.relative_to(work)}: postgres:{old} -> postgres:{new}, pushed to main")
+    story.say(f"processor: {_summary(report)}")
+    for pull in report.opened:
+        story.say(f"  #{pull.number} {pull.title}")
+        story.say(f"      branch {pull.branch}, reviewers {', '.join(pull.reviewers) or '-'}")
+    story.say("nothing was committed to main: each team reviews its own pull request")
+
+    story.heading("Running the processor again changes nothing")
+    writes_before = forge.stats.writes
+    head_before = _git(work, "ls-remote", str(remote)).strip()
+    report = _process(work, forge)
+    unchanged = _git(work, "ls-remote", str(remote)).strip() == head_before and forge.stats.writes == writes_before
+    story.say(f"processor: {_summary(report)} ({'no commit, no push, no pull-request write' if unchanged else 'CHANGED'})")
+
+    if report.unchanged or report.opened:
+        pull = (report.unchanged or report.opened)[0]
+        story.heading(f"A team merges its pull request #{pull.number}")
+        reviewer = root / "team-clone"
+        _git(root, "clone", "--quiet", str(remote), str(reviewer))
+        _git(reviewer, "fetch", "--quiet", "origin", pull.branch)
+        _git(
+            reviewer,
+            "-c",
+            f"user.name={REVIEWER[0]}",
+            "-c",
+            f"user.email={REVIEWER[1]}",
+            "merge",
+            "--quiet",
+            "--no-ff",
+            "-m",
+            f"Merge pull request #{pull.number} from {pull.branch}",
+            "FETCH_HEAD",
+        )
+        _git(reviewer, "push", "--quiet", "origin", "main")
+        report = _process(work, forge)
+        story.say(f"processor: {_summary(report)}")
+        states = {p.number: p.state for p in forge.list_pull_requests("all")}
+        story.say(f"#{pull.number} is now {states.get(pull.number)}; the other pull requests stay open for their teams")
+
+    story.heading("Where to look")
+    story.say(f"rendered manifests:   {work / 'rendered'}")
+    story.say(f"pull requests (JSON): {remote / 'gitops-engine' / 'pulls'}")
+    story.say(f"try: cd {work} && gitops-engine pulls --state all && gitops-engine usage {definition.stem}")
+    out.write(f"\ndone in {time.monotonic() - story.started:.1f} s\n")
+    return 0
+
+
+def _process(work: Path, forge: LocalForge) -> RunReport:
+    report = process_repo(work, forge, default_identity())
+    _git(work, "pull", "--quiet", "--ff-only", "origin", "main")
+    return report
+
+
+def _summary(report: RunReport) -> str:
+    parts = []
+    if report.committed:
+        parts.append(f"committed {report.committed[:12]} ({', '.join(report.committed_units)})")
+    if report.opened:
+        parts.append(f"opened {len(report.opened)} pull request(s)")
+    if report.updated:
+        parts.append(f"updated {len(report.updated)}")
+    if report.closed:
+        parts.append(f"closed {len(report.closed)}")
+    if report.deleted_branches:
+        parts.append(f"deleted branch(es) {', '.join(report.deleted_branches)}")
+    if report.unchanged and not parts:
+        parts.append(f"{len(report.unchanged)} open pull request(s) already up to date")
+    if report.findings:
+        parts.append(f"{len(report.findings)} problem(s)")
+    return "; ".join(parts) or "nothing to do"
+
+
+def _git(cwd: Path, *args: str) -> str:
+    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise UsageError(f"demo: git {' '.join(args[:2])} failed: {proc.stderr.strip()}")
+    return proc.stdout
+
+
+def _commit(work: Path, who: tuple[str, str], message: str, paths: list[str]) -> None:
+    _git(work, "add", "--", *paths)
+    _git(work, "-c", f"user.name={who[0]}", "-c", f"user.email={who[1]}", "commit", "--quiet", "-m", message)
+    _git(work, "push", "--quiet", "origin", "main")
+
+
+def _pick_workload(work: Path, workloads: list[str]) -> str:
+    for key in workloads:
+        if re.search(r"image: [^\s:]+:[\w.-]+", (work / "workloads" / key / "score.yaml").read_text()):
+            return key
+    raise UsageError("the demo needs a workload with a tagged image in the template")
+
+
+def _bump(tag: str) -> str:
+    match = re.search(r"(\d+)(?!.*\d)", tag)
+    if not match:
+        return tag + "-1"
+    return tag[: match.start()] + str(int(match.group(1)) + 1) + tag[match.end() :]
+
+
+def _upgrade_postgres(work: Path) -> tuple[Path, str, str]:
+    for path in sorted((work / "definitions" / "postgres").glob("*.yaml")):
+        text = path.read_text()
+        match = re.search(r"postgres:(\d+)(\.\d+)?", text)
+        if match:
+            old = match.group(0).split(":", 1)[1]
+            major = int(match.group(1)) + 1
+            new = f"{major}{'.0' if match.group(2) else ''}"
+            path.write_text(text.replace(f"postgres:{old}", f"postgres:{new}").replace(f"PostgreSQL {old}", f"PostgreSQL {new}"))
+            return path, old, new
+    raise UsageError("the demo expected a definition with a postgres:<version> image under definitions/postgres/")
