@@ -104,12 +104,22 @@ def validate(repo: Path, output_format: str) -> int:
 
 @main.command()
 @_repo_option
-@click.option("--env", "environments", multiple=True, metavar="ENV", help="Only this environment (repeatable).")
-@click.option("--workload", "workloads", multiple=True, metavar="TEAM/NAME", help="Only this workload (repeatable).")
+@click.option(
+    "--env", "environments", multiple=True, metavar="ENV", help="Only this environment (repeatable)."
+)
+@click.option(
+    "--workload", "workloads", multiple=True, metavar="TEAM/NAME", help="Only this workload (repeatable)."
+)
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 listing stale, missing or extra files.")
-@click.option("--keep-going", is_flag=True, help="Render the valid units even when others fail (they are left as they are).")
+@click.option(
+    "--keep-going",
+    is_flag=True,
+    help="Render the valid units even when others fail (they are left as they are).",
+)
 @_handled
-def render(repo: Path, environments: tuple[str, ...], workloads: tuple[str, ...], check: bool, keep_going: bool) -> int:
+def render(
+    repo: Path, environments: tuple[str, ...], workloads: tuple[str, ...], check: bool, keep_going: bool
+) -> int:
     """Render rendered/<env>/<team>/<workload>/ from the work tree."""
     from gitops_engine.commands.render import render as run
 
@@ -146,11 +156,21 @@ def affected(repo: Path, base: str, head: str, output_format: str) -> int:
 @_repo_option
 @click.option("--base", required=True, help="The pull request's base commit.")
 @click.option("--head", default="HEAD", show_default=True, help="The pull request's head commit.")
-@click.option("--comment", is_flag=True, help="Upsert the preview as a comment on the pull request (needs --forge).")
-@click.option("--pr", "pull_number", type=int, default=None, help="Pull request number (default: from GITHUB_REF).")
+@click.option(
+    "--comment", is_flag=True, help="Upsert the preview as a comment on the pull request (needs --forge)."
+)
+@click.option(
+    "--pull-request",
+    "pull_number",
+    type=int,
+    default=None,
+    help="Pull request number (default: from the GitHub event).",
+)
 @_forge_option
 @_handled
-def preview(repo: Path, base: str, head: str, comment: bool, pull_number: int | None, forge: str | None) -> int:
+def preview(
+    repo: Path, base: str, head: str, comment: bool, pull_number: int | None, forge: str | None
+) -> int:
     """The pull-request comment: rendered diff per environment and the pull requests a merge will open."""
     from gitops_engine.commands.preview import preview as run
 
@@ -159,10 +179,18 @@ def preview(repo: Path, base: str, head: str, comment: bool, pull_number: int | 
 
 @main.command()
 @_repo_option
-@click.option("--base", default=None, help="Narrow reasons to changes since this commit (the work is still decided from the repo).")
+@click.option(
+    "--base",
+    default=None,
+    help="Narrow reasons to changes since this commit (the work is still decided from the repo).",
+)
 @click.option("--head", default=None, help="The commit to process (default: the remote's main).")
 @_forge_option
-@click.option("--dry-run", is_flag=True, help="Say what would be committed and which pull requests opened; change nothing.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Say what would be committed and which pull requests opened; change nothing.",
+)
 @_handled
 def process(repo: Path, base: str | None, head: str | None, forge: str | None, dry_run: bool) -> int:
     """Reconcile rendered/ on main: commit workload changes, open pull requests for definition changes."""

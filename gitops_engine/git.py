@@ -78,7 +78,9 @@ class Git:
         self._env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
 
     # -- running --------------------------------------------------------------------------------------------
-    def run(self, *args: str, input: bytes | None = None, check: bool = True, env: Mapping[str, str] | None = None) -> str:
+    def run(
+        self, *args: str, input: bytes | None = None, check: bool = True, env: Mapping[str, str] | None = None
+    ) -> str:
         return self.run_bytes(*args, input=input, check=check, env=env).decode("utf-8", "replace")
 
     def run_bytes(
@@ -92,11 +94,15 @@ class Git:
             env={**self._env, **(env or {})},
         )
         if check and proc.returncode != 0:
-            raise GitError(f"git {' '.join(args[:3])} failed: {proc.stderr.decode('utf-8', 'replace').strip()}")
+            raise GitError(
+                f"git {' '.join(args[:3])} failed: {proc.stderr.decode('utf-8', 'replace').strip()}"
+            )
         return proc.stdout
 
     def ok(self, *args: str) -> bool:
-        return subprocess.run(["git", *args], cwd=self.root, capture_output=True, env=self._env).returncode == 0
+        return (
+            subprocess.run(["git", *args], cwd=self.root, capture_output=True, env=self._env).returncode == 0
+        )
 
     def close(self) -> None:
         if self._batch is not None:
@@ -115,7 +121,9 @@ class Git:
     def rev_parse(self, rev: str) -> str:
         out = self.run_bytes("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", check=False).strip()
         if not out:
-            raise UsageError(f"unknown revision {rev!r}: give a commit, branch or tag that exists in {self.root}")
+            raise UsageError(
+                f"unknown revision {rev!r}: give a commit, branch or tag that exists in {self.root}"
+            )
         return out.decode()
 
     def try_rev_parse(self, rev: str) -> str | None:
@@ -220,14 +228,24 @@ class Git:
                 if content is None:
                     stream += b"D %s\n" % _quote_path(path)
                 else:
-                    stream += b"M 100644 inline %s\ndata %d\n%s\n" % (_quote_path(path), len(content), content)
+                    stream += b"M 100644 inline %s\ndata %d\n%s\n" % (
+                        _quote_path(path),
+                        len(content),
+                        content,
+                    )
             stream += b"\n"
         stream += b"done\n"
         marks = self.root / ".git" / "gitops-engine-marks"
         git_dir = Path(self.run("rev-parse", "--absolute-git-dir").strip())
         marks = git_dir / "gitops-engine-marks"
         self.run_bytes(
-            "fast-import", "--quiet", "--done", "--force", f"--export-marks={marks}", "--date-format=now", input=bytes(stream)
+            "fast-import",
+            "--quiet",
+            "--done",
+            "--force",
+            f"--export-marks={marks}",
+            "--date-format=now",
+            input=bytes(stream),
         )
         by_mark: dict[int, str] = {}
         for line in marks.read_text().splitlines():
@@ -254,10 +272,16 @@ class Git:
         args = ["push", "--porcelain"]
         if atomic:
             args.append("--atomic")
-        proc = subprocess.run(["git", *args, remote, *specs], cwd=self.root, capture_output=True, env=self._env)
-        return proc.returncode == 0, proc.stderr.decode("utf-8", "replace") + proc.stdout.decode("utf-8", "replace")
+        proc = subprocess.run(
+            ["git", *args, remote, *specs], cwd=self.root, capture_output=True, env=self._env
+        )
+        return proc.returncode == 0, proc.stderr.decode("utf-8", "replace") + proc.stdout.decode(
+            "utf-8", "replace"
+        )
 
-    def push_with_leases(self, remote: str, updates: Mapping[str, tuple[str | None, str | None]]) -> tuple[bool, str]:
+    def push_with_leases(
+        self, remote: str, updates: Mapping[str, tuple[str | None, str | None]]
+    ) -> tuple[bool, str]:
         """Atomically move remote refs: ref -> (expected old sha or None for 'must not exist', new sha or None to delete)."""
         if not updates:
             return True, ""
@@ -266,8 +290,12 @@ class Git:
         for ref, (old, new) in sorted(updates.items()):
             args.append(f"--force-with-lease={ref}:{old or ''}")
             specs.append(f"{new}:{ref}" if new else f":{ref}")
-        proc = subprocess.run(["git", *args, remote, *specs], cwd=self.root, capture_output=True, env=self._env)
-        return proc.returncode == 0, proc.stderr.decode("utf-8", "replace") + proc.stdout.decode("utf-8", "replace")
+        proc = subprocess.run(
+            ["git", *args, remote, *specs], cwd=self.root, capture_output=True, env=self._env
+        )
+        return proc.returncode == 0, proc.stderr.decode("utf-8", "replace") + proc.stdout.decode(
+            "utf-8", "replace"
+        )
 
 
 def _quote_path(path: str) -> bytes:

@@ -49,7 +49,11 @@ class Environment:
     blob: str
 
     def namespace_for(self, team: str, workload: str) -> str:
-        return self.namespace_rule.replace("{env}", self.id).replace("{team}", team).replace("{workload}", workload)
+        return (
+            self.namespace_rule.replace("{env}", self.id)
+            .replace("{team}", team)
+            .replace("{workload}", workload)
+        )
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,9 @@ def tokenize(text: str) -> list[Token]:
             if nxt == "{":
                 end = text.find("}", i + 2)
                 if end < 0:
-                    raise PlaceholderError(f"unterminated placeholder in {text!r}: close it with '}}' or write $$ for a literal $")
+                    raise PlaceholderError(
+                        f"unterminated placeholder in {text!r}: close it with '}}' or write $$ for a literal $"
+                    )
                 inner = text[i + 2 : end]
                 if literal:
                     tokens.append("".join(literal))

@@ -50,7 +50,9 @@ class RunReport:
     unchanged: list[PullRequest] = field(default_factory=list)
     closed: list[tuple[PullRequest, str]] = field(default_factory=list)
     deleted_branches: list[str] = field(default_factory=list)
-    blocked: list[tuple[str, str]] = field(default_factory=list)  # (unit, why) — human commits, closed by a person
+    blocked: list[tuple[str, str]] = field(
+        default_factory=list
+    )  # (unit, why) — human commits, closed by a person
     deferred: list[str] = field(default_factory=list)  # beyond the per-run cap or a rate limit
     failures: dict[str, list[Finding]] = field(default_factory=dict)
     global_findings: list[Finding] = field(default_factory=list)
@@ -92,7 +94,13 @@ def process_repo(
     try:
         for attempt in range(1, MAX_ATTEMPTS + 1):
             report = RunReport(attempts=attempt, dry_run=dry_run)
-            git.fetch("origin", [f"+refs/heads/{MAIN}:refs/remotes/origin/{MAIN}", f"+refs/heads/{BRANCH_PREFIX}*:refs/remotes/origin/{BRANCH_PREFIX}*"])
+            git.fetch(
+                "origin",
+                [
+                    f"+refs/heads/{MAIN}:refs/remotes/origin/{MAIN}",
+                    f"+refs/heads/{BRANCH_PREFIX}*:refs/remotes/origin/{BRANCH_PREFIX}*",
+                ],
+            )
             main = git.rev_parse(f"refs/remotes/origin/{MAIN}")
             report.head = main
             snapshot = load_snapshot(GitSource(git, main))
@@ -124,7 +132,9 @@ def process_repo(
                 commit = _commit_main(git, main, main_units, identity, complete=_complete(plan, snapshot))
                 ok, _ = git.push_with_leases("origin", {f"refs/heads/{MAIN}": (main, commit)})
                 if not ok:
-                    progress(f"main moved while rendering (attempt {attempt}): starting again on the new main")
+                    progress(
+                        f"main moved while rendering (attempt {attempt}): starting again on the new main"
+                    )
                     continue
                 checkpoint("after-main-push")
                 report.committed = commit
@@ -160,7 +170,16 @@ def range_start(git: Git, main: str, base: str | None) -> str | None:
     base_sha = git.try_rev_parse(base)
     if base_sha is None or not git.is_ancestor(base_sha, main):
         return None
-    out = git.run("log", "--first-parent", "-n", "1", f"--grep=^{SOURCE_TRAILER}: ", "--format=%H%x00%B", main, check=False)
+    out = git.run(
+        "log",
+        "--first-parent",
+        "-n",
+        "1",
+        f"--grep=^{SOURCE_TRAILER}: ",
+        "--format=%H%x00%B",
+        main,
+        check=False,
+    )
     source: str | None = None
     if out:
         sha, _, body = out.partition("\0")
@@ -175,26 +194,29 @@ def range_start(git: Git, main: str, base: str | None) -> str | None:
     return source if git.is_ancestor(source, base_sha) else base_sha
 
 
-def _commit_main(git: Git, main: str, units: Sequence[UnitPlan], identity: Identity, *, complete: bool) -> str:
+def _commit_main(
+    git: Git, main: str, units: Sequence[UnitPlan], identity: Identity, *, complete: bool
+) -> str:
     changes: dict[str, bytes | None] = {}
     for unit in units:
         changes.update(unit.writes)
         for path in unit.deletes:
             changes[path] = None
     names = [u.unit for u in units]
-    if len(names) == 1:
-        title = f"Render {names[0]}"
-    else:
-        title = f"Render {len(names)} units"
+    title = f"Render {names[0]}" if len(names) == 1 else f"Render {len(names)} units"
     lines = [title, ""]
     for unit in units:
-        why = {"workload": "workload changed", "definitions": "provenance only", "removed": "removed"}[unit.cause]
+        why = {"workload": "workload changed", "definitions": "provenance only", "removed": "removed"}[
+            unit.cause
+        ]
         lines.append(f"- {unit.unit} ({why}; {', '.join(unit.environments)})")
     lines.append("")
     # A complete run records what it reconciled so narrowed runs know where to start (see range_start).
     if complete:
         lines.append(f"{SOURCE_TRAILER}: {main}")
-    return git.write_commits([CommitRequest(parent=main, changes=changes, message="\n".join(lines) + "\n", identity=identity)])[0]
+    return git.write_commits(
+        [CommitRequest(parent=main, changes=changes, message="\n".join(lines) + "\n", identity=identity)]
+    )[0]
 
 
 # -------------------------------------------------------------------------------------------------------------
@@ -245,7 +267,9 @@ def _publish_pulls(
         if existing is None and old is not None and same_content:
             latest = forge.find_pull_requests(branch)
             if latest and latest[0].state == "closed":
-                report.blocked.append((unit.unit, f"#{latest[0].number} was closed without merging: not reopened"))
+                report.blocked.append(
+                    (unit.unit, f"#{latest[0].number} was closed without merging: not reopened")
+                )
                 continue
         needs_write = existing is None or _differs(existing, draft)
         if not same_content or needs_write:
@@ -265,11 +289,16 @@ def _publish_pulls(
     if pushes:
         commits = git.write_commits(
             [
-                CommitRequest(parent=main, changes=_changes(unit), message=_branch_message(unit), identity=identity)
+                CommitRequest(
+                    parent=main, changes=_changes(unit), message=_branch_message(unit), identity=identity
+                )
                 for unit, _ in pushes
             ]
         )
-        updates = {f"refs/heads/{branch_for(u.unit)}": (old, sha) for (u, old), sha in zip(pushes, commits)}
+        updates = {
+            f"refs/heads/{branch_for(u.unit)}": (old, sha)
+            for (u, old), sha in zip(pushes, commits, strict=True)
+        }
         ok, _ = git.push_with_leases("origin", updates)
         if not ok:
             # Someone moved a branch meanwhile: push one by one and skip the ones that moved.
@@ -304,9 +333,10 @@ def _publish_pulls(
     # 4. Close pull requests main no longer needs, and delete merged or obsolete engine branches.
     deletes: dict[str, tuple[str | None, str | None]] = {}
     for pull in open_pulls:
-        unit_name = unit_of_branch(pull.branch)
-        if unit_name is None or unit_name in wanted or unit_name in plan.failures:
+        closing = unit_of_branch(pull.branch)
+        if closing is None or closing in wanted or closing in plan.failures:
             continue
+        unit_name = closing
         unit_plan = plan.units.get(unit_name)
         if unit_plan is not None and unit_plan.changed:
             why = f"Superseded: `{unit_name}` was re-rendered on main by {report.committed or 'a workload change'}."
@@ -314,7 +344,9 @@ def _publish_pulls(
             why = f"`main` already contains this change for `{unit_name}`: nothing left to merge."
         branch_sha = branches.get(pull.branch)
         if branch_sha and _foreign_commits(git, main, branch_sha, identity):
-            report.blocked.append((unit_name, "obsolete, but the branch has commits by someone else: left open"))
+            report.blocked.append(
+                (unit_name, "obsolete, but the branch has commits by someone else: left open")
+            )
             continue
         try:
             forge.close_pull_request(pull.number, why + " Closed by gitops-engine.")
@@ -327,9 +359,8 @@ def _publish_pulls(
             deletes[f"refs/heads/{pull.branch}"] = (branch_sha, None)
     open_branches = {p.branch for p in open_pulls}
     for branch, sha in sorted(branches.items()):
-        unit_name = unit_of_branch(branch)
         ref = f"refs/heads/{branch}"
-        if ref in deletes or branch in open_branches or unit_name in wanted:
+        if ref in deletes or branch in open_branches or unit_of_branch(branch) in wanted:
             continue
         if git.is_ancestor(sha, main):  # merged: the branch has served its purpose
             deletes[ref] = (sha, None)
@@ -440,12 +471,16 @@ def pull_body(git: Git, unit: UnitPlan) -> str:
     if changes:
         lines += ["### Definitions", "", "| definition | before | after |", "|---|---|---|"]
         for definition_id, old, new in changes:
-            lines.append(f"| `{definition_id}` | {f'`{old}`' if old else '—'} | {f'`{new}`' if new else '—'} |")
+            lines.append(
+                f"| `{definition_id}` | {f'`{old}`' if old else '—'} | {f'`{new}`' if new else '—'} |"
+            )
         lines.append("")
     lines += ["### Environments", "", "| environment | changed | added | removed |", "|---|---|---|---|"]
     for env in unit.environments:
         prefix = f"rendered/{env}/"
-        manifests = [p for p in [*unit.writes, *unit.deletes] if p.startswith(prefix) and not p.endswith(LOCK_FILE)]
+        manifests = [
+            p for p in [*unit.writes, *unit.deletes] if p.startswith(prefix) and not p.endswith(LOCK_FILE)
+        ]
         added = sum(1 for p in manifests if p in unit.writes and p not in unit.old_files)
         removed = sum(1 for p in manifests if p in unit.deletes)
         lines.append(f"| {env} | {len(manifests) - added - removed} | {added} | {removed} |")
@@ -467,7 +502,9 @@ def pull_body(git: Git, unit: UnitPlan) -> str:
         else:
             block = f"**{env}**\n\n{block}"
         if len(body) + len(block) > BODY_LIMIT:
-            body += f"\n_The diff for {env} and later environments is too long to show here: see the branch._\n"
+            body += (
+                f"\n_The diff for {env} and later environments is too long to show here: see the branch._\n"
+            )
             break
         body += block + "\n"
     return body
@@ -476,7 +513,9 @@ def pull_body(git: Git, unit: UnitPlan) -> str:
 def _env_diff(git: Git, unit: UnitPlan, env: str) -> str:
     prefix = f"rendered/{env}/"
     out: list[str] = []
-    for path in sorted(p for p in {*unit.writes, *unit.deletes} if p.startswith(prefix) and not p.endswith(LOCK_FILE)):
+    for path in sorted(
+        p for p in {*unit.writes, *unit.deletes} if p.startswith(prefix) and not p.endswith(LOCK_FILE)
+    ):
         old_blob = unit.old_files.get(path)
         old = git.read_blob(old_blob).decode("utf-8", "replace") if old_blob else ""
         new = unit.writes[path].decode("utf-8", "replace") if path in unit.writes else ""

@@ -14,4 +14,6 @@ def template_dir() -> Path:
     checkout = Path(__file__).parent.parent / "platform-repo-template"
     if checkout.is_dir():
         return checkout
-    raise UsageError("the bundled platform-repo-template is missing from this installation: reinstall gitops-engine")
+    raise UsageError(
+        "the bundled platform-repo-template is missing from this installation: reinstall gitops-engine"
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -13,7 +14,7 @@ from gitops_engine.errors import Finding
 from gitops_engine.git import Git
 from gitops_engine.loading import PLATFORM_FILE, GitSource, Snapshot, load_snapshot
 from gitops_engine.model import LOCK_FILE, SHARED_FOLDER
-from gitops_engine.rendering import Renderer, RenderedUnit, UnitFailure
+from gitops_engine.rendering import Renderer, UnitFailure
 
 
 @dataclass
@@ -47,7 +48,10 @@ def range_effect(git: Git, base: str, head: str) -> RangeEffect:
         candidates = set(base_snap.workload_paths) | set(head_snap.workload_paths)
     findings = [f for f in head_snap.findings if f.severity == "error"]
     before_renderer, after_renderer = Renderer(base_snap), Renderer(head_snap)
-    envs = sorted(set(base_snap.environment_order) | set(head_snap.environment_order), key=_env_order(head_snap, base_snap))
+    envs = sorted(
+        set(base_snap.environment_order) | set(head_snap.environment_order),
+        key=_env_order(head_snap, base_snap),
+    )
     units: dict[str, AffectedUnit] = {}
     for unit in sorted(u for u in candidates if not u.startswith(SHARED_FOLDER + "/")):
         entry = AffectedUnit(unit)
@@ -65,7 +69,7 @@ def range_effect(git: Git, base: str, head: str) -> RangeEffect:
         entry.workload_changed = any(p.startswith(f"workloads/{unit}/") for p in changed_paths)
         units[unit] = entry
     affected: list[AffectedUnit] = []
-    for unit, entry in sorted(units.items()):
+    for _, entry in sorted(units.items()):
         entry.environments = [
             env for env in envs if _manifests(entry.before.get(env)) != _manifests(entry.after.get(env))
         ]
@@ -76,7 +80,7 @@ def range_effect(git: Git, base: str, head: str) -> RangeEffect:
     return RangeEffect(base_sha, head_sha, affected, sorted(set(findings)), changed_paths)
 
 
-def _env_order(*snapshots: Snapshot) -> object:
+def _env_order(*snapshots: Snapshot) -> Callable[[str], int]:
     order: list[str] = []
     for snap in snapshots:
         order.extend(e for e in snap.environment_order if e not in order)
@@ -132,7 +136,9 @@ def _definitions_used(files_by_env: dict[str, dict[str, bytes]]) -> dict[str, st
     return used
 
 
-def affected(repo: Path, base: str, head: str, output_format: str, out: TextIO = sys.stdout) -> int:
+def affected(repo: Path, base: str, head: str, output_format: str, out: TextIO | None = None) -> int:
+    # Resolved at call time: a default bound at import would keep the first caller's stream (CliRunner, tests).
+    out = out or sys.stdout
     with Git(repo) as git:
         effect = range_effect(git, base, head)
     if output_format == "json":
@@ -141,7 +147,8 @@ def affected(repo: Path, base: str, head: str, output_format: str, out: TextIO =
                 "base": effect.base,
                 "head": effect.head,
                 "workloads": [
-                    {"workload": u.unit, "environments": u.environments, "reasons": u.reasons} for u in effect.units
+                    {"workload": u.unit, "environments": u.environments, "reasons": u.reasons}
+                    for u in effect.units
                 ],
                 "findings": [str(f) for f in effect.findings],
             },

@@ -42,7 +42,9 @@ class _Story:
         self.out.flush()
 
 
-def demo(directory: Path | None, out: TextIO = sys.stdout) -> int:
+def demo(directory: Path | None, out: TextIO | None = None) -> int:
+    # Resolved at call time: a default bound at import would keep the first caller's stream (CliRunner, tests).
+    out = out or sys.stdout
     root = directory or Path(tempfile.mkdtemp(prefix="gitops-engine-demo-"))
     if root.exists() and any(root.iterdir()):
         raise UsageError(f"{root} is not empty: give a new or empty directory")
@@ -71,7 +73,9 @@ def demo(directory: Path | None, out: TextIO = sys.stdout) -> int:
     target = _pick_workload(work, workloads)
     score = work / "workloads" / target / "score.yaml"
     text = score.read_text()
-    new_text, count = re.subn(r"(image: [^\s:]+:)([\w.-]+)", lambda m: m.group(1) + _bump(m.group(2)), text, count=1)
+    new_text, count = re.subn(
+        r"(image: [^\s:]+:)([\w.-]+)", lambda m: m.group(1) + _bump(m.group(2)), text, count=1
+    )
     if not count:
         raise UsageError(f"the demo expected an image tag in {score}")
     score.write_text(new_text)
@@ -81,7 +85,9 @@ def demo(directory: Path | None, out: TextIO = sys.stdout) -> int:
     story.say(f"processor: {_summary(report)}")
     if report.committed:
         changed = git.run("diff", "--name-only", f"{report.committed}^", report.committed).split()
-        story.say(f"commit {report.committed[:12]} touches only {target}'s rendered files: {len(changed)} file(s)")
+        story.say(
+            f"commit {report.committed[:12]} touches only {target}'s rendered files: {len(changed)} file(s)"
+        )
         for path in changed[:6]:
             story.say(f"  {path}")
 
@@ -100,8 +106,12 @@ def demo(directory: Path | None, out: TextIO = sys.stdout) -> int:
     writes_before = forge.stats.writes
     head_before = _git(work, "ls-remote", str(remote)).strip()
     report = _process(work, forge)
-    unchanged = _git(work, "ls-remote", str(remote)).strip() == head_before and forge.stats.writes == writes_before
-    story.say(f"processor: {_summary(report)} ({'no commit, no push, no pull-request write' if unchanged else 'CHANGED'})")
+    unchanged = (
+        _git(work, "ls-remote", str(remote)).strip() == head_before and forge.stats.writes == writes_before
+    )
+    story.say(
+        f"processor: {_summary(report)} ({'no commit, no push, no pull-request write' if unchanged else 'CHANGED'})"
+    )
 
     if report.unchanged or report.opened:
         pull = (report.unchanged or report.opened)[0]
@@ -126,7 +136,9 @@ def demo(directory: Path | None, out: TextIO = sys.stdout) -> int:
         report = _process(work, forge)
         story.say(f"processor: {_summary(report)}")
         states = {p.number: p.state for p in forge.list_pull_requests("all")}
-        story.say(f"#{pull.number} is now {states.get(pull.number)}; the other pull requests stay open for their teams")
+        story.say(
+            f"#{pull.number} is now {states.get(pull.number)}; the other pull requests stay open for their teams"
+        )
 
     story.heading("Where to look")
     story.say(f"rendered manifests:   {work / 'rendered'}")
@@ -196,6 +208,12 @@ def _upgrade_postgres(work: Path) -> tuple[Path, str, str]:
             old = match.group(0).split(":", 1)[1]
             major = int(match.group(1)) + 1
             new = f"{major}{'.0' if match.group(2) else ''}"
-            path.write_text(text.replace(f"postgres:{old}", f"postgres:{new}").replace(f"PostgreSQL {old}", f"PostgreSQL {new}"))
+            path.write_text(
+                text.replace(f"postgres:{old}", f"postgres:{new}").replace(
+                    f"PostgreSQL {old}", f"PostgreSQL {new}"
+                )
+            )
             return path, old, new
-    raise UsageError("the demo expected a definition with a postgres:<version> image under definitions/postgres/")
+    raise UsageError(
+        "the demo expected a definition with a postgres:<version> image under definitions/postgres/"
+    )

@@ -7,11 +7,14 @@ from pathlib import Path
 from typing import TextIO
 
 from gitops_engine.loading import WorkTreeSource, load_snapshot
-from gitops_engine.rendering import Renderer, RenderedUnit
-from gitops_engine.tree import UnitFailure
+from gitops_engine.rendering import RenderedUnit, Renderer, UnitFailure
 
 
-def graph(repo: Path, workload: str, env: str, output_format: str = "mermaid", out: TextIO = sys.stdout) -> int:
+def graph(
+    repo: Path, workload: str, env: str, output_format: str = "mermaid", out: TextIO | None = None
+) -> int:
+    # Resolved at call time: a default bound at import would keep the first caller's stream (CliRunner, tests).
+    out = out or sys.stdout
     snapshot = load_snapshot(WorkTreeSource(repo))
     try:
         unit, _ = Renderer(snapshot).render_workload(workload, env)
@@ -31,8 +34,17 @@ def _nodes(unit: RenderedUnit) -> tuple[str, list[tuple[str, str, str]], list[tu
     for index, resource in enumerate(r for r in unit.provenance["resources"] if r["type"] != "workload"):
         node = f"r{index}"
         shared = " shared" if resource["shared"] else ""
-        nodes.append((node, f"{resource['name']}: {resource['type']}{shared}", f"{resource['definition']}@{resource['version']}"))
-    ids = {r["name"]: f"r{i}" for i, r in enumerate(r for r in unit.provenance["resources"] if r["type"] != "workload")}
+        nodes.append(
+            (
+                node,
+                f"{resource['name']}: {resource['type']}{shared}",
+                f"{resource['definition']}@{resource['version']}",
+            )
+        )
+    ids = {
+        r["name"]: f"r{i}"
+        for i, r in enumerate(r for r in unit.provenance["resources"] if r["type"] != "workload")
+    }
     for resource in unit.provenance["resources"]:
         if resource["type"] == "workload":
             continue

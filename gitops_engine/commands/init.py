@@ -43,4 +43,6 @@ def create_platform_repo(directory: Path) -> None:
         "GIT_COMMITTER_EMAIL": who.email,
     }
     git.run("add", "--all")
-    git.run("commit", "--quiet", "--no-verify", "-m", "Platform repo from the gitops-engine template", env=env)
+    git.run(
+        "commit", "--quiet", "--no-verify", "-m", "Platform repo from the gitops-engine template", env=env
+    )

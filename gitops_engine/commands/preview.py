@@ -30,8 +30,10 @@ def preview(
     comment: bool = False,
     pull_number: int | None = None,
     forge_name: str | None = None,
-    out: TextIO = sys.stdout,
+    out: TextIO | None = None,
 ) -> int:
+    # Resolved at call time: a default bound at import would keep the first caller's stream (CliRunner, tests).
+    out = out or sys.stdout
     with Git(repo) as git:
         effect = range_effect(git, base, head)
         _use_committed_before(git, effect)

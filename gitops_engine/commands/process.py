@@ -20,8 +20,10 @@ def process(
     head: str | None = None,
     forge_name: str | None = None,
     dry_run: bool = False,
-    out: TextIO = sys.stdout,
+    out: TextIO | None = None,
 ) -> int:
+    # Resolved at call time: a default bound at import would keep the first caller's stream (CliRunner, tests).
+    out = out or sys.stdout
     del head  # the run always reconciles the remote's newest main; --head only names the event's commit
     name = forge_name or load_snapshot(WorkTreeSource(repo)).settings.forge
     forge = None if dry_run else open_forge(name, repo)
@@ -31,7 +33,7 @@ def process(
         default_identity(),
         base=base,
         dry_run=dry_run,
-        progress=lambda line: out.write(line + "\n"),
+        progress=lambda line: print(line, file=out),
     )
     out.write(format_report(report))
     if ghactions.in_github_actions():
@@ -69,11 +71,15 @@ def format_report(report: RunReport) -> str:
         lines.append(f"closed #{pull.number} {pull.title}")
     for branch in report.deleted_branches:
         lines.append(f"deleted branch {branch}")
-    for unit, why in report.blocked:
-        lines.append(f"left alone {unit}: {why}")
+    for blocked, why in report.blocked:
+        lines.append(f"left alone {blocked}: {why}")
     if report.deferred:
-        lines.append(f"deferred to the next run (per-run cap or rate limit): {', '.join(sorted(set(report.deferred)))}")
-    nothing = not (report.committed or report.opened or report.updated or report.closed or report.deleted_branches)
+        lines.append(
+            f"deferred to the next run (per-run cap or rate limit): {', '.join(sorted(set(report.deferred)))}"
+        )
+    nothing = not (
+        report.committed or report.opened or report.updated or report.closed or report.deleted_branches
+    )
     if nothing and not report.findings and not report.dry_run:
         lines.append(f"nothing to do: main ({report.head[:12]}) is up to date")
     return "\n".join(lines) + "\n"

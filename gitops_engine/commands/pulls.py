@@ -12,11 +12,17 @@ from gitops_engine.loading import WorkTreeSource, load_snapshot
 from gitops_engine.publishing import unit_of_branch
 
 
-def pulls(repo: Path, forge_name: str | None, state: str, output_format: str, out: TextIO = sys.stdout) -> int:
+def pulls(
+    repo: Path, forge_name: str | None, state: str, output_format: str, out: TextIO | None = None
+) -> int:
+    # Resolved at call time: a default bound at import would keep the first caller's stream (CliRunner, tests).
+    out = out or sys.stdout
     name = forge_name or load_snapshot(WorkTreeSource(repo)).settings.forge
     forge = open_forge(name, repo)
     found = [
-        p for p in forge.list_pull_requests(cast(Literal["open", "closed", "all"], state)) if unit_of_branch(p.branch)
+        p
+        for p in forge.list_pull_requests(cast(Literal["open", "closed", "all"], state))
+        if unit_of_branch(p.branch)
     ]
     if output_format == "json":
         json.dump(

@@ -43,7 +43,8 @@ def collect_usage(git: Git, commit: str) -> dict[str, DefinitionUsage]:
         for resource in lock.get("resources", []):
             definition_id = resource["definition"]
             entry = by_id.setdefault(
-                definition_id, DefinitionUsage(definition_id, resource["type"], resource.get("definition_path", ""), None)
+                definition_id,
+                DefinitionUsage(definition_id, resource["type"], resource.get("definition_path", ""), None),
             )
             entry.uses.append(
                 {
@@ -59,13 +60,21 @@ def collect_usage(git: Git, commit: str) -> dict[str, DefinitionUsage]:
 
 
 def usage(
-    repo: Path, definition_id: str | None, output_format: str, forge_name: str | None, out: TextIO = sys.stdout
+    repo: Path,
+    definition_id: str | None,
+    output_format: str,
+    forge_name: str | None,
+    out: TextIO | None = None,
 ) -> int:
+    # Resolved at call time: a default bound at import would keep the first caller's stream (CliRunner, tests).
+    out = out or sys.stdout
     with Git(repo) as git:
         head = git.rev_parse("HEAD")
         by_id = collect_usage(git, head)
         if definition_id is not None and definition_id not in by_id:
-            raise UsageError(f"no definition {definition_id!r}: known are {', '.join(sorted(by_id)) or 'none'}")
+            raise UsageError(
+                f"no definition {definition_id!r}: known are {', '.join(sorted(by_id)) or 'none'}"
+            )
         selected = [by_id[definition_id]] if definition_id else [by_id[k] for k in sorted(by_id)]
         if any(entry.behind for entry in selected):
             _attach_pulls(repo, git, forge_name, selected)
@@ -92,7 +101,9 @@ def usage(
         return 0
     for entry in selected:
         state = f"version {entry.version}" if entry.version else "deleted"
-        out.write(f"{entry.id} ({entry.type}, {state}): used by {len(entry.uses)}, behind {len(entry.behind)}\n")
+        out.write(
+            f"{entry.id} ({entry.type}, {state}): used by {len(entry.uses)}, behind {len(entry.behind)}\n"
+        )
         for use in entry.uses:
             mark = "current" if use["current"] else f"behind ({use['version']})"
             pull = f", pull request #{use['pull_request']}" if use["pull_request"] else ""

@@ -31,10 +31,14 @@ class LocalForge:
 
     @classmethod
     def for_checkout(cls, checkout: Path) -> LocalForge:
-        proc = subprocess.run(["git", "remote", "get-url", "origin"], cwd=checkout, capture_output=True, text=True)
+        proc = subprocess.run(
+            ["git", "remote", "get-url", "origin"], cwd=checkout, capture_output=True, text=True
+        )
         url = proc.stdout.strip()
         if proc.returncode != 0 or not url:
-            raise UsageError(f"{checkout} has no 'origin' remote: the local forge keeps pull requests beside it")
+            raise UsageError(
+                f"{checkout} has no 'origin' remote: the local forge keeps pull requests beside it"
+            )
         if url.startswith("file://"):
             url = url[len("file://") :]
         path = (checkout / url).resolve() if not os.path.isabs(url) else Path(url)
@@ -83,10 +87,12 @@ class LocalForge:
         if head:
             record["head_sha"] = head
         sha = record.get("head_sha")
-        if sha and self._git("merge-base", "--is-ancestor", sha, f"refs/heads/{record['base']}").returncode == 0:
-            if record["state"] == "open" or record.get("closed_by_merge_check"):
-                record["state"] = "merged"
-                self._save(record)
+        # Like GitHub, only an open pull request becomes merged; a closed one stays closed.
+        base_ref = f"refs/heads/{record['base']}"
+        merged = bool(sha) and self._git("merge-base", "--is-ancestor", str(sha), base_ref).returncode == 0
+        if merged and record["state"] == "open":
+            record["state"] = "merged"
+            self._save(record)
         return record
 
     def _to_pull(self, record: dict[str, Any]) -> PullRequest:
@@ -148,7 +154,9 @@ class LocalForge:
                     "reviewers": sorted(draft.reviewers),
                     "comments": [],
                 }
-                head = self._git("rev-parse", "--verify", "--quiet", f"refs/heads/{draft.branch}").stdout.strip()
+                head = self._git(
+                    "rev-parse", "--verify", "--quiet", f"refs/heads/{draft.branch}"
+                ).stdout.strip()
                 if head:
                     record["head_sha"] = head
                 self._save(record)
@@ -176,7 +184,9 @@ class LocalForge:
             if record["state"] != "open":
                 return
             self.stats.writes += 2
-            record.setdefault("comments", []).append({"id": len(record.get("comments", [])) + 1, "body": comment})
+            record.setdefault("comments", []).append(
+                {"id": len(record.get("comments", [])) + 1, "body": comment}
+            )
             record["state"] = "closed"
             self._save(record)
 
