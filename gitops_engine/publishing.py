@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from gitops_engine.affected import Plan, RenderedState, UnitPlan, candidates_from_range, plan_changes
@@ -319,7 +319,7 @@ def _publish_pulls(
                 report.opened.append(pull)
                 progress(f"opened #{pull.number} for {unit.unit}")
             elif _differs(existing, draft):
-                pull = forge.update_pull_request(existing.number, draft)
+                pull = forge.update_pull_request(existing.number, replace(draft, reviewers=()))
                 report.updated.append(pull)
                 progress(f"updated #{pull.number} for {unit.unit}")
             else:
@@ -412,12 +412,9 @@ def _comment_human(forge: Forge, pull: PullRequest, branch: str, report: RunRepo
 
 
 def _differs(pull: PullRequest, draft: PullRequestDraft) -> bool:
-    return (
-        pull.title != draft.title
-        or pull.body != draft.body
-        or not set(draft.labels) <= set(pull.labels)
-        or not set(draft.reviewers) <= set(pull.reviewers)
-    )
+    """Reviewers are requested when a pull request opens, not compared later: GitHub drops a team from the
+    requested reviewers once it has reviewed, and asking it again would be noise."""
+    return pull.title != draft.title or pull.body != draft.body or not set(draft.labels) <= set(pull.labels)
 
 
 def _reviewers(snapshot: Snapshot, unit: UnitPlan) -> tuple[str, ...]:

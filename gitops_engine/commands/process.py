@@ -25,8 +25,9 @@ def process(
     # Resolved at call time: a default bound at import would keep the first caller's stream (CliRunner, tests).
     out = out or sys.stdout
     del head  # the run always reconciles the remote's newest main; --head only names the event's commit
-    name = forge_name or load_snapshot(WorkTreeSource(repo)).settings.forge
-    forge = None if dry_run else open_forge(name, repo)
+    settings = load_snapshot(WorkTreeSource(repo)).settings
+    name = forge_name or settings.forge
+    forge = None if dry_run else open_forge(name, repo, max_writes_per_run=settings.max_per_hour)
     report = process_repo(
         repo,
         forge,

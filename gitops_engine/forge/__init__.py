@@ -80,8 +80,11 @@ class Forge(Protocol):
         ...
 
 
-def open_forge(name: str, repo_root: Path) -> Forge:
-    """The forge called `name` for the platform repo checked out at `repo_root`."""
+def open_forge(name: str, repo_root: Path, *, max_writes_per_run: int | None = None) -> Forge:
+    """The forge called `name` for the platform repo checked out at `repo_root`.
+
+    `max_writes_per_run` is platform.yaml's `pullRequests.maxPerHour`: a run never spends more than an hour's
+    content-creation budget (GitHub documents 500 an hour); the rest waits for the next run."""
     if name == "local":
         from gitops_engine.forge.local import LocalForge
 
@@ -89,5 +92,7 @@ def open_forge(name: str, repo_root: Path) -> Forge:
     if name == "github":
         from gitops_engine.forge.github import GitHubForge
 
-        return GitHubForge.from_environment()
+        if max_writes_per_run is None:
+            return GitHubForge.from_environment()
+        return GitHubForge.from_environment(max_writes_per_run=max_writes_per_run)
     raise UsageError(f"unknown forge {name!r}: use 'local' or 'github'")
