@@ -224,9 +224,10 @@ class UnitPlan:
 
     @property
     def goes_to_main(self) -> bool:
-        """Developer changes and provenance-only changes are committed; the rest needs review."""
+        """Developer changes and provenance-only changes are committed; the rest needs review, and so does
+        anything that would delete data-holding objects in a production-type environment."""
         if self.cause == "workload":
-            return True
+            return not self.removes_production_data
         if self.cause == "removed":
             return not self.removes_production_data and not self.unit.startswith(SHARED_FOLDER + "/")
         return not self.manifests_changed
@@ -339,6 +340,15 @@ def plan_changes(
     for unit in sorted(u for u in candidates if not u.startswith(SHARED_FOLDER + "/")):
         _plan_workload(unit, snapshot, state, renderer, envs, plan, shared_rendered)
     shared_candidates = {u for u in candidates if u.startswith(SHARED_FOLDER + "/")} | {u for _, u in shared_rendered}
+    # A re-rendered or removed workload may have been the last user of a shared resource. Its lock is still fresh
+    # (its own inputs did not change), so only the workloads' old locks lead to it.
+    shared_candidates |= {
+        f"{SHARED_FOLDER}/{resource['res_id']}"
+        for unit_plan in plan.units.values()
+        for lock in unit_plan.old_locks.values()
+        for resource in lock.get("resources", [])
+        if resource.get("shared")
+    }
     if shared_candidates:
         _plan_shared(shared_candidates, snapshot, state, renderer, envs, plan, shared_rendered)
     return plan
@@ -397,7 +407,7 @@ def _plan_workload(
             previous = shared_rendered.get((env, shared.unit))
             if previous is None or (previous[1] != "workload" and cause == "workload"):
                 shared_rendered[(env, shared.unit)] = (shared, cause)
-        _diff_folder(unit_plan, env, unit, rendered.files, state)
+        _diff_folder(unit_plan, env, unit, rendered.files, state, snapshot)
     for env in gone_envs:
         for name, blob in state.files_of(env, unit).items():
             path = f"{unit_folder(env, unit)}/{name}"
@@ -428,11 +438,14 @@ def _plan_shared(
             elif env in snapshot.environments:
                 lock = state.lock(env, unit)
                 reasons = stale_reasons(lock, snapshot, env, unit) if lock else []
-                if lock is not None and not reasons:
-                    continue
                 if declarers is None:
                     declarers = _shared_declarers(state, snapshot)
                 users = declarers.get(res_id, [])
+                if lock is not None and not reasons:
+                    # Fresh, but is anyone still using it? A user re-rendered in this run that still declared it
+                    # would have produced it above; users whose locks were not touched still declare it.
+                    if any(u not in plan.units or env not in plan.units[u].rendered for u in users):
+                        continue
                 rendered_by_user = None
                 for user in users:
                     try:
@@ -460,7 +473,7 @@ def _plan_shared(
             lock = state.lock(env, unit)
             if lock is not None:
                 unit_plan.old_locks[env] = lock
-            _diff_folder(unit_plan, env, unit, rendered.files, state)
+            _diff_folder(unit_plan, env, unit, rendered.files, state, snapshot)
         if unit_plan.changed:
             if declarers is None:
                 declarers = _shared_declarers(state, snapshot)
@@ -482,7 +495,14 @@ def _shared_declarers(state: RenderedState, snapshot: Snapshot) -> dict[str, lis
     return {k: sorted(v) for k, v in found.items()}
 
 
-def _diff_folder(unit_plan: UnitPlan, env: str, unit: str, files: Mapping[str, bytes], state: RenderedState) -> None:
+def _diff_folder(
+    unit_plan: UnitPlan,
+    env: str,
+    unit: str,
+    files: Mapping[str, bytes],
+    state: RenderedState,
+    snapshot: Snapshot | None = None,
+) -> None:
     existing = state.files_of(env, unit)
     folder = unit_folder(env, unit)
     for name, content in files.items():
@@ -491,10 +511,12 @@ def _diff_folder(unit_plan: UnitPlan, env: str, unit: str, files: Mapping[str, b
             unit_plan.writes[f"{folder}/{name}"] = content
             if blob is not None:
                 unit_plan.old_files[f"{folder}/{name}"] = blob
-    for name, blob in existing.items():
-        if name not in files:
-            unit_plan.deletes.append(f"{folder}/{name}")
-            unit_plan.old_files[f"{folder}/{name}"] = blob
+    gone = {name: blob for name, blob in existing.items() if name not in files}
+    for name, blob in gone.items():
+        unit_plan.deletes.append(f"{folder}/{name}")
+        unit_plan.old_files[f"{folder}/{name}"] = blob
+    if gone and snapshot is not None and _holds_data(snapshot, env, {}, gone):
+        unit_plan.removes_production_data = True
 
 
 def _remove_folder(unit_plan: UnitPlan, env: str, unit: str, state: RenderedState, snapshot: Snapshot) -> None:
