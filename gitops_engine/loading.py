@@ -128,11 +128,20 @@ class Snapshot:
     definitions: dict[str, Definition]  # by path
     workload_paths: dict[str, str]  # "team/name" -> Score file path
     codeowners: dict[str, tuple[str, ...]]  # path pattern -> owners, in file order
-    findings: list[Finding] = field(default_factory=list)  # problems outside any single workload
-    broken_definition_types: dict[str, list[str]] = field(default_factory=dict)  # type -> paths that failed to load
+    findings: list[Finding] = field(
+        default_factory=list
+    )  # problems that block everything (settings, environments)
+    # Problems confined to one file (a definition, a misplaced file): reported, but the rest is still processed;
+    # resources of a type whose definition failed to load fail (see broken_definition_types).
+    local_findings: list[Finding] = field(default_factory=list)
+    broken_definition_types: dict[str, list[str]] = field(
+        default_factory=dict
+    )  # type -> paths that failed to load
     _workloads: dict[str, Workload] = field(default_factory=dict)
     _workload_errors: dict[str, list[Finding]] = field(default_factory=dict)
     _by_type: dict[str, list[Definition]] | None = None
+    _by_folder: dict[str, dict[str, str]] | None = None  # "team/name" -> files of workloads/team/name/ (lazy)
+    _by_name: dict[str, list[str]] | None = None  # workload name -> keys (lazy)
 
     # -- definitions -------------------------------------------------------------------------------------------
     def definitions_of(self, type_: str) -> list[Definition]:
@@ -170,7 +179,25 @@ class Snapshot:
 
     def workload_by_name(self, name: str) -> list[str]:
         """Keys of workloads named `name` (metadata.name equals the folder name), in any team."""
-        return [key for key in self.workload_paths if key.split("/", 1)[1] == name]
+        if self._by_name is None:
+            by_name: dict[str, list[str]] = {}
+            for key in self.workload_paths:
+                by_name.setdefault(key.split("/", 1)[1], []).append(key)
+            self._by_name = by_name
+        return list(self._by_name.get(name, ()))
+
+    def workload_files(self, key: str) -> dict[str, str]:
+        """Every file under workloads/<key>/ (path -> blob id), in `files` order. Indexed once, so looking up
+        one workload's folder costs the same whatever the size of the repo."""
+        if self._by_folder is None:
+            by_folder: dict[str, dict[str, str]] = {}
+            for path, blob in self.files.items():
+                if path.startswith("workloads/"):
+                    parts = path.split("/", 3)
+                    if len(parts) == 4:
+                        by_folder.setdefault(f"{parts[1]}/{parts[2]}", {})[path] = blob
+            self._by_folder = by_folder
+        return dict(self._by_folder.get(key, {}))
 
     def owners_of(self, path: str) -> tuple[str, ...]:
         """CODEOWNERS owners of a path: the last matching pattern wins, as on GitHub."""
@@ -183,13 +210,16 @@ class Snapshot:
 
 def load_snapshot(source: Source) -> Snapshot:
     """Load settings, environments and definitions; discover workloads. Never raises for content problems:
-    they are collected in `findings` (global) or raised per workload by `Snapshot.workload`."""
+    they are collected in `findings` (blocking), `local_findings` (one file) or raised per workload by
+    `Snapshot.workload`."""
     files = source.files()
     findings: list[Finding] = []
+    local: list[Finding] = []
     settings = _load_settings(source, files, findings)
     environments = _load_environments(source, files, settings, findings)
-    definitions, broken = _load_definitions(source, files, settings, findings)
-    workload_paths = _discover_workloads(files, findings)
+    # A broken definition or misplaced file concerns the units that would use it, not the whole repo.
+    definitions, broken = _load_definitions(source, files, settings, local)
+    workload_paths = _discover_workloads(files, local)
     codeowners = _load_codeowners(source, files)
     return Snapshot(
         source=source,
@@ -200,6 +230,7 @@ def load_snapshot(source: Source) -> Snapshot:
         workload_paths=workload_paths,
         codeowners=codeowners,
         findings=findings,
+        local_findings=local,
         broken_definition_types=broken,
     )
 
@@ -232,7 +263,12 @@ def _load_settings(source: Source, files: Mapping[str, str], findings: list[Find
     fallback = Settings(path=PLATFORM_FILE, blob="", environments=())
     if PLATFORM_FILE not in files:
         findings.append(
-            Finding(PLATFORM_FILE, 0, 0, "missing: a platform repo needs platform.yaml at its root (see `gitops-engine init`)")
+            Finding(
+                PLATFORM_FILE,
+                0,
+                0,
+                "missing: a platform repo needs platform.yaml at its root (see `gitops-engine init`)",
+            )
         )
         return fallback
     try:
@@ -288,7 +324,12 @@ def _load_environments(
     for env_id, path in sorted(on_disk.items()):
         if settings.environments and env_id not in settings.environments:
             findings.append(
-                Finding(path, 1, 1, f"environment {env_id!r} is not listed in platform.yaml `environments`: add it there")
+                Finding(
+                    path,
+                    1,
+                    1,
+                    f"environment {env_id!r} is not listed in platform.yaml `environments`: add it there",
+                )
             )
             continue
         try:
@@ -303,7 +344,10 @@ def _load_environments(
         data: dict[str, Any] = document.data
         if data["id"] != env_id:
             findings.append(
-                document.finding(("id",), f"id {data['id']!r} differs from the file name: rename one so both are {env_id!r}")
+                document.finding(
+                    ("id",),
+                    f"id {data['id']!r} differs from the file name: rename one so both are {env_id!r}",
+                )
             )
             continue
         rule = data.get("namespace", "{team}")
@@ -343,7 +387,12 @@ def _load_definitions(
         if len(parts) != 3 or not path.endswith((".yaml", ".yml")):
             if not path.endswith((".md", ".txt")):
                 findings.append(
-                    Finding(path, 0, 0, "not a resource definition: definitions live at definitions/<type>/<id>.yaml")
+                    Finding(
+                        path,
+                        0,
+                        0,
+                        "not a resource definition: definitions live at definitions/<type>/<id>.yaml",
+                    )
                 )
             continue
         folder_type = parts[1]
@@ -360,7 +409,10 @@ def _load_definitions(
         if not problems:
             if data["id"] != stem:
                 problems.append(
-                    document.finding(("id",), f"id {data['id']!r} differs from the file name: rename one so both are {stem!r}")
+                    document.finding(
+                        ("id",),
+                        f"id {data['id']!r} differs from the file name: rename one so both are {stem!r}",
+                    )
                 )
             if data["type"] != folder_type:
                 problems.append(
@@ -371,7 +423,10 @@ def _load_definitions(
                 )
             if data["id"] in ids:
                 problems.append(
-                    document.finding(("id",), f"definition id {data['id']!r} is also used by {ids[data['id']]}: ids must be unique")
+                    document.finding(
+                        ("id",),
+                        f"definition id {data['id']!r} is also used by {ids[data['id']]}: ids must be unique",
+                    )
                 )
         if not problems:
             for key in ("outputs", "manifests"):
@@ -408,7 +463,11 @@ def _load_definitions(
 
 def secret_literal_problem(manifest: Any) -> str | None:
     """Rendered output never holds secret values: a Secret with data or stringData is refused."""
-    if isinstance(manifest, dict) and manifest.get("kind") == "Secret" and (manifest.get("data") or manifest.get("stringData")):
+    if (
+        isinstance(manifest, dict)
+        and manifest.get("kind") == "Secret"
+        and (manifest.get("data") or manifest.get("stringData"))
+    ):
         return (
             "a Secret with literal data or stringData would put secret values in git: use an ExternalSecret "
             "(or similar) and expose the key as a secretKeyRef output"
@@ -444,8 +503,8 @@ def _discover_workloads(files: Iterable[str], findings: list[Finding]) -> dict[s
                     problems.append(
                         Finding(
                             path,
-                            0,
-                            0,
+                            1,
+                            1,
                             f"{what} folder name {value!r} is not a valid name: use lower-case letters, digits and '-' "
                             "(a DNS label, at most 63 characters), since it becomes a namespace, path and branch name",
                         )
@@ -456,12 +515,22 @@ def _discover_workloads(files: Iterable[str], findings: list[Finding]) -> dict[s
             found[f"{team}/{name}"] = path
         elif len(parts) < 4 and not path.endswith((".md", ".txt")) and parts[-1] != ".gitkeep":
             findings.append(
-                Finding(path, 0, 0, "Score files live at workloads/<team>/<workload>/score.yaml: move this file there")
+                Finding(
+                    path,
+                    0,
+                    0,
+                    "Score files live at workloads/<team>/<workload>/score.yaml: move this file there",
+                )
             )
     for folder in sorted(folders_with_files):
         if f"{folder}/{SCORE_FILE}" not in files:
             findings.append(
-                Finding(f"{folder}/{SCORE_FILE}", 0, 0, f"{folder}/ has files but no score.yaml: add one or remove the folder")
+                Finding(
+                    f"{folder}/{SCORE_FILE}",
+                    0,
+                    0,
+                    f"{folder}/ has files but no score.yaml: add one or remove the folder",
+                )
             )
     return found
 
@@ -469,11 +538,20 @@ def _discover_workloads(files: Iterable[str], findings: list[Finding]) -> dict[s
 def _load_workload(snapshot: Snapshot, key: str) -> Workload:
     path = snapshot.workload_paths.get(key)
     if path is None:
-        raise InputError([Finding(f"workloads/{key}/{SCORE_FILE}", 0, 0, f"no workload {key!r} in {snapshot.source.label}")])
+        raise InputError(
+            [
+                Finding(
+                    f"workloads/{key}/{SCORE_FILE}", 0, 0, f"no workload {key!r} in {snapshot.source.label}"
+                )
+            ]
+        )
     team, name = key.split("/", 1)
     folder = f"workloads/{team}/{name}"
     max_bytes = snapshot.settings.max_file_bytes
-    document = _read_document(snapshot.source, snapshot.files, path, max_bytes)
+    try:
+        document = _read_document(snapshot.source, snapshot.files, path, max_bytes)
+    except InputError as exc:
+        raise InputError([_with_unit(f, key) for f in exc.findings]) from None
     findings = validate_document("score", document, unit=key)
     if not findings:
         declared = document.data["metadata"]["name"]
@@ -486,7 +564,7 @@ def _load_workload(snapshot: Snapshot, key: str) -> Workload:
                     unit=key,
                 )
             )
-    folder_files = {p: blob for p, blob in snapshot.files.items() if p.startswith(folder + "/")}
+    folder_files = snapshot.workload_files(key)
     overrides: dict[str, Document] = {}
     for file_path in sorted(folder_files):
         base = file_path[len(folder) + 1 :]
@@ -510,7 +588,9 @@ def _load_workload(snapshot: Snapshot, key: str) -> Workload:
                 findings.extend(exc.findings)
                 continue
             if override.data is not None and not isinstance(override.data, dict):
-                findings.append(override.finding((), "an override file holds a mapping merged onto score.yaml", unit=key))
+                findings.append(
+                    override.finding((), "an override file holds a mapping merged onto score.yaml", unit=key)
+                )
                 continue
             overrides[env_id] = override
     for file_path in folder_files:
@@ -530,7 +610,15 @@ def _load_workload(snapshot: Snapshot, key: str) -> Workload:
             findings.append(size_problem)
     if findings:
         raise InputError([_with_unit(f, key) for f in findings])
-    return Workload(team=team, name=name, path=path, folder=folder, document=document, files=folder_files, overrides=overrides)
+    return Workload(
+        team=team,
+        name=name,
+        path=path,
+        folder=folder,
+        document=document,
+        files=folder_files,
+        overrides=overrides,
+    )
 
 
 def _with_unit(finding: Finding, unit: str) -> Finding:

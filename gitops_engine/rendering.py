@@ -37,7 +37,7 @@ from gitops_engine.model import (
 )
 from gitops_engine.placeholders import PlaceholderError, Reference, lookup, references, substitute, tokenize
 from gitops_engine.schema import validate_document
-from gitops_engine.templating import TemplateFailure, render_template, template_line_offset
+from gitops_engine.templating import TemplateFailure, render_template, template_indent, template_line_offset
 from gitops_engine.yamlio import Document, YamlSyntaxError, dump, load_all
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "gitops-engine"}
@@ -79,6 +79,11 @@ def unit_folder(env: str, unit: str) -> str:
 
 def shared_unit(res_id: str) -> str:
     return f"{SHARED_FOLDER}/{res_id}"
+
+
+def shared_namespace(env: Environment, res_id: str) -> str:
+    """Where a shared resource's objects go: the namespace rule with team "shared" and the id as workload."""
+    return env.namespace_for(SHARED_FOLDER.strip("_"), res_id)
 
 
 def stable_name(*parts: str, limit: int = 63) -> str:
@@ -199,13 +204,21 @@ class Renderer:
         override = workload.overrides.get(env_id)
         if override is not None and override.data:
             merged = deep_merge(copy.deepcopy(spec), override.data)
-            problems = validate_document("score", Document(override.path, override.text, merged), unit=workload.key)
+            problems = validate_document(
+                "score", Document(override.path, override.text, merged), unit=workload.key
+            )
             if problems:
-                # Positions refer to the merged document; name the override file, the likely culprit.
+                # Positions are looked up in the override's text (the nearest key it sets): the likely culprit.
                 raise UnitFailure(
                     workload.key,
                     [
-                        Finding(override.path, 1, 1, f"after merging this override: {p.message}", unit=workload.key)
+                        Finding(
+                            override.path,
+                            p.line,
+                            p.column,
+                            f"after merging this override: {p.message}",
+                            unit=workload.key,
+                        )
                         for p in problems
                     ],
                 )
@@ -217,7 +230,8 @@ class Renderer:
         env = self.snapshot.environments.get(env_id)
         if env is None:
             raise UnitFailure(
-                unit, [Finding(f"environments/{env_id}.yaml", 0, 0, f"unknown environment {env_id!r}", unit=unit)]
+                unit,
+                [Finding(f"environments/{env_id}.yaml", 0, 0, f"unknown environment {env_id!r}", unit=unit)],
             )
         return env
 
@@ -268,32 +282,56 @@ class Renderer:
             definition, request, env, uid, workload=None, lookup_inputs=inputs, unit=unit_name
         )
         resolved = ResolvedResource(request, definition, outputs, (), uid)
-        namespace = env.namespace_for(SHARED_FOLDER.strip("_"), request.id)
+        namespace = shared_namespace(env, request.id)
         objects = [_finish_object(m, env, namespace, {}) for m in manifests]
         request_fingerprint = sha256_hex(
             json.dumps(
-                {"type": request.type, "class": request.class_, "params": request.params, "metadata": request.metadata},
+                {
+                    "type": request.type,
+                    "class": request.class_,
+                    "params": request.params,
+                    "metadata": request.metadata,
+                },
                 sort_keys=True,
                 default=str,
             ).encode()
         )
-        unit = _package(unit_name, env, objects, inputs, [resolved], namespace, request_fingerprint=request_fingerprint)
+        unit = _package(
+            unit_name, env, objects, inputs, [resolved], namespace, request_fingerprint=request_fingerprint
+        )
         self._shared[cache_key] = (resolved, unit)
         return resolved, unit
 
     # ---------------------------------------------------------------------------------------------------------
     # Definitions
 
-    def _match(self, key: ResourceKey, env: Environment, workload: Workload, res_name: str, unit: str) -> Definition:
+    def _match(
+        self, key: ResourceKey, env: Environment, workload: Workload, res_name: str, unit: str
+    ) -> Definition:
         where: tuple[str | int, ...] = ("resources", res_name) if key.type != WORKLOAD_TYPE else ("metadata",)
         broken = self.snapshot.broken_definition_types.get(key.type)
+        if broken:
+            # The broken file might be the one that should match: never silently fall back to another.
+            raise UnitFailure(
+                unit,
+                [
+                    workload.document.finding(
+                        where,
+                        f"resource {res_name!r} of type {key.type!r} cannot be resolved while {', '.join(broken)} "
+                        "fails to load: fix that definition first",
+                        unit=unit,
+                    )
+                ],
+            )
         try:
             return match_definition(self.snapshot.definitions_of(key.type), key, env)
         except NoMatch as exc:
             message = str(exc)
             if broken:
                 message += f" (these definitions of the type failed to load: {', '.join(broken)})"
-            raise UnitFailure(unit, [workload.document.finding(where, f"{workload.path}: {message}", unit=unit)]) from None
+            raise UnitFailure(
+                unit, [workload.document.finding(where, f"{workload.path}: {message}", unit=unit)]
+            ) from None
         except Ambiguous as exc:
             first = exc.tied[0]
             line, column = first.document.locate(("criteria",))
@@ -312,8 +350,8 @@ class Renderer:
     ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         guid = sha256_hex(f"{workload.key if workload else SHARED_FOLDER}/{request.res_id}".encode())
         if definition.driver == "static":
-            outputs = copy.deepcopy(dict(definition.static_outputs or {}))
-            manifests = [copy.deepcopy(dict(m)) for m in definition.static_manifests]
+            outputs = _copy_data(dict(definition.static_outputs or {}))
+            manifests = [_copy_data(dict(m)) for m in definition.static_manifests]
         else:
             context = {
                 "resource": {
@@ -337,14 +375,19 @@ class Renderer:
                 "environment": {
                     "id": env.id,
                     "type": env.type,
-                    "namespace": env.namespace_for(workload.team, workload.name) if workload else "",
+                    # A shared resource's objects land in its own namespace; its template must see that one.
+                    "namespace": env.namespace_for(workload.team, workload.name)
+                    if workload
+                    else shared_namespace(env, request.res_id),
                     "labels": dict(env.labels),
                     "values": dict(env.values),
                 },
             }
             functions = {"lookup_workload": lambda name: self._lookup_workload(name, env, lookup_inputs)}
             outputs = self._template_part(definition, "outputs", context, functions, unit, expect=dict) or {}
-            manifests = self._template_part(definition, "manifests", context, functions, unit, expect=list) or []
+            manifests = (
+                self._template_part(definition, "manifests", context, functions, unit, expect=list) or []
+            )
         where = ("template", "manifests") if definition.driver == "template" else ("manifests",)
         for index, manifest in enumerate(manifests):
             problem = _manifest_problem(manifest) or secret_literal_problem(manifest)
@@ -372,12 +415,18 @@ class Renderer:
         try:
             rendered = render_template(text, context, functions)
         except TemplateFailure as exc:
-            line = template_line_offset(definition.document, where) + exc.line if exc.line else definition.document.locate(where)[0]
+            line = (
+                template_line_offset(definition.document, where) + exc.line
+                if exc.line
+                else definition.document.locate(where)[0]
+            )
             raise UnitFailure(
                 unit, [Finding(definition.path, line, 1, f"template.{part}: {exc.message}", unit=unit)]
             ) from None
         except RecursionError:
-            raise UnitFailure(unit, [Finding(definition.path, 1, 1, f"template.{part}: recursion too deep", unit=unit)]) from None
+            raise UnitFailure(
+                unit, [Finding(definition.path, 1, 1, f"template.{part}: recursion too deep", unit=unit)]
+            ) from None
         try:
             documents = load_all(rendered, definition.path)
         except YamlSyntaxError as exc:
@@ -387,7 +436,7 @@ class Renderer:
                     Finding(
                         definition.path,
                         template_line_offset(definition.document, where) + exc.finding.line,
-                        exc.finding.column,
+                        template_indent(definition.document, where) + exc.finding.column,
                         f"template.{part} rendered invalid YAML ({exc.finding.message}) for {unit}",
                         unit=unit,
                     )
@@ -398,10 +447,20 @@ class Renderer:
             return None
         if not isinstance(value, expect):
             line, column = definition.document.locate(where)
-            wanted = "a mapping of output names to values" if expect is dict else "a list of Kubernetes objects"
+            wanted = (
+                "a mapping of output names to values" if expect is dict else "a list of Kubernetes objects"
+            )
             raise UnitFailure(
                 unit,
-                [Finding(definition.path, line, column, f"template.{part} must render {wanted}, got {type(value).__name__}", unit=unit)],
+                [
+                    Finding(
+                        definition.path,
+                        line,
+                        column,
+                        f"template.{part} must render {wanted}, got {type(value).__name__}",
+                        unit=unit,
+                    )
+                ],
             )
         return value
 
@@ -414,11 +473,15 @@ class Renderer:
         if not keys:
             raise TemplateFailure(f"lookup_workload: no workload named {name!r}")
         if len(keys) > 1:
-            raise TemplateFailure(f"lookup_workload: {name!r} is ambiguous ({', '.join(keys)}): write team/name")
+            raise TemplateFailure(
+                f"lookup_workload: {name!r} is ambiguous ({', '.join(keys)}): write team/name"
+            )
         try:
             other = self.snapshot.workload(keys[0])
         except InputError as exc:
-            raise TemplateFailure(f"lookup_workload: {keys[0]} is invalid ({exc.findings[0].message})") from None
+            raise TemplateFailure(
+                f"lookup_workload: {keys[0]} is invalid ({exc.findings[0].message})"
+            ) from None
         for path, blob in other.files.items():
             inputs.add(path, blob)
         spec = self.effective_spec(other, env.id)
@@ -445,7 +508,9 @@ class Renderer:
 
 
 class _WorkloadContext:
-    def __init__(self, renderer: Renderer, workload: Workload, env: Environment, spec: dict[str, Any], inputs: _Inputs) -> None:
+    def __init__(
+        self, renderer: Renderer, workload: Workload, env: Environment, spec: dict[str, Any], inputs: _Inputs
+    ) -> None:
         self.renderer = renderer
         self.workload = workload
         self.env = env
@@ -485,7 +550,10 @@ class _WorkloadContext:
         for name in order:
             request = requests[name]
             if request.type == WORKLOAD_TYPE:
-                raise self.fail(("resources", name, "type"), "'workload' is reserved for the workload itself: pick another type")
+                raise self.fail(
+                    ("resources", name, "type"),
+                    "'workload' is reserved for the workload itself: pick another type",
+                )
             if request.shared:
                 shared, unit = self.renderer.render_shared(request, self.env, self.workload)
                 resolved[name] = ResolvedResource(request, shared.definition, shared.outputs, (), shared.uid)
@@ -494,17 +562,29 @@ class _WorkloadContext:
                 continue
             try:
                 params = substitute(
-                    request.params, lambda ref: self._resolve(ref, resolved, secrets_ok=True), keep_native=True
+                    request.params,
+                    lambda ref: self._resolve(ref, resolved, secrets_ok=True),
+                    keep_native=True,
                 )
             except PlaceholderError as exc:
                 raise self.fail(("resources", name, "params"), f"resources.{name}.params: {exc}") from None
-            request = ResourceRequest(request.name, request.type, request.class_, None, params, request.metadata)
-            key = ResourceKey(request.type, request.class_, request.res_id, self.workload.team, self.workload.name)
+            request = ResourceRequest(
+                request.name, request.type, request.class_, None, params, request.metadata
+            )
+            key = ResourceKey(
+                request.type, request.class_, request.res_id, self.workload.team, self.workload.name
+            )
             definition = self.renderer._match(key, self.env, self.workload, name, self.unit)
             self.inputs.add(definition.path, definition.blob)
             uid = stable_name(self.workload.name, name)
             outputs, manifests = self.renderer._run_definition(
-                definition, request, self.env, uid, workload=self.workload, lookup_inputs=self.inputs, unit=self.unit
+                definition,
+                request,
+                self.env,
+                uid,
+                workload=self.workload,
+                lookup_inputs=self.inputs,
+                unit=self.unit,
             )
             deps = tuple(sorted({r.resource for r in references(requests[name].params) if r.resource}))
             resolved[name] = ResolvedResource(request, definition, outputs, deps, uid, manifests)
@@ -517,7 +597,9 @@ class _WorkloadContext:
             for ref in references(request.params):
                 target = ref.resource
                 if ref.path[0] == "resources" and target is None:
-                    raise self.fail(("resources", name, "params"), f"{ref.text}: name a resource and an output")
+                    raise self.fail(
+                        ("resources", name, "params"), f"{ref.text}: name a resource and an output"
+                    )
                 if target is None:
                     continue
                 if target not in requests:
@@ -536,7 +618,10 @@ class _WorkloadContext:
                 return
             if state.get(name) == 1:
                 cycle = " -> ".join([*chain[chain.index(name) :], name])
-                raise self.fail(("resources", name, "params"), f"resource dependency cycle: {cycle}: break it by removing one placeholder")
+                raise self.fail(
+                    ("resources", name, "params"),
+                    f"resource dependency cycle: {cycle}: break it by removing one placeholder",
+                )
             state[name] = 1
             for dep in sorted(deps[name]):
                 visit(dep, [*chain, name])
@@ -556,13 +641,15 @@ class _WorkloadContext:
                 raise PlaceholderError(f"{ref.text}: name a resource, like ${{resources.db.host}}")
             name = ref.path[1]
             if name not in resolved:
-                declared = ", ".join(sorted((self.spec.get("resources") or {}))) or "none"
+                declared = ", ".join(sorted(self.spec.get("resources") or {})) or "none"
                 raise PlaceholderError(f"{ref.text}: unknown resource {name!r} (declared: {declared})")
             outputs = resolved[name].outputs
             if len(ref.path) == 2:
                 if "source" in outputs:  # `${resources.data}` names a volume
                     return outputs["source"]
-                raise PlaceholderError(f"{ref.text}: name an output ({', '.join(sorted(outputs)) or 'it has none'})")
+                raise PlaceholderError(
+                    f"{ref.text}: name an output ({', '.join(sorted(outputs)) or 'it has none'})"
+                )
             try:
                 value = lookup(outputs, ref.path[2:], f"resources.{name}")
             except PlaceholderError as exc:
@@ -583,17 +670,25 @@ class _WorkloadContext:
         key = ResourceKey(WORKLOAD_TYPE, DEFAULT_CLASS, workload.name, workload.team, workload.name)
         policy: dict[str, Any] = {}
         extra: list[dict[str, Any]] = []
-        if self.renderer.snapshot.definitions_of(WORKLOAD_TYPE) or self.renderer.snapshot.broken_definition_types.get(
+        if self.renderer.snapshot.definitions_of(
             WORKLOAD_TYPE
-        ):
+        ) or self.renderer.snapshot.broken_definition_types.get(WORKLOAD_TYPE):
             definition = self.renderer._match(key, env, workload, WORKLOAD_TYPE, self.unit)
             self.inputs.add(definition.path, definition.blob)
             policy, extra = self.renderer._run_definition(
-                definition, request, env, workload.name, workload=workload, lookup_inputs=self.inputs, unit=self.unit
+                definition,
+                request,
+                env,
+                workload.name,
+                workload=workload,
+                lookup_inputs=self.inputs,
+                unit=self.unit,
             )
             unknown = sorted(set(policy) - WORKLOAD_OUTPUT_KEYS)
             if unknown:
-                line, column = definition.document.locate(("template", "outputs") if definition.driver == "template" else ("outputs",))
+                line, column = definition.document.locate(
+                    ("template", "outputs") if definition.driver == "template" else ("outputs",)
+                )
                 raise UnitFailure(
                     self.unit,
                     [
@@ -621,7 +716,8 @@ class _WorkloadContext:
 
         objects: list[dict[str, Any]] = []
         file_entries: list[tuple[str, str, dict[str, Any]]] = []  # (container, target, normalized file)
-        containers = []
+        containers: list[dict[str, Any]] = []
+        init_containers: list[dict[str, Any]] = []
         volumes: list[dict[str, Any]] = []
         config_data: dict[str, str] = {}
         config_binary: dict[str, str] = {}
@@ -631,9 +727,13 @@ class _WorkloadContext:
             env_vars = self._variables(cname, container.get("variables") or {}, by_name)
             out: dict[str, Any] = {"name": cname, "image": self._image(cname, container)}
             if container.get("command"):
-                out["command"] = [self._text(v, (*base, "command", i), by_name) for i, v in enumerate(container["command"])]
+                out["command"] = [
+                    self._text(v, (*base, "command", i), by_name) for i, v in enumerate(container["command"])
+                ]
             if container.get("args"):
-                out["args"] = [self._text(v, (*base, "args", i), by_name) for i, v in enumerate(container["args"])]
+                out["args"] = [
+                    self._text(v, (*base, "args", i), by_name) for i, v in enumerate(container["args"])
+                ]
             if env_vars:
                 out["env"] = env_vars
             if container.get("resources"):
@@ -642,38 +742,54 @@ class _WorkloadContext:
                 if container.get(probe):
                     out[probe] = _probe(container[probe])
             mounts: list[dict[str, Any]] = []
-            for target, spec in _normalized_files(container.get("files")):
+            for target, file_spec in _normalized_files(container.get("files")):
                 where = (*base, "files", target)
-                key_name, content, binary = self._file_content(cname, target, spec, by_name, where)
+                key_name, content, binary = self._file_content(cname, target, file_spec, by_name, where)
                 if binary:
                     config_binary[key_name] = content
                 else:
                     config_data[key_name] = content
                 item: dict[str, Any] = {"key": key_name, "path": key_name}
-                if spec.get("mode"):
-                    item["mode"] = _file_mode(spec["mode"], lambda msg, w=where: self.fail(w, msg))
+                if file_spec.get("mode"):
+                    item["mode"] = _file_mode(file_spec["mode"], lambda msg, w=where: self.fail(w, msg))
                 config_items.append(item)
                 mounts.append({"name": "files", "mountPath": target, "subPath": key_name, "readOnly": True})
-                file_entries.append((cname, target, spec))
-            for target, spec in _normalized_volumes(container.get("volumes")):
+                file_entries.append((cname, target, file_spec))
+            for target, volume_spec in _normalized_volumes(container.get("volumes")):
                 where = (*base, "volumes", target)
-                source = self._volume_source(spec.get("source"), by_name, where)
+                source = self._volume_source(volume_spec.get("source"), by_name, where)
                 volume_name = f"volume-{len(volumes)}"
                 volumes.append({"name": volume_name, **source})
                 mount: dict[str, Any] = {"name": volume_name, "mountPath": target}
-                if spec.get("path"):
-                    mount["subPath"] = spec["path"]
-                if spec.get("readOnly"):
+                if volume_spec.get("path"):
+                    mount["subPath"] = volume_spec["path"]
+                if volume_spec.get("readOnly"):
                     mount["readOnly"] = True
                 mounts.append(mount)
             if mounts:
                 out["volumeMounts"] = sorted(mounts, key=lambda m: (m["mountPath"], m["name"]))
             if policy.get("containerSecurityContext"):
                 out["securityContext"] = copy.deepcopy(policy["containerSecurityContext"])
-            containers.append(out)
+            before = container.get("before") or {}
+            for other in sorted(before):
+                if other not in self.spec["containers"] or other == cname:
+                    raise self.fail(
+                        (*base, "before", other),
+                        f"containers.{cname}.before names {other!r}, which is not another container of this workload",
+                    )
+            if before:
+                # Ordered start: 'complete' is an init container; 'started'/'healthy' a native sidecar that keeps running.
+                if any(v.get("ready") != "complete" for v in before.values()):
+                    out["restartPolicy"] = "Always"
+                init_containers.append(out)
+            else:
+                containers.append(out)
 
         if config_items:
-            cm_body = {"data": dict(sorted(config_data.items())), "binaryData": dict(sorted(config_binary.items()))}
+            cm_body = {
+                "data": dict(sorted(config_data.items())),
+                "binaryData": dict(sorted(config_binary.items())),
+            }
             digest = sha256_hex(json.dumps(cm_body, sort_keys=True).encode(), 10)
             cm_name = stable_name(workload.name, "files", digest)
             configmap: dict[str, Any] = {
@@ -688,7 +804,10 @@ class _WorkloadContext:
             objects.append(configmap)
             volumes.insert(
                 0,
-                {"name": "files", "configMap": {"name": cm_name, "items": sorted(config_items, key=lambda i: i["key"])}},
+                {
+                    "name": "files",
+                    "configMap": {"name": cm_name, "items": sorted(config_items, key=lambda i: i["key"])},
+                },
             )
 
         pod_spec: dict[str, Any] = {}
@@ -698,6 +817,13 @@ class _WorkloadContext:
             pod_spec["automountServiceAccountToken"] = bool(policy["automountServiceAccountToken"])
         if policy.get("podSecurityContext"):
             pod_spec["securityContext"] = copy.deepcopy(policy["podSecurityContext"])
+        if not containers:
+            raise self.fail(
+                ("containers",),
+                "every container has `before`: at least one must be the workload's main container",
+            )
+        if init_containers:
+            pod_spec["initContainers"] = init_containers
         pod_spec["containers"] = containers
         if volumes:
             pod_spec["volumes"] = volumes
@@ -705,10 +831,13 @@ class _WorkloadContext:
         if pod_annotations:
             template_meta["annotations"] = dict(sorted(pod_annotations.items()))
 
-        kind = str((self.spec.get("metadata", {}).get("annotations") or {}).get(KIND_ANNOTATION, "Deployment"))
+        kind = str(
+            (self.spec.get("metadata", {}).get("annotations") or {}).get(KIND_ANNOTATION, "Deployment")
+        )
         if kind not in ("Deployment", "StatefulSet"):
             raise self.fail(
-                ("metadata", "annotations", KIND_ANNOTATION), f"{KIND_ANNOTATION} must be Deployment or StatefulSet, not {kind!r}"
+                ("metadata", "annotations", KIND_ANNOTATION),
+                f"{KIND_ANNOTATION} must be Deployment or StatefulSet, not {kind!r}",
             )
         metadata: dict[str, Any] = {"name": workload.name, "namespace": namespace, "labels": dict(labels)}
         if annotations:
@@ -726,7 +855,9 @@ class _WorkloadContext:
         if ports:
             service_ports = []
             for port_name, port in sorted(ports.items()):
-                if not (len(port_name) <= 15 and _PORT_NAME.match(port_name) and re.search("[a-z]", port_name)):
+                if not (
+                    len(port_name) <= 15 and _PORT_NAME.match(port_name) and re.search("[a-z]", port_name)
+                ):
                     raise self.fail(
                         ("service", "ports", port_name),
                         f"port name {port_name!r} is not valid in Kubernetes: at most 15 lower-case letters, digits "
@@ -789,17 +920,23 @@ class _WorkloadContext:
                 plain.append({"name": var, "valueFrom": values[0].as_manifest()})
                 continue
             parts: list[str] = []
-            for token, value in zip(tokens, values):
+            for token, value in zip(tokens, values, strict=True):
                 if isinstance(value, SecretRef):
                     assert isinstance(token, Reference)
                     helper = _secret_env_name(token)
                     helpers[helper] = {"name": helper, "valueFrom": value.as_manifest()}
                     parts.append(f"$({helper})")
                 elif isinstance(token, str):
-                    # Kubernetes expands $(VAR) in values; keep the user's literal text literal.
-                    parts.append(token.replace("$(", "$$(") if helpers or "$(" in token else token)
+                    # Kubernetes expands $(VAR) and reduces $$ to $ in values; keep the user's literal text literal.
+                    parts.append(_k8s_literal(token))
                 else:
-                    parts.append(value if isinstance(value, str) else json.dumps(value, sort_keys=True, separators=(",", ":")))
+                    parts.append(
+                        _k8s_literal(
+                            value
+                            if isinstance(value, str)
+                            else json.dumps(value, sort_keys=True, separators=(",", ":"))
+                        )
+                    )
             plain.append({"name": var, "value": "".join(parts)})
         return [helpers[k] for k in sorted(helpers)] + plain
 
@@ -846,7 +983,9 @@ class _WorkloadContext:
             text = self._text(text, (*where, "content" if "content" in spec else "source"), by_name)
         return key_name, text, False
 
-    def _volume_source(self, source: Any, by_name: Mapping[str, ResolvedResource], where: tuple[str | int, ...]) -> dict[str, Any]:
+    def _volume_source(
+        self, source: Any, by_name: Mapping[str, ResolvedResource], where: tuple[str | int, ...]
+    ) -> dict[str, Any]:
         if not isinstance(source, str):
             raise self.fail(where, "a volume needs a source such as ${resources.data}")
         try:
@@ -861,7 +1000,10 @@ class _WorkloadContext:
         elif source in by_name:  # Score's older form: the bare resource name
             value = by_name[source].outputs.get("source")
         else:
-            raise self.fail((*where, "source"), f"volume source {source!r} must be a volume resource like ${{resources.data}}")
+            raise self.fail(
+                (*where, "source"),
+                f"volume source {source!r} must be a volume resource like ${{resources.data}}",
+            )
         if not isinstance(value, dict) or len(value) != 1:
             raise self.fail(
                 (*where, "source"),
@@ -923,6 +1065,12 @@ def _as_secret_ref(value: Any) -> Any:
     return value
 
 
+def _k8s_literal(text: str) -> str:
+    """Text that Kubernetes' $(VAR) expansion leaves as it is: a `$` before `$`, `(` or the end (a helper's
+    `$(...)` may follow) is doubled."""
+    return re.sub(r"\$(?=[$(]|\Z)", "$$", text)
+
+
 def _secret_env_name(ref: Reference) -> str:
     raw = "_".join(ref.path[1:]).upper()
     return "GE_SECRET_" + _ENV_NAME_UNSAFE.sub("_", raw)
@@ -932,7 +1080,9 @@ def _normalized_files(files: Any) -> list[tuple[str, dict[str, Any]]]:
     if not files:
         return []
     if isinstance(files, list):  # deprecated list form
-        return sorted(((f["target"], {k: v for k, v in f.items() if k != "target"}) for f in files), key=lambda x: x[0])
+        return sorted(
+            ((f["target"], {k: v for k, v in f.items() if k != "target"}) for f in files), key=lambda x: x[0]
+        )
     return sorted(((target, dict(spec or {})) for target, spec in files.items()), key=lambda x: x[0])
 
 
@@ -940,7 +1090,10 @@ def _normalized_volumes(volumes: Any) -> list[tuple[str, dict[str, Any]]]:
     if not volumes:
         return []
     if isinstance(volumes, list):  # deprecated list form
-        return sorted(((v["target"], {k: x for k, x in v.items() if k != "target"}) for v in volumes), key=lambda x: x[0])
+        return sorted(
+            ((v["target"], {k: x for k, x in v.items() if k != "target"}) for v in volumes),
+            key=lambda x: x[0],
+        )
     return sorted(((target, dict(spec or {})) for target, spec in volumes.items()), key=lambda x: x[0])
 
 
@@ -984,15 +1137,32 @@ def _manifest_problem(manifest: Any) -> str | None:
     return None
 
 
+def _copy_data(value: Any) -> Any:
+    """copy.deepcopy for plain data (dicts, lists, scalars), several times faster; anything else is deep-copied."""
+    kind = type(value)
+    if kind is dict:
+        return {k: _copy_data(v) for k, v in value.items()}
+    if kind is list:
+        return [_copy_data(v) for v in value]
+    if kind is str or kind is int or kind is bool or kind is float or value is None:
+        return value
+    return copy.deepcopy(value)
+
+
 def _finish_object(
     manifest: Mapping[str, Any], env: Environment, namespace: str, extra_labels: Mapping[str, str]
 ) -> dict[str, Any]:
     """Namespace and labels every object the same way; apiVersion/kind/metadata first, rest in given order."""
-    obj = {k: copy.deepcopy(v) for k, v in manifest.items()}
+    obj = {k: _copy_data(v) for k, v in manifest.items()}
     metadata = dict(obj.get("metadata") or {})
     if manifest.get("kind") not in CLUSTER_SCOPED_KINDS:
         metadata["namespace"] = namespace
-    labels = {**{str(k): str(v) for k, v in env.labels.items()}, **extra_labels, **(metadata.get("labels") or {}), **MANAGED_BY}
+    labels = {
+        **{str(k): str(v) for k, v in env.labels.items()},
+        **extra_labels,
+        **(metadata.get("labels") or {}),
+        **MANAGED_BY,
+    }
     metadata["labels"] = dict(sorted(labels.items()))
     ordered_meta = {k: metadata[k] for k in ("name", "namespace", "labels", "annotations") if k in metadata}
     ordered_meta.update({k: v for k, v in metadata.items() if k not in ordered_meta})
@@ -1060,11 +1230,12 @@ def _package(
     if request_fingerprint:
         provenance["request"] = request_fingerprint
     files[LOCK_FILE] = (json.dumps(provenance, indent=1, sort_keys=True) + "\n").encode()
-    return RenderedUnit(unit=unit, env=env.id, files=dict(sorted(files.items())), provenance=provenance, resources=resolved)
+    return RenderedUnit(
+        unit=unit, env=env.id, files=dict(sorted(files.items())), provenance=provenance, resources=resolved
+    )
 
 
 def parse_lock(data: bytes) -> dict[str, Any]:
     """A unit's provenance, as `_package` wrote it."""
     value: dict[str, Any] = json.loads(data)
     return value
-

@@ -14,7 +14,8 @@ from functools import lru_cache
 from typing import Any
 
 import jinja2
-from jinja2.sandbox import SandboxedEnvironment, SecurityError
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import SandboxedEnvironment
 
 from gitops_engine.errors import Finding
 from gitops_engine.yamlio import Document, Path, dump
@@ -49,11 +50,23 @@ def _plain(value: Any) -> Any:
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
-    return value
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    raise TypeError(f"cannot write a {type(value).__name__} as YAML or JSON: pass mappings, lists or scalars")
 
 
 class _Sandbox(SandboxedEnvironment):
     intercepted_binops = frozenset({"*", "**"})
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        # Data before methods: `environment.values` is the environment's values, not dict.values (Jinja
+        # looks up attributes first). Items are plain data, so this opens nothing the sandbox guards.
+        if isinstance(obj, Mapping) and isinstance(attribute, str):
+            try:
+                return obj[attribute]
+            except KeyError:
+                pass
+        return super().getattr(obj, attribute)
 
     def call_binop(self, context: Any, operator_name: str, left: Any, right: Any) -> Any:
         if operator_name == "**":
@@ -92,17 +105,36 @@ def template_line_offset(document: Document, where: Path) -> int:
     return line - 1
 
 
+def template_indent(document: Document, where: Path) -> int:
+    """Columns a block-scalar template is indented by in its file (0 for other scalars): the YAML a template
+    renders is parsed without that indentation, so its columns need it added back."""
+    first_line = template_line_offset(document, where)
+    line, _ = document.locate(where)
+    if first_line != line:  # not a block scalar
+        return 0
+    for text in document.text.splitlines()[first_line:]:
+        if text.strip():
+            return len(text) - len(text.lstrip(" "))
+    return 0
+
+
 def check_template_syntax(text: str, document: Document, where: Path) -> list[Finding]:
     """Syntax errors found when loading a definition, located in its file."""
     try:
         _compile(text)
     except jinja2.TemplateSyntaxError as exc:
         line = template_line_offset(document, where) + (exc.lineno or 1)
-        return [Finding(document.path, line, 1, f"{'.'.join(map(str, where))}: template syntax error: {exc.message}")]
+        return [
+            Finding(
+                document.path, line, 1, f"{'.'.join(map(str, where))}: template syntax error: {exc.message}"
+            )
+        ]
     return []
 
 
-def render_template(text: str, context: Mapping[str, Any], functions: Mapping[str, Callable[..., Any]]) -> str:
+def render_template(
+    text: str, context: Mapping[str, Any], functions: Mapping[str, Callable[..., Any]]
+) -> str:
     """Render a template in the sandbox. Raises TemplateFailure with a line relative to the template."""
     try:
         result = _compile(text).render({**context, **functions})

@@ -14,10 +14,18 @@ from pathlib import Path
 
 from gitops_engine.errors import Finding, InputError
 from gitops_engine.loading import Snapshot
-from gitops_engine.model import SHARED_FOLDER
-from gitops_engine.rendering import Renderer, RenderedUnit, UnitFailure, deep_merge, unit_folder
+from gitops_engine.model import LOCK_FILE, SHARED_FOLDER
+from gitops_engine.rendering import (
+    CLUSTER_SCOPED_KINDS,
+    RenderedUnit,
+    Renderer,
+    UnitFailure,
+    deep_merge,
+    unit_folder,
+)
 
 RENDERED = "rendered"
+_CLUSTER_SCOPED_PREFIXES = frozenset(kind.lower() for kind in CLUSTER_SCOPED_KINDS)
 
 
 @dataclass
@@ -26,18 +34,25 @@ class TreeBuild:
 
     units: dict[tuple[str, str], RenderedUnit] = field(default_factory=dict)  # (env, unit) -> rendered
     failures: dict[str, list[Finding]] = field(default_factory=dict)  # unit -> findings
-    global_findings: list[Finding] = field(default_factory=list)
+    global_findings: list[Finding] = field(default_factory=list)  # block everything
+    local_findings: list[Finding] = field(default_factory=list)  # one file each; the rest is still rendered
     environments: list[str] = field(default_factory=list)
     workloads: list[str] = field(default_factory=list)
     complete: bool = True  # every workload and environment was in scope
 
     @property
     def findings(self) -> list[Finding]:
-        return sorted({f for fs in self.failures.values() for f in fs} | set(self.global_findings))
+        return sorted(
+            {f for fs in self.failures.values() for f in fs}
+            | set(self.global_findings)
+            | set(self.local_findings)
+        )
 
     @property
     def ok(self) -> bool:
-        return not self.failures and not any(f.severity == "error" for f in self.global_findings)
+        return not self.failures and not any(
+            f.severity == "error" for f in [*self.global_findings, *self.local_findings]
+        )
 
     def files(self) -> dict[str, bytes]:
         """rendered/<env>/<unit>/<file> -> content, for every unit rendered successfully."""
@@ -63,7 +78,7 @@ def build_tree(
     renderer: Renderer | None = None,
 ) -> TreeBuild:
     """Render the selected workloads (default all) in the selected environments (default all)."""
-    build = TreeBuild(global_findings=list(snapshot.findings))
+    build = TreeBuild(global_findings=list(snapshot.findings), local_findings=list(snapshot.local_findings))
     all_envs = snapshot.environment_order
     build.environments = list(environments) if environments is not None else all_envs
     build.workloads = sorted(workloads) if workloads is not None else sorted(snapshot.workload_paths)
@@ -71,12 +86,19 @@ def build_tree(
     for env in build.environments:
         if env not in snapshot.environments:
             build.global_findings.append(
-                Finding(snapshot.settings.path, 0, 0, f"unknown environment {env!r}: known are {', '.join(all_envs) or 'none'}")
+                Finding(
+                    snapshot.settings.path,
+                    0,
+                    0,
+                    f"unknown environment {env!r}: known are {', '.join(all_envs) or 'none'}",
+                )
             )
     for key in build.workloads:
         if key not in snapshot.workload_paths:
             build.global_findings.append(
-                Finding(f"workloads/{key}/score.yaml", 0, 0, f"unknown workload {key!r}: give it as TEAM/NAME")
+                Finding(
+                    f"workloads/{key}/score.yaml", 0, 0, f"unknown workload {key!r}: give it as TEAM/NAME"
+                )
             )
     if any(f.severity == "error" for f in build.global_findings):
         return build
@@ -85,21 +107,23 @@ def build_tree(
     for key in build.workloads:
         for env in build.environments:
             try:
-                unit, shared_units = renderer.render_workload(key, env)
+                rendered, shared_units = renderer.render_workload(key, env)
             except UnitFailure as exc:
                 target = shared_failures if exc.unit.startswith(SHARED_FOLDER + "/") else build.failures
                 target.setdefault(exc.unit, []).extend(exc.findings)
                 if exc.unit != key:
                     build.failures.setdefault(key, []).extend(exc.findings)
                 continue
-            build.units[(env, key)] = unit
+            build.units[(env, key)] = rendered
             for shared in shared_units:
                 build.units[(env, shared.unit)] = shared
-    for unit, findings in shared_failures.items():
-        build.failures.setdefault(unit, []).extend(findings)
-    for unit in build.failures:
-        build.failures[unit] = sorted(set(build.failures[unit]))
-    build.global_findings.extend(cross_checks(snapshot, build))
+    for failed, findings in shared_failures.items():
+        build.failures.setdefault(failed, []).extend(findings)
+    for failed in build.failures:
+        build.failures[failed] = sorted(set(build.failures[failed]))
+    for finding in cross_checks(snapshot, build):
+        # The unit named is left as it is (two workloads in one namespace must not both be applied).
+        build.failures.setdefault(finding.unit, []).append(finding)
     return build
 
 
@@ -155,7 +179,38 @@ def cross_checks(snapshot: Snapshot, build: TreeBuild) -> list[Finding]:
                             unit=key,
                         )
                     )
+    findings.extend(_object_collisions(snapshot, build, {f.unit for f in findings}))
     return sorted(set(findings))
+
+
+def _object_collisions(snapshot: Snapshot, build: TreeBuild, reported: set[str]) -> list[Finding]:
+    """Two units rendering the same object (kind, namespace, name): Argo CD or Flux would fight over it."""
+    findings: list[Finding] = []
+    owner: dict[tuple[str, str, str], str] = {}
+    for (env, unit), rendered in sorted(build.units.items()):
+        namespace = str(rendered.provenance.get("namespace", ""))
+        for name in rendered.files:
+            if name == LOCK_FILE:
+                continue
+            kind = name.split("-", 1)[0]
+            scope = "" if kind in _CLUSTER_SCOPED_PREFIXES else namespace
+            slot = (env, scope, name)
+            first = owner.setdefault(slot, unit)
+            if first != unit and unit not in reported:
+                path = snapshot.workload_paths.get(unit, f"{RENDERED}/{env}/{unit}")
+                findings.append(
+                    Finding(
+                        path,
+                        1 if unit in snapshot.workload_paths else 0,
+                        1 if unit in snapshot.workload_paths else 0,
+                        f"{RENDERED}/{env}/{unit}/{name} is the same object as {RENDERED}/{env}/{first}/{name}"
+                        f"{f' in namespace {namespace}' if scope else ''}: rename the resource or workload so their "
+                        "object names differ",
+                        unit=unit,
+                    )
+                )
+                reported.add(unit)
+    return findings
 
 
 # -------------------------------------------------------------------------------------------------------------
@@ -201,9 +256,12 @@ def diff_tree(existing: Mapping[str, bytes], build: TreeBuild, snapshot: Snapsho
             continue
         if folder in rendered_folders:
             deletes.append(path)  # an object the unit no longer produces
-        elif build.complete and not build.failures.get(_unit_of(folder), None):
-            if _source_gone(folder, snapshot, build):
-                deletes.append(path)
+        elif (
+            build.complete
+            and not build.failures.get(_unit_of(folder))
+            and _source_gone(folder, snapshot, build)
+        ):
+            deletes.append(path)  # the workload, shared resource or environment is gone
     return TreeChanges(writes=writes, deletes=sorted(deletes))
 
 

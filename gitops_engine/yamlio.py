@@ -10,13 +10,13 @@ Dumping is deterministic and never emits anchors or aliases.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
-import sys
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
@@ -52,12 +52,20 @@ def warn_if_slow() -> None:
         )
 
 
+_STR_TAG = "tag:yaml.org,2002:str"
+
+
 class _Loader(_BaseLoader):  # type: ignore[misc,valid-type]
     """Safe loader with YAML 1.2 core-schema scalars and duplicate-key detection."""
 
-    yaml_implicit_resolvers: dict[str | None, list[tuple[str, re.Pattern[str]]]] = {}
+    yaml_implicit_resolvers: ClassVar[dict[str | None, list[tuple[str, re.Pattern[str]]]]] = {}
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        # Fast path: every key a plain string scalar (nearly always) and all distinct. The key is then exactly the
+        # node's text, so no key needs constructing twice; otherwise the full check below finds the duplicate.
+        texts = [k.value for k, _ in node.value if k.tag == _STR_TAG and type(k) is yaml.ScalarNode]
+        if len(texts) == len(node.value) and len(set(texts)) == len(texts):
+            return super().construct_mapping(node, deep=deep)  # type: ignore[no-any-return]
         seen: set[Any] = set()
         for key_node, _ in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
@@ -69,12 +77,13 @@ class _Loader(_BaseLoader):  # type: ignore[misc,valid-type]
                 duplicate = False
             if duplicate:
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}: a key may appear once in a mapping", key_node.start_mark
+                    None,
+                    None,
+                    f"duplicate key {key!r}: a key may appear once in a mapping",
+                    key_node.start_mark,
                 )
-            try:
+            with contextlib.suppress(TypeError):  # unhashable keys cannot repeat in a way we can see
                 seen.add(key)
-            except TypeError:
-                pass
         return super().construct_mapping(node, deep=deep)  # type: ignore[no-any-return]
 
 
@@ -169,7 +178,9 @@ def _positions_of(text: str) -> dict[Path, tuple[int, int]]:
         if isinstance(n, yaml.MappingNode):
             for k, v in n.value:
                 key = k.value if isinstance(k, yaml.ScalarNode) else str(k.start_mark)
-                positions.setdefault(("__key__", *where, key), (k.start_mark.line + 1, k.start_mark.column + 1))
+                positions.setdefault(
+                    ("__key__", *where, key), (k.start_mark.line + 1, k.start_mark.column + 1)
+                )
                 walk(v, (*where, key))
         elif isinstance(n, yaml.SequenceNode):
             for i, v in enumerate(n.value):
@@ -218,11 +229,13 @@ def load_document(text: str | bytes, path: str) -> Document:
         try:
             text = text.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise YamlSyntaxError(Finding(path, 1, 1, f"not UTF-8 text ({exc.reason}): save the file as UTF-8")) from None
+            raise YamlSyntaxError(
+                Finding(path, 1, 1, f"not UTF-8 text ({exc.reason}): save the file as UTF-8")
+            ) from None
     try:
         if _ALIAS_HINT.search(text):
             _check_expansion(text, path)
-        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+        data = yaml.load(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -241,11 +254,13 @@ def load_all(text: str, path: str) -> list[Any]:
         if _ALIAS_HINT.search(text):
             for part in yaml.compose_all(text, Loader=_Loader):
                 del part
-        return [d for d in yaml.load_all(text, Loader=_Loader) if d is not None]  # noqa: S506
+        return [d for d in yaml.load_all(text, Loader=_Loader) if d is not None]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        raise YamlSyntaxError(Finding(path, line, column, f"invalid YAML: {exc.problem or exc.context}")) from None
+        raise YamlSyntaxError(
+            Finding(path, line, column, f"invalid YAML: {exc.problem or exc.context}")
+        ) from None
     except yaml.YAMLError as exc:
         raise YamlSyntaxError(Finding(path, 1, 1, f"invalid YAML: {exc}")) from None
 

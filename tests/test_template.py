@@ -464,7 +464,7 @@ def test_rendered_template_matches_golden_files(template_repo: Path) -> None:
 def template_renders() -> tuple[Any, dict[tuple[str, str], list[Any]]]:
     """The shipped template rendered in memory: (snapshot, (type, env) -> resolved resources of that type)."""
     snapshot = load_snapshot(WorkTreeSource(template_dir()))
-    assert [f for f in snapshot.findings if f.severity == "error"] == []
+    assert [f for f in [*snapshot.findings, *snapshot.local_findings] if f.severity == "error"] == []
     renderer = Renderer(snapshot)
     by_type: dict[tuple[str, str], list[Any]] = {}
     for key in sorted(snapshot.workload_paths):

@@ -16,7 +16,8 @@ from gitops_engine.tree import build_tree, diff_tree, existing_rendered, raise_i
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".git", "rendered")
 
 
-def init(directory: Path, out: TextIO = sys.stdout) -> int:
+def init(directory: Path, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
     create_platform_repo(directory)
     out.write(
         f"created a platform repo in {directory} (branch main, first commit includes rendered/)\n"

@@ -18,8 +18,10 @@ def render(
     *,
     check: bool = False,
     keep_going: bool = False,
-    out: TextIO = sys.stdout,
+    out: TextIO | None = None,
 ) -> int:
+    # Resolved at call time: a default bound at import would keep the first caller's stream (CliRunner, tests).
+    out = out or sys.stdout
     snapshot = load_snapshot(WorkTreeSource(repo))
     build = build_tree(
         snapshot,
@@ -29,7 +31,7 @@ def render(
     for finding in build.findings:
         out.write(f"{finding}\n")
     blocking = [f for f in build.global_findings if f.severity == "error"]
-    if blocking or (build.failures and not keep_going and not check):
+    if blocking or ((build.failures or build.local_findings) and not keep_going and not check):
         out.write(
             f"nothing written: {len(build.findings)} problem(s). Fix them, or pass --keep-going to render the "
             "units that are valid and leave the others as they are\n"
@@ -42,7 +44,7 @@ def render(
             if path in changes.deletes:
                 state = "extra"
             out.write(f"{state}: {path}\n")
-        if changes or build.failures:
+        if changes or build.failures or build.local_findings:
             out.write(f"{len(changes.paths())} rendered file(s) out of date: run `gitops-engine render`\n")
             return 1
         out.write("rendered/ is up to date\n")
@@ -53,4 +55,4 @@ def render(
         f"rendered {units} units in {len(build.environments)} environments: "
         f"{len(changes.writes)} file(s) written, {len(changes.deletes)} removed\n"
     )
-    return 1 if build.failures else 0
+    return 0 if build.ok else 1

@@ -13,7 +13,9 @@ from gitops_engine.loading import WorkTreeSource, load_snapshot
 from gitops_engine.tree import build_tree
 
 
-def validate(repo: Path, output_format: str = "text", out: TextIO = sys.stdout) -> int:
+def validate(repo: Path, output_format: str = "text", out: TextIO | None = None) -> int:
+    # Resolved at call time: a default bound at import would keep the first caller's stream (CliRunner, tests).
+    out = out or sys.stdout
     snapshot = load_snapshot(WorkTreeSource(repo))
     build = build_tree(snapshot)
     findings = build.findings
@@ -40,7 +42,9 @@ def validate(repo: Path, output_format: str = "text", out: TextIO = sys.stdout) 
             ghactions.write_summary(_summary(findings, units, envs))
         if errors:
             files = len({f.path for f in errors})
-            out.write(f"{len(errors)} error{'s' if len(errors) != 1 else ''} in {files} file{'s' if files != 1 else ''}\n")
+            out.write(
+                f"{len(errors)} error{'s' if len(errors) != 1 else ''} in {files} file{'s' if files != 1 else ''}\n"
+            )
         else:
             out.write(f"ok: {units} workloads in {envs} environments are valid\n")
     return 1 if errors else 0

@@ -1,0 +1,60 @@
+"""Shared fixtures: small real platform repos (real files, `git init`, real commits) in temporary directories.
+
+Golden files are refreshed with `GOLDEN_UPDATE=1` (see tests/helpers.py).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from helpers import BASE_PLATFORM, FileSpec, commit_all, make_repo, run_cli
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture(autouse=True)
+def _outside_github_actions(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The suite may itself run in GitHub Actions: commands must not switch to annotations and job summaries.
+    for name in ("GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY", "GITHUB_OUTPUT"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="session")
+def _rendered_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    repo = make_repo(tmp_path_factory.mktemp("base") / "platform", BASE_PLATFORM)
+    code, output = run_cli(["render"], repo)
+    assert code == 0, output
+    commit_all(repo, "render")
+    return repo
+
+
+@pytest.fixture
+def platform_repo(_rendered_base: Path, tmp_path: Path) -> Path:
+    """The small platform of helpers.BASE_PLATFORM, rendered once and committed (a fresh copy per test)."""
+    target = tmp_path / "platform"
+    shutil.copytree(_rendered_base, target, symlinks=True)
+    return target
+
+
+@pytest.fixture
+def make_platform(tmp_path: Path) -> Callable[..., Path]:
+    """Build a platform repo from a spec: `make_platform({path: text | bytes | dict | None}, base=BASE_PLATFORM)`."""
+    counter = iter(range(1_000))
+
+    def build(files: dict[str, FileSpec] | None = None, *, base: dict[str, FileSpec] | None = None) -> Path:
+        spec = dict(BASE_PLATFORM if base is None else base)
+        spec.update(files or {})
+        return make_repo(tmp_path / f"repo-{next(counter)}", {k: v for k, v in spec.items() if v is not None})
+
+    return build
+
+
+@pytest.fixture
+def focused_repo(tmp_path: Path) -> Path:
+    """tests/data/platforms/focused as a fresh git repo (not rendered yet)."""
+    target = tmp_path / "focused"
+    shutil.copytree(DATA / "platforms" / "focused", target)
+    return make_repo(target, {})
