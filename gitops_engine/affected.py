@@ -9,20 +9,29 @@ one is given (cheap: proportional to the change), else from every unit (a full r
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from gitops_engine import RENDER_VERSION
-from gitops_engine.errors import Finding
+from gitops_engine.errors import Finding, InputError
 from gitops_engine.git import Git
 from gitops_engine.loading import PLATFORM_FILE, Snapshot
 from gitops_engine.matching import Ambiguous, NoMatch, ResourceKey, match_definition
-from gitops_engine.model import LOCK_FILE, SHARED_FOLDER, WORKLOAD_TYPE
-from gitops_engine.rendering import Renderer, RenderedUnit, UnitFailure, unit_folder
+from gitops_engine.model import LOCK_FILE, SHARED_FOLDER, WORKLOAD_TYPE, Environment
+from gitops_engine.rendering import (
+    RenderedUnit,
+    Renderer,
+    UnitFailure,
+    describe_workload,
+    lookup_fingerprint,
+    unit_folder,
+)
 
 Cause = Literal["workload", "definitions", "removed"]
+_OVERRIDE_FILE = re.compile(r"overrides\.[^/]+\.yaml")
 DATA_KINDS = frozenset({"StatefulSet", "PersistentVolumeClaim", "PersistentVolume"})
 
 
@@ -42,6 +51,7 @@ class RenderedState:
         self.commit = commit
         self.full = False
         self.folders: dict[tuple[str, str], dict[str, str]] = {}
+        self._unit_envs: dict[str, set[str]] = {}  # unit -> environments with a folder for it (index of folders)
         self._loaded_units: set[str] = set()
         self._envs: list[str] | None = None
         self._locks: dict[tuple[str, str], dict[str, Any] | None] = {}
@@ -60,7 +70,9 @@ class RenderedState:
             if len(parts) != 5:
                 continue
             _, env, first, second, name = parts
-            self.folders.setdefault((env, f"{first}/{second}"), {})[name] = entry.sha
+            unit = f"{first}/{second}"
+            self.folders.setdefault((env, unit), {})[name] = entry.sha
+            self._unit_envs.setdefault(unit, set()).add(env)
 
     def ensure(self, units: Iterable[str]) -> None:
         """List the folders of `units` in every environment (partial states only)."""
@@ -81,7 +93,7 @@ class RenderedState:
 
     def envs_of(self, unit: str) -> list[str]:
         self.ensure([unit])
-        return sorted(env for env, u in self.folders if u == unit)
+        return sorted(self._unit_envs.get(unit, ()))
 
     def files_of(self, env: str, unit: str) -> dict[str, str]:
         self.ensure([unit])
@@ -97,7 +109,11 @@ class RenderedState:
     def read_all_locks(self) -> None:
         """Read every lock with one pipelined `cat-file --batch` (the index for definition changes)."""
         self.load_all()
-        wanted = [(key, files[LOCK_FILE]) for key, files in self.folders.items() if LOCK_FILE in files and key not in self._locks]
+        wanted = [
+            (key, files[LOCK_FILE])
+            for key, files in self.folders.items()
+            if LOCK_FILE in files and key not in self._locks
+        ]
         if not wanted:
             return
         request = "".join(f"{blob}\n" for _, blob in wanted).encode()
@@ -135,21 +151,26 @@ def stale_reasons(lock: Mapping[str, Any] | None, snapshot: Snapshot, env_id: st
         return [f"{env_id}: not rendered yet"]
     reasons: list[str] = []
     if lock.get("engine") != RENDER_VERSION:
-        reasons.append(f"{env_id}: rendered by engine render version {lock.get('engine')}, now {RENDER_VERSION}")
+        reasons.append(
+            f"{env_id}: rendered by engine render version {lock.get('engine')}, now {RENDER_VERSION}"
+        )
     inputs: Mapping[str, str] = lock.get("inputs", {})
     files = snapshot.files
     for path, blob in inputs.items():
         current = files.get(path)
         if current != blob:
             reasons.append(f"{path} {'removed' if current is None else 'changed'}")
+    # A file added to the workload's folder (a new override) is an input the lock cannot name yet.
     if not unit.startswith(SHARED_FOLDER + "/"):
-        folder = f"workloads/{unit}/"
-        for path in _folder_files(snapshot, folder):
+        for path in _folder_files(snapshot, f"workloads/{unit}/"):
             if path not in inputs:
                 reasons.append(f"{path} added")
     env = snapshot.environments.get(env_id)
     if env is None:
         return reasons or [f"environment {env_id} removed"]
+    for other, fingerprint in lock.get("lookups", {}).items():
+        if _lookup_now(snapshot, other, env) != fingerprint:
+            reasons.append(f"{env_id}: what workload {other} offers to others (address, ports) changed")
     team, name = unit.split("/", 1)
     has_workload_resource = False
     for resource in lock.get("resources", []):
@@ -172,12 +193,30 @@ def stale_reasons(lock: Mapping[str, Any] | None, snapshot: Snapshot, env_id: st
             reasons.append(
                 f"{env_id}: resource {resource['name']} now matches {definition.path} instead of {resource.get('definition_path')}"
             )
-    if not unit.startswith(SHARED_FOLDER) and not has_workload_resource and snapshot.definitions_of(WORKLOAD_TYPE):
+    if (
+        not unit.startswith(SHARED_FOLDER)
+        and not has_workload_resource
+        and snapshot.definitions_of(WORKLOAD_TYPE)
+    ):
         reasons.append(f"{env_id}: a workload definition now applies")
     return reasons
 
 
+def _lookup_now(snapshot: Snapshot, key: str, env: Environment) -> str | None:
+    """Fingerprint of what `lookup_workload(key)` would return now (None: gone or invalid)."""
+    try:
+        workload = snapshot.workload(key)
+        spec = Renderer(snapshot).effective_spec(workload, env.id)
+    except InputError:
+        return None
+    return lookup_fingerprint(describe_workload(workload, env, spec))
+
+
 def _folder_files(snapshot: Snapshot, folder: str) -> list[str]:
+    if folder.startswith("workloads/") and folder.endswith("/") and folder.count("/") == 3:
+        return list(
+            snapshot.workload_files(folder[len("workloads/") : -1])
+        )  # indexed: O(folder), not O(repo)
     return [p for p in snapshot.files if p.startswith(folder)]
 
 
@@ -269,7 +308,9 @@ class Plan:
         return [u for u in self.units.values() if u.changed and not u.goes_to_main]
 
 
-def candidates_from_range(git: Git, start: str, head: str, snapshot: Snapshot, state: RenderedState) -> set[str] | None:
+def candidates_from_range(
+    git: Git, start: str, head: str, snapshot: Snapshot, state: RenderedState
+) -> set[str] | None:
     """Units a commit range can affect; None means 'everything' (environments or settings changed)."""
     changed = [path for _, path in git.diff_names(start, head)]
     units: set[str] = set()
@@ -282,22 +323,30 @@ def candidates_from_range(git: Git, start: str, head: str, snapshot: Snapshot, s
         if parts[0] == "workloads" and len(parts) >= 4:
             unit = f"{parts[1]}/{parts[2]}"
             units.add(unit)
-            if _service_changed(git, start, head, f"workloads/{unit}/score.yaml"):
-                lookups_changed.append(f"workloads/{unit}/")
+            # What other workloads look up (service ports) comes from the Score file and its per-environment
+            # overrides: an override moving a port reaches the lookers too.
+            document = len(parts) == 4 and (
+                parts[3] == "score.yaml" or _OVERRIDE_FILE.fullmatch(parts[3]) is not None
+            )
+            if document and unit not in lookups_changed and _service_changed(git, start, head, path):
+                lookups_changed.append(unit)
         elif parts[0] == "definitions" and len(parts) == 3:
             changed_types.add(parts[1])
     if changed_types or lookups_changed:
         for (env, unit), lock in state.all_locks().items():
             del env
-            if any(r["type"] in changed_types for r in lock.get("resources", [])):
-                units.add(unit)
-            elif WORKLOAD_TYPE in changed_types and not unit.startswith(SHARED_FOLDER):
-                units.add(unit)
-            elif lookups_changed and any(p.startswith(tuple(lookups_changed)) for p in lock.get("inputs", {})):
+            uses_changed_type = any(r["type"] in changed_types for r in lock.get("resources", []))
+            policy_changed = WORKLOAD_TYPE in changed_types and not unit.startswith(SHARED_FOLDER)
+            looks_up_changed = any(other in lookups_changed for other in lock.get("lookups", {}))
+            if uses_changed_type or policy_changed or looks_up_changed:
                 units.add(unit)
         if changed_types:
             # Workloads never rendered (no lock) may now be renderable.
-            units.update(k for k in snapshot.workload_paths if not any(state.folders.get((e, k)) for e in snapshot.environments))
+            units.update(
+                k
+                for k in snapshot.workload_paths
+                if not any(state.folders.get((e, k)) for e in snapshot.environments)
+            )
     return units
 
 
@@ -330,6 +379,8 @@ def plan_changes(
     plan.global_findings.extend(f for f in snapshot.findings if f.severity == "error")
     if plan.global_findings:
         return plan
+    # Reported, but units that do not depend on the broken file are still processed.
+    plan.global_findings.extend(f for f in snapshot.local_findings if f.severity == "error")
     renderer = renderer or Renderer(snapshot)
     envs = snapshot.environment_order
     if candidates is None:
@@ -339,7 +390,9 @@ def plan_changes(
     shared_rendered: dict[tuple[str, str], tuple[RenderedUnit, Cause]] = {}
     for unit in sorted(u for u in candidates if not u.startswith(SHARED_FOLDER + "/")):
         _plan_workload(unit, snapshot, state, renderer, envs, plan, shared_rendered)
-    shared_candidates = {u for u in candidates if u.startswith(SHARED_FOLDER + "/")} | {u for _, u in shared_rendered}
+    shared_candidates = {u for u in candidates if u.startswith(SHARED_FOLDER + "/")} | {
+        u for _, u in shared_rendered
+    }
     # A re-rendered or removed workload may have been the last user of a shared resource. Its lock is still fresh
     # (its own inputs did not change), so only the workloads' old locks lead to it.
     shared_candidates |= {
@@ -380,8 +433,12 @@ def _plan_workload(
         return
     reasons: list[str] = []
     locks = {env: state.lock(env, unit) for env in envs}
+    stale_envs: set[str] = set()
     for env in envs:
-        reasons.extend(stale_reasons(locks[env], snapshot, env, unit))
+        env_reasons = stale_reasons(locks[env], snapshot, env, unit)
+        if env_reasons:
+            stale_envs.add(env)
+        reasons.extend(env_reasons)
     gone_envs = [e for e in existing_envs if e not in snapshot.environments]
     reasons.extend(f"environment {e} removed" for e in gone_envs)
     if not reasons:
@@ -393,6 +450,8 @@ def _plan_workload(
     cause: Cause = "workload" if changed_source else "definitions"
     unit_plan = UnitPlan(unit, cause, sorted(set(reasons)))
     for env in envs:
+        if cause == "definitions" and env not in stale_envs:
+            continue  # its lock says every input is unchanged: rendering it again would give the same files
         try:
             rendered, shared_units = renderer.render_workload(unit, env)
         except UnitFailure as exc:
@@ -441,11 +500,11 @@ def _plan_shared(
                 if declarers is None:
                     declarers = _shared_declarers(state, snapshot)
                 users = declarers.get(res_id, [])
-                if lock is not None and not reasons:
-                    # Fresh, but is anyone still using it? A user re-rendered in this run that still declared it
-                    # would have produced it above; users whose locks were not touched still declare it.
-                    if any(u not in plan.units or env not in plan.units[u].rendered for u in users):
-                        continue
+                # Fresh, but is anyone still using it? A user re-rendered in this run that still declared it would
+                # have produced it above; users whose locks were not touched still declare it.
+                still_used = any(u not in plan.units or env not in plan.units[u].rendered for u in users)
+                if lock is not None and not reasons and still_used:
+                    continue
                 rendered_by_user = None
                 for user in users:
                     try:
@@ -519,7 +578,9 @@ def _diff_folder(
         unit_plan.removes_production_data = True
 
 
-def _remove_folder(unit_plan: UnitPlan, env: str, unit: str, state: RenderedState, snapshot: Snapshot) -> None:
+def _remove_folder(
+    unit_plan: UnitPlan, env: str, unit: str, state: RenderedState, snapshot: Snapshot
+) -> None:
     lock = state.lock(env, unit) or {}
     unit_plan.old_locks[env] = lock
     for name, blob in state.files_of(env, unit).items():

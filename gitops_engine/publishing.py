@@ -104,7 +104,10 @@ def process_repo(
             main = git.rev_parse(f"refs/remotes/origin/{MAIN}")
             report.head = main
             snapshot = load_snapshot(GitSource(git, main))
-            open_pulls = _open_engine_pulls(forge)
+            try:
+                open_pulls, limited = _open_engine_pulls(forge), None
+            except RateLimited as exc:  # main needs no forge: commit it, leave pull requests for the next run
+                open_pulls, limited = [], exc
             start = range_start(git, main, base)
             if start is None:
                 state = RenderedState(git, main, full=True)
@@ -122,14 +125,14 @@ def process_repo(
                 f"plan: {plan.mode} reconcile of {plan.candidates} candidate unit(s) at {main[:12]}: "
                 f"{len(plan.main_units())} to commit, {len(plan.pull_units())} for pull requests, {len(plan.failures)} failed"
             )
-            if plan.global_findings:
-                return report
+            if any(f in plan.global_findings for f in snapshot.findings):
+                return report  # settings or environments are broken: nothing can be rendered safely
             if dry_run:
                 report.committed_units = [u.unit for u in plan.main_units()]
                 return report
             main_units = plan.main_units()
             if main_units:
-                commit = _commit_main(git, main, main_units, identity, complete=_complete(plan, snapshot))
+                commit = _commit_main(git, main, main_units, identity, complete=_complete(plan, open_pulls))
                 ok, _ = git.push_with_leases("origin", {f"refs/heads/{MAIN}": (main, commit)})
                 if not ok:
                     progress(
@@ -141,7 +144,12 @@ def process_repo(
                 report.committed_units = [u.unit for u in main_units]
                 progress(f"committed {commit[:12]} to main: {len(main_units)} unit(s)")
                 main = commit
-            if forge is not None:
+            if forge is not None and limited is not None:
+                report.deferred = sorted(u.unit for u in plan.pull_units())
+                progress(
+                    f"rate limited ({limited}); {len(report.deferred)} pull request(s) left for the next run"
+                )
+            elif forge is not None:
                 _publish_pulls(git, forge, snapshot, plan, main, identity, open_pulls, report, progress)
             return report
         raise GitopsError(f"main kept moving during {MAX_ATTEMPTS} attempts: run again later")
@@ -149,8 +157,16 @@ def process_repo(
         git.close()
 
 
-def _complete(plan: Plan, snapshot: Snapshot) -> bool:
-    return not plan.failures and not plan.global_findings
+def _complete(plan: Plan, open_pulls: Sequence[PullRequest]) -> bool:
+    """Can the commit vouch that everything up to its source is reconciled?
+
+    Not when a unit failed, nor when a unit still needs a pull request that does not exist yet: this run may be
+    cut short (rate limit, per-run cap, crash) before opening it. Units with an open pull request are safe, since
+    every narrowed run re-examines them."""
+    if plan.failures or plan.global_findings:
+        return False
+    has_pull = {p.branch for p in open_pulls}
+    return all(branch_for(unit.unit) in has_pull for unit in plan.pull_units())
 
 
 def _open_engine_pulls(forge: Forge | None) -> list[PullRequest]:
@@ -265,7 +281,11 @@ def _publish_pulls(
             report.blocked.append((unit.unit, "the branch has commits by someone else: not overwritten"))
             continue
         if existing is None and old is not None and same_content:
-            latest = forge.find_pull_requests(branch)
+            try:
+                latest = forge.find_pull_requests(branch)
+            except RateLimited:
+                report.deferred.append(unit.unit)
+                continue
             if latest and latest[0].state == "closed":
                 report.blocked.append(
                     (unit.unit, f"#{latest[0].number} was closed without merging: not reopened")

@@ -138,6 +138,7 @@ class _Inputs:
 
     def __init__(self) -> None:
         self.files: dict[str, str] = {}
+        self.lookups: dict[str, str] = {}  # "team/name" looked up -> fingerprint of what it told us
 
     def add(self, path: str, blob: str) -> None:
         self.files[path] = blob
@@ -482,25 +483,34 @@ class Renderer:
             raise TemplateFailure(
                 f"lookup_workload: {keys[0]} is invalid ({exc.findings[0].message})"
             ) from None
-        for path, blob in other.files.items():
-            inputs.add(path, blob)
-        spec = self.effective_spec(other, env.id)
-        namespace = env.namespace_for(other.team, other.name)
-        ports = {
-            port_name: {
-                "port": port["port"],
-                "targetPort": port.get("targetPort", port["port"]),
-                "protocol": port.get("protocol", "TCP"),
-            }
-            for port_name, port in sorted(((spec.get("service") or {}).get("ports") or {}).items())
+        result = describe_workload(other, env, self.effective_spec(other, env.id))
+        # Record what was read, not the other workload's files: its image bumps must not make this unit stale.
+        inputs.lookups[other.key] = lookup_fingerprint(result)
+        return result
+
+
+def describe_workload(workload: Workload, env: Environment, spec: Mapping[str, Any]) -> dict[str, Any]:
+    """What `lookup_workload` tells other workloads: address and service ports in `env`."""
+    namespace = env.namespace_for(workload.team, workload.name)
+    ports = {
+        port_name: {
+            "port": port["port"],
+            "targetPort": port.get("targetPort", port["port"]),
+            "protocol": port.get("protocol", "TCP"),
         }
-        return {
-            "name": other.name,
-            "team": other.team,
-            "namespace": namespace,
-            "host": f"{other.name}.{namespace}.svc.cluster.local",
-            "ports": ports,
-        }
+        for port_name, port in sorted(((spec.get("service") or {}).get("ports") or {}).items())
+    }
+    return {
+        "name": workload.name,
+        "team": workload.team,
+        "namespace": namespace,
+        "host": f"{workload.name}.{namespace}.svc.cluster.local",
+        "ports": ports,
+    }
+
+
+def lookup_fingerprint(result: Mapping[str, Any]) -> str:
+    return sha256_hex(json.dumps(result, sort_keys=True).encode())
 
 
 # -------------------------------------------------------------------------------------------------------------
@@ -1211,6 +1221,7 @@ def _package(
         "environment": env.id,
         "namespace": namespace,
         "inputs": dict(sorted(inputs.files.items())),
+        "lookups": dict(sorted(inputs.lookups.items())),
         "resources": [
             {
                 "name": r.request.name,

@@ -1,0 +1,913 @@
+"""Acceptance scenarios of the processor (issue 3) on real git: a bare remote, the engine's clone, a developer's
+clone, the small platform of tests/process_helpers.py and the local forge.
+
+Every scenario asserts exact outcomes: the files a commit touches, the set of pull requests (checked against a full
+re-render of the new main), refs on the remote before and after, forge writes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import git, make_repo, run_cli
+from process_helpers import ENVIRONMENTS, PLATFORM, PLATFORM_YAML, WORKLOADS, World, environment
+
+from gitops_engine import publishing
+from gitops_engine.forge import PullRequest
+from gitops_engine.forge.local import LocalForge
+from gitops_engine.git import ENGINE_EMAIL, default_identity
+from gitops_engine.loading import WorkTreeSource, load_snapshot
+from gitops_engine.model import LOCK_FILE
+from gitops_engine.publishing import HUMAN_MARKER, RunReport, process_repo
+from gitops_engine.tree import build_tree
+
+PG_INCLUSTER = "definitions/postgres/pg-incluster.yaml"
+PG_17 = (PG_INCLUSTER, "postgres:16.4", "postgres:17.0")
+SHOP_PG = ["shop/catalog", "shop/orders"]  # the workloads pg-incluster serves (development and staging)
+
+
+@pytest.fixture(scope="module")
+def _prepared(tmp_path_factory: pytest.TempPathFactory) -> World:
+    """The platform's sources pushed to a bare remote and rendered by the processor itself (a new repo's first
+    push), cloned twice. Built once per module; tests work on copies."""
+    root = tmp_path_factory.mktemp("prepared")
+    seed = make_repo(root / "seed", PLATFORM, message="Platform sources")
+    world = World(root)
+    git(root, "clone", "--quiet", "--bare", str(seed), str(world.remote))
+    shutil.rmtree(seed)
+    git(root, "clone", "--quiet", str(world.remote), str(world.engine))
+    report = process_repo(world.engine, LocalForge(world.remote), default_identity())
+    assert report.committed and not report.findings and report.opened == []
+    git(root, "clone", "--quiet", str(world.remote), str(world.dev))
+    # The processor's first render is exactly what `render` writes.
+    code, output = run_cli(["render", "--check"], world.dev)
+    assert code == 0, output
+    assert len(world.files("main")) == 58
+    return world
+
+
+@pytest.fixture(params=["full", "range"])
+def world(_prepared: World, tmp_path: Path, request: pytest.FixtureRequest) -> World:
+    """A private copy of the prepared world. Each scenario runs twice: as the scheduled reconcile (no --base) and
+    as CI's push workflow (--base = main before the push), which takes the cheap, index-driven path."""
+    return _prepared.copy_to(tmp_path / "world", request.param)
+
+
+@pytest.fixture
+def plain_world(_prepared: World, tmp_path: Path) -> World:
+    """A private copy, for scenarios that pass --base themselves or do not depend on it."""
+    return _prepared.copy_to(tmp_path / "world")
+
+
+@pytest.fixture(autouse=True)
+def _engine_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("GITOPS_ENGINE_AUTHOR_NAME", "GITOPS_ENGINE_AUTHOR_EMAIL", "GITOPS_ENGINE_FAIL_AT"):
+        monkeypatch.delenv(name, raising=False)
+
+
+# -------------------------------------------------------------------------------------------------------------
+# Helpers
+
+
+def process(world: World, *args: str) -> tuple[int, str]:
+    """`gitops-engine process --forge local ARGS` in the engine's clone, through the real CLI (with --base as CI
+    passes it in range mode)."""
+    if world.mode == "range" and "--base" not in args and world.before:
+        args = (*args, "--base", world.before)
+    return run_cli(["process", "--forge", "local", *args], world.engine)
+
+
+def process_ok(world: World, *args: str) -> str:
+    code, output = process(world, *args)
+    assert code == 0, output
+    return output
+
+
+def process_api(world: World, base: str | None = None) -> tuple[RunReport, LocalForge]:
+    """One run through `process_repo`, with a fresh forge client (so its stats count this run only)."""
+    if world.mode == "range" and base is None:
+        base = world.before
+    forge = LocalForge(world.remote)
+    return process_repo(world.engine, forge, default_identity(), base=base), forge
+
+
+def pulls(world: World, state: str = "all") -> list[PullRequest]:
+    return LocalForge(world.remote).list_pull_requests(state)  # type: ignore[arg-type]
+
+
+def pull_of(world: World, unit: str) -> PullRequest:
+    found = [p for p in pulls(world) if p.branch == f"gitops-engine/{unit}"]
+    assert len(found) == 1, found
+    return found[0]
+
+
+def open_units(world: World) -> list[str]:
+    return sorted(p.branch.removeprefix("gitops-engine/") for p in pulls(world, "open"))
+
+
+def unit_of(path: str) -> str:
+    """`rendered/<env>/<a>/<b>/<file>` -> `a/b`."""
+    return "/".join(path.split("/")[2:4])
+
+
+def blob(content: bytes) -> str:
+    return hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest()
+
+
+def unit_files(world: World, rev: str, unit: str) -> dict[str, str]:
+    """path -> blob id of the unit's folders in every environment at `rev`."""
+    return {p: sha for p, sha in world.files(rev).items() if unit_of(p) == unit}
+
+
+def full_render(world: World) -> dict[str, bytes]:
+    """A full re-render of main, in memory, from a fresh work tree of it (independent of the processor)."""
+    git(world.dev, "pull", "--quiet", "--ff-only", "origin", "main")
+    snapshot = load_snapshot(WorkTreeSource(world.dev))
+    build = build_tree(snapshot)
+    assert build.ok, build.findings
+    return build.files()
+
+
+def units_differing(world: World, rendering: dict[str, bytes], rev: str = "main") -> set[str]:
+    """Units whose manifests (not provenance locks) differ between `rendering` and rendered/ at `rev`."""
+    held = {p: sha for p, sha in world.files(rev).items() if not p.endswith("/" + LOCK_FILE)}
+    desired = {p: blob(c) for p, c in rendering.items() if not p.endswith("/" + LOCK_FILE)}
+    return {unit_of(p) for p in set(held) | set(desired) if held.get(p) != desired.get(p)}
+
+
+def assert_branch_holds_new_rendering(world: World, unit: str, rendering: dict[str, bytes]) -> None:
+    """The pull request's branch is main plus exactly the unit's new rendering (manifests and lock)."""
+    branch = f"refs/heads/gitops-engine/{unit}"
+    assert unit_files(world, branch, unit) == {p: blob(c) for p, c in rendering.items() if unit_of(p) == unit}
+    assert [
+        p for p in world.changed("main", branch) if unit_of(p) != unit or not p.startswith("rendered/")
+    ] == []
+    assert world.rgit("merge-base", "main", branch).strip() == world.main()
+
+
+def version_at(world: World, rev: str, path: str) -> str:
+    """A definition's version as the engine names it (its blob id, shortened)."""
+    return world.rgit("rev-parse", f"{rev}:{path}").strip()[:12]
+
+
+def lock(world: World, rev: str, env: str, unit: str) -> dict[str, Any]:
+    return json.loads(world.show(f"{rev}:rendered/{env}/{unit}/{LOCK_FILE}"))
+
+
+def forge_store(world: World) -> dict[str, str]:
+    folder = world.remote / "gitops-engine" / "pulls"
+    return {p.name: p.read_text() for p in sorted(folder.glob("*.json"))} if folder.is_dir() else {}
+
+
+def engine_commits(world: World, since: str) -> list[str]:
+    """Commits on main after `since`, asserting each is the engine's."""
+    commits = world.log(f"{since}..main")
+    for sha in commits:
+        assert world.rgit("log", "-1", "--format=%ae", sha).strip() == ENGINE_EMAIL
+    return commits
+
+
+@pytest.fixture
+def upgraded(world: World) -> tuple[World, str]:
+    """pg-incluster moved to PostgreSQL 17 and the processor ran: pull requests for shop/catalog and shop/orders."""
+    pushed = world.push_change(world.edit(*PG_17), "Upgrade in-cluster PostgreSQL to 17")
+    process_ok(world)
+    assert open_units(world) == SHOP_PG
+    return world, pushed
+
+
+# -------------------------------------------------------------------------------------------------------------
+# Workload changes go to main
+
+
+def test_workload_change_is_one_commit_touching_only_that_workload(world: World) -> None:
+    pushed = world.push_change(
+        world.edit("workloads/shop/cart/score.yaml", "cart:2.0.0", "cart:2.1.0"), "cart 2.1.0"
+    )
+
+    output = process_ok(world)
+
+    (commit,) = engine_commits(world, pushed)
+    assert world.rgit("rev-parse", f"{commit}^").strip() == pushed
+    assert world.changed(pushed, commit) == sorted(
+        f"rendered/{env}/shop/cart/{name}"
+        for env in ENVIRONMENTS
+        for name in ("deployment-cart.yaml", LOCK_FILE)
+    )
+    assert "cart:2.1.0" in world.show(f"{commit}:rendered/production/shop/cart/deployment-cart.yaml")
+    assert f"committed {commit[:12]} to main: shop/cart" in output
+    assert pulls(world) == []
+    assert world.branches() == {}
+    # main is now exactly what a full render gives.
+    rendering = full_render(world)
+    assert units_differing(world, rendering) == set()
+    assert {p: blob(c) for p, c in rendering.items()} == world.files("main")
+
+
+def test_port_change_in_an_override_reaches_the_workloads_that_look_it_up(world: World) -> None:
+    """shop/cart reads orders' http port through service-port; orders moves it in staging with an override file."""
+    override = "service:\n  ports:\n    http:\n      port: 9090\n"
+    pushed = world.push_change(
+        {"workloads/shop/orders/overrides.staging.yaml": override}, "orders on 9090 in staging"
+    )
+
+    process_ok(world)
+
+    (commit,) = engine_commits(world, pushed)
+    assert {unit_of(p) for p in world.changed(pushed, commit)} == {"shop/orders"}
+    rendering = full_render(world)
+    assert units_differing(world, rendering) == {"shop/cart"}
+    assert open_units(world) == ["shop/cart"]
+    assert_branch_holds_new_rendering(world, "shop/cart", rendering)
+    # The port moves in staging only: locks record what the lookup returned, so the other environments are
+    # untouched.
+    assert world.changed("main", "refs/heads/gitops-engine/shop/cart") == [
+        "rendered/staging/shop/cart/deployment-cart.yaml",
+        f"rendered/staging/shop/cart/{LOCK_FILE}",
+    ]
+    assert "9090" in world.show(
+        "refs/heads/gitops-engine/shop/cart:rendered/staging/shop/cart/deployment-cart.yaml"
+    )
+
+
+# -------------------------------------------------------------------------------------------------------------
+# Definition changes become one pull request per workload whose manifests change
+
+
+def test_definition_change_opens_a_pull_request_per_affected_workload(world: World) -> None:
+    old_version = version_at(world, "main", PG_INCLUSTER)
+    pushed = world.push_change(world.edit(*PG_17), "Upgrade in-cluster PostgreSQL to 17")
+    new_version = version_at(world, "main", PG_INCLUSTER)
+    rendering = full_render(world)
+    expected = units_differing(world, rendering)
+    assert expected == set(SHOP_PG)  # the scenario is what we think it is
+
+    code, output = process(world)
+
+    assert code == 0, output
+    assert world.main() == pushed  # nothing committed to main
+    assert sorted(world.branches()) == sorted(expected)
+    opened = pulls(world)
+    assert sorted(p.branch for p in opened) == [f"gitops-engine/{u}" for u in sorted(expected)]
+    for pull in opened:
+        unit = pull.branch.removeprefix("gitops-engine/")
+        assert pull.state == "open"
+        assert pull.base == "main"
+        assert pull.title == f"Update {unit}: pg-incluster {old_version} → {new_version}"
+        assert f"| `pg-incluster` | `{old_version}` | `{new_version}` |" in pull.body
+        assert re.search(r"^-\s+image: docker.io/library/postgres:16.4$", pull.body, re.M)
+        assert re.search(r"^\+\s+image: docker.io/library/postgres:17.0$", pull.body, re.M)
+        assert "```mermaid" in pull.body
+        assert "| development | 1 | 0 | 0 |" in pull.body and "| staging | 1 | 0 | 0 |" in pull.body
+        assert "production" not in pull.body.split("### Environments")[1].split("### Why")[0]
+        assert pull.labels == ("gitops-engine", "rendered")
+        assert pull.reviewers == ("shop-team",)
+        assert f"opened #{pull.number} {pull.title}" in output
+        assert_branch_holds_new_rendering(world, unit, rendering)
+        assert world.changed("main", pull.branch) == sorted(
+            f"rendered/{env}/{unit}/{name}"
+            for env in ("development", "staging")
+            for name in (LOCK_FILE, f"statefulset-{unit.split('/')[1]}-db.yaml")
+        )
+
+
+def test_comment_only_definition_edit_commits_provenance_to_main(world: World) -> None:
+    pushed = world.push_change(
+        world.edit(PG_INCLUSTER, "driver: template\n", "# Owned by the database guild.\ndriver: template\n"),
+        "Document pg-incluster",
+    )
+
+    process_ok(world)
+
+    (commit,) = engine_commits(world, pushed)
+    assert world.changed(pushed, commit) == sorted(
+        f"rendered/{env}/{unit}/{LOCK_FILE}" for env in ("development", "staging") for unit in SHOP_PG
+    )
+    assert (
+        lock(world, commit, "staging", "shop/orders")["inputs"][PG_INCLUSTER]
+        == world.rgit("rev-parse", f"main:{PG_INCLUSTER}").strip()
+    )
+    assert pulls(world) == []
+    assert world.branches() == {}
+
+
+def test_criteria_change_moves_workloads_both_ways(world: World) -> None:
+    """pg-tuned moves from team billing to team shop: billing/invoices leaves it, shop's postgres users join it."""
+    pushed = world.push_change(
+        world.edit("definitions/postgres/pg-tuned.yaml", "team: billing", "team: shop")
+    )
+    rendering = full_render(world)
+    expected = units_differing(world, rendering)
+    assert expected == {"billing/invoices", "shop/catalog", "shop/orders"}
+
+    process_ok(world)
+
+    assert world.main() == pushed
+    assert open_units(world) == sorted(expected)
+    for unit in expected:
+        assert_branch_holds_new_rendering(world, unit, rendering)
+    invoices = "refs/heads/gitops-engine/billing/invoices"
+    assert [
+        r["definition"] for r in lock(world, invoices, "production", "billing/invoices")["resources"]
+    ].count("pg-managed") == 1
+    assert "tuned-orders-db" in world.show(
+        "refs/heads/gitops-engine/shop/orders:rendered/production/shop/orders/configmap-tuned-orders-db.yaml"
+    )
+
+
+def test_deleted_definition_falls_back_to_the_next_one(world: World) -> None:
+    pushed = world.push_change({"definitions/postgres/pg-tuned.yaml": None}, "Retire pg-tuned")
+    rendering = full_render(world)
+    assert units_differing(world, rendering) == {"billing/invoices"}
+
+    process_ok(world)
+
+    assert world.main() == pushed
+    assert open_units(world) == ["billing/invoices"]
+    assert_branch_holds_new_rendering(world, "billing/invoices", rendering)
+    branch = "refs/heads/gitops-engine/billing/invoices"
+    changed = world.changed("main", branch)
+    assert "rendered/development/billing/invoices/configmap-tuned-invoices-db.yaml" in changed
+    assert "rendered/development/billing/invoices/statefulset-invoices-db.yaml" in changed
+    assert "pg-tuned" in pull_of(world, "billing/invoices").body
+
+
+def test_added_environment_opens_pull_requests_adding_its_folders(world: World) -> None:
+    platform = PLATFORM_YAML.replace(
+        "[development, staging, production]", "[development, staging, qa, production]"
+    )
+    pushed = world.push_change(
+        {"platform.yaml": platform, "environments/qa.yaml": environment("qa", "staging")}
+    )
+    rendering = full_render(world)
+    every_unit = {*WORKLOADS, "_shared/cache"}
+    assert units_differing(world, rendering) == every_unit
+
+    process_ok(world)
+
+    assert world.main() == pushed
+    assert open_units(world) == sorted(every_unit)
+    for unit in every_unit:
+        assert_branch_holds_new_rendering(world, unit, rendering)
+        added = [
+            p for p in world.changed("main", f"refs/heads/gitops-engine/{unit}") if not p.endswith(LOCK_FILE)
+        ]
+        assert added and all(p.startswith(f"rendered/qa/{unit}/") for p in added), added
+
+
+# -------------------------------------------------------------------------------------------------------------
+# Idempotence
+
+
+def test_second_run_changes_nothing(upgraded: tuple[World, str]) -> None:
+    world, _ = upgraded
+    world.push_change(world.edit("workloads/billing/mailer/score.yaml", "mailer:5.0.0", "mailer:5.0.1"))
+    process_ok(world)  # commits mailer; the two pull requests stay as they are
+    refs, store = world.refs(), forge_store(world)
+
+    report, forge = process_api(world)
+
+    assert world.refs() == refs
+    assert forge_store(world) == store
+    assert forge.stats.writes == 0
+    assert report.committed is None and report.opened == [] and report.updated == [] and report.closed == []
+    assert sorted(p.branch for p in report.unchanged) == [f"gitops-engine/{u}" for u in SHOP_PG]
+    code, output = process(world)
+    assert code == 0 and "nothing to do" in output and world.refs() == refs
+
+
+# -------------------------------------------------------------------------------------------------------------
+# Pull request life cycle
+
+
+def test_merged_pull_request_is_recognised(upgraded: tuple[World, str]) -> None:
+    world, _ = upgraded
+    merged = pull_of(world, "shop/orders")
+    git(world.dev, "fetch", "--quiet", "origin", merged.branch)
+    git(world.dev, "merge", "--quiet", "--no-ff", "-m", f"Merge #{merged.number}", "FETCH_HEAD")
+    git(world.dev, "push", "--quiet", "origin", "HEAD:main")
+    merge = world.main()
+
+    report, _ = process_api(world)
+
+    assert world.main() == merge  # nothing to commit: main has the change
+    assert pull_of(world, "shop/orders").state == "merged"
+    assert pull_of(world, "shop/catalog").state == "open"
+    assert sorted(world.branches()) == ["shop/catalog"]
+    assert report.deleted_branches == ["gitops-engine/shop/orders"]
+    assert report.opened == [] and report.closed == []
+    assert len(pulls(world)) == 2  # nothing reopened
+    assert units_differing(world, full_render(world)) == {"shop/catalog"}
+    process_ok(world)
+    assert len(pulls(world)) == 2 and open_units(world) == ["shop/catalog"]
+
+
+def test_superseding_workload_change_closes_the_pull_request(upgraded: tuple[World, str]) -> None:
+    world, _ = upgraded
+    superseded = pull_of(world, "shop/catalog")
+    pushed = world.push_change(
+        world.edit("workloads/shop/catalog/score.yaml", "catalog:3.1.0", "catalog:3.2.0")
+    )
+
+    process_ok(world)
+
+    (commit,) = engine_commits(world, pushed)
+    assert {unit_of(p) for p in world.changed(pushed, commit)} == {"shop/catalog"}
+    # The developer's render adopted the pending definition update too.
+    assert "postgres:17.0" in world.show(
+        f"{commit}:rendered/staging/shop/catalog/statefulset-catalog-db.yaml"
+    )
+    assert pull_of(world, "shop/catalog").state == "closed"
+    comments = LocalForge(world.remote).comments(superseded.number)
+    assert len(comments) == 1 and "Superseded" in comments[0] and commit[:12] in comments[0]
+    assert sorted(world.branches()) == ["shop/orders"]
+    assert open_units(world) == ["shop/orders"]
+    refs = world.refs()
+    process_ok(world)
+    assert world.refs() == refs and len(pulls(world)) == 2
+
+
+def test_later_definition_change_updates_the_open_pull_request(upgraded: tuple[World, str]) -> None:
+    world, first_push = upgraded
+    before = {p.branch: p for p in pulls(world)}
+    oldest = version_at(world, f"{first_push}^", PG_INCLUSTER)
+    world.push_change(world.edit(PG_INCLUSTER, "postgres:17.0", "postgres:17.2"), "PostgreSQL 17.2")
+    newest = version_at(world, "main", PG_INCLUSTER)
+    rendering = full_render(world)
+
+    report, _ = process_api(world)
+
+    assert report.opened == [] and sorted(p.number for p in report.updated) == sorted(
+        p.number for p in before.values()
+    )
+    after = pulls(world)
+    assert [(p.number, p.branch, p.state) for p in after] == [
+        (p.number, p.branch, "open") for p in before.values()
+    ]
+    for pull in after:
+        unit = pull.branch.removeprefix("gitops-engine/")
+        # Still "main's version → the newest": the pull request says what merging it changes.
+        assert pull.title == f"Update {unit}: pg-incluster {oldest} → {newest}"
+        assert_branch_holds_new_rendering(world, unit, rendering)
+        assert len(world.log(f"main..refs/heads/{pull.branch}")) == 1  # regenerated from main, not stacked
+
+
+def test_reverted_definition_change_closes_its_pull_requests(upgraded: tuple[World, str]) -> None:
+    world, _ = upgraded
+    numbers = [pull_of(world, u).number for u in SHOP_PG]
+    pushed = world.push_change(
+        world.edit(PG_INCLUSTER, "postgres:17.0", "postgres:16.4"), "Revert PostgreSQL 17"
+    )
+
+    process_ok(world)
+
+    assert world.main() == pushed
+    assert [p.state for p in pulls(world)] == ["closed", "closed"]
+    for number in numbers:
+        (comment,) = LocalForge(world.remote).comments(number)
+        assert "already contains this change" in comment
+    assert world.branches() == {}
+
+
+def test_pull_request_closed_by_a_person_is_not_reopened(upgraded: tuple[World, str]) -> None:
+    world, _ = upgraded
+    declined = pull_of(world, "shop/orders")
+    LocalForge(world.remote).close_pull_request(declined.number, "Not now.")
+    refs, store = world.refs(), forge_store(world)
+
+    report, forge = process_api(world)
+
+    assert forge.stats.writes == 0 and world.refs() == refs and forge_store(world) == store
+    assert (
+        "shop/orders",
+        f"#{declined.number} was closed without merging: not reopened",
+    ) in report.blocked
+    assert open_units(world) == ["shop/catalog"]
+
+
+def test_dry_run_changes_nothing(world: World) -> None:
+    world.push_change(
+        {
+            **world.edit(*PG_17),
+            **world.edit("workloads/shop/cart/score.yaml", "cart:2.0.0", "cart:2.1.0"),
+        }
+    )
+    refs = world.refs()
+
+    code, output = process(world, "--dry-run")
+
+    assert code == 0, output
+    assert world.refs() == refs and pulls(world) == [] and forge_store(world) == {}
+    assert "would commit shop/cart (workload): development, production, staging" in output
+    assert "would open a pull request for shop/orders: development, staging" in output
+    assert "would open a pull request for shop/catalog: development, staging" in output
+
+
+def test_a_broken_workload_blocks_nothing_else(world: World) -> None:
+    orders = world.show("main:workloads/shop/orders/score.yaml")
+    held = unit_files(world, "main", "shop/orders")
+    pushed = world.push_change(
+        {
+            **world.edit("workloads/shop/cart/score.yaml", "cart:2.0.0", "cart:2.1.0"),
+            "workloads/shop/orders/score.yaml": orders.replace(
+                "${resources.db.host}", "${resources.nope.host}"
+            ),
+        }
+    )
+
+    code, output = process(world)
+
+    assert code == 1, output
+    assert "workloads/shop/orders/score.yaml" in output and "nope" in output
+    (commit,) = engine_commits(world, pushed)
+    assert {unit_of(p) for p in world.changed(pushed, commit)} == {"shop/cart"}
+    assert unit_files(world, "main", "shop/orders") == held  # never blanked because of an error
+    assert publishing.SOURCE_TRAILER not in world.rgit("log", "-1", "--format=%B", commit)  # not reconciled
+    # Fixed later: the next run (whatever its --base) renders orders.
+    fixed = world.push_change(
+        {"workloads/shop/orders/score.yaml": orders.replace("orders:1.0.0", "orders:1.0.1")}
+    )
+    process_ok(world)
+    (commit,) = engine_commits(world, fixed)
+    assert {p: blob(c) for p, c in full_render(world).items()} == world.files("main")
+
+
+def test_removed_environment_is_removed_through_pull_requests(world: World) -> None:
+    platform = PLATFORM_YAML.replace("[development, staging, production]", "[development, production]")
+    pushed = world.push_change(
+        {"platform.yaml": platform, "environments/staging.yaml": None}, "No more staging"
+    )
+    rendering = full_render(world)
+    every_unit = {*WORKLOADS, "_shared/cache"}
+
+    process_ok(world)
+
+    assert world.main() == pushed
+    assert open_units(world) == sorted(every_unit)
+    for unit in every_unit:
+        branch = f"refs/heads/gitops-engine/{unit}"
+        assert unit_files(world, branch, unit) == {
+            p: blob(c) for p, c in rendering.items() if unit_of(p) == unit
+        }
+        staging = sorted(p for p in unit_files(world, "main", unit) if p.startswith("rendered/staging/"))
+        assert (
+            staging
+            and [p for p in world.changed("main", branch) if p.startswith("rendered/staging/")] == staging
+        )
+        assert not any(p.startswith("rendered/staging/") for p in unit_files(world, branch, unit))
+
+
+def test_human_commit_on_a_pull_request_branch_is_never_overwritten(upgraded: tuple[World, str]) -> None:
+    world, _ = upgraded
+    branch = "gitops-engine/shop/orders"
+    git(world.dev, "fetch", "--quiet", "origin", f"{branch}:{branch}")
+    git(world.dev, "checkout", "--quiet", branch)
+    (world.dev / "rendered/staging/shop/orders/NOTES.md").write_text("pinned while we test the migration\n")
+    git(world.dev, "add", "--all")
+    git(world.dev, "commit", "--quiet", "-m", "Hold the migration")
+    git(world.dev, "push", "--quiet", "origin", branch)
+    git(world.dev, "checkout", "--quiet", "main")
+    human_head = world.branches()["shop/orders"]
+    catalog_before = world.branches()["shop/catalog"]
+    world.push_change(world.edit(PG_INCLUSTER, "postgres:17.0", "postgres:17.2"), "PostgreSQL 17.2")
+
+    code, output = process(world)
+
+    assert code == 0, output
+    assert world.branches()["shop/orders"] == human_head
+    comments = LocalForge(world.remote).comments(pull_of(world, "shop/orders").number)
+    assert len(comments) == 1 and HUMAN_MARKER in comments[0] and "never force-pushes" in comments[0]
+    assert "left alone shop/orders" in output
+    # The other pull request moves on to the newest rendering.
+    assert world.branches()["shop/catalog"] != catalog_before
+    assert "postgres:17.2" in world.show(
+        "refs/heads/gitops-engine/shop/catalog:rendered/staging/shop/catalog/statefulset-catalog-db.yaml"
+    )
+    # Running again neither pushes nor comments again.
+    refs, store = world.refs(), forge_store(world)
+    process_ok(world)
+    assert world.refs() == refs and forge_store(world) == store
+
+
+# -------------------------------------------------------------------------------------------------------------
+# Concurrency and crashes
+
+
+def test_main_moving_during_a_run_loses_nothing(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    pushed = world.push_change(world.edit("workloads/shop/cart/score.yaml", "cart:2.0.0", "cart:2.1.0"))
+    real_plan = publishing.plan_changes
+    calls: list[str] = []
+
+    def plan_then_someone_pushes(*args: Any, **kwargs: Any) -> Any:
+        plan = real_plan(*args, **kwargs)
+        if not calls:
+            calls.append(
+                world.push_change(
+                    world.edit("workloads/shop/orders/score.yaml", "orders:1.0.0", "orders:1.1.0")
+                )
+            )
+        else:
+            calls.append("again")
+        return plan
+
+    monkeypatch.setattr(publishing, "plan_changes", plan_then_someone_pushes)
+    report, _ = process_api(world)
+
+    concurrent = calls[0]
+    assert report.attempts == 2 and len(calls) == 2
+    history = world.log("main")
+    assert concurrent in history and pushed in history  # nobody's commit lost
+    (commit,) = engine_commits(world, concurrent)
+    assert {unit_of(p) for p in world.changed(concurrent, commit)} == {"shop/cart", "shop/orders"}
+    rendering = full_render(world)
+    assert {p: blob(c) for p, c in rendering.items()} == world.files("main")
+
+
+def _state(world: World) -> dict[str, Any]:
+    """What a finished run leaves behind, free of commit dates: main's tree, pull requests, branch trees."""
+    return {
+        "main": world.rgit("rev-parse", "main^{tree}").strip(),
+        "pulls": sorted((p.branch, p.title, p.state, p.body) for p in pulls(world)),
+        "branches": {
+            u: world.rgit("rev-parse", f"{sha}^{{tree}}").strip() for u, sha in world.branches().items()
+        },
+    }
+
+
+@pytest.mark.parametrize("mode", ["full", "range"])
+@pytest.mark.parametrize("step", ["after-main-push", "after-branch-push", "after-pull-1"])
+def test_a_run_killed_at_any_step_is_completed_by_the_next(
+    _prepared: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, step: str, mode: str
+) -> None:
+    change = {
+        **_prepared.edit("workloads/shop/cart/score.yaml", "cart:2.0.0", "cart:2.1.0"),
+        **_prepared.edit(*PG_17),
+    }
+    reference = _prepared.copy_to(tmp_path / "reference", mode)
+    reference.push_change(change, "cart 2.1.0 and PostgreSQL 17")
+    process_ok(reference)
+    expected = _state(reference)
+    assert [p[0] for p in expected["pulls"]] == [f"gitops-engine/{u}" for u in SHOP_PG]
+
+    world = _prepared.copy_to(tmp_path / "killed", mode)
+    pushed = world.push_change(change, "cart 2.1.0 and PostgreSQL 17")
+    monkeypatch.setenv("GITOPS_ENGINE_FAIL_AT", step)
+    code, output = process(world)
+    assert code != 0 and f"injected failure at {step}" in output
+    monkeypatch.delenv("GITOPS_ENGINE_FAIL_AT")
+
+    process_ok(world)
+
+    assert _state(world) == expected
+    assert len(engine_commits(world, pushed)) == 1  # the killed run's commit was not made twice
+    refs, store = world.refs(), forge_store(world)
+    process_ok(world)
+    assert world.refs() == refs and forge_store(world) == store
+
+
+def test_pull_requests_beyond_the_per_run_cap_wait_for_the_next_run(world: World) -> None:
+    world.push_change({"platform.yaml": PLATFORM_YAML + "  maxPerRun: 2\n"}, "Cap pull requests")
+    process_ok(world)  # provenance only: every lock records platform.yaml
+    assert pulls(world) == []
+    world.push_change(
+        {
+            **world.edit(*PG_17),
+            **world.edit("definitions/postgres/pg-tuned.yaml", '"300"', '"400"'),
+            **world.edit(
+                "definitions/volume/volume-emptydir.yaml", "sizeLimit:", "medium: Memory\n        sizeLimit:"
+            ),
+        },
+        "Three definitions at once",
+    )
+    rendering = full_render(world)
+    affected = units_differing(world, rendering)
+    assert affected == {"billing/invoices", "billing/mailer", "shop/catalog", "shop/orders"}
+
+    first, _ = process_api(world)
+    assert len(first.opened) == 2 and len(set(first.deferred)) == 2
+    assert len(world.branches()) == 2
+    second, _ = process_api(world)
+    assert len(second.opened) == 2 and second.deferred == [] and len(second.unchanged) == 2
+    assert open_units(world) == sorted(affected)
+    assert sorted(p.branch for p in first.opened + second.opened) == [
+        f"gitops-engine/{u}" for u in sorted(affected)
+    ]
+    for unit in affected:
+        assert_branch_holds_new_rendering(world, unit, rendering)
+    third, forge = process_api(world)
+    assert third.opened == [] and forge.stats.writes == 0
+
+
+# -------------------------------------------------------------------------------------------------------------
+# Narrowed runs (--base)
+
+
+def test_base_narrows_the_run_without_losing_dropped_pushes(plain_world: World) -> None:
+    world = plain_world
+    first = world.push_change(world.edit("workloads/shop/cart/score.yaml", "cart:2.0.0", "cart:2.1.0"))
+    process_ok(world, "--base", f"{first}^")
+    (engine_commit,) = engine_commits(world, first)
+
+    # A run over the engine's own commit only: a fast no-op.
+    refs = world.refs()
+    report, forge = process_api(world, base=first)
+    assert report.plan is not None and report.plan.mode == "range" and report.plan.candidates == 0
+    assert report.committed is None and forge.stats.writes == 0 and world.refs() == refs
+
+    # Two pushes, the first one's CI run dropped: the run for the second still renders both.
+    dropped = world.push_change(
+        world.edit("workloads/shop/catalog/score.yaml", "catalog:3.1.0", "catalog:3.2.0")
+    )
+    last = world.push_change(
+        world.edit("workloads/billing/mailer/score.yaml", "mailer:5.0.0", "mailer:5.0.1")
+    )
+    assert world.rgit("rev-parse", f"{last}^").strip() == dropped
+    code, output = process(world, "--base", dropped)
+    assert code == 0, output
+    (commit,) = engine_commits(world, last)
+    assert {unit_of(p) for p in world.changed(last, commit)} == {"shop/catalog", "billing/mailer"}
+    assert "range reconcile of 2 candidate unit(s)" in output
+    assert engine_commit in world.log("main")
+    assert {p: blob(c) for p, c in full_render(world).items()} == world.files("main")
+
+
+# -------------------------------------------------------------------------------------------------------------
+# Removals
+
+
+def test_deleted_workload_is_removed_in_a_commit_on_main(world: World) -> None:
+    before = unit_files(world, "main", "billing/mailer")
+    assert len(before) == 7  # deployment and lock in each environment, a PodDisruptionBudget in production
+    pushed = world.push_change({"workloads/billing/mailer/score.yaml": None}, "Retire the mailer")
+
+    process_ok(world)
+
+    (commit,) = engine_commits(world, pushed)
+    assert world.changed(pushed, commit) == sorted(before)
+    assert unit_files(world, commit, "billing/mailer") == {}
+    assert pulls(world) == []
+
+
+def test_shared_resource_no_longer_used_is_removed_through_a_pull_request(world: World) -> None:
+    shared = unit_files(world, "main", "_shared/cache")
+    assert len(shared) == 6
+    orders = world.show("main:workloads/shop/orders/score.yaml")
+    cart = world.show("main:workloads/shop/cart/score.yaml")
+    pushed = world.push_change(
+        {
+            "workloads/shop/orders/score.yaml": orders.replace(
+                "      CACHE: ${resources.cache.host}\n", ""
+            ).replace("  cache:\n    type: redis\n    id: cache\n", ""),
+            "workloads/shop/cart/score.yaml": cart.replace(
+                "      CACHE: ${resources.cache.host}\n", ""
+            ).replace("  cache:\n    type: redis\n    id: cache\n", ""),
+        },
+        "Drop the cache",
+    )
+
+    process_ok(world)
+
+    (commit,) = engine_commits(world, pushed)
+    assert {unit_of(p) for p in world.changed(pushed, commit)} == {"shop/cart", "shop/orders"}
+    assert unit_files(world, "main", "_shared/cache") == shared  # not removed directly
+    assert open_units(world) == ["_shared/cache"]
+    pull = pull_of(world, "_shared/cache")
+    assert pull.title == "Remove rendered manifests of _shared/cache"
+    assert world.changed("main", pull.branch) == sorted(shared)
+    assert unit_files(world, f"refs/heads/{pull.branch}", "_shared/cache") == {}
+    # The pull request stays open until someone merges it.
+    refs, store = world.refs(), forge_store(world)
+    process_ok(world)
+    assert world.refs() == refs and forge_store(world) == store and open_units(world) == ["_shared/cache"]
+
+
+# -------------------------------------------------------------------------------------------------------------
+# Reports: pulls, affected, usage
+
+
+def test_pulls_json(upgraded: tuple[World, str]) -> None:
+    world, _ = upgraded
+    code, output = run_cli(["pulls", "--forge", "local", "--state", "all", "--format", "json"], world.dev)
+    assert code == 0, output
+    listed = json.loads(output)
+    store = world.remote / "gitops-engine" / "pulls"
+    assert [{k: p[k] for k in ("number", "state", "branch", "workload", "url")} for p in listed] == [
+        {
+            "number": 1,
+            "state": "open",
+            "branch": "gitops-engine/shop/catalog",
+            "workload": "shop/catalog",
+            "url": f"file://{store / '1.json'}",
+        },
+        {
+            "number": 2,
+            "state": "open",
+            "branch": "gitops-engine/shop/orders",
+            "workload": "shop/orders",
+            "url": f"file://{store / '2.json'}",
+        },
+    ]
+    assert [p["title"] for p in listed] == [pull_of(world, u).title for u in SHOP_PG]
+    assert all(
+        p["labels"] == ["gitops-engine", "rendered"] and p["reviewers"] == ["shop-team"] for p in listed
+    )
+
+
+def test_affected_json(plain_world: World) -> None:
+    world = plain_world
+    base = world.main()
+    old = version_at(world, "main", PG_INCLUSTER)
+    world.push_change(world.edit(*PG_17), "PostgreSQL 17")
+    new = version_at(world, "main", PG_INCLUSTER)
+    head = world.push_change(world.edit("workloads/shop/cart/score.yaml", "cart:2.0.0", "cart:2.1.0"))
+
+    code, output = run_cli(["affected", "--base", base, "--head", head, "--format", "json"], world.dev)
+
+    assert code == 0, output
+    assert json.loads(output) == {
+        "base": base,
+        "head": head,
+        "workloads": [
+            {
+                "workload": "shop/cart",
+                "environments": ["development", "staging", "production"],
+                "reasons": ["workloads/shop/cart/score.yaml changed"],
+            },
+            *(
+                {
+                    "workload": unit,
+                    "environments": ["development", "staging"],
+                    "reasons": [f"definition pg-incluster: {old} → {new}"],
+                }
+                for unit in SHOP_PG
+            ),
+        ],
+        "findings": [],
+    }
+    # --head defaults to HEAD (the developer's clone is at the second push).
+    code, again = run_cli(["affected", "--base", base, "--format", "json"], world.dev)
+    assert code == 0 and json.loads(again) == json.loads(output)
+
+
+def test_usage_json_names_behind_units_and_their_pull_requests(upgraded: tuple[World, str]) -> None:
+    world, _ = upgraded
+    old = lock(world, "main", "development", "shop/orders")["resources"]
+    old_version = next(r["version"] for r in old if r["definition"] == "pg-incluster")
+    numbers = {u: pull_of(world, u).number for u in SHOP_PG}
+
+    code, output = run_cli(["usage", "pg-incluster", "--format", "json", "--forge", "local"], world.dev)
+
+    assert code == 0, output
+    report = json.loads(output)
+    assert report["commit"] == world.main()
+    (definition,) = report["definitions"]
+    assert definition["id"] == "pg-incluster"
+    assert definition["version"] == version_at(world, "main", PG_INCLUSTER) != old_version
+    assert definition["behind"] == 4
+    assert definition["uses"] == [
+        {
+            "workload": unit,
+            "environment": env,
+            "resource": "db",
+            "version": old_version,
+            "current": False,
+            "pull_request": numbers[unit],
+        }
+        for env in ("development", "staging")
+        for unit in SHOP_PG
+    ]
+
+
+# -------------------------------------------------------------------------------------------------------------
+# The demo
+
+
+def test_demo_tells_the_whole_story(tmp_path: Path) -> None:
+    started = time.monotonic()
+    code, output = run_cli(["demo", str(tmp_path / "demo")], tmp_path)
+    elapsed = time.monotonic() - started
+
+    assert code == 0, output
+    assert elapsed < 30
+    assert "1. Create the platform repo from the bundled template" in output
+    assert re.search(
+        r"2\. A developer changes a workload and merges it\n.*\n   processor: committed [0-9a-f]{12} \(",
+        output,
+    )
+    assert re.search(r"touches only [\w/-]+'s rendered files: \d+ file\(s\)", output)
+    assert re.search(
+        r"3\. The infra team upgrades PostgreSQL.*\n.*\n   processor: opened [1-9]\d* pull request\(s\)",
+        output,
+    )
+    assert "nothing was committed to main: each team reviews its own pull request" in output
+    assert "(no commit, no push, no pull-request write)" in output
+    assert re.search(r"#1 is now merged", output)
+    assert re.search(r"done in \d+\.\d s", output)
+    assert (tmp_path / "demo" / "remote.git" / "gitops-engine" / "pulls" / "1.json").is_file()
