@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+from gitops_engine import ghactions
 from gitops_engine.loading import WorkTreeSource, load_snapshot
 from gitops_engine.tree import build_tree, diff_tree, existing_rendered, write_tree
 
@@ -30,6 +31,8 @@ def render(
     )
     for finding in build.findings:
         out.write(f"{finding}\n")
+    if ghactions.in_github_actions():
+        ghactions.emit_annotations(build.findings, out)
     blocking = [f for f in build.global_findings if f.severity == "error"]
     if blocking or ((build.failures or build.local_findings) and not keep_going and not check):
         out.write(
