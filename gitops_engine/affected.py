@@ -51,7 +51,7 @@ class RenderedState:
         self.commit = commit
         self.full = False
         self.folders: dict[tuple[str, str], dict[str, str]] = {}
-        self._unit_envs: dict[str, set[str]] = {}  # unit -> environments with a folder for it (index of folders)
+        self._unit_envs: dict[str, set[str]] = {}  # unit -> environments that have a folder for it
         self._loaded_units: set[str] = set()
         self._envs: list[str] | None = None
         self._locks: dict[tuple[str, str], dict[str, Any] | None] = {}
