@@ -295,6 +295,7 @@ class Plan:
     failures: dict[str, list[Finding]] = field(default_factory=dict)
     global_findings: list[Finding] = field(default_factory=list)
     mode: str = "full"  # "full" or "range"
+    state: RenderedState | None = None  # what main held when planned (blob ids of every unit folder read)
     candidates: int = 0
 
     @property
@@ -375,7 +376,7 @@ def plan_changes(
     renderer: Renderer | None = None,
 ) -> Plan:
     """Decide, for every candidate unit, whether it is stale and what its new files are."""
-    plan = Plan(head=state.commit, mode="full" if candidates is None else "range")
+    plan = Plan(head=state.commit, mode="full" if candidates is None else "range", state=state)
     plan.global_findings.extend(f for f in snapshot.findings if f.severity == "error")
     if plan.global_findings:
         return plan

@@ -257,6 +257,15 @@ def _publish_pulls(
     branches = {ref[len("refs/heads/") :]: sha for ref, sha in remote.items()}
     budget = snapshot.settings.max_per_run
     labels = tuple(snapshot.settings.labels)
+    existing_branches = {b: sha for b, sha in branches.items() if unit_of_branch(b) in wanted}
+    holding = _branches_holding(
+        git,
+        [u for u in pr_units if branch_for(u.unit) in existing_branches],
+        plan,
+        snapshot,
+        existing_branches,
+    )
+    foreign = _foreign_branches(git, main, existing_branches, identity)
 
     # 1. Decide per unit: push the branch? write to the forge?
     pushes: list[tuple[UnitPlan, str | None]] = []  # (unit, old branch sha)
@@ -273,8 +282,8 @@ def _publish_pulls(
             reviewers=_reviewers(snapshot, unit),
         )
         existing = open_by_branch.get(branch)
-        same_content = old is not None and _branch_has(git, old, unit, main)
-        human = old is not None and _foreign_commits(git, main, old, identity)
+        same_content = unit.unit in holding
+        human = branch in foreign
         if human:
             if existing is not None and not same_content:
                 _comment_human(forge, existing, branch, report)
@@ -397,18 +406,63 @@ def _changes(unit: UnitPlan) -> dict[str, bytes | None]:
     return changes
 
 
-def _branch_has(git: Git, branch_sha: str, unit: UnitPlan, main: str) -> bool:
-    """Does the branch already hold exactly the unit's new rendering (whatever main it was based on)?"""
-    envs = sorted(set(git.list_dir(branch_sha, "rendered")) | set(git.list_dir(main, "rendered")))
-    specs = [f"rendered/{env}/{unit.unit}/" for env in envs]
-    on_branch = {p: e.sha for p, e in git.ls_tree(branch_sha, specs).items()} if specs else {}
-    on_main = {p: e.sha for p, e in git.ls_tree(main, specs).items()} if specs else {}
-    desired = dict(on_main)
-    for path, content in unit.writes.items():
-        desired[path] = git.hash_blob(content)
-    for path in unit.deletes:
-        desired.pop(path, None)
-    return on_branch == desired
+def _branches_holding(
+    git: Git, units: Sequence[UnitPlan], plan: Plan, snapshot: Snapshot, branches: dict[str, str]
+) -> set[str]:
+    """Units whose branch already holds exactly their new rendering (whatever main it was based on).
+
+    Compares folder tree ids: the desired ones computed here from blob ids, the branch's read with one
+    `cat-file --batch-check` for all units, instead of listing every branch."""
+    if not units or plan.state is None:
+        return set()
+    state = plan.state
+    requests: list[tuple[str, str | None]] = []  # (unit, desired tree id) in request order
+    lines: list[str] = []
+    for unit in units:
+        envs = set(snapshot.environment_order) | set(state.envs_of(unit.unit))
+        envs |= {p.split("/")[1] for p in [*unit.writes, *unit.deletes]}
+        for env in sorted(envs):
+            folder = f"rendered/{env}/{unit.unit}"
+            files = dict(state.files_of(env, unit.unit))
+            for path, content in unit.writes.items():
+                if path.startswith(folder + "/"):
+                    files[path[len(folder) + 1 :]] = git.hash_blob(content)
+            for path in unit.deletes:
+                if path.startswith(folder + "/"):
+                    files.pop(path[len(folder) + 1 :], None)
+            requests.append((unit.unit, _tree_id(files) if files else None))
+            lines.append(f"{branches[branch_for(unit.unit)]}:{folder}")
+    out = git.run_bytes("cat-file", "--batch-check=%(objectname)", input=("\n".join(lines) + "\n").encode())
+    answers = out.decode().splitlines()
+    differing = {
+        unit
+        for (unit, desired), answer in zip(requests, answers, strict=True)
+        if (None if answer.endswith(" missing") else answer.strip()) != desired
+    }
+    return {u.unit for u in units} - differing
+
+
+def _tree_id(files: dict[str, str]) -> str:
+    """The id git gives a folder of regular files (name -> blob id), as `git mktree` would."""
+    import hashlib
+
+    body = b"".join(b"100644 " + name.encode() + b"\0" + bytes.fromhex(files[name]) for name in sorted(files))
+    return hashlib.sha1(b"tree %d\0" % len(body) + body).hexdigest()
+
+
+def _foreign_branches(git: Git, main: str, branches: dict[str, str], identity: Identity) -> set[str]:
+    """Branches with commits (not on main) by anyone but the engine: one `git log` over all of them."""
+    if not branches:
+        return set()
+    out = git.run("log", "--format=%H%x00%ae%x00%ce", *sorted(set(branches.values())), "--not", main)
+    foreign = []
+    for line in out.splitlines():
+        sha, author, committer = line.split("\0")
+        if author != identity.email or committer != identity.email:
+            foreign.append(sha)
+    if not foreign:
+        return set()
+    return {b for b, sha in branches.items() if any(git.is_ancestor(f, sha) for f in foreign)}
 
 
 def _foreign_commits(git: Git, main: str, branch_sha: str, identity: Identity) -> bool:

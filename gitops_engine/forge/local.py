@@ -1,7 +1,7 @@
 """The `local` forge: pull requests kept beside a local bare remote, so every clone sees the same ones.
 
 Each pull request is one JSON file, `<bare repo>/gitops-engine/pulls/<number>.json`, written atomically under a
-file lock. States follow GitHub: `open`, `closed`, and `merged` — a pull request is merged once its branch's head is
+file lock, with a small index per branch so that finding or opening one costs the same with 10 or 10,000 of them. States follow GitHub: `open`, `closed`, and `merged` — a pull request is merged once its branch's head is
 contained in the base branch (someone merged it with git), which is detected when pull requests are read.
 """
 
@@ -50,6 +50,8 @@ class LocalForge:
         return cls(path)
 
     # -- storage ---------------------------------------------------------------------------------------------
+    # pulls/<number>.json holds a pull request; branches/<branch, '/' as '%2F'> lists the numbers opened for a
+    # branch, so finding or opening one reads a file or two whatever the number of pull requests.
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
         (self.store / "pulls").mkdir(parents=True, exist_ok=True)
@@ -60,37 +62,93 @@ class LocalForge:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
-    def _load_all(self) -> list[dict[str, Any]]:
+    def _numbers(self) -> list[int]:
         folder = self.store / "pulls"
         if not folder.is_dir():
             return []
-        records = [json.loads(p.read_text()) for p in folder.glob("*.json")]
-        return sorted(records, key=lambda r: int(r["number"]))
+        return sorted(
+            int(name[:-5]) for name in os.listdir(folder) if name.endswith(".json") and name[:-5].isdigit()
+        )
+
+    def _load(self, number: int) -> dict[str, Any]:
+        path = self.store / "pulls" / f"{number}.json"
+        try:
+            record: dict[str, Any] = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise ForgeError(f"local pull request #{number} does not exist in {self.store}") from None
+        return record
+
+    def _load_all(self) -> list[dict[str, Any]]:
+        return [self._load(number) for number in self._numbers()]
+
+    def _branch_index(self, branch: str) -> Path:
+        return self.store / "branches" / branch.replace("%", "%25").replace("/", "%2F")
+
+    def _for_branch(self, branch: str) -> list[dict[str, Any]]:
+        index = self._branch_index(branch)
+        if not index.exists():
+            return []
+        return [self._load(int(n)) for n in index.read_text().split()]
+
+    def _write_atomically(self, target: Path, text: str) -> None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.replace(tmp, target)
 
     def _save(self, record: dict[str, Any]) -> None:
-        folder = self.store / "pulls"
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
-        with os.fdopen(fd, "w") as handle:
-            json.dump(record, handle, indent=2, sort_keys=True)
-            handle.write("\n")
-        os.replace(tmp, folder / f"{record['number']}.json")
+        text = json.dumps(record, indent=2, sort_keys=True) + "\n"
+        self._write_atomically(self.store / "pulls" / f"{record['number']}.json", text)
 
     def _git(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(["git", *args], cwd=self.remote, capture_output=True, text=True)
 
+    def _heads(self) -> dict[str, str]:
+        """Every branch of the remote -> its head (one for-each-ref)."""
+        out = self._git("for-each-ref", "--format=%(refname:lstrip=2) %(objectname)", "refs/heads/").stdout
+        return dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
+
+    def _refresh_all(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Detect merges for many pull requests with a few git calls (not two per pull request)."""
+        open_records = [r for r in records if r["state"] == "open"]
+        if not open_records:
+            return records
+        heads = self._heads()
+        merged_into: dict[str, set[str]] = {}
+        for base in sorted({r["base"] for r in open_records}):
+            out = self._git(
+                "for-each-ref", f"--merged=refs/heads/{base}", "--format=%(objectname)", "refs/heads/"
+            )
+            merged_into[base] = set(out.stdout.split())
+        for record in open_records:
+            head = heads.get(record["branch"])
+            if head is not None:
+                record["head_sha"] = head
+                merged = head in merged_into.get(record["base"], set())
+            else:  # the branch is gone: fall back to the head we saw last
+                merged = self._contained(record)
+            if merged:
+                record["state"] = "merged"
+                self._save(record)
+        return records
+
+    def _contained(self, record: dict[str, Any]) -> bool:
+        sha = record.get("head_sha")
+        if not sha:
+            return False
+        return (
+            self._git("merge-base", "--is-ancestor", str(sha), f"refs/heads/{record['base']}").returncode == 0
+        )
+
     def _refresh(self, record: dict[str, Any]) -> dict[str, Any]:
         """Detect a merge: the branch head (or the last head we saw) is contained in the base branch."""
-        if record["state"] == "merged":
+        if record["state"] != "open":  # like GitHub, only an open pull request becomes merged
             return record
         head = self._git("rev-parse", "--verify", "--quiet", f"refs/heads/{record['branch']}").stdout.strip()
         if head:
             record["head_sha"] = head
-        sha = record.get("head_sha")
-        # Like GitHub, only an open pull request becomes merged; a closed one stays closed.
-        base_ref = f"refs/heads/{record['base']}"
-        merged = bool(sha) and self._git("merge-base", "--is-ancestor", str(sha), base_ref).returncode == 0
-        if merged and record["state"] == "open":
+        if self._contained(record):
             record["state"] = "merged"
             self._save(record)
         return record
@@ -111,22 +169,19 @@ class LocalForge:
     def comments(self, number: int) -> list[str]:
         """Comment bodies on a pull request (for reports and tests)."""
         with self._locked():
-            for record in self._load_all():
-                if record["number"] == number:
-                    return [c["body"] for c in record.get("comments", [])]
-        raise ForgeError(f"local pull request #{number} does not exist")
+            return [c["body"] for c in self._load(number).get("comments", [])]
 
     # -- the Forge interface ---------------------------------------------------------------------------------
     def find_pull_requests(self, branch: str) -> list[PullRequest]:
         self.stats.reads += 1
         with self._locked():
-            found = [self._refresh(r) for r in self._load_all() if r["branch"] == branch]
+            found = [self._refresh(r) for r in self._for_branch(branch)]
         return [self._to_pull(r) for r in sorted(found, key=lambda r: -int(r["number"]))]
 
     def list_pull_requests(self, state: Literal["open", "closed", "all"]) -> list[PullRequest]:
         self.stats.reads += 1
         with self._locked():
-            records = [self._refresh(r) for r in self._load_all()]
+            records = self._refresh_all(self._load_all())
         pulls = [self._to_pull(r) for r in records]
         if state == "open":
             return [p for p in pulls if p.state == "open"]
@@ -136,14 +191,12 @@ class LocalForge:
 
     def create_pull_request(self, draft: PullRequestDraft) -> PullRequest:
         with self._locked():
-            records = [self._refresh(r) for r in self._load_all()]
-            for record in records:
-                if record["branch"] == draft.branch and record["state"] == "open":
-                    break
-            else:
+            existing = [self._refresh(r) for r in self._for_branch(draft.branch)]
+            already = next((r for r in existing if r["state"] == "open"), None)
+            if already is None:
                 self.stats.writes += 1
-                number = max((int(r["number"]) for r in records), default=0) + 1
-                record = {
+                number = max(self._numbers(), default=0) + 1
+                record: dict[str, Any] = {
                     "number": number,
                     "branch": draft.branch,
                     "base": draft.base,
@@ -160,8 +213,10 @@ class LocalForge:
                 if head:
                     record["head_sha"] = head
                 self._save(record)
+                numbers = [int(r["number"]) for r in existing] + [number]
+                self._write_atomically(self._branch_index(draft.branch), " ".join(map(str, numbers)) + "\n")
                 return self._to_pull(record)
-        return self.update_pull_request(int(record["number"]), draft)
+        return self.update_pull_request(int(already["number"]), draft)
 
     def update_pull_request(self, number: int, draft: PullRequestDraft) -> PullRequest:
         with self._locked():
@@ -206,7 +261,4 @@ class LocalForge:
             self._save(record)
 
     def _record(self, number: int) -> dict[str, Any]:
-        for record in self._load_all():
-            if int(record["number"]) == number:
-                return record
-        raise ForgeError(f"local pull request #{number} does not exist in {self.store}")
+        return self._load(number)
