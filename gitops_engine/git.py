@@ -198,6 +198,11 @@ class Git:
     def commit_message(self, rev: str) -> str:
         return self.run("log", "-1", "--format=%B", rev)
 
+    def local_refs(self, prefixes: Sequence[str]) -> dict[str, str]:
+        """ref -> sha for local refs under the prefixes (one `for-each-ref`)."""
+        out = self.run("for-each-ref", "--format=%(refname) %(objectname)", *prefixes)
+        return dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
+
     def remote_refs(self, remote: str, patterns: Sequence[str]) -> dict[str, str]:
         """ref -> sha on a remote (one `ls-remote`)."""
         out = self.run("ls-remote", remote, *patterns)
