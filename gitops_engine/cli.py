@@ -69,6 +69,9 @@ def main() -> None:
     Turns Score workloads and resource definitions into rendered Kubernetes manifests per environment, commits
     them, and opens one pull request per workload affected by a definition change.
     """
+    from gitops_engine.yamlio import warn_if_slow
+
+    warn_if_slow()
 
 
 @main.command()

@@ -186,18 +186,6 @@ class Git:
     def is_ancestor(self, ancestor: str, descendant: str) -> bool:
         return self.ok("merge-base", "--is-ancestor", ancestor, descendant)
 
-    def merge_base(self, a: str, b: str) -> str | None:
-        out = self.run("merge-base", a, b, check=False).strip()
-        return out or None
-
-    def commit_authors(self, rev_range: str) -> list[tuple[str, str, str]]:
-        """(sha, author email, committer email) for commits in a range like `main..branch`."""
-        out = self.run("log", "--format=%H%x00%ae%x00%ce", rev_range)
-        return [tuple(line.split("\0")) for line in out.splitlines() if line]  # type: ignore[misc]
-
-    def commit_message(self, rev: str) -> str:
-        return self.run("log", "-1", "--format=%B", rev)
-
     def local_refs(self, prefixes: Sequence[str]) -> dict[str, str]:
         """ref -> sha for local refs under the prefixes (one `for-each-ref`)."""
         out = self.run("for-each-ref", "--format=%(refname) %(objectname)", *prefixes)
@@ -240,7 +228,6 @@ class Git:
                     )
             stream += b"\n"
         stream += b"done\n"
-        marks = self.root / ".git" / "gitops-engine-marks"
         git_dir = Path(self.run("rev-parse", "--absolute-git-dir").strip())
         marks = git_dir / "gitops-engine-marks"
         self.run_bytes(
@@ -259,12 +246,6 @@ class Git:
         marks.unlink()
         self.run("update-ref", "-d", scratch, check=False)
         return [by_mark[i] for i in range(1, len(requests) + 1)]
-
-    def tree_of(self, commit: str) -> str:
-        return self.run("rev-parse", f"{commit}^{{tree}}").strip()
-
-    def update_ref(self, ref: str, sha: str) -> None:
-        self.run("update-ref", ref, sha)
 
     def fetch(self, remote: str, refspecs: Sequence[str]) -> None:
         self.run("fetch", "--quiet", "--no-tags", "--prune", remote, *refspecs)

@@ -287,7 +287,8 @@ def _publish_pulls(
         snapshot,
         existing_branches,
     )
-    foreign = _foreign_branches(git, main, existing_branches, identity)
+    # Branches with commits by anyone else are never overwritten nor deleted (one `git log` for all of them).
+    foreign = _foreign_branches(git, main, branches, identity)
 
     # 1. Decide per unit: push the branch? write to the forge?
     pushes: list[tuple[UnitPlan, str | None]] = []  # (unit, old branch sha)
@@ -394,7 +395,7 @@ def _publish_pulls(
         else:
             why = f"`main` already contains this change for `{unit_name}`: nothing left to merge."
         branch_sha = branches.get(pull.branch)
-        if branch_sha and _foreign_commits(git, main, branch_sha, identity):
+        if pull.branch in foreign:
             report.blocked.append(
                 (unit_name, "obsolete, but the branch has commits by someone else: left open")
             )
@@ -485,14 +486,6 @@ def _foreign_branches(git: Git, main: str, branches: dict[str, str], identity: I
     if not foreign:
         return set()
     return {b for b, sha in branches.items() if any(git.is_ancestor(f, sha) for f in foreign)}
-
-
-def _foreign_commits(git: Git, main: str, branch_sha: str, identity: Identity) -> bool:
-    """Commits on the branch, not on main, by anyone but the engine."""
-    for _, author, committer in git.commit_authors(f"{main}..{branch_sha}"):
-        if author != identity.email or committer != identity.email:
-            return True
-    return False
 
 
 def _comment_human(forge: Forge, pull: PullRequest, branch: str, report: RunReport) -> None:

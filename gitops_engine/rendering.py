@@ -725,7 +725,6 @@ class _WorkloadContext:
         pod_annotations = {str(k): str(v) for k, v in dict(policy.get("podAnnotations") or {}).items()}
 
         objects: list[dict[str, Any]] = []
-        file_entries: list[tuple[str, str, dict[str, Any]]] = []  # (container, target, normalized file)
         containers: list[dict[str, Any]] = []
         init_containers: list[dict[str, Any]] = []
         volumes: list[dict[str, Any]] = []
@@ -764,7 +763,6 @@ class _WorkloadContext:
                     item["mode"] = _file_mode(file_spec["mode"], lambda msg, w=where: self.fail(w, msg))
                 config_items.append(item)
                 mounts.append({"name": "files", "mountPath": target, "subPath": key_name, "readOnly": True})
-                file_entries.append((cname, target, file_spec))
             for target, volume_spec in _normalized_volumes(container.get("volumes")):
                 where = (*base, "volumes", target)
                 source = self._volume_source(volume_spec.get("source"), by_name, where)
@@ -1244,9 +1242,3 @@ def _package(
     return RenderedUnit(
         unit=unit, env=env.id, files=dict(sorted(files.items())), provenance=provenance, resources=resolved
     )
-
-
-def parse_lock(data: bytes) -> dict[str, Any]:
-    """A unit's provenance, as `_package` wrote it."""
-    value: dict[str, Any] = json.loads(data)
-    return value

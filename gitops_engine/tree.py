@@ -6,6 +6,7 @@ only when their source is gone (a deleted workload, an object a definition no lo
 
 from __future__ import annotations
 
+import copy
 import os
 import tempfile
 from collections.abc import Iterable, Mapping
@@ -160,8 +161,6 @@ def cross_checks(snapshot: Snapshot, build: TreeBuild) -> list[Finding]:
             spec = dict(workload.spec)
             override = workload.overrides.get(env_id)
             if override is not None and override.data:
-                import copy
-
                 spec = deep_merge(copy.deepcopy(spec), override.data)
             for res_name, raw in sorted((spec.get("resources") or {}).items()):
                 res_id = raw.get("id") if isinstance(raw, dict) else None

@@ -3,7 +3,7 @@
 Parsing uses libyaml (PyYAML's C loader) because it is 5-8x faster than pure Python, with a resolver that follows
 YAML 1.2's core schema as Go's yaml.v3 does (so Score files written for score-k8s/score-compose mean the same thing
 here): no timestamps, and only true/false are booleans. Positions are needed only to report errors, so they are
-computed lazily by composing the node tree again. ruamel.yaml is used for round-trip edits that keep comments.
+computed lazily by composing the node tree again.
 
 Dumping is deterministic and never emits anchors or aliases.
 """
@@ -11,10 +11,8 @@ Dumping is deterministic and never emits anchors or aliases.
 from __future__ import annotations
 
 import contextlib
-import io
 import re
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,27 +59,12 @@ _NULL_TAG = "tag:yaml.org,2002:null"
 
 
 # plain scalar text -> its tag under the core schema (see _Loader.resolve)
-_LOADER_RESOLVED: dict[str, str] = {}
 
 
 class _Loader(_BaseLoader):  # type: ignore[misc,valid-type]
     """Safe loader with YAML 1.2 core-schema scalars and duplicate-key detection."""
 
     yaml_implicit_resolvers: dict[str | None, list[tuple[str, re.Pattern[str]]]] = {}  # noqa: RUF012 - PyYAML API
-
-    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
-        """Memoised (the C parser asks for every scalar): a pure function of its arguments while no path
-        resolvers are registered; a quoted scalar (not implicit[0]) is always a string."""
-        if kind is yaml.ScalarNode and not self.yaml_path_resolvers:
-            if not implicit[0]:
-                return self.DEFAULT_SCALAR_TAG
-            tag = _LOADER_RESOLVED.get(value)
-            if tag is None:
-                tag = super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
-                if len(value) <= 128 and len(_LOADER_RESOLVED) < 200_000:
-                    _LOADER_RESOLVED[value] = tag
-            return tag
-        return super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
 
     def construct_document(self, node: yaml.Node) -> Any:
         # Fast path for plain documents (string keys, str/int/float/bool/null scalars, no aliases): the same data
@@ -121,6 +104,28 @@ class _Loader(_BaseLoader):  # type: ignore[misc,valid-type]
         return super().construct_mapping(node, deep=deep)  # type: ignore[no-any-return]
 
 
+def _memoise_resolve(cls: Any) -> None:
+    """Memoise `cls.resolve` for scalars: the C parser asks once per scalar and the C emitter twice, and the answer
+    is a pure function of the text while no path resolvers are registered (a quoted scalar is always a string).
+    Loader and dumper resolve differently (YAML 1.2 core vs 1.1), so each class keeps its own cache."""
+    original = cls.resolve
+    cache: dict[str, str] = {}
+
+    def resolve(self: Any, kind: Any, value: Any, implicit: Any) -> Any:
+        if kind is yaml.ScalarNode and not self.yaml_path_resolvers:
+            if not implicit[0]:
+                return self.DEFAULT_SCALAR_TAG
+            tag = cache.get(value)
+            if tag is None:
+                tag = original(self, kind, value, implicit)
+                if len(value) <= 128 and len(cache) < 200_000:
+                    cache[value] = tag
+            return tag
+        return original(self, kind, value, implicit)
+
+    cls.resolve = resolve
+
+
 def _install_core_schema_resolvers() -> None:
     for tag, regexp, first in [
         ("tag:yaml.org,2002:bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
@@ -141,6 +146,7 @@ def _install_core_schema_resolvers() -> None:
 
 
 _install_core_schema_resolvers()
+_memoise_resolve(_Loader)
 
 
 def _construct_int(loader: _Loader, node: yaml.ScalarNode) -> int:
@@ -349,9 +355,6 @@ def load_all(text: str, path: str) -> list[Any]:
 # Dumping
 
 
-_RESOLVED: dict[str, str] = {}  # plain scalar text -> the tag the resolver gives it (see _Dumper.resolve)
-
-
 class _Dumper(_BaseDumper):  # type: ignore[misc,valid-type]
     def ignore_aliases(self, data: Any) -> bool:
         return True
@@ -379,19 +382,8 @@ class _Dumper(_BaseDumper):  # type: ignore[misc,valid-type]
             return yaml.ScalarNode(_NULL_TAG, "null", style=self.default_style)
         return super().represent_data(data)  # type: ignore[no-any-return]
 
-    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
-        """Memoised (the C emitter asks twice per scalar): a pure function of its arguments while no path
-        resolvers are registered; without implicit[0] the answer is always the default tag."""
-        if kind is yaml.ScalarNode and not self.yaml_path_resolvers:
-            if not implicit[0]:
-                return self.DEFAULT_SCALAR_TAG
-            tag = _RESOLVED.get(value)
-            if tag is None:
-                tag = super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
-                if len(value) <= 128 and len(_RESOLVED) < 200_000:
-                    _RESOLVED[value] = tag
-            return tag
-        return super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
+
+_memoise_resolve(_Dumper)
 
 
 def _represent_str(dumper: _Dumper, value: str) -> yaml.ScalarNode:
@@ -556,37 +548,3 @@ def dump_all(documents: list[Any]) -> str:
         width=1_000_000,
         explicit_start=True,
     )
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Round-trip edits (comments kept)
-
-
-def edit_yaml_text(text: str, edits: dict[Path, Any]) -> str:
-    """Set values at paths in a YAML text, keeping comments and layout (ruamel.yaml round trip)."""
-    from ruamel.yaml import YAML
-
-    rt = YAML(typ="rt")
-    rt.preserve_quotes = True
-    rt.width = 4096
-    data = rt.load(text)
-    for where, value in edits.items():
-        target = data
-        for part in where[:-1]:
-            target = target[part]
-        target[where[-1]] = value
-    out = io.StringIO()
-    rt.dump(data, out)
-    return out.getvalue()
-
-
-def iter_paths(data: Any, where: Path = ()) -> Iterator[tuple[Path, Any]]:
-    """Every (path, scalar) in a nested structure, in document order."""
-    if isinstance(data, dict):
-        for k, v in data.items():
-            yield from iter_paths(v, (*where, k))
-    elif isinstance(data, list):
-        for i, v in enumerate(data):
-            yield from iter_paths(v, (*where, i))
-    else:
-        yield where, data
