@@ -356,7 +356,7 @@ def _service_changed(git: Git, start: str, head: str, path: str) -> bool:
     from gitops_engine.yamlio import YamlSyntaxError, load_document
 
     def service_at(rev: str) -> Any:
-        data = git.run_bytes("show", f"{rev}:{path}", check=False)
+        data = git.try_read(f"{rev}:{path}")
         if not data:
             return None
         try:

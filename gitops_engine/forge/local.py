@@ -141,11 +141,35 @@ class LocalForge:
             self._git("merge-base", "--is-ancestor", str(sha), f"refs/heads/{record['base']}").returncode == 0
         )
 
+    def _head(self, branch: str) -> str:
+        """A branch's head ('' when there is none). A freshly pushed branch is a loose ref file: read it (~20 us)
+        rather than start `git rev-parse` (~1 ms); packed or other ref storage falls back to git."""
+        text = ""
+        if ".." not in branch and not branch.startswith("/"):  # git refuses such names; so does this read
+            with contextlib.suppress(FileNotFoundError, NotADirectoryError, IsADirectoryError):
+                text = (self.remote / "refs" / "heads" / branch).read_text().strip()
+        if len(text) in (40, 64) and all(c in "0123456789abcdef" for c in text):
+            return text
+        return self._git("rev-parse", "--verify", "--quiet", f"refs/heads/{branch}").stdout.strip()
+
+    def _next_number(self) -> int:
+        """The next pull-request number, from a counter file (under the lock) rather than a directory listing
+        per pull request; a store without one (or with a stale one) is counted once."""
+        counter = self.store / "next-number"
+        try:
+            number = int(counter.read_text())
+        except (FileNotFoundError, ValueError):
+            number = 0
+        if number <= 0 or (self.store / "pulls" / f"{number}.json").exists():
+            number = max(self._numbers(), default=0) + 1
+        self._write_atomically(counter, f"{number + 1}\n")
+        return number
+
     def _refresh(self, record: dict[str, Any]) -> dict[str, Any]:
         """Detect a merge: the branch head (or the last head we saw) is contained in the base branch."""
         if record["state"] != "open":  # like GitHub, only an open pull request becomes merged
             return record
-        head = self._git("rev-parse", "--verify", "--quiet", f"refs/heads/{record['branch']}").stdout.strip()
+        head = self._head(record["branch"])
         if head:
             record["head_sha"] = head
         if self._contained(record):
@@ -195,7 +219,7 @@ class LocalForge:
             already = next((r for r in existing if r["state"] == "open"), None)
             if already is None:
                 self.stats.writes += 1
-                number = max(self._numbers(), default=0) + 1
+                number = self._next_number()
                 record: dict[str, Any] = {
                     "number": number,
                     "branch": draft.branch,
@@ -207,9 +231,7 @@ class LocalForge:
                     "reviewers": sorted(draft.reviewers),
                     "comments": [],
                 }
-                head = self._git(
-                    "rev-parse", "--verify", "--quiet", f"refs/heads/{draft.branch}"
-                ).stdout.strip()
+                head = self._head(draft.branch)
                 if head:
                     record["head_sha"] = head
                 self._save(record)
