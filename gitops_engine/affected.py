@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from gitops_engine import RENDER_VERSION
-from gitops_engine.errors import Finding, InputError
+from gitops_engine.errors import Finding, InputError, UsageError
 from gitops_engine.git import Git
 from gitops_engine.loading import PLATFORM_FILE, Snapshot
 from gitops_engine.matching import Ambiguous, NoMatch, ResourceKey, match_definition
@@ -248,6 +248,7 @@ class UnitPlan:
     old_locks: dict[str, dict[str, Any]] = field(default_factory=dict)  # env -> lock before
     removes_production_data: bool = False
     users: list[str] = field(default_factory=list)  # shared units: the workloads that use it
+    body: str | None = None  # the pull-request body, when plan_changes was given `describe`
 
     @property
     def changed(self) -> bool:
@@ -374,8 +375,13 @@ def plan_changes(
     *,
     candidates: set[str] | None = None,
     renderer: Renderer | None = None,
+    describe: Callable[[UnitPlan], str] | None = None,
 ) -> Plan:
-    """Decide, for every candidate unit, whether it is stale and what its new files are."""
+    """Decide, for every candidate unit, whether it is stale and what its new files are.
+
+    `describe`, when given, writes the pull-request body of each workload unit that needs one; it runs where the
+    unit was planned, so with many candidates it shares the worker processes with rendering (see
+    `plan_workers`)."""
     plan = Plan(head=state.commit, mode="full" if candidates is None else "range", state=state)
     plan.global_findings.extend(f for f in snapshot.findings if f.severity == "error")
     if plan.global_findings:
@@ -389,8 +395,13 @@ def plan_changes(
         candidates = set(snapshot.workload_paths) | state.units()
     plan.candidates = len(candidates)
     shared_rendered: dict[tuple[str, str], tuple[RenderedUnit, Cause]] = {}
-    for unit in sorted(u for u in candidates if not u.startswith(SHARED_FOLDER + "/")):
-        _plan_workload(unit, snapshot, state, renderer, envs, plan, shared_rendered)
+    workloads = sorted(u for u in candidates if not u.startswith(SHARED_FOLDER + "/"))
+    workers = plan_workers(len(workloads))
+    context = _PlanContext(snapshot, state, renderer, envs, describe)
+    if workers > 1:
+        _plan_in_workers(workloads, context, workers, plan, shared_rendered)
+    else:
+        _plan_chunk_into(workloads, context, plan, shared_rendered)
     shared_candidates = {u for u in candidates if u.startswith(SHARED_FOLDER + "/")} | {
         u for _, u in shared_rendered
     }
@@ -406,6 +417,99 @@ def plan_changes(
     if shared_candidates:
         _plan_shared(shared_candidates, snapshot, state, renderer, envs, plan, shared_rendered)
     return plan
+
+
+# Planning many workloads (a definition change reaching thousands) is CPU-bound Python: rendering, YAML and
+# diffs. Above this many candidates it is spread over forked worker processes, which inherit the loaded snapshot,
+# the rendered state and the compiled templates, and send back each unit's plan.
+PARALLEL_MIN_UNITS = 48
+MAX_WORKERS = 8
+
+
+def plan_workers(units: int) -> int:
+    """How many processes plan `units` workloads. GITOPS_ENGINE_WORKERS, when set, is obeyed (1 turns workers
+    off); otherwise the CPUs this process may use (at most MAX_WORKERS) for runs of PARALLEL_MIN_UNITS or more,
+    and 1 below that. Workers are forked, so only where `fork` is safe (Linux)."""
+    import os
+    import sys
+
+    if sys.platform != "linux" or units < 2:
+        return 1
+    configured = os.environ.get("GITOPS_ENGINE_WORKERS", "").strip()
+    if configured:
+        if not configured.isdigit() or int(configured) < 1:
+            raise UsageError(
+                f"GITOPS_ENGINE_WORKERS={configured!r}: give a whole number of processes, 1 or more"
+            )
+        return min(int(configured), units)
+    if units < PARALLEL_MIN_UNITS:
+        return 1
+    cpus = len(os.sched_getaffinity(0))
+    return max(1, min(MAX_WORKERS, cpus, units // (PARALLEL_MIN_UNITS // 2)))
+
+
+@dataclass
+class _PlanContext:
+    snapshot: Snapshot
+    state: RenderedState
+    renderer: Renderer
+    envs: list[str]
+    describe: Callable[[UnitPlan], str] | None
+
+
+_Shared = dict[tuple[str, str], tuple[RenderedUnit, Cause]]
+_CONTEXT: _PlanContext | None = None  # what forked workers inherit (set just before the pool forks)
+
+
+def _plan_chunk_into(
+    units: Sequence[str], context: _PlanContext, plan: Plan, shared_rendered: _Shared
+) -> None:
+    for unit in units:
+        _plan_workload(
+            unit, context.snapshot, context.state, context.renderer, context.envs, plan, shared_rendered
+        )
+        unit_plan = plan.units.get(unit)
+        if (
+            context.describe is not None
+            and unit_plan is not None
+            and unit_plan.changed
+            and not unit_plan.goes_to_main
+        ):
+            unit_plan.body = context.describe(unit_plan)
+
+
+def _plan_chunk(units: list[str]) -> tuple[dict[str, UnitPlan], dict[str, list[Finding]], _Shared]:
+    """A worker's share: plan these units and send back the plans (pickled)."""
+    assert _CONTEXT is not None
+    part = Plan(head=_CONTEXT.state.commit)
+    shared: _Shared = {}
+    _plan_chunk_into(units, _CONTEXT, part, shared)
+    return part.units, part.failures, shared
+
+
+def _plan_in_workers(
+    units: list[str], context: _PlanContext, workers: int, plan: Plan, shared_rendered: _Shared
+) -> None:
+    """Plan contiguous slices of the sorted units in worker processes and merge them in order, so the plan is the
+    one a single process would make (same units, same order, same failures, same shared renderings)."""
+    import multiprocessing
+
+    global _CONTEXT
+    chunk = max(1, min(64, len(units) // (workers * 8)))  # small slices even out the workers' loads
+    slices = [units[i : i + chunk] for i in range(0, len(units), chunk)]
+    _CONTEXT = context
+    try:
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            for units_part, failures, shared in pool.imap(_plan_chunk, slices):
+                plan.units.update(units_part)
+                for unit, findings in failures.items():
+                    plan.failures.setdefault(unit, []).extend(findings)
+                for key, (rendered, cause) in shared.items():
+                    previous = shared_rendered.get(key)
+                    if previous is None or (previous[1] != "workload" and cause == "workload"):
+                        shared_rendered[key] = (rendered, cause)
+    finally:
+        _CONTEXT = None
 
 
 def _plan_workload(
@@ -460,7 +564,9 @@ def _plan_workload(
             if exc.unit != unit:
                 plan.failures.setdefault(unit, []).extend(exc.findings)
             return
-        unit_plan.rendered[env] = rendered
+        # Keep the provenance (pull-request text, diagrams), not the files and parsed manifests: with thousands of
+        # units planned at once they were most of the memory.
+        unit_plan.rendered[env] = RenderedUnit(unit, env, {}, rendered.provenance)
         if locks[env] is not None:
             unit_plan.old_locks[env] = locks[env]  # type: ignore[assignment]
         for shared in shared_units:

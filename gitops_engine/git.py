@@ -18,6 +18,8 @@ from pathlib import Path
 from gitops_engine.errors import GitError, UsageError
 
 ZERO_SHA = "0" * 40
+STAGING = "refs/gitops-engine/push/"  # local refs a wildcard push sends (see Git.push_with_leases)
+STAGE_MIN_REFS = 16
 _LS_TREE_BLOB = re.compile(r"(?:^|(?<=\0))(\d{6}) blob ([0-9a-f]{40,64})\t([^\0]*)\0")
 
 # Engine commits are recognisable by this identity; a pull-request branch with commits by anyone else is never
@@ -77,6 +79,7 @@ class Git:
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
         self._batch: subprocess.Popen[bytes] | None = None
+        self._batch_pid = 0  # the process that started _batch: a forked worker starts its own
         self._env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
 
     # -- running --------------------------------------------------------------------------------------------
@@ -107,11 +110,11 @@ class Git:
         )
 
     def close(self) -> None:
-        if self._batch is not None:
+        if self._batch is not None and self._batch_pid == os.getpid():
             if self._batch.stdin:
                 self._batch.stdin.close()
             self._batch.wait()
-            self._batch = None
+        self._batch = None
 
     def __enter__(self) -> Git:
         return self
@@ -160,7 +163,8 @@ class Git:
 
     def try_read(self, spec: str) -> bytes | None:
         """An object's content by id or `rev:path` (one `cat-file --batch` round trip); None when missing."""
-        if self._batch is None:
+        if self._batch is None or self._batch_pid != os.getpid():
+            self._batch_pid = os.getpid()
             self._batch = subprocess.Popen(
                 ["git", "cat-file", "--batch"],
                 cwd=self.root,
@@ -245,7 +249,12 @@ class Git:
         # Ask for each commit's id on stdout, then drop the scratch branch so that no ref is written at all.
         stream += b"".join(b"get-mark :%d\n" % number for number in range(1, len(requests) + 1))
         stream += b"reset %s\n\ndone\n" % scratch.encode()
+        # Measured on 1,191 commits of a definition change: most of fast-import's time is zlib and the allocator.
+        # Compression level 1 (packs ~5% larger) and a malloc that keeps its heap instead of mapping and unmapping
+        # zlib's buffers per object make it ~25% faster; --depth=1 keeps delta chains (and their reads) short.
         out = self.run_bytes(
+            "-c",
+            "pack.compression=1",
             "fast-import",
             "--quiet",
             "--done",
@@ -253,6 +262,9 @@ class Git:
             "--depth=1",
             "--date-format=now",
             input=bytes(stream),
+            env={
+                "GLIBC_TUNABLES": "glibc.malloc.mmap_threshold=8388608:glibc.malloc.trim_threshold=67108864"
+            },
         )
         shas = out.decode().split()
         if len(shas) != len(requests):
@@ -280,20 +292,50 @@ class Git:
     def push_with_leases(
         self, remote: str, updates: Mapping[str, tuple[str | None, str | None]]
     ) -> tuple[bool, str]:
-        """Atomically move remote refs: ref -> (expected old sha or None for 'must not exist', new sha or None to delete)."""
+        """Atomically move remote refs: ref -> (expected old sha or None for 'must not exist', new sha or None to
+        delete). Returns (ok, git's output).
+
+        Git matches explicit refspecs and leases against each other in quadratic time (~11 s for 3,000 refspecs),
+        so many new refs are pushed through one wildcard refspec from a local staging namespace instead. Without
+        `+`, such a push only creates a ref or fast-forwards it: a ref someone else made meanwhile with other
+        history is refused, as a 'must not exist' lease would refuse it."""
         if not updates:
             return True, ""
+        creates = {
+            ref: new for ref, (old, new) in updates.items() if old is None and new and ref.startswith("refs/")
+        }
+        if len(creates) < STAGE_MIN_REFS:
+            creates = {}
         args = ["push", "--porcelain", "--atomic"]
         specs: list[str] = []
         for ref, (old, new) in sorted(updates.items()):
+            if ref in creates:
+                continue
             args.append(f"--force-with-lease={ref}:{old or ''}")
             specs.append(f"{new}:{ref}" if new else f":{ref}")
-        proc = subprocess.run(
-            ["git", *args, remote, *specs], cwd=self.root, capture_output=True, env=self._env
-        )
+        if creates:
+            self._clear_staging()
+            staged = "".join(
+                f"create {STAGING}{ref[len('refs/') :]} {sha}\n" for ref, sha in sorted(creates.items())
+            )
+            self.run("update-ref", "--stdin", input=staged.encode())
+            specs.append(f"{STAGING}*:refs/*")
+        try:
+            proc = subprocess.run(
+                ["git", *args, remote, *specs], cwd=self.root, capture_output=True, env=self._env
+            )
+        finally:
+            if creates:
+                self._clear_staging()
         return proc.returncode == 0, proc.stderr.decode("utf-8", "replace") + proc.stdout.decode(
             "utf-8", "replace"
         )
+
+    def _clear_staging(self) -> None:
+        """Delete every local ref under STAGING (leftovers of a killed run included: they would be pushed)."""
+        out = self.run("for-each-ref", "--format=delete %(refname)", STAGING)
+        if out:
+            self.run("update-ref", "--stdin", input=out.encode())
 
 
 def _quote_path(path: str) -> bytes:

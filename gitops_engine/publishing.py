@@ -111,7 +111,12 @@ def process_repo(
                 candidates = candidates_from_range(git, start, main, snapshot, state)
                 if candidates is not None:
                     candidates |= {u for u in (unit_of_branch(p.branch) for p in open_pulls) if u}
-            plan = plan_changes(snapshot, state, candidates=candidates)
+            plan = plan_changes(
+                snapshot,
+                state,
+                candidates=candidates,
+                describe=None if forge is None else lambda u: pull_body(git, u),
+            )
             report.plan = plan
             report.failures = plan.failures
             report.global_findings = plan.global_findings
@@ -300,7 +305,7 @@ def _publish_pulls(
             branch=branch,
             base=MAIN,
             title=pull_title(unit),
-            body=pull_body(git, unit),
+            body=unit.body if unit.body is not None else pull_body(git, unit),
             labels=labels,
             reviewers=_reviewers(snapshot, unit),
         )

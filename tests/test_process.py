@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
 import time
@@ -22,8 +23,9 @@ from process_helpers import ENVIRONMENTS, PLATFORM, PLATFORM_YAML, WORKLOADS, Wo
 from gitops_engine import publishing
 from gitops_engine.forge import PullRequest
 from gitops_engine.forge.local import LocalForge
-from gitops_engine.git import ENGINE_EMAIL, default_identity
-from gitops_engine.loading import WorkTreeSource, load_snapshot
+from gitops_engine.affected import RenderedState, plan_changes
+from gitops_engine.git import ENGINE_EMAIL, Git, default_identity
+from gitops_engine.loading import GitSource, WorkTreeSource, load_snapshot
 from gitops_engine.model import LOCK_FILE
 from gitops_engine.publishing import HUMAN_MARKER, RunReport, process_repo
 from gitops_engine.tree import build_tree
@@ -537,6 +539,74 @@ def test_a_broken_workload_blocks_nothing_else(world: World) -> None:
     process_ok(world)
     (commit,) = engine_commits(world, fixed)
     assert {p: blob(c) for p, c in full_render(world).items()} == world.files("main")
+
+
+def test_workers_plan_exactly_what_one_process_plans(
+    plain_world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Many candidates are planned in forked worker processes (a definition change reaching thousands of
+    workloads): the plan must be the one a single process makes, failures and shared resources included."""
+    world = plain_world
+    orders = world.show("main:workloads/shop/orders/score.yaml")
+    world.push_change(
+        {
+            **world.edit(*PG_17),
+            **world.edit(
+                "definitions/redis/redis-incluster.yaml", "port: 6379\n  manifests", "port: 6380\n  manifests"
+            ),
+            **world.edit("workloads/billing/mailer/score.yaml", "mailer:", "mailer-next:"),
+            "workloads/shop/orders/score.yaml": orders.replace(
+                "${resources.db.host}", "${resources.nope.host}"
+            ),
+        },
+        "Postgres 17, redis on 6380, a new mailer image and a broken orders",
+    )
+    git(world.engine, "fetch", "--quiet", "origin")
+    plans: dict[str, tuple[object, ...]] = {}
+    planners: dict[str, set[int]] = {}
+    for workers in ("1", "3"):
+        monkeypatch.setenv("GITOPS_ENGINE_WORKERS", workers)
+        repo = Git(world.engine)
+        main = repo.rev_parse("origin/main")
+        snapshot = load_snapshot(GitSource(repo, main))
+        # Each body records the process that planned its unit.
+        plan = plan_changes(
+            snapshot,
+            RenderedState(repo, main, full=True),
+            describe=lambda unit: f"{os.getpid()}\n{publishing.pull_body(repo, unit)}",  # noqa: B023
+        )
+        planners[workers] = {int((u.body or "0").split("\n", 1)[0]) for u in plan.units.values() if u.body}
+        plans[workers] = (
+            list(plan.units),
+            {
+                name: (
+                    u.cause,
+                    u.reasons,
+                    u.writes,
+                    u.deletes,
+                    u.old_files,
+                    (u.body or "").split("\n", 1)[-1],
+                    {env: r.provenance for env, r in u.rendered.items()},
+                    u.old_locks,
+                    u.users,
+                    u.removes_production_data,
+                )
+                for name, u in plan.units.items()
+            },
+            plan.failures,
+            plan.global_findings,
+        )
+        repo.close()
+
+    assert plans["3"] == plans["1"]
+    units, by_unit, failures, _ = plans["1"]
+    # The scenario is what we think: a workload change, two pull requests (one through the shared cache), the
+    # shared cache itself, and a failure.
+    assert units == ["billing/mailer", "shop/cart", "shop/catalog", "_shared/cache"]
+    assert by_unit["_shared/cache"][0] == "definitions"  # type: ignore[index]
+    assert sorted(failures) == ["shop/orders"]  # type: ignore[call-overload]
+    assert planners["1"] == {os.getpid()}
+    assert planners["3"] and os.getpid() not in planners["3"]  # planned in worker processes
 
 
 def test_removed_environment_is_removed_through_pull_requests(world: World) -> None:
