@@ -21,9 +21,9 @@ from helpers import git, make_repo, run_cli
 from process_helpers import ENVIRONMENTS, PLATFORM, PLATFORM_YAML, WORKLOADS, World, environment
 
 from gitops_engine import publishing
+from gitops_engine.affected import RenderedState, plan_changes
 from gitops_engine.forge import PullRequest
 from gitops_engine.forge.local import LocalForge
-from gitops_engine.affected import RenderedState, plan_changes
 from gitops_engine.git import ENGINE_EMAIL, Git, default_identity
 from gitops_engine.loading import GitSource, WorkTreeSource, load_snapshot
 from gitops_engine.model import LOCK_FILE
