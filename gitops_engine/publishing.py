@@ -94,7 +94,7 @@ def process_repo(
     try:
         for attempt in range(1, MAX_ATTEMPTS + 1):
             report = RunReport(attempts=attempt, dry_run=dry_run)
-            _sync_remote(git)
+            branches = _sync_remote(git)
             main = git.rev_parse(f"refs/remotes/origin/{MAIN}")
             report.head = main
             snapshot = load_snapshot(GitSource(git, main))
@@ -149,15 +149,18 @@ def process_repo(
                     f"rate limited ({limited}); {len(report.deferred)} pull request(s) left for the next run"
                 )
             elif forge is not None:
-                _publish_pulls(git, forge, snapshot, plan, main, identity, open_pulls, report, progress)
+                _publish_pulls(
+                    git, forge, snapshot, plan, main, identity, open_pulls, branches, report, progress
+                )
             return report
         raise GitopsError(f"main kept moving during {MAX_ATTEMPTS} attempts: run again later")
     finally:
         git.close()
 
 
-def _sync_remote(git: Git) -> None:
-    """Bring origin's main and engine branches into refs/remotes/origin/, fetching only when something moved.
+def _sync_remote(git: Git) -> dict[str, str]:
+    """Bring origin's main and engine branches into refs/remotes/origin/, fetching only when something moved;
+    returns the engine branches (name -> head) as fetched, so later steps see the same state and have its objects.
 
     In CI the checkout already holds the pushed main, and a fetch would still walk the whole history to check
     connectivity (~150 ms at 10,000 workloads); one `ls-remote` tells whether it is needed."""
@@ -168,20 +171,25 @@ def _sync_remote(git: Git) -> None:
         ).items()
         if ref == f"refs/heads/{MAIN}" or ref.startswith(f"refs/heads/{BRANCH_PREFIX}")
     }
-    local = {
-        ref.replace("refs/remotes/origin/", "refs/heads/", 1): sha
-        for ref, sha in git.local_refs(["refs/remotes/origin/"]).items()
-        if ref == f"refs/remotes/origin/{MAIN}" or ref.startswith(f"refs/remotes/origin/{BRANCH_PREFIX}")
-    }
-    if remote == local:  # local refs imply their objects are here
-        return
-    git.fetch(
-        "origin",
-        [
-            f"+refs/heads/{MAIN}:refs/remotes/origin/{MAIN}",
-            f"+refs/heads/{BRANCH_PREFIX}*:refs/remotes/origin/{BRANCH_PREFIX}*",
-        ],
-    )
+
+    def local() -> dict[str, str]:
+        return {
+            ref.replace("refs/remotes/origin/", "refs/heads/", 1): sha
+            for ref, sha in git.local_refs(["refs/remotes/origin/"]).items()
+            if ref == f"refs/remotes/origin/{MAIN}" or ref.startswith(f"refs/remotes/origin/{BRANCH_PREFIX}")
+        }
+
+    synced = local()
+    if remote != synced:  # local refs imply their objects are here
+        git.fetch(
+            "origin",
+            [
+                f"+refs/heads/{MAIN}:refs/remotes/origin/{MAIN}",
+                f"+refs/heads/{BRANCH_PREFIX}*:refs/remotes/origin/{BRANCH_PREFIX}*",
+            ],
+        )
+        synced = local()
+    return {ref[len("refs/heads/") :]: sha for ref, sha in synced.items() if ref != f"refs/heads/{MAIN}"}
 
 
 def _complete(plan: Plan, open_pulls: Sequence[PullRequest]) -> bool:
@@ -274,14 +282,14 @@ def _publish_pulls(
     main: str,
     identity: Identity,
     open_pulls: list[PullRequest],
+    branches: dict[str, str],
     report: RunReport,
     progress: Callable[[str], None],
 ) -> None:
+    """`branches`: the remote's engine branches (name -> head) as this run fetched them."""
     pr_units = sorted(plan.pull_units(), key=lambda u: u.unit)
     wanted = {u.unit for u in pr_units}
     open_by_branch = {p.branch: p for p in open_pulls}
-    remote = git.remote_refs("origin", [f"refs/heads/{BRANCH_PREFIX}*"])
-    branches = {ref[len("refs/heads/") :]: sha for ref, sha in remote.items()}
     budget = snapshot.settings.max_per_run
     labels = tuple(snapshot.settings.labels)
     existing_branches = {b: sha for b, sha in branches.items() if unit_of_branch(b) in wanted}
