@@ -311,10 +311,12 @@ class Plan:
 
 
 def candidates_from_range(
-    git: Git, start: str, head: str, snapshot: Snapshot, state: RenderedState
+    git: Git, start: str, head: str, snapshot: Snapshot, state: RenderedState, engine_email: str | None = None
 ) -> set[str] | None:
-    """Units a commit range can affect; None means 'everything' (environments or settings changed)."""
+    """Units a commit range can affect; None means 'everything' (environments or settings changed).
+    `engine_email`: the engine's committer address, so rendered/ changes by anyone else count too."""
     changed = [path for _, path in git.diff_names(start, head)]
+    rendered_changed = False
     units: set[str] = set()
     changed_types: set[str] = set()
     lookups_changed: list[str] = []
@@ -334,6 +336,12 @@ def candidates_from_range(
                 lookups_changed.append(unit)
         elif parts[0] == "definitions" and len(parts) == 3:
             changed_types.add(parts[1])
+        elif parts[0] == "rendered" and len(parts) >= 5:
+            rendered_changed = True
+    if rendered_changed and engine_email is not None:
+        # rendered/ edited by anyone but the engine in the range (hand edits, commits on pull-request branches that
+        # were merged): those units are checked again. The engine's own commits left their units fresh.
+        units |= _units_rendered_by_others(git, start, head, engine_email)
     if changed_types or lookups_changed:
         for (env, unit), lock in state.all_locks().items():
             del env
@@ -349,6 +357,22 @@ def candidates_from_range(
                 for k in snapshot.workload_paths
                 if not any(state.folders.get((e, k)) for e in snapshot.environments)
             )
+    return units
+
+
+def _units_rendered_by_others(git: Git, start: str, head: str, engine_email: str) -> set[str]:
+    out = git.run_bytes(
+        "log", "--no-renames", "--name-only", "-z", "--format=%x01%ce", f"{start}..{head}", "--", "rendered/"
+    )
+    units: set[str] = set()
+    for entry in out.split(b"\x01")[1:]:
+        committer, _, names = entry.partition(b"\0")  # -z: "\x01<committer>\0\n<path>\0<path>\0..."
+        if committer.decode("utf-8", "replace") == engine_email:
+            continue
+        for name in names.split(b"\0"):
+            parts = name.decode("utf-8", "surrogateescape").strip("\n").split("/")
+            if len(parts) >= 5 and parts[0] == "rendered":
+                units.add(f"{parts[2]}/{parts[3]}")
     return units
 
 

@@ -188,6 +188,12 @@ def preview(
     help="Narrow reasons to changes since this commit (the work is still decided from the repo).",
 )
 @click.option("--head", default=None, help="The commit to process (default: the remote's main).")
+@click.option(
+    "--full",
+    is_flag=True,
+    help="Check every unit, not only what changed since the engine's last complete run (after hand edits of "
+    "rendered/ history, say).",
+)
 @_forge_option
 @click.option(
     "--dry-run",
@@ -195,11 +201,13 @@ def preview(
     help="Say what would be committed and which pull requests opened; change nothing.",
 )
 @_handled
-def process(repo: Path, base: str | None, head: str | None, forge: str | None, dry_run: bool) -> int:
+def process(
+    repo: Path, base: str | None, head: str | None, full: bool, forge: str | None, dry_run: bool
+) -> int:
     """Reconcile rendered/ on main: commit workload changes, open pull requests for definition changes."""
     from gitops_engine.commands.process import process as run
 
-    return run(_toplevel(repo), base=base, head=head, forge_name=forge, dry_run=dry_run)
+    return run(_toplevel(repo), base=base, head=head, full=full, forge_name=forge, dry_run=dry_run)
 
 
 @main.command()

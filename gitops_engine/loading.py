@@ -93,8 +93,9 @@ class GitSource:
 class WorkTreeSource:
     """The files as they are on disk, uncommitted edits included."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, only: tuple[str, ...] | None = None) -> None:
         self.root = root
+        self.only = only  # these paths alone (None: every source file)
         self._files: dict[str, str] | None = None
         self._content: dict[str, bytes] = {}
 
@@ -105,8 +106,10 @@ class WorkTreeSource:
     def files(self) -> dict[str, str]:
         if self._files is None:
             found: dict[str, str] = {}
-            candidates: list[str] = [PLATFORM_FILE, *CODEOWNERS_FILES]
-            for top in SOURCE_ROOTS:
+            candidates: list[str] = (
+                list(self.only) if self.only is not None else [PLATFORM_FILE, *CODEOWNERS_FILES]
+            )
+            for top in SOURCE_ROOTS if self.only is None else ():
                 base = self.root / top
                 for dirpath, dirnames, filenames in os.walk(base):
                     dirnames.sort()
@@ -212,6 +215,13 @@ class Snapshot:
             if _codeowners_match(pattern, path):
                 owners = who
         return owners
+
+
+def load_settings(root: Path) -> Settings:
+    """platform.yaml of a work tree on its own: what a command needs before it loads a snapshot from git (reading
+    every source file of a 10,000-workload work tree costs ~0.4 s). Problems are reported by the snapshot."""
+    source = WorkTreeSource(root, only=(PLATFORM_FILE,))
+    return _load_settings(source, source.files(), [])
 
 
 def load_snapshot(source: Source) -> Snapshot:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from gitops_engine import RENDER_VERSION
 from gitops_engine.affected import Plan, RenderedState, UnitPlan, candidates_from_range, plan_changes
 from gitops_engine.errors import Finding, GitopsError, RateLimited
 from gitops_engine.forge import Forge, PullRequest, PullRequestDraft
@@ -24,6 +25,7 @@ from gitops_engine.model import LOCK_FILE, SHARED_FOLDER
 BRANCH_PREFIX = "gitops-engine/"
 MAIN = "main"
 SOURCE_TRAILER = "Gitops-Engine-Source"
+RENDER_TRAILER = "Gitops-Engine-Render"
 MARKER = "<!-- gitops-engine:unit={unit} -->"
 HUMAN_MARKER = "<!-- gitops-engine:human-commits -->"
 DIFF_COLLAPSE_LINES = 40
@@ -86,10 +88,12 @@ def process_repo(
     identity: Identity,
     *,
     base: str | None = None,
+    full: bool = False,
     dry_run: bool = False,
     progress: Callable[[str], None] = lambda line: None,
 ) -> RunReport:
-    """Reconcile the remote's main: the processor's whole run."""
+    """Reconcile the remote's main: the processor's whole run. `base` names the event's change (the reasons start
+    there); `full` checks every unit instead of what changed since the last complete run (see range_start)."""
     git = Git(root)
     try:
         for attempt in range(1, MAX_ATTEMPTS + 1):
@@ -102,13 +106,13 @@ def process_repo(
                 open_pulls, limited = _open_engine_pulls(forge), None
             except RateLimited as exc:  # main needs no forge: commit it, leave pull requests for the next run
                 open_pulls, limited = [], exc
-            start = range_start(git, main, base)
+            start = range_start(git, main, base, identity, full=full)
             if start is None:
                 state = RenderedState(git, main, full=True)
                 candidates = None
             else:
                 state = RenderedState(git, main, full=False)
-                candidates = candidates_from_range(git, start, main, snapshot, state)
+                candidates = candidates_from_range(git, start, main, snapshot, state, identity.email)
                 if candidates is not None:
                     candidates |= {u for u in (unit_of_branch(p.branch) for p in open_pulls) if u}
             plan = plan_changes(
@@ -210,39 +214,53 @@ def _open_engine_pulls(forge: Forge | None) -> list[PullRequest]:
     return [p for p in forge.list_pull_requests("open") if unit_of_branch(p.branch)]
 
 
-def range_start(git: Git, main: str, base: str | None) -> str | None:
-    """Where a narrowed run starts: the older of --base and the source of the engine's last complete commit.
+def range_start(
+    git: Git, main: str, base: str | None, identity: Identity, *, full: bool = False
+) -> str | None:
+    """Where a narrowed run starts, or None for a full reconcile (every unit's lock checked).
 
-    `--base` alone is not enough: CI drops intermediate pushes, so the range is widened back to the last point the
-    engine recorded as reconciled (a trailer on its commits). Without --base the run is a full reconcile.
-    """
-    if base is None:
+    The engine's complete commits on main carry trailers saying up to which commit everything was reconciled and
+    with which render version. A run starts from that commit (or from --base when it is older: the reasons then
+    name the event's changes), so CI's dropped pushes and crashed runs are covered, and an hourly reconcile with
+    nothing to do reads only what changed since. A full reconcile is done when asked (`full`), when no complete
+    commit by the engine is found (a new repo, or runs that kept failing), or when the engine that wrote it
+    rendered differently (an upgrade: every unit is stale, and no commit in the range says so)."""
+    if full:
         return None
-    base_sha = git.try_rev_parse(base)
-    if base_sha is None or not git.is_ancestor(base_sha, main):
-        return None
+    base_sha: str | None = None
+    if base is not None:
+        base_sha = git.try_rev_parse(base)
+        if base_sha is None or not git.is_ancestor(base_sha, main):
+            return None
     out = git.run(
         "log",
         "--first-parent",
         "-n",
         "1",
-        f"--grep=^{SOURCE_TRAILER}: ",
+        "--fixed-strings",  # bot addresses hold regex characters (`1234+app[bot]@users.noreply.github.com`)
+        f"--grep={SOURCE_TRAILER}: ",
+        f"--committer=<{identity.email}>",
         "--format=%H%x00%B",
         main,
         check=False,
     )
     source: str | None = None
+    render: str | None = None
     if out:
         sha, _, body = out.partition("\0")
         for line in body.splitlines():
             if line.startswith(f"{SOURCE_TRAILER}: "):
                 value = line.split(": ", 1)[1].strip()
                 source = sha.strip() if value == "self" else git.try_rev_parse(value)
-    if source is None:
-        return None  # never reconciled by the engine: reconcile everything once
+            elif line.startswith(f"{RENDER_TRAILER}: "):
+                render = line.split(": ", 1)[1].strip()
+    if source is None or render != RENDER_VERSION:
+        return None  # never reconciled by this engine's render version: reconcile everything once
     if not git.is_ancestor(source, main):
         return None
-    return source if git.is_ancestor(source, base_sha) else base_sha
+    if base_sha is None or git.is_ancestor(source, base_sha):
+        return source
+    return base_sha
 
 
 def _commit_main(
@@ -264,7 +282,7 @@ def _commit_main(
     lines.append("")
     # A complete run records what it reconciled so narrowed runs know where to start (see range_start).
     if complete:
-        lines.append(f"{SOURCE_TRAILER}: {main}")
+        lines += [f"{SOURCE_TRAILER}: {main}", f"{RENDER_TRAILER}: {RENDER_VERSION}"]
     return git.write_commits(
         [CommitRequest(parent=main, changes=changes, message="\n".join(lines) + "\n", identity=identity)]
     )[0]

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -806,6 +807,64 @@ def test_base_narrows_the_run_without_losing_dropped_pushes(plain_world: World) 
     assert "range reconcile of 2 candidate unit(s)" in output
     assert engine_commit in world.log("main")
     assert {p: blob(c) for p, c in full_render(world).items()} == world.files("main")
+
+
+def test_without_base_the_run_starts_where_the_last_complete_run_ended(plain_world: World) -> None:
+    """The hourly reconcile (no --base) reads only what changed since the engine's last complete commit; --full
+    checks every unit; a complete commit by an engine that rendered differently (an upgrade) means a full run."""
+    world = plain_world
+    pushed = world.push_change(world.edit("workloads/shop/cart/score.yaml", "cart:2.0.0", "cart:2.1.0"))
+    report, _ = process_api(world, base=None)
+    assert report.plan is not None and report.plan.mode == "range" and report.plan.candidates == 1
+    assert report.committed_units == ["shop/cart"]
+    message = world.rgit("log", "-1", "--format=%B", "main").rstrip("\n") + "\n"
+    assert message.endswith(f"Gitops-Engine-Source: {pushed}\nGitops-Engine-Render: 1\n"), message
+
+    refs = world.refs()
+    nothing, forge = process_api(world, base=None)  # over the engine's own commit
+    assert nothing.plan is not None and nothing.plan.mode == "range" and nothing.plan.candidates == 0
+    assert nothing.committed is None and forge.stats.writes == 0 and world.refs() == refs
+
+    code, output = process(world, "--full")
+    assert code == 0, output
+    assert "plan: full reconcile of 6 candidate unit(s)" in output and world.refs() == refs
+
+    # An older engine's complete commit (another render version): everything is checked once.
+    main = world.main()
+    tree = world.rgit("rev-parse", f"{main}^{{tree}}").strip()
+    engine = {
+        f"GIT_{who}_{what}": value
+        for who in ("AUTHOR", "COMMITTER")
+        for what, value in (("NAME", "gitops-engine"), ("EMAIL", ENGINE_EMAIL))
+    }
+    message = f"Render 0 units\n\nGitops-Engine-Source: {main}\nGitops-Engine-Render: 0\n"
+    older = subprocess.run(
+        ["git", "commit-tree", tree, "-p", main, "-m", message],
+        cwd=world.remote,
+        env={**os.environ, **engine},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    world.rgit("update-ref", "refs/heads/main", older)
+    again, _ = process_api(world, base=None)
+    assert again.plan is not None and again.plan.mode == "full"
+
+
+def test_rendered_files_edited_by_a_person_are_checked_again(plain_world: World) -> None:
+    """A person deletes a unit's folder in one environment: the next run (whatever its range) restores it."""
+    world = plain_world
+    held = world.files("main", "rendered/staging/shop/cart/")
+    assert held
+    world.push_change({path: None for path in held}, "Remove cart from staging by hand")
+
+    report, _ = process_api(world, base=None)
+
+    assert report.plan is not None and report.plan.mode == "range" and report.plan.candidates == 1
+    # Restoring manifests needs review like any change that does not come from the workload's own sources.
+    assert report.committed is None
+    assert [p.branch for p in report.opened] == ["gitops-engine/shop/cart"]
+    assert world.files("refs/heads/gitops-engine/shop/cart", "rendered/staging/shop/cart/") == held
 
 
 # -------------------------------------------------------------------------------------------------------------

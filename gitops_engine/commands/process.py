@@ -9,7 +9,7 @@ from typing import TextIO
 from gitops_engine import ghactions
 from gitops_engine.forge import open_forge
 from gitops_engine.git import default_identity
-from gitops_engine.loading import WorkTreeSource, load_snapshot
+from gitops_engine.loading import load_settings
 from gitops_engine.publishing import RunReport, process_repo
 
 
@@ -18,6 +18,7 @@ def process(
     *,
     base: str | None = None,
     head: str | None = None,
+    full: bool = False,
     forge_name: str | None = None,
     dry_run: bool = False,
     out: TextIO | None = None,
@@ -25,7 +26,7 @@ def process(
     # Resolved at call time: a default bound at import would keep the first caller's stream (CliRunner, tests).
     out = out or sys.stdout
     del head  # the run always reconciles the remote's newest main; --head only names the event's commit
-    settings = load_snapshot(WorkTreeSource(repo)).settings
+    settings = load_settings(repo)
     name = forge_name or settings.forge
     forge = None if dry_run else open_forge(name, repo, max_writes_per_run=settings.max_per_hour)
     report = process_repo(
@@ -33,6 +34,7 @@ def process(
         forge,
         default_identity(),
         base=base,
+        full=full,
         dry_run=dry_run,
         progress=lambda line: print(line, file=out),
     )

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Literal, TextIO, cast
 
 from gitops_engine.forge import open_forge
-from gitops_engine.loading import WorkTreeSource, load_snapshot
+from gitops_engine.loading import load_settings
 from gitops_engine.publishing import unit_of_branch
 
 
@@ -17,7 +17,7 @@ def pulls(
 ) -> int:
     # Resolved at call time: a default bound at import would keep the first caller's stream (CliRunner, tests).
     out = out or sys.stdout
-    name = forge_name or load_snapshot(WorkTreeSource(repo)).settings.forge
+    name = forge_name or load_settings(repo).forge
     forge = open_forge(name, repo)
     found = [
         p
