@@ -103,7 +103,7 @@ class RenderedState:
         key = (env, unit)
         if key not in self._locks:
             blob = self.files_of(env, unit).get(LOCK_FILE)
-            self._locks[key] = _parse_lock(self.git.read_blob(blob)) if blob else None
+            self._locks[key] = parse_lock(self.git.read_blob(blob)) if blob else None
         return self._locks[key]
 
     def read_all_locks(self) -> None:
@@ -125,7 +125,7 @@ class RenderedState:
             header_end = out.index(b"\n", offset)
             size = int(out[offset:header_end].rsplit(b" ", 1)[1])
             start = header_end + 1
-            self._locks[key] = _parse_lock(out[start : start + size])
+            self._locks[key] = parse_lock(out[start : start + size])
             offset = start + size + 1
 
     def all_locks(self) -> dict[tuple[str, str], dict[str, Any]]:
@@ -133,7 +133,7 @@ class RenderedState:
         return {k: v for k, v in self._locks.items() if v is not None}
 
 
-def _parse_lock(data: bytes) -> dict[str, Any] | None:
+def parse_lock(data: bytes) -> dict[str, Any] | None:
     try:
         value = json.loads(data)
     except ValueError:

@@ -15,7 +15,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from gitops_engine import RENDER_VERSION
-from gitops_engine.affected import Plan, RenderedState, UnitPlan, candidates_from_range, plan_changes
+from gitops_engine.affected import (
+    Plan,
+    RenderedState,
+    UnitPlan,
+    candidates_from_range,
+    parse_lock,
+    plan_changes,
+    stale_reasons,
+)
 from gitops_engine.errors import Finding, GitopsError, RateLimited
 from gitops_engine.forge import Forge, PullRequest, PullRequestDraft
 from gitops_engine.git import CommitRequest, Git, Identity
@@ -98,6 +106,7 @@ def process_repo(
     try:
         for attempt in range(1, MAX_ATTEMPTS + 1):
             report = RunReport(attempts=attempt, dry_run=dry_run)
+            pending: set[str] = set()
             branches = _sync_remote(git)
             main = git.rev_parse(f"refs/remotes/origin/{MAIN}")
             report.head = main
@@ -114,7 +123,13 @@ def process_repo(
                 state = RenderedState(git, main, full=False)
                 candidates = candidates_from_range(git, start, main, snapshot, state, identity.email)
                 if candidates is not None:
-                    candidates |= {u for u in (unit_of_branch(p.branch) for p in open_pulls) if u}
+                    # Units with an open pull request are examined again, unless their branch is up to date:
+                    # with thousands open after a definition change (which stays in the range until the engine's
+                    # next complete commit), rendering them again on every push would make each run cost as much
+                    # as the definition change itself.
+                    with_pulls = {u for u in (unit_of_branch(p.branch) for p in open_pulls) if u}
+                    pending = _pending_pulls(git, snapshot, with_pulls, branches)
+                    candidates = (candidates | with_pulls) - pending
             plan = plan_changes(
                 snapshot,
                 state,
@@ -154,7 +169,17 @@ def process_repo(
                 )
             elif forge is not None:
                 _publish_pulls(
-                    git, forge, snapshot, plan, main, identity, open_pulls, branches, report, progress
+                    git,
+                    forge,
+                    snapshot,
+                    plan,
+                    main,
+                    identity,
+                    open_pulls,
+                    branches,
+                    pending,
+                    report,
+                    progress,
                 )
             return report
         raise GitopsError(f"main kept moving during {MAX_ATTEMPTS} attempts: run again later")
@@ -194,6 +219,26 @@ def _sync_remote(git: Git) -> dict[str, str]:
         )
         synced = local()
     return {ref[len("refs/heads/") :]: sha for ref, sha in synced.items() if ref != f"refs/heads/{MAIN}"}
+
+
+def _pending_pulls(git: Git, snapshot: Snapshot, units: set[str], branches: dict[str, str]) -> set[str]:
+    """Workload units whose pull-request branch holds a rendering that is fresh against the current sources: its
+    lock in every environment names exactly today's inputs and definitions (read from the branch, one cat-file
+    round trip a lock). Nothing in this run can change them, so they need not be rendered again."""
+    pending: set[str] = set()
+    envs = snapshot.environment_order
+    for unit in sorted(units):
+        head = branches.get(branch_for(unit))
+        if head is None or unit.startswith(SHARED_FOLDER + "/") or unit not in snapshot.workload_paths:
+            continue
+        for env in envs:
+            data = git.try_read(f"{head}:rendered/{env}/{unit}/{LOCK_FILE}")
+            lock = parse_lock(data) if data is not None else None
+            if lock is None or stale_reasons(lock, snapshot, env, unit):
+                break
+        else:
+            pending.add(unit)
+    return pending
 
 
 def _complete(plan: Plan, open_pulls: Sequence[PullRequest]) -> bool:
@@ -301,10 +346,12 @@ def _publish_pulls(
     identity: Identity,
     open_pulls: list[PullRequest],
     branches: dict[str, str],
+    pending: set[str],
     report: RunReport,
     progress: Callable[[str], None],
 ) -> None:
-    """`branches`: the remote's engine branches (name -> head) as this run fetched them."""
+    """`branches`: the remote's engine branches (name -> head) as this run fetched them; `pending`: units whose
+    open pull request's branch is up to date (left as they are)."""
     pr_units = sorted(plan.pull_units(), key=lambda u: u.unit)
     wanted = {u.unit for u in pr_units}
     open_by_branch = {p.branch: p for p in open_pulls}
@@ -418,6 +465,9 @@ def _publish_pulls(
     for pull in open_pulls:
         closing = unit_of_branch(pull.branch)
         if closing is None or closing in wanted or closing in plan.failures:
+            continue
+        if closing in pending:
+            report.unchanged.append(pull)
             continue
         unit_name = closing
         unit_plan = plan.units.get(unit_name)

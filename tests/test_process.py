@@ -386,6 +386,35 @@ def test_second_run_changes_nothing(upgraded: tuple[World, str]) -> None:
     assert code == 0 and "nothing to do" in output and world.refs() == refs
 
 
+def test_units_with_an_up_to_date_pull_request_are_not_rendered_again(upgraded: tuple[World, str]) -> None:
+    """After a definition change, every push still has those pull requests open: their branches' locks show they
+    are current, so a developer's push costs what it touches, not what the definition change reached."""
+    world, _ = upgraded
+    refs, store = world.refs(), forge_store(world)
+    pushed = world.push_change(
+        world.edit("workloads/billing/mailer/score.yaml", "mailer:5.0.0", "mailer:5.0.1")
+    )
+
+    report, forge = process_api(world, base=f"{pushed}^")
+
+    assert report.plan is not None and report.plan.mode == "range"
+    # Candidates: mailer, and billing/invoices (it uses postgres, and the upgrade is still in the range: its lock is
+    # read and found fresh). The two units with open pull requests are not among them.
+    assert report.plan.candidates == 2 and list(report.plan.units) == ["billing/mailer"]
+    assert report.committed_units == ["billing/mailer"]
+    assert sorted(p.branch for p in report.unchanged) == [f"gitops-engine/{u}" for u in SHOP_PG]
+    assert forge.stats.writes == 0 and forge_store(world) == store
+    assert {r: sha for r, sha in world.refs().items() if "gitops-engine/" in r} == {
+        r: sha for r, sha in refs.items() if "gitops-engine/" in r
+    }
+    assert len([r for r in refs if "gitops-engine/" in r]) == len(SHOP_PG)
+    # A pull request whose branch is behind its inputs is examined again (here: the definition moved on).
+    world.push_change(world.edit(PG_INCLUSTER, "postgres:17.0", "postgres:17.1"), "PostgreSQL 17.1")
+    report, _ = process_api(world, base=None)
+    assert report.plan is not None and report.plan.mode == "range"
+    assert sorted(p.branch for p in report.updated) == [f"gitops-engine/{u}" for u in SHOP_PG]
+
+
 # -------------------------------------------------------------------------------------------------------------
 # Pull request life cycle
 
