@@ -13,7 +13,8 @@ definitions for development/staging, static managed-service ones for production,
 replicas and a PodDisruptionBudget in production). Score files are realistic: one or two containers, variables with
 `${resources...}` placeholders, an inline file, probes, one to three resources. Everything is seeded, so the same
 arguments give the same repo. Sources are written directly and committed with one `git add -A`; `rendered/` is
-produced with the engine's Python API and committed with the trailer `Gitops-Engine-Source: self`.
+produced with the engine's Python API and committed with the trailers `Gitops-Engine-Source: self` and
+`Gitops-Engine-Render`.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: the render commit's trailers name the render version
 DEFAULT_SEED = 20240601
 ENVIRONMENTS = ("development", "staging", "production")
 IDENTITY = {
@@ -873,7 +874,9 @@ def generate(
     units, seconds = render_into(work)
     say(f"  rendered {units} units in {seconds:.1f}s")
     git(work, "add", "-A")
-    message = f"Render {workloads} workloads\n\nGitops-Engine-Source: self\n"
+    from gitops_engine import RENDER_VERSION
+
+    message = f"Render {workloads} workloads\n\nGitops-Engine-Source: self\nGitops-Engine-Render: {RENDER_VERSION}\n"
     git(work, "commit", "--quiet", "--no-verify", "-m", message, env=ENGINE_IDENTITY)
     # --no-local makes the bare remote a single pack (work/ keeps loose objects; nothing reads them in bulk).
     git(out, "clone", "--quiet", "--bare", "--no-local", "work", "remote.git")
