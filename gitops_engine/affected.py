@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from gitops_engine import RENDER_VERSION
-from gitops_engine.errors import Finding, InputError, UsageError
+from gitops_engine.errors import Finding, GitopsError, InputError, UsageError
 from gitops_engine.git import Git
 from gitops_engine.loading import PLATFORM_FILE, Snapshot
 from gitops_engine.matching import Ambiguous, NoMatch, ResourceKey, match_definition
@@ -517,14 +517,19 @@ def _plan_in_workers(
     """Plan contiguous slices of the sorted units in worker processes and merge them in order, so the plan is the
     one a single process would make (same units, same order, same failures, same shared renderings)."""
     import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
     global _CONTEXT
     chunk = max(1, min(64, len(units) // (workers * 8)))  # small slices even out the workers' loads
     slices = [units[i : i + chunk] for i in range(0, len(units), chunk)]
     _CONTEXT = context
+    # An executor rather than multiprocessing.Pool: a worker that dies (out of memory) fails the run instead of
+    # leaving it waiting forever; with `fork` it starts every worker before any helper thread of its own.
+    executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
     try:
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            for units_part, failures, shared in pool.imap(_plan_chunk, slices):
+        with executor:
+            for units_part, failures, shared in executor.map(_plan_chunk, slices):
                 plan.units.update(units_part)
                 for unit, findings in failures.items():
                     plan.failures.setdefault(unit, []).extend(findings)
@@ -532,6 +537,11 @@ def _plan_in_workers(
                     previous = shared_rendered.get(key)
                     if previous is None or (previous[1] != "workload" and cause == "workload"):
                         shared_rendered[key] = (rendered, cause)
+    except BrokenProcessPool:
+        raise GitopsError(
+            f"a planning worker process died (out of memory?) while planning {len(units)} units: run again, with "
+            "GITOPS_ENGINE_WORKERS=1 to plan in one process"
+        ) from None
     finally:
         _CONTEXT = None
 

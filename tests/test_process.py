@@ -23,6 +23,7 @@ from process_helpers import ENVIRONMENTS, PLATFORM, PLATFORM_YAML, WORKLOADS, Wo
 
 from gitops_engine import publishing
 from gitops_engine.affected import RenderedState, plan_changes
+from gitops_engine.errors import GitopsError
 from gitops_engine.forge import PullRequest
 from gitops_engine.forge.local import LocalForge
 from gitops_engine.git import ENGINE_EMAIL, Git, default_identity
@@ -637,6 +638,24 @@ def test_workers_plan_exactly_what_one_process_plans(
     assert sorted(failures) == ["shop/orders"]  # type: ignore[call-overload]
     assert planners["1"] == {os.getpid()}
     assert planners["3"] and os.getpid() not in planners["3"]  # planned in worker processes
+
+
+def test_a_worker_that_dies_fails_the_plan_instead_of_hanging(
+    plain_world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world = plain_world
+    world.push_change(world.edit(*PG_17), "Upgrade in-cluster PostgreSQL to 17")
+    git(world.engine, "fetch", "--quiet", "origin")
+    monkeypatch.setenv("GITOPS_ENGINE_WORKERS", "2")
+    repo = Git(world.engine)
+    main = repo.rev_parse("origin/main")
+
+    def die(unit: object) -> str:
+        os._exit(3)  # what the kernel's out-of-memory killer does to a worker, near enough
+
+    with pytest.raises(GitopsError, match="a planning worker process died"):
+        plan_changes(load_snapshot(GitSource(repo, main)), RenderedState(repo, main, full=True), describe=die)
+    repo.close()
 
 
 def test_removed_environment_is_removed_through_pull_requests(world: World) -> None:
