@@ -128,7 +128,7 @@ def process_repo(
                     # next complete commit), rendering them again on every push would make each run cost as much
                     # as the definition change itself.
                     with_pulls = {u for u in (unit_of_branch(p.branch) for p in open_pulls) if u}
-                    pending = _pending_pulls(git, snapshot, with_pulls, branches)
+                    pending = _pending_pulls(git, snapshot, state, with_pulls, branches)
                     candidates = (candidates | with_pulls) - pending
             plan = plan_changes(
                 snapshot,
@@ -221,23 +221,36 @@ def _sync_remote(git: Git) -> dict[str, str]:
     return {ref[len("refs/heads/") :]: sha for ref, sha in synced.items() if ref != f"refs/heads/{MAIN}"}
 
 
-def _pending_pulls(git: Git, snapshot: Snapshot, units: set[str], branches: dict[str, str]) -> set[str]:
-    """Workload units whose pull-request branch holds a rendering that is fresh against the current sources: its
-    lock in every environment names exactly today's inputs and definitions (read from the branch, one cat-file
-    round trip a lock). Nothing in this run can change them, so they need not be rendered again."""
+def _pending_pulls(
+    git: Git, snapshot: Snapshot, state: RenderedState, units: set[str], branches: dict[str, str]
+) -> set[str]:
+    """Workload units whose pull request is still pending as it is: its branch holds a rendering that is fresh
+    against today's sources (its lock in every environment names exactly today's inputs and definitions; one
+    cat-file round trip a lock), and main does not hold that rendering yet (squashed or cherry-picked, say).
+    Nothing in this run can change them, so they need not be rendered again."""
+    from gitops_engine.loading import blob_id
+
+    candidates = sorted(
+        u
+        for u in units
+        if branch_for(u) in branches
+        and not u.startswith(SHARED_FOLDER + "/")
+        and u in snapshot.workload_paths
+    )
+    state.ensure(candidates)  # main's folders of all of them in one listing
     pending: set[str] = set()
-    envs = snapshot.environment_order
-    for unit in sorted(units):
-        head = branches.get(branch_for(unit))
-        if head is None or unit.startswith(SHARED_FOLDER + "/") or unit not in snapshot.workload_paths:
-            continue
-        for env in envs:
+    for unit in candidates:
+        head = branches[branch_for(unit)]
+        same_as_main = True
+        for env in snapshot.environment_order:
             data = git.try_read(f"{head}:rendered/{env}/{unit}/{LOCK_FILE}")
             lock = parse_lock(data) if data is not None else None
-            if lock is None or stale_reasons(lock, snapshot, env, unit):
+            if data is None or lock is None or stale_reasons(lock, snapshot, env, unit):
                 break
+            same_as_main = same_as_main and state.files_of(env, unit).get(LOCK_FILE) == blob_id(data)
         else:
-            pending.add(unit)
+            if not same_as_main:
+                pending.add(unit)
     return pending
 
 

@@ -416,6 +416,26 @@ def test_units_with_an_up_to_date_pull_request_are_not_rendered_again(upgraded: 
     assert sorted(p.branch for p in report.updated) == [f"gitops-engine/{u}" for u in SHOP_PG]
 
 
+def test_a_squash_merged_pull_request_is_closed_not_left_pending(upgraded: tuple[World, str]) -> None:
+    """A person lands the branch's rendering on main by a new commit (squash merge, cherry-pick): main holds the
+    change, so the pull request is closed, although its branch is still fresh."""
+    world, _ = upgraded
+    branch = "refs/heads/gitops-engine/shop/orders"
+    files = {path: world.show(f"{branch}:{path}") for path in world.changed("main", branch)}
+    squashed = world.push_change(files, "Squash-merge the orders upgrade")
+
+    report, _ = process_api(world, base=f"{squashed}^")
+
+    assert [(p.branch, why) for p, why in report.closed] == [
+        (
+            "gitops-engine/shop/orders",
+            "`main` already contains this change for `shop/orders`: nothing left to merge.",
+        )
+    ]
+    assert [p.branch for p in report.unchanged] == ["gitops-engine/shop/catalog"]
+    assert report.committed is None and open_units(world) == ["shop/catalog"]
+
+
 # -------------------------------------------------------------------------------------------------------------
 # Pull request life cycle
 
