@@ -144,10 +144,15 @@ class Git:
         return {path: sha for path, (_, sha) in self._ls_tree(commit, paths).items()}
 
     def _ls_tree(self, commit: str, paths: Sequence[str]) -> dict[str, tuple[str, str]]:
-        out = self.run_bytes("ls-tree", "-r", "-z", "--full-tree", commit, "--", *paths)
         # One regex pass over the whole listing: ~5x faster than splitting record by record at 10,000 workloads.
-        text = out.decode("utf-8", "surrogateescape")
-        return {path: (mode, sha) for mode, sha, path in _LS_TREE_BLOB.findall(text)}
+        return {
+            path: (mode, sha) for mode, sha, path in _LS_TREE_BLOB.findall(self.ls_tree_text(commit, paths))
+        }
+
+    def ls_tree_text(self, commit: str, paths: Sequence[str] = ()) -> str:
+        """`git ls-tree -r -z` of a commit as text (NUL-separated records), for callers that parse it their way."""
+        out = self.run_bytes("ls-tree", "-r", "-z", "--full-tree", commit, "--", *paths)
+        return out.decode("utf-8", "surrogateescape")
 
     def list_dir(self, commit: str, path: str) -> list[str]:
         """Names directly inside a folder of a commit (one non-recursive ls-tree)."""
@@ -189,6 +194,32 @@ class Git:
         data = self._batch.stdout.read(size)
         self._batch.stdout.read(1)  # trailing newline
         return data
+
+    def read_many(self, specs: Sequence[str]) -> list[bytes | None]:
+        """Many objects (ids or `rev:path`) in one pipelined `cat-file --batch` run; None for each missing one.
+        One round trip for all, where `try_read` costs one each (~100 us): what reading thousands of locks needs."""
+        if not specs:
+            return []
+        asked = [spec if "\n" not in spec else "" for spec in specs]  # "" is answered " missing"
+        out = self.run_bytes(
+            "cat-file",
+            "--batch",
+            "--buffer",  # one flush at the end, not one per object (30,000 pipe reads for 30,000 locks)
+            input="".join(f"{spec}\n" for spec in asked).encode("utf-8", "surrogateescape"),
+        )
+        found: list[bytes | None] = []
+        offset = 0
+        for _ in asked:
+            header_end = out.index(b"\n", offset)
+            header = out[offset:header_end]
+            offset = header_end + 1
+            if header.endswith((b" missing", b" ambiguous")):
+                found.append(None)
+                continue
+            size = int(header.rsplit(b" ", 1)[1])
+            found.append(out[offset : offset + size])
+            offset += size + 1
+        return found
 
     def hash_blob(self, data: bytes) -> str:
         """The blob id git would give `data` (no write)."""

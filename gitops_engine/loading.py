@@ -150,6 +150,8 @@ class Snapshot:
     broken_definition_types: dict[str, list[str]] = field(
         default_factory=dict
     )  # type -> paths that failed to load
+    # Values later stages derive from this snapshot alone, cached under a name of their own (never mutated inputs).
+    memo: dict[str, dict[Any, Any]] = field(default_factory=dict)
     _workloads: dict[str, Workload] = field(default_factory=dict)
     _workload_errors: dict[str, list[Finding]] = field(default_factory=dict)
     _by_type: dict[str, list[Definition]] | None = None

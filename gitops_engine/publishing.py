@@ -34,6 +34,9 @@ BRANCH_PREFIX = "gitops-engine/"
 MAIN = "main"
 SOURCE_TRAILER = "Gitops-Engine-Source"
 RENDER_TRAILER = "Gitops-Engine-Render"
+# Where a complete run that committed nothing to main (a definition change: pull requests only) records what it
+# reconciled, so later runs do not go over it again. Named after the render version, like the trailers.
+RECONCILED_REF = f"refs/gitops-engine/reconciled/r{RENDER_VERSION}"
 MARKER = "<!-- gitops-engine:unit={unit} -->"
 HUMAN_MARKER = "<!-- gitops-engine:human-commits -->"
 DIFF_COLLAPSE_LINES = 40
@@ -64,6 +67,8 @@ class RunReport:
         default_factory=list
     )  # (unit, why) — human commits, closed by a person
     deferred: list[str] = field(default_factory=list)  # beyond the per-run cap or a rate limit
+    retry: bool = False  # something moved under the run (a branch): the next run must go over it again
+    reconciled: str | None = None  # where this run moved RECONCILED_REF
     failures: dict[str, list[Finding]] = field(default_factory=dict)
     global_findings: list[Finding] = field(default_factory=list)
     plan: Plan | None = None
@@ -107,7 +112,7 @@ def process_repo(
         for attempt in range(1, MAX_ATTEMPTS + 1):
             report = RunReport(attempts=attempt, dry_run=dry_run)
             pending: set[str] = set()
-            branches = _sync_remote(git)
+            branches, marker = _sync_remote(git)
             main = git.rev_parse(f"refs/remotes/origin/{MAIN}")
             report.head = main
             snapshot = load_snapshot(GitSource(git, main))
@@ -115,7 +120,7 @@ def process_repo(
                 open_pulls, limited = _open_engine_pulls(forge), None
             except RateLimited as exc:  # main needs no forge: commit it, leave pull requests for the next run
                 open_pulls, limited = [], exc
-            start = range_start(git, main, base, identity, full=full)
+            start = range_start(git, main, base, identity, full=full, marker=marker)
             if start is None:
                 state = RenderedState(git, main, full=True)
                 candidates = None
@@ -123,13 +128,14 @@ def process_repo(
                 state = RenderedState(git, main, full=False)
                 candidates = candidates_from_range(git, start, main, snapshot, state, identity.email)
                 if candidates is not None:
-                    # Units with an open pull request are examined again, unless their branch is up to date:
-                    # with thousands open after a definition change (which stays in the range until the engine's
-                    # next complete commit), rendering them again on every push would make each run cost as much
-                    # as the definition change itself.
+                    # Units with an open pull request: examined when the range reaches them (their pull request
+                    # may be half-made: a run cut short after pushing the branch), or when something since their
+                    # branch was made reaches them and the branch is no longer fresh; otherwise left as they are.
                     with_pulls = {u for u in (unit_of_branch(p.branch) for p in open_pulls) if u}
-                    pending = _pending_pulls(git, snapshot, state, with_pulls, branches)
-                    candidates = (candidates | with_pulls) - pending
+                    reached = _pulls_to_examine(git, main, snapshot, state, with_pulls, branches, identity)
+                    reached -= _pending_pulls(git, snapshot, state, reached - candidates, branches)
+                    candidates |= reached
+                    pending = with_pulls - candidates
             plan = plan_changes(
                 snapshot,
                 state,
@@ -181,23 +187,25 @@ def process_repo(
                     report,
                     progress,
                 )
+                _record_reconciled(git, main, marker, report, progress)
             return report
         raise GitopsError(f"main kept moving during {MAX_ATTEMPTS} attempts: run again later")
     finally:
         git.close()
 
 
-def _sync_remote(git: Git) -> dict[str, str]:
+def _sync_remote(git: Git) -> tuple[dict[str, str], str | None]:
     """Bring origin's main and engine branches into refs/remotes/origin/, fetching only when something moved;
-    returns the engine branches (name -> head) as fetched, so later steps see the same state and have its objects.
+    returns the engine branches (name -> head) as fetched, so later steps see the same state and have its objects,
+    and where RECONCILED_REF points (a commit on main: never fetched, its objects are here or it is ignored).
 
     In CI the checkout already holds the pushed main, and a fetch would still walk the whole history to check
     connectivity (~150 ms at 10,000 workloads); one `ls-remote` tells whether it is needed."""
+    listed = git.remote_refs("origin", [f"refs/heads/{MAIN}", f"refs/heads/{BRANCH_PREFIX}*", RECONCILED_REF])
+    marker = listed.get(RECONCILED_REF)
     remote = {
         ref: sha
-        for ref, sha in git.remote_refs(
-            "origin", [f"refs/heads/{MAIN}", f"refs/heads/{BRANCH_PREFIX}*"]
-        ).items()
+        for ref, sha in listed.items()
         if ref == f"refs/heads/{MAIN}" or ref.startswith(f"refs/heads/{BRANCH_PREFIX}")
     }
 
@@ -218,7 +226,72 @@ def _sync_remote(git: Git) -> dict[str, str]:
             ],
         )
         synced = local()
-    return {ref[len("refs/heads/") :]: sha for ref, sha in synced.items() if ref != f"refs/heads/{MAIN}"}
+    branches = {ref[len("refs/heads/") :]: sha for ref, sha in synced.items() if ref != f"refs/heads/{MAIN}"}
+    return branches, marker
+
+
+def _record_reconciled(
+    git: Git, main: str, marker: str | None, report: RunReport, progress: Callable[[str], None]
+) -> None:
+    """After a complete run that changed branches or pull requests but committed nothing to main (whose trailers
+    would say the same), move RECONCILED_REF to main. A run with nothing to do writes nothing; a run cut short
+    (failures, the per-run cap, a rate limit, a branch that moved) leaves it where it was, so the next run goes
+    over the same range again."""
+    did_work = bool(report.opened or report.updated or report.closed or report.deleted_branches)
+    complete = not (report.failures or report.global_findings or report.deferred or report.retry)
+    if report.committed is not None or not did_work or not complete or marker == main:
+        return
+    ok, output = git.push_with_leases("origin", {RECONCILED_REF: (marker, main)})
+    if ok:
+        report.reconciled = main
+    else:  # a forge that refuses the ref: runs then go back to the last complete commit on main, as before
+        progress(f"could not record the reconciled commit in {RECONCILED_REF}: {output.strip()[:200]}")
+
+
+def _pulls_to_examine(
+    git: Git,
+    main: str,
+    snapshot: Snapshot,
+    state: RenderedState,
+    units: set[str],
+    branches: dict[str, str],
+    identity: Identity,
+) -> set[str]:
+    """Units with an open pull request that something since their branch was made may have reached.
+
+    An engine branch is one commit on the main it was rendered from, so whatever came before that main is in the
+    branch already, whatever the range of this run. Only changes since then matter: the range from the oldest
+    such main (one diff for all), by the same rules as the run's own candidates. With thousands of pull requests
+    open after a definition change, a push that touches none of them examines none of them. Branches that are not
+    one engine commit on an ancestor of main (someone else's commits on top, say) are always examined."""
+    heads = {unit: branches[branch_for(unit)] for unit in units if branch_for(unit) in branches}
+    examine = set(units) - set(heads)
+    if not heads:
+        return examine
+    out = git.run(
+        "log",
+        "--no-walk=unsorted",
+        "--stdin",
+        "--format=%H %P",
+        input="\n".join(sorted(set(heads.values()))).encode(),
+    )
+    parents = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line.strip()}
+    bases: dict[str, str] = {}
+    for unit, head in heads.items():
+        found = parents.get(head, [])
+        if len(found) == 1:
+            bases[unit] = found[0]
+        else:
+            examine.add(unit)
+    on_main = {b for b in set(bases.values()) if git.is_ancestor(b, main)}
+    examine |= {u for u, b in bases.items() if b not in on_main}
+    if not on_main:
+        return examine
+    start = (
+        on_main.pop() if len(on_main) == 1 else git.run("merge-base", "--octopus", *sorted(on_main)).strip()
+    )
+    reached = candidates_from_range(git, start, main, snapshot, state, identity.email)
+    return examine | (set(bases) if reached is None else set(bases) & reached)
 
 
 def _pending_pulls(
@@ -238,12 +311,19 @@ def _pending_pulls(
         and u in snapshot.workload_paths
     )
     state.ensure(candidates)  # main's folders of all of them in one listing
+    envs = snapshot.environment_order
+    locks = git.read_many(
+        [
+            f"{branches[branch_for(unit)]}:rendered/{env}/{unit}/{LOCK_FILE}"
+            for unit in candidates
+            for env in envs
+        ]
+    )
     pending: set[str] = set()
-    for unit in candidates:
-        head = branches[branch_for(unit)]
+    for index, unit in enumerate(candidates):
         same_as_main = True
-        for env in snapshot.environment_order:
-            data = git.try_read(f"{head}:rendered/{env}/{unit}/{LOCK_FILE}")
+        for offset, env in enumerate(envs):
+            data = locks[index * len(envs) + offset]
             lock = parse_lock(data) if data is not None else None
             if data is None or lock is None or stale_reasons(lock, snapshot, env, unit):
                 break
@@ -273,16 +353,23 @@ def _open_engine_pulls(forge: Forge | None) -> list[PullRequest]:
 
 
 def range_start(
-    git: Git, main: str, base: str | None, identity: Identity, *, full: bool = False
+    git: Git,
+    main: str,
+    base: str | None,
+    identity: Identity,
+    *,
+    full: bool = False,
+    marker: str | None = None,
 ) -> str | None:
     """Where a narrowed run starts, or None for a full reconcile (every unit's lock checked).
 
     The engine's complete commits on main carry trailers saying up to which commit everything was reconciled and
-    with which render version. A run starts from that commit (or from --base when it is older: the reasons then
+    with which render version; a complete run that committed nothing (a definition change) moves RECONCILED_REF
+    (`marker`) instead. A run starts from the newer of the two (or from --base when it is older: the reasons then
     name the event's changes), so CI's dropped pushes and crashed runs are covered, and an hourly reconcile with
-    nothing to do reads only what changed since. A full reconcile is done when asked (`full`), when no complete
-    commit by the engine is found (a new repo, or runs that kept failing), or when the engine that wrote it
-    rendered differently (an upgrade: every unit is stale, and no commit in the range says so)."""
+    nothing to do reads only what changed since. A full reconcile is done when asked (`full`), when neither is
+    found (a new repo, or runs that kept failing), or when the engine that wrote them rendered differently (an
+    upgrade: every unit is stale, and no commit in the range says so)."""
     if full:
         return None
     base_sha: str | None = None
@@ -312,12 +399,16 @@ def range_start(
                 source = sha.strip() if value == "self" else git.try_rev_parse(value)
             elif line.startswith(f"{RENDER_TRAILER}: "):
                 render = line.split(": ", 1)[1].strip()
-    if source is None or render != RENDER_VERSION:
+    points = [
+        point
+        for point in (source if render == RENDER_VERSION else None, marker)
+        if point is not None and git.is_ancestor(point, main)
+    ]
+    if not points:
         return None  # never reconciled by this engine's render version: reconcile everything once
-    if not git.is_ancestor(source, main):
-        return None
-    if base_sha is None or git.is_ancestor(source, base_sha):
-        return source
+    start = points[-1] if len(points) == 1 or git.is_ancestor(points[0], points[-1]) else points[0]
+    if base_sha is None or git.is_ancestor(start, base_sha):
+        return start
     return base_sha
 
 
@@ -363,8 +454,9 @@ def _publish_pulls(
     report: RunReport,
     progress: Callable[[str], None],
 ) -> None:
-    """`branches`: the remote's engine branches (name -> head) as this run fetched them; `pending`: units whose
-    open pull request's branch is up to date (left as they are)."""
+    """`branches`: the remote's engine branches (name -> head) as this run fetched them; `pending`: units with an
+    open pull request that this run did not examine (nothing in its range reached them, or their branch is up to
+    date): left as they are."""
     pr_units = sorted(plan.pull_units(), key=lambda u: u.unit)
     wanted = {u.unit for u in pr_units}
     open_by_branch = {p.branch: p for p in open_pulls}
@@ -379,7 +471,10 @@ def _publish_pulls(
         existing_branches,
     )
     # Branches with commits by anyone else are never overwritten nor deleted (one `git log` for all of them).
-    foreign = _foreign_branches(git, main, branches, identity)
+    # Pending units' branches are left alone, so they need no check (thousands may be open).
+    foreign = _foreign_branches(
+        git, main, {b: sha for b, sha in branches.items() if unit_of_branch(b) not in pending}, identity
+    )
 
     # 1. Decide per unit: push the branch? write to the forge?
     pushes: list[tuple[UnitPlan, str | None]] = []  # (unit, old branch sha)
@@ -450,6 +545,7 @@ def _publish_pulls(
                 if not single_ok:
                     unit_name = ref[len(f"refs/heads/{BRANCH_PREFIX}") :]
                     report.blocked.append((unit_name, "the branch moved during the run; next run retries"))
+                    report.retry = True
                     todo = [t for t in todo if t[0].unit != unit_name]
         progress(f"pushed {len(pushes)} branch(es)")
         checkpoint("after-branch-push")
@@ -504,12 +600,23 @@ def _publish_pulls(
         if branch_sha:
             deletes[f"refs/heads/{pull.branch}"] = (branch_sha, None)
     open_branches = {p.branch for p in open_pulls}
-    for branch, sha in sorted(branches.items()):
-        ref = f"refs/heads/{branch}"
-        if ref in deletes or branch in open_branches or unit_of_branch(branch) in wanted:
-            continue
-        if git.is_ancestor(sha, main):  # merged: the branch has served its purpose
-            deletes[ref] = (sha, None)
+    idle = {
+        branch: sha
+        for branch, sha in branches.items()
+        if f"refs/heads/{branch}" not in deletes
+        and branch not in open_branches
+        and unit_of_branch(branch) not in wanted
+    }
+    if idle:  # merged ones have served their purpose (one for-each-ref for all of them)
+        merged = set(
+            git.run(
+                "for-each-ref",
+                f"--merged={main}",
+                "--format=%(objectname)",
+                f"refs/remotes/origin/{BRANCH_PREFIX}",
+            ).split()
+        )
+        deletes.update({f"refs/heads/{b}": (sha, None) for b, sha in sorted(idle.items()) if sha in merged})
     if deletes:
         ok, _ = git.push_with_leases("origin", deletes)
         if ok:

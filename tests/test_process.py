@@ -33,6 +33,7 @@ from gitops_engine.publishing import HUMAN_MARKER, RunReport, process_repo
 from gitops_engine.tree import build_tree
 
 PG_INCLUSTER = "definitions/postgres/pg-incluster.yaml"
+RECONCILED = publishing.RECONCILED_REF
 PG_17 = (PG_INCLUSTER, "postgres:16.4", "postgres:17.0")
 SHOP_PG = ["shop/catalog", "shop/orders"]  # the workloads pg-incluster serves (development and staging)
 
@@ -257,6 +258,7 @@ def test_definition_change_opens_a_pull_request_per_affected_workload(world: Wor
 
     assert code == 0, output
     assert world.main() == pushed  # nothing committed to main
+    assert world.refs()[RECONCILED] == pushed  # but what the run reconciled is recorded
     assert sorted(world.branches()) == sorted(expected)
     opened = pulls(world)
     assert sorted(p.branch for p in opened) == [f"gitops-engine/{u}" for u in sorted(expected)]
@@ -399,16 +401,15 @@ def test_units_with_an_up_to_date_pull_request_are_not_rendered_again(upgraded: 
     report, forge = process_api(world, base=f"{pushed}^")
 
     assert report.plan is not None and report.plan.mode == "range"
-    # Candidates: mailer, and billing/invoices (it uses postgres, and the upgrade is still in the range: its lock is
-    # read and found fresh). The two units with open pull requests are not among them.
-    assert report.plan.candidates == 2 and list(report.plan.units) == ["billing/mailer"]
+    # The upgrade's run recorded what it reconciled: only the push is examined, not the units with pull requests.
+    assert report.plan.candidates == 1 and list(report.plan.units) == ["billing/mailer"]
     assert report.committed_units == ["billing/mailer"]
     assert sorted(p.branch for p in report.unchanged) == [f"gitops-engine/{u}" for u in SHOP_PG]
     assert forge.stats.writes == 0 and forge_store(world) == store
-    assert {r: sha for r, sha in world.refs().items() if "gitops-engine/" in r} == {
-        r: sha for r, sha in refs.items() if "gitops-engine/" in r
+    assert {r: sha for r, sha in world.refs().items() if r.startswith("refs/heads/gitops-engine/")} == {
+        r: sha for r, sha in refs.items() if r.startswith("refs/heads/gitops-engine/")
     }
-    assert len([r for r in refs if "gitops-engine/" in r]) == len(SHOP_PG)
+    assert len([r for r in refs if r.startswith("refs/heads/gitops-engine/")]) == len(SHOP_PG)
     # A pull request whose branch is behind its inputs is examined again (here: the definition moved on).
     world.push_change(world.edit(PG_INCLUSTER, "postgres:17.0", "postgres:17.1"), "PostgreSQL 17.1")
     report, _ = process_api(world, base=None)
@@ -538,11 +539,15 @@ def test_pull_request_closed_by_a_person_is_not_reopened(upgraded: tuple[World, 
     report, forge = process_api(world)
 
     assert forge.stats.writes == 0 and world.refs() == refs and forge_store(world) == store
+    assert report.opened == [] and open_units(world) == ["shop/catalog"]
+    # A full run examines shop/orders again, and says why it leaves it.
+    forge = LocalForge(world.remote)
+    report = process_repo(world.engine, forge, default_identity(), full=True)
+    assert forge.stats.writes == 0 and world.refs() == refs and forge_store(world) == store
     assert (
         "shop/orders",
         f"#{declined.number} was closed without merging: not reopened",
     ) in report.blocked
-    assert open_units(world) == ["shop/catalog"]
 
 
 def test_dry_run_changes_nothing(world: World) -> None:
@@ -832,8 +837,10 @@ def test_pull_requests_beyond_the_per_run_cap_wait_for_the_next_run(world: World
     first, _ = process_api(world)
     assert len(first.opened) == 2 and len(set(first.deferred)) == 2
     assert len(world.branches()) == 2
+    assert RECONCILED not in world.refs()  # cut short: the next run goes over the same range
     second, _ = process_api(world)
     assert len(second.opened) == 2 and second.deferred == [] and len(second.unchanged) == 2
+    assert world.refs()[RECONCILED] == world.main() and second.reconciled == world.main()
     assert open_units(world) == sorted(affected)
     assert sorted(p.branch for p in first.opened + second.opened) == [
         f"gitops-engine/{u}" for u in sorted(affected)
