@@ -18,12 +18,12 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-import jsonschema
-import jsonschema.validators
 import jsonschema_rs
-from jsonschema.exceptions import ValidationError, relevance
+
+if TYPE_CHECKING:
+    from jsonschema.exceptions import ValidationError
 
 from gitops_engine.errors import Finding
 from gitops_engine.yamlio import Document
@@ -68,10 +68,11 @@ def load_schema(kind: str) -> dict[str, Any]:
 
 def validate_document(kind: str, document: Document, *, unit: str = "") -> list[Finding]:
     """Check a parsed document against the schema for `kind`: every problem, located, sorted, without duplicates."""
-    fast, precise = _validators(kind)
+    fast = _fast_validator(kind)
     data = document.data
     if _is_valid(fast, data):
         return []
+    precise = _precise_validator(kind)
     data = _with_string_keys(data)
     problems = _without_noise({problem for error in precise.iter_errors(data) for problem in _explain(error)})
     if not problems:
@@ -93,6 +94,8 @@ def _ecma_pattern(
     Python's `$` also matches before a trailing newline and its `\\d` matches any Unicode digit; JSON Schema's
     regexes (ECMA-262) do neither, so "web\\n" must not pass as a DNS label here when it fails there.
     """
+    from jsonschema.exceptions import ValidationError
+
     if isinstance(instance, str) and not _ecma_regex(pattern).search(instance):
         yield ValidationError(f"{instance!r} does not match {pattern!r}")
 
@@ -117,15 +120,19 @@ def _ecma_regex(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(out), re.ASCII)
 
 
-_PreciseValidator: Final[Any] = jsonschema.validators.extend(
-    jsonschema.Draft202012Validator, {"pattern": _ecma_pattern}
-)
+@functools.cache
+def _fast_validator(kind: str) -> jsonschema_rs.Validator:
+    return jsonschema_rs.Draft202012Validator(load_schema(kind), offline=True)
 
 
 @functools.cache
-def _validators(kind: str) -> tuple[jsonschema_rs.Validator, Any]:
-    schema = load_schema(kind)
-    return jsonschema_rs.Draft202012Validator(schema, offline=True), _PreciseValidator(schema)
+def _precise_validator(kind: str) -> Any:
+    """Built on the first invalid document: importing `jsonschema` alone costs ~80 ms a run."""
+    import jsonschema
+    import jsonschema.validators
+
+    precise = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"pattern": _ecma_pattern})
+    return precise(load_schema(kind))
 
 
 def _is_valid(fast: jsonschema_rs.Validator, data: Any) -> bool:
@@ -273,6 +280,8 @@ def _explain_choice(
         return
     # Like jsonschema.exceptions.best_match, trust the branch whose error goes deepest into the value and matches
     # its type -- but report every error of that branch, not just one.
+    from jsonschema.exceptions import relevance
+
     best = min(context, key=relevance)
     branch = best.relative_schema_path[0]
     for sub in context:
