@@ -349,7 +349,7 @@ class Git:
             staged = "".join(
                 f"create {STAGING}{ref[len('refs/') :]} {sha}\n" for ref, sha in sorted(creates.items())
             )
-            self.run("update-ref", "--stdin", input=staged.encode())
+            self.run(*_NO_FSYNC, "update-ref", "--stdin", input=staged.encode())
             specs.append(f"{STAGING}*:refs/*")
         try:
             proc = subprocess.run(
@@ -366,7 +366,11 @@ class Git:
         """Delete every local ref under STAGING (leftovers of a killed run included: they would be pushed)."""
         out = self.run("for-each-ref", "--format=delete %(refname)", STAGING)
         if out:
-            self.run("update-ref", "--stdin", input=out.encode())
+            self.run(*_NO_FSYNC, "update-ref", "--stdin", input=out.encode())
+
+
+# Staging refs live for one push: a crash loses nothing by skipping fsync (2,000 refs: 0.66 s -> 0.25 s here).
+_NO_FSYNC = ("-c", "core.fsync=none")
 
 
 def _quote_path(path: str) -> bytes:

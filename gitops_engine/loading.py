@@ -65,9 +65,10 @@ class Source(Protocol):
 class GitSource:
     """A commit, read straight from git objects (no checkout)."""
 
-    def __init__(self, git: Git, commit: str) -> None:
+    def __init__(self, git: Git, commit: str, *, resolved: bool = False) -> None:
+        """`resolved`: `commit` is already a commit id (read from a ref), so it need not be looked up."""
         self.git = git
-        self.commit = git.rev_parse(commit)
+        self.commit = commit if resolved else git.rev_parse(commit)
         self._files: dict[str, str] | None = None
 
     @property

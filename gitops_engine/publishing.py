@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import os
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from gitops_engine.affected import (
     plan_changes,
     stale_reasons,
 )
-from gitops_engine.errors import Finding, GitopsError, RateLimited
+from gitops_engine.errors import Finding, GitopsError, RateLimited, UsageError
 from gitops_engine.forge import Forge, PullRequest, PullRequestDraft
 from gitops_engine.git import CommitRequest, Git, Identity
 from gitops_engine.loading import GitSource, Snapshot, load_snapshot
@@ -112,15 +113,23 @@ def process_repo(
         for attempt in range(1, MAX_ATTEMPTS + 1):
             report = RunReport(attempts=attempt, dry_run=dry_run)
             pending: set[str] = set()
-            branches, marker = _sync_remote(git)
-            main = git.rev_parse(f"refs/remotes/origin/{MAIN}")
+            main, branches, marker = _sync_remote(git)
             report.head = main
-            snapshot = load_snapshot(GitSource(git, main))
-            try:
-                open_pulls, limited = _open_engine_pulls(forge), None
-            except RateLimited as exc:  # main needs no forge: commit it, leave pull requests for the next run
-                open_pulls, limited = [], exc
-            start = range_start(git, main, base, identity, full=full, marker=marker)
+            # Three independent waits overlap: the forge's list of pull requests (an HTTP round trip on GitHub),
+            # the snapshot (a listing of every source file) and where the range starts (a few git calls; they
+            # start processes of their own, so they never share the snapshot's `cat-file` pipe). The threads are
+            # done before planning forks any worker.
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                pulls_listed = pool.submit(_open_engine_pulls, forge)
+                loaded = pool.submit(load_snapshot, GitSource(git, main, resolved=True))
+                start = range_start(git, main, base, identity, full=full, marker=marker)
+                snapshot = loaded.result()
+                try:
+                    open_pulls, limited = pulls_listed.result(), None
+                except (
+                    RateLimited
+                ) as exc:  # main needs no forge: commit it, leave pull requests for the next run
+                    open_pulls, limited = [], exc
             if start is None:
                 state = RenderedState(git, main, full=True)
                 candidates = None
@@ -194,10 +203,11 @@ def process_repo(
         git.close()
 
 
-def _sync_remote(git: Git) -> tuple[dict[str, str], str | None]:
+def _sync_remote(git: Git) -> tuple[str, dict[str, str], str | None]:
     """Bring origin's main and engine branches into refs/remotes/origin/, fetching only when something moved;
-    returns the engine branches (name -> head) as fetched, so later steps see the same state and have its objects,
-    and where RECONCILED_REF points (a commit on main: never fetched, its objects are here or it is ignored).
+    returns main and the engine branches (name -> head) as fetched, so later steps see the same state and have
+    its objects, and where RECONCILED_REF points (a commit on main: never fetched, its objects are here or it is
+    ignored).
 
     In CI the checkout already holds the pushed main, and a fetch would still walk the whole history to check
     connectivity (~150 ms at 10,000 workloads); one `ls-remote` tells whether it is needed."""
@@ -226,8 +236,10 @@ def _sync_remote(git: Git) -> tuple[dict[str, str], str | None]:
             ],
         )
         synced = local()
+    if f"refs/heads/{MAIN}" not in synced:
+        raise UsageError(f"origin has no branch {MAIN}: push the platform repo's {MAIN} first")
     branches = {ref[len("refs/heads/") :]: sha for ref, sha in synced.items() if ref != f"refs/heads/{MAIN}"}
-    return branches, marker
+    return synced[f"refs/heads/{MAIN}"], branches, marker
 
 
 def _record_reconciled(
@@ -385,18 +397,19 @@ def range_start(
         "--fixed-strings",  # bot addresses hold regex characters (`1234+app[bot]@users.noreply.github.com`)
         f"--grep={SOURCE_TRAILER}: ",
         f"--committer=<{identity.email}>",
-        "--format=%H%x00%B",
+        "--format=%H%x00%P%x00%B",
         main,
         check=False,
     )
     source: str | None = None
     render: str | None = None
     if out:
-        sha, _, body = out.partition("\0")
+        sha, parents, body = out.split("\0", 2)
         for line in body.splitlines():
             if line.startswith(f"{SOURCE_TRAILER}: "):
                 value = line.split(": ", 1)[1].strip()
-                source = sha.strip() if value == "self" else git.try_rev_parse(value)
+                # The engine's commit is the reconciled commit plus the engine's own renders: start after them.
+                source = sha.strip() if value in ("self", parents.strip()) else git.try_rev_parse(value)
             elif line.startswith(f"{RENDER_TRAILER}: "):
                 render = line.split(": ", 1)[1].strip()
     points = [

@@ -28,6 +28,7 @@ class LocalForge:
         self.remote = remote
         self.store = remote / "gitops-engine"
         self.stats = ForgeStats()
+        self._last_number = 0  # the last pull request this client opened (see _next_number)
 
     @classmethod
     def for_checkout(cls, checkout: Path) -> LocalForge:
@@ -153,16 +154,17 @@ class LocalForge:
         return self._git("rev-parse", "--verify", "--quiet", f"refs/heads/{branch}").stdout.strip()
 
     def _next_number(self) -> int:
-        """The next pull-request number, from a counter file (under the lock) rather than a directory listing
-        per pull request; a store without one (or with a stale one) is counted once."""
-        counter = self.store / "next-number"
-        try:
-            number = int(counter.read_text())
-        except (FileNotFoundError, ValueError):
-            number = 0
-        if number <= 0 or (self.store / "pulls" / f"{number}.json").exists():
+        """The next pull-request number. Counted from the store once per client, then one past the last one this
+        client opened, as long as that file is still the newest (checked under the lock): creating many pull
+        requests costs a stat each, not a directory listing each."""
+        number = self._last_number + 1 if self._last_number else 0
+        if (
+            not number
+            or (self.store / "pulls" / f"{number}.json").exists()
+            or not (self.store / "pulls" / f"{number - 1}.json").exists()
+        ):
             number = max(self._numbers(), default=0) + 1
-        self._write_atomically(counter, f"{number + 1}\n")
+        self._last_number = number
         return number
 
     def _refresh(self, record: dict[str, Any]) -> dict[str, Any]:
