@@ -694,7 +694,7 @@ def table(
 
         def forge_side(p: dict[str, Any]) -> str:
             d = definition(p)
-            return f"{d['forge_s'] * 1000 / d['opened']:.0f} ms" if d["opened"] else "n/a"
+            return f"{d['forge_s'] * 1000 / d['opened']:.1f} ms" if d["opened"] else "n/a"
 
         row("… local forge calls, per pull request opened", forge_side)
 

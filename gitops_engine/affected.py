@@ -38,6 +38,9 @@ DATA_KINDS = frozenset({"StatefulSet", "PersistentVolumeClaim", "PersistentVolum
 # What rendered/ holds at a commit
 
 
+ENSURE_MAX_UNITS = 500
+
+
 class RenderedState:
     """The files under rendered/ at a commit (blob ids) and their locks (read on demand).
 
@@ -81,6 +84,11 @@ class RenderedState:
         if self.full:
             return
         missing = sorted(set(units) - self._loaded_units)
+        if (
+            len(missing) > ENSURE_MAX_UNITS
+        ):  # one listing of everything beats a command line of thousands of paths
+            self.load_all()
+            return
         if missing:
             if self._envs is None:
                 self._envs = self.git.list_dir(self.commit, "rendered")

@@ -19,7 +19,7 @@ from gitops_engine.errors import GitError, UsageError
 
 ZERO_SHA = "0" * 40
 STAGING = "refs/gitops-engine/push/"  # local refs a wildcard push sends (see Git.push_with_leases)
-STAGE_MIN_REFS = 16
+STAGE_MIN_REFS = 256  # below this, explicit refspecs cost less than creating and deleting staging refs
 _LS_TREE_BLOB = re.compile(r"(?:^|(?<=\0))(\d{6}) blob ([0-9a-f]{40,64})\t([^\0]*)\0")
 
 # Engine commits are recognisable by this identity; a pull-request branch with commits by anyone else is never
