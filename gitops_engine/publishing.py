@@ -62,6 +62,9 @@ class RunReport:
     opened: list[PullRequest] = field(default_factory=list)
     updated: list[PullRequest] = field(default_factory=list)
     unchanged: list[PullRequest] = field(default_factory=list)
+    pending: list[str] = field(
+        default_factory=list
+    )  # units with a branch this run left alone (nothing reached them)
     closed: list[tuple[PullRequest, str]] = field(default_factory=list)
     deleted_branches: list[str] = field(default_factory=list)
     blocked: list[tuple[str, str]] = field(
@@ -115,21 +118,16 @@ def process_repo(
             pending: set[str] = set()
             main, branches, marker = _sync_remote(git)
             report.head = main
-            # Three independent waits overlap: the forge's list of pull requests (an HTTP round trip on GitHub),
-            # the snapshot (a listing of every source file) and where the range starts (a few git calls; they
-            # start processes of their own, so they never share the snapshot's `cat-file` pipe). The threads are
-            # done before planning forks any worker.
-            with ThreadPoolExecutor(max_workers=2) as pool:
-                pulls_listed = pool.submit(_open_engine_pulls, forge)
+            # Two independent waits overlap: the snapshot (a listing of every source file) and where the range
+            # starts (a few git calls; they start processes of their own, so they never share the snapshot's
+            # `cat-file` pipe). The thread is done before planning forks any worker.
+            with ThreadPoolExecutor(max_workers=1) as pool:
                 loaded = pool.submit(load_snapshot, GitSource(git, main, resolved=True))
                 start = range_start(git, main, base, identity, full=full, marker=marker)
                 snapshot = loaded.result()
-                try:
-                    open_pulls, limited = pulls_listed.result(), None
-                except (
-                    RateLimited
-                ) as exc:  # main needs no forge: commit it, leave pull requests for the next run
-                    open_pulls, limited = [], exc
+            # Units with an engine branch stand for units with a pull request: the forge is asked only about the
+            # ones this run goes on to touch (see _engine_pulls), not for every open pull request.
+            with_branch = {u for u in (unit_of_branch(b) for b in branches) if u}
             if start is None:
                 state = RenderedState(git, main, full=True)
                 candidates = None
@@ -137,14 +135,13 @@ def process_repo(
                 state = RenderedState(git, main, full=False)
                 candidates = candidates_from_range(git, start, main, snapshot, state, identity.email)
                 if candidates is not None:
-                    # Units with an open pull request: examined when the range reaches them (their pull request
+                    # Units with a pull-request branch: examined when the range reaches them (their pull request
                     # may be half-made: a run cut short after pushing the branch), or when something since their
                     # branch was made reaches them and the branch is no longer fresh; otherwise left as they are.
-                    with_pulls = {u for u in (unit_of_branch(p.branch) for p in open_pulls) if u}
-                    reached = _pulls_to_examine(git, main, snapshot, state, with_pulls, branches, identity)
+                    reached = _pulls_to_examine(git, main, snapshot, state, with_branch, branches, identity)
                     reached -= _pending_pulls(git, snapshot, state, reached - candidates, branches)
                     candidates |= reached
-                    pending = with_pulls - candidates
+                    pending = with_branch - candidates
             plan = plan_changes(
                 snapshot,
                 state,
@@ -165,7 +162,7 @@ def process_repo(
                 return report
             main_units = plan.main_units()
             if main_units:
-                commit = _commit_main(git, main, main_units, identity, complete=_complete(plan, open_pulls))
+                commit = _commit_main(git, main, main_units, identity, complete=_complete(plan))
                 ok, _ = git.push_with_leases("origin", {f"refs/heads/{MAIN}": (main, commit)})
                 if not ok:
                     progress(
@@ -177,6 +174,15 @@ def process_repo(
                 report.committed_units = [u.unit for u in main_units]
                 progress(f"committed {commit[:12]} to main: {len(main_units)} unit(s)")
                 main = commit
+            report.pending = sorted(pending)
+            limited: RateLimited | None = None
+            open_pulls: list[PullRequest] = []
+            if forge is not None:
+                touched = {u.unit for u in plan.pull_units()} | (with_branch - pending)
+                try:
+                    open_pulls = _engine_pulls(forge, touched)
+                except RateLimited as exc:  # main is committed already: pull requests wait for the next run
+                    limited = exc
             if forge is not None and limited is not None:
                 report.deferred = sorted(u.unit for u in plan.pull_units())
                 progress(
@@ -196,7 +202,7 @@ def process_repo(
                     report,
                     progress,
                 )
-                _record_reconciled(git, main, marker, report, progress)
+                _record_reconciled(git, main, marker, report, progress, trailer=_complete(plan))
             return report
         raise GitopsError(f"main kept moving during {MAX_ATTEMPTS} attempts: run again later")
     finally:
@@ -243,15 +249,21 @@ def _sync_remote(git: Git) -> tuple[str, dict[str, str], str | None]:
 
 
 def _record_reconciled(
-    git: Git, main: str, marker: str | None, report: RunReport, progress: Callable[[str], None]
+    git: Git,
+    main: str,
+    marker: str | None,
+    report: RunReport,
+    progress: Callable[[str], None],
+    *,
+    trailer: bool,
 ) -> None:
-    """After a complete run that changed branches or pull requests but committed nothing to main (whose trailers
-    would say the same), move RECONCILED_REF to main. A run with nothing to do writes nothing; a run cut short
+    """After a complete run that changed branches or pull requests, move RECONCILED_REF to main (unless the run's
+    main commit already says so in its trailers). A run with nothing to do writes nothing; a run cut short
     (failures, the per-run cap, a rate limit, a branch that moved) leaves it where it was, so the next run goes
     over the same range again."""
     did_work = bool(report.opened or report.updated or report.closed or report.deleted_branches)
     complete = not (report.failures or report.global_findings or report.deferred or report.retry)
-    if report.committed is not None or not did_work or not complete or marker == main:
+    if (report.committed is not None and trailer) or not did_work or not complete or marker == main:
         return
     ok, output = git.push_with_leases("origin", {RECONCILED_REF: (marker, main)})
     if ok:
@@ -346,22 +358,29 @@ def _pending_pulls(
     return pending
 
 
-def _complete(plan: Plan, open_pulls: Sequence[PullRequest]) -> bool:
-    """Can the commit vouch that everything up to its source is reconciled?
-
-    Not when a unit failed, nor when a unit still needs a pull request that does not exist yet: this run may be
-    cut short (rate limit, per-run cap, crash) before opening it. Units with an open pull request are safe, since
-    every narrowed run re-examines them."""
-    if plan.failures or plan.global_findings:
-        return False
-    has_pull = {p.branch for p in open_pulls}
-    return all(branch_for(unit.unit) in has_pull for unit in plan.pull_units())
+def _complete(plan: Plan) -> bool:
+    """Can the main commit vouch that everything up to its source is reconciled? Only when it is the run's whole
+    work: no unit failed, and no unit waits for a pull request (the run may yet be cut short before opening or
+    updating it; a run that finishes them records that afterwards, see _record_reconciled)."""
+    return not (plan.failures or plan.global_findings or plan.pull_units())
 
 
-def _open_engine_pulls(forge: Forge | None) -> list[PullRequest]:
-    if forge is None:
+# Above this many units to ask about, one listing of every open pull request costs fewer requests than a lookup
+# per branch (GitHub pages open pull requests 100 at a time).
+PULL_LOOKUP_MAX = 20
+
+
+def _engine_pulls(forge: Forge, units: set[str]) -> list[PullRequest]:
+    """The open pull requests of these units' branches: a lookup per branch for a few, one listing for many. A run
+    that touches no pull request asks the forge nothing."""
+    if not units:
         return []
-    return [p for p in forge.list_pull_requests("open") if unit_of_branch(p.branch)]
+    if len(units) > PULL_LOOKUP_MAX:
+        return [p for p in forge.list_pull_requests("open") if unit_of_branch(p.branch) in units]
+    found: list[PullRequest] = []
+    for unit in sorted(units):
+        found += [p for p in forge.find_pull_requests(branch_for(unit)) if p.state == "open"]
+    return found
 
 
 def range_start(

@@ -281,9 +281,10 @@ def pull_of(github: FakeGitHub, unit: str, state: str = "all") -> Issue:
 
 
 def served_units(report: RunReport) -> set[str]:
+    """Units whose pull request the run opened, updated, found up to date, or left alone as up to date."""
     return {
         p.branch.removeprefix("gitops-engine/") for p in [*report.opened, *report.updated, *report.unchanged]
-    }
+    } | set(report.pending)
 
 
 @pytest.fixture
@@ -354,6 +355,9 @@ def test_second_run_makes_no_write_and_pushes_nothing(
     ] == pulls_before
     assert result.report.opened == [] and result.report.updated == []
     assert served_units(result.report) == PG_USERS
+    # Nothing reached those pull requests: the forge was not even asked about them.
+    assert result.report.pending == sorted(PG_USERS)
+    assert [r.path for r in github.requests if "/pulls" in r.path] == []
 
 
 def test_existing_pull_request_is_updated_not_duplicated(

@@ -113,8 +113,9 @@ def demo(directory: Path | None, out: TextIO | None = None) -> int:
         f"processor: {_summary(report)} ({'no commit, no push, no pull-request write' if unchanged else 'CHANGED'})"
     )
 
-    if report.unchanged or report.opened:
-        pull = (report.unchanged or report.opened)[0]
+    waiting = [p for p in forge.list_pull_requests("open") if p.branch.startswith("gitops-engine/")]
+    if waiting:
+        pull = min(waiting, key=lambda p: p.number)
         story.heading(f"A team merges its pull request #{pull.number}")
         reviewer = root / "team-clone"
         _git(root, "clone", "--quiet", str(remote), str(reviewer))
@@ -166,8 +167,8 @@ def _summary(report: RunReport) -> str:
         parts.append(f"closed {len(report.closed)}")
     if report.deleted_branches:
         parts.append(f"deleted branch(es) {', '.join(report.deleted_branches)}")
-    if report.unchanged and not parts:
-        parts.append(f"{len(report.unchanged)} open pull request(s) already up to date")
+    if (report.unchanged or report.pending) and not parts:
+        parts.append(f"{len(report.unchanged) + len(report.pending)} open pull request(s) already up to date")
     if report.findings:
         parts.append(f"{len(report.findings)} problem(s)")
     return "; ".join(parts) or "nothing to do"
