@@ -119,13 +119,20 @@ class RenderedState:
             self._locks[key] = parse_lock(raw) if raw is not None else None
         return self._locks[key]
 
-    def read_all_locks(self) -> None:
-        """Read every lock with one pipelined `cat-file --batch` (the index for definition changes)."""
-        self.load_all()
+    def read_all_locks(self, within: set[str] | None = None) -> None:
+        """Read every lock (of the `within` units only, when given) with one pipelined `cat-file --batch`: the
+        index for definition changes."""
+        if within is None:
+            self.load_all()
+        else:
+            self.ensure(within)
         wanted = [
             (key, files[LOCK_FILE])
             for key, files in self.folders.items()
-            if LOCK_FILE in files and key not in self._locks and key not in self._raw
+            if LOCK_FILE in files
+            and key not in self._locks
+            and key not in self._raw
+            and (within is None or key[1] in within)
         ]
         for (key, _), data in zip(wanted, self.git.read_many([blob for _, blob in wanted]), strict=True):
             if data is None:
@@ -140,13 +147,16 @@ class RenderedState:
             self.lock(*key)
         return {k: v for k, v in self._locks.items() if v is not None}
 
-    def units_using(self, types: set[str], looked_up: set[str]) -> set[str]:
-        """Units with a lock (any environment) that uses a resource of one of `types` or looks up one of the
-        `looked_up` workloads: the index from resource type to workloads. Bulk-read locks are scanned as bytes
-        (a regex for the type fields) and parsed only where a looked-up name appears."""
-        self.read_all_locks()
+    def units_using(self, types: set[str], looked_up: set[str], within: set[str] | None = None) -> set[str]:
+        """Units (among `within`, when given) with a lock in any environment that uses a resource of one of
+        `types` or looks up one of the `looked_up` workloads: the index from resource type to workloads.
+        Bulk-read locks are scanned as bytes (a regex for the type fields) and parsed only where a looked-up name
+        appears."""
+        self.read_all_locks(within)
         found: set[str] = set()
         for (_, unit), lock in self._locks.items():
+            if within is not None and unit not in within:
+                continue
             if lock is not None and (
                 any(r.get("type") in types for r in lock.get("resources", []))
                 or any(other in looked_up for other in lock.get("lookups", {}))
@@ -154,7 +164,7 @@ class RenderedState:
                 found.add(unit)
         needles = [json.dumps(other).encode() for other in sorted(looked_up)]
         for (env, unit), raw in list(self._raw.items()):
-            if unit in found:
+            if unit in found or (within is not None and unit not in within):
                 continue
             if types and any(_json_string(m) in types for m in _LOCK_TYPE.findall(raw)):
                 found.add(unit)
@@ -378,7 +388,14 @@ class Plan:
 
 
 def candidates_from_range(
-    git: Git, start: str, head: str, snapshot: Snapshot, state: RenderedState, engine_email: str | None = None
+    git: Git,
+    start: str,
+    head: str,
+    snapshot: Snapshot,
+    state: RenderedState,
+    engine_email: str | None = None,
+    *,
+    within: set[str] | None = None,
 ) -> set[str] | None:
     """Units a commit range can affect; None means 'everything' (environments or settings changed).
     `engine_email`: the engine's committer address, so rendered/ changes by anyone else count too."""
@@ -410,14 +427,16 @@ def candidates_from_range(
         # were merged): those units are checked again. The engine's own commits left their units fresh.
         units |= _units_rendered_by_others(git, start, head, engine_email)
     if changed_types or lookups_changed:
-        units |= state.units_using(changed_types, set(lookups_changed))
+        units |= state.units_using(changed_types, set(lookups_changed), within)
         if WORKLOAD_TYPE in changed_types:  # a workload policy may now apply to any workload
-            units |= {unit for unit in state.units() if not unit.startswith(SHARED_FOLDER)}
+            units |= {u for u in (within or state.units()) if not u.startswith(SHARED_FOLDER)}
         if changed_types:
             # Workloads never rendered (no lock) may now be renderable.
             units.update(
                 k
-                for k in snapshot.workload_paths
+                for k in (
+                    snapshot.workload_paths if within is None else within & set(snapshot.workload_paths)
+                )
                 if not any(state.folders.get((e, k)) for e in snapshot.environments)
             )
     return units

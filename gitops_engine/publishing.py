@@ -123,7 +123,7 @@ def process_repo(
             # `cat-file` pipe). The thread is done before planning forks any worker.
             with ThreadPoolExecutor(max_workers=1) as pool:
                 loaded = pool.submit(load_snapshot, GitSource(git, main, resolved=True))
-                start = range_start(git, main, base, identity, full=full, marker=marker)
+                start, reconciled = range_start(git, main, base, identity, full=full, marker=marker)
                 snapshot = loaded.result()
             # Units with an engine branch stand for units with a pull request: the forge is asked only about the
             # ones this run goes on to touch (see _engine_pulls), not for every open pull request.
@@ -138,9 +138,14 @@ def process_repo(
                     # Units with a pull-request branch: examined when the range reaches them (their pull request
                     # may be half-made: a run cut short after pushing the branch), or when something since their
                     # branch was made reaches them and the branch is no longer fresh; otherwise left as they are.
-                    reached = _pulls_to_examine(git, main, snapshot, state, with_branch, branches, identity)
-                    reached -= _pending_pulls(git, snapshot, state, reached - candidates, branches)
+                    reached, settled = _pulls_to_examine(
+                        git, main, snapshot, state, with_branch, branches, identity, reconciled
+                    )
+                    # A fresh branch is left alone, whether the range reaches its unit or not, when a complete
+                    # run has gone over it since it was made (`settled`): its pull request is whole.
+                    maybe_pending = (reached - candidates) | (candidates & settled)
                     candidates |= reached
+                    candidates -= _pending_pulls(git, snapshot, state, maybe_pending, branches)
                     pending = with_branch - candidates
             plan = plan_changes(
                 snapshot,
@@ -280,8 +285,10 @@ def _pulls_to_examine(
     units: set[str],
     branches: dict[str, str],
     identity: Identity,
-) -> set[str]:
-    """Units with an open pull request that something since their branch was made may have reached.
+    reconciled: str | None,
+) -> tuple[set[str], set[str]]:
+    """Units with an open pull request that something since their branch was made may have reached; and the
+    units whose branch a complete run has gone over since it was made (its base is an ancestor of `reconciled`).
 
     An engine branch is one commit on the main it was rendered from, so whatever came before that main is in the
     branch already, whatever the range of this run. Only changes since then matter: the range from the oldest
@@ -291,7 +298,7 @@ def _pulls_to_examine(
     heads = {unit: branches[branch_for(unit)] for unit in units if branch_for(unit) in branches}
     examine = set(units) - set(heads)
     if not heads:
-        return examine
+        return examine, set()
     out = git.run(
         "log",
         "--no-walk=unsorted",
@@ -309,13 +316,16 @@ def _pulls_to_examine(
             examine.add(unit)
     on_main = {b for b in set(bases.values()) if git.is_ancestor(b, main)}
     examine |= {u for u, b in bases.items() if b not in on_main}
+    settled_bases = {b for b in on_main if reconciled is not None and git.is_ancestor(b, reconciled)}
+    settled = {u for u, b in bases.items() if b in settled_bases}
     if not on_main:
-        return examine
+        return examine, settled
     start = (
         on_main.pop() if len(on_main) == 1 else git.run("merge-base", "--octopus", *sorted(on_main)).strip()
     )
-    reached = candidates_from_range(git, start, main, snapshot, state, identity.email)
-    return examine | (set(bases) if reached is None else set(bases) & reached)
+    # Only these units matter here: the resource-type index reads their locks, not every unit's.
+    reached = candidates_from_range(git, start, main, snapshot, state, identity.email, within=set(bases))
+    return examine | (set(bases) if reached is None else set(bases) & reached), settled
 
 
 def _pending_pulls(
@@ -391,8 +401,9 @@ def range_start(
     *,
     full: bool = False,
     marker: str | None = None,
-) -> str | None:
-    """Where a narrowed run starts, or None for a full reconcile (every unit's lock checked).
+) -> tuple[str | None, str | None]:
+    """Where a narrowed run starts (None: a full reconcile, every unit's lock checked), and the commit up to which
+    the engine's last complete run reconciled everything (None when unknown).
 
     The engine's complete commits on main carry trailers saying up to which commit everything was reconciled and
     with which render version; a complete run that committed nothing (a definition change) moves RECONCILED_REF
@@ -402,12 +413,12 @@ def range_start(
     found (a new repo, or runs that kept failing), or when the engine that wrote them rendered differently (an
     upgrade: every unit is stale, and no commit in the range says so)."""
     if full:
-        return None
+        return None, None
     base_sha: str | None = None
     if base is not None:
         base_sha = git.try_rev_parse(base)
         if base_sha is None or not git.is_ancestor(base_sha, main):
-            return None
+            return None, None
     out = git.run(
         "log",
         "--first-parent",
@@ -437,11 +448,11 @@ def range_start(
         if point is not None and git.is_ancestor(point, main)
     ]
     if not points:
-        return None  # never reconciled by this engine's render version: reconcile everything once
-    start = points[-1] if len(points) == 1 or git.is_ancestor(points[0], points[-1]) else points[0]
-    if base_sha is None or git.is_ancestor(start, base_sha):
-        return start
-    return base_sha
+        return None, None  # never reconciled by this engine's render version: reconcile everything once
+    reconciled = points[-1] if len(points) == 1 or git.is_ancestor(points[0], points[-1]) else points[0]
+    if base_sha is None or git.is_ancestor(reconciled, base_sha):
+        return reconciled, reconciled
+    return base_sha, reconciled
 
 
 def _commit_main(

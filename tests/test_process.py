@@ -417,6 +417,23 @@ def test_units_with_an_up_to_date_pull_request_are_not_rendered_again(upgraded: 
     assert sorted(p.branch for p in report.updated) == [f"gitops-engine/{u}" for u in SHOP_PG]
 
 
+def test_another_change_of_the_same_type_leaves_fresh_pull_requests_alone(
+    upgraded: tuple[World, str],
+) -> None:
+    """pg-tuned (billing's postgres) changes while the pg-incluster pull requests are open: the shop units use the
+    changed type, so they are checked, but their branches are still fresh and nothing touches them."""
+    world, _ = upgraded
+    branches = world.branches()
+    world.push_change(world.edit("definitions/postgres/pg-tuned.yaml", '"300"', '"400"'), "More connections")
+
+    report, forge = process_api(world, base=None)
+
+    assert [p.branch for p in report.opened] == ["gitops-engine/billing/invoices"]
+    assert report.pending == SHOP_PG and report.updated == [] and report.closed == []
+    assert {u: sha for u, sha in world.branches().items() if u in SHOP_PG} == branches
+    assert open_units(world) == sorted([*SHOP_PG, "billing/invoices"])
+
+
 def test_a_squash_merged_pull_request_is_closed_not_left_pending(upgraded: tuple[World, str]) -> None:
     """A person lands the branch's rendering on main by a new commit (squash merge, cherry-pick): main holds the
     change, so the pull request is closed, although its branch is still fresh."""
