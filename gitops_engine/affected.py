@@ -505,7 +505,10 @@ def plan_changes(
     workers = plan_workers(len(workloads))
     context = _PlanContext(snapshot, state, renderer, envs, describe)
     if workers > 1:
-        _plan_in_workers(workloads, context, workers, plan, shared_rendered)
+        # The first unit is planned here: the caches it fills (definitions by type, YAML resolution, strings
+        # already dumped) are inherited by every worker instead of being filled once per worker.
+        _plan_chunk_into(workloads[:1], context, plan, shared_rendered)
+        _plan_in_workers(workloads[1:], context, workers, plan, shared_rendered)
     else:
         _plan_chunk_into(workloads, context, plan, shared_rendered)
     shared_candidates = {u for u in candidates if u.startswith(SHARED_FOLDER + "/")} | {
