@@ -426,7 +426,7 @@ def test_another_change_of_the_same_type_leaves_fresh_pull_requests_alone(
     branches = world.branches()
     world.push_change(world.edit("definitions/postgres/pg-tuned.yaml", '"300"', '"400"'), "More connections")
 
-    report, forge = process_api(world, base=None)
+    report, _ = process_api(world, base=None)
 
     assert [p.branch for p in report.opened] == ["gitops-engine/billing/invoices"]
     assert report.pending == SHOP_PG and report.updated == [] and report.closed == []
