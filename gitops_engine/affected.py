@@ -9,14 +9,16 @@ one is given (cheap: proportional to the change), else from every unit (a full r
 from __future__ import annotations
 
 import json
+import os
 import re
+import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from gitops_engine import RENDER_VERSION
 from gitops_engine.errors import Finding, GitopsError, InputError, UsageError
-from gitops_engine.git import Git
+from gitops_engine.git import Git, blob_id
 from gitops_engine.loading import PLATFORM_FILE, Snapshot
 from gitops_engine.matching import Ambiguous, NoMatch, ResourceKey, match_definition
 from gitops_engine.model import LOCK_FILE, SHARED_FOLDER, WORKLOAD_TYPE, Environment
@@ -84,9 +86,7 @@ class RenderedState:
         if self.full:
             return
         missing = sorted(set(units) - self._loaded_units)
-        if (
-            len(missing) > ENSURE_MAX_UNITS
-        ):  # one listing of everything beats a command line of thousands of paths
+        if len(missing) > ENSURE_MAX_UNITS:  # one listing beats a command line of thousands of paths
             self.load_all()
             return
         if missing:
@@ -539,9 +539,6 @@ def plan_workers(units: int) -> int:
     """How many processes plan `units` workloads. GITOPS_ENGINE_WORKERS, when set, is obeyed (1 turns workers
     off); otherwise the CPUs this process may use (at most MAX_WORKERS) for runs of PARALLEL_MIN_UNITS or more,
     and 1 below that. Workers are forked, so only where `fork` is safe (Linux)."""
-    import os
-    import sys
-
     if sys.platform != "linux" or units < 2:
         return 1
     configured = os.environ.get("GITOPS_ENGINE_WORKERS", "").strip()
@@ -792,7 +789,7 @@ def _diff_folder(
     folder = unit_folder(env, unit)
     for name, content in files.items():
         blob = existing.get(name)
-        if blob is None or blob != _blob_id(content):
+        if blob is None or blob != blob_id(content):
             unit_plan.writes[f"{folder}/{name}"] = content
             if blob is not None:
                 unit_plan.old_files[f"{folder}/{name}"] = blob
@@ -824,9 +821,3 @@ def _holds_data(snapshot: Snapshot, env: str, lock: Mapping[str, Any], files: Ma
     if not production:
         return False
     return any(name.split("-", 1)[0] in {k.lower() for k in DATA_KINDS} for name in files)
-
-
-def _blob_id(content: bytes) -> str:
-    import hashlib
-
-    return hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest()

@@ -8,6 +8,7 @@ branches are written in one `git fast-import` stream without touching the work t
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import subprocess
@@ -26,6 +27,11 @@ _LS_TREE_BLOB = re.compile(r"(?:^|(?<=\0))(\d{6}) blob ([0-9a-f]{40,64})\t([^\0]
 # force-pushed. GitHub Actions runs override it (see default_identity).
 ENGINE_NAME = "gitops-engine"
 ENGINE_EMAIL = "gitops-engine@users.noreply.github.com"
+
+
+def blob_id(data: bytes) -> str:
+    """The id git gives a blob with this content (no write), so work-tree and commit snapshots agree."""
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -184,9 +190,8 @@ class Git:
                 env=self._env,
             )
         assert self._batch.stdin is not None and self._batch.stdout is not None
-        if (
-            "\n" in spec
-        ):  # the batch protocol is line-based: no such path can be asked for (nor is valid here)
+        # The batch protocol is line-based: no such path can be asked for (nor is one valid here).
+        if "\n" in spec:
             return None
         self._batch.stdin.write(spec.encode("utf-8", "surrogateescape") + b"\n")
         self._batch.stdin.flush()
@@ -226,12 +231,6 @@ class Git:
             found.append(out[offset : offset + size])
             offset += size + 1
         return found
-
-    def hash_blob(self, data: bytes) -> str:
-        """The blob id git would give `data` (no write)."""
-        import hashlib
-
-        return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
     def diff_names(self, base: str, head: str) -> list[tuple[str, str]]:
         """(status letter, path) for every file changed between two commits; renames as delete + add."""

@@ -27,7 +27,7 @@ from gitops_engine.affected import (
 )
 from gitops_engine.errors import Finding, GitopsError, RateLimited, UsageError
 from gitops_engine.forge import Forge, PullRequest, PullRequestDraft
-from gitops_engine.git import CommitRequest, Git, Identity
+from gitops_engine.git import CommitRequest, Git, Identity, blob_id
 from gitops_engine.loading import GitSource, Snapshot, load_snapshot
 from gitops_engine.model import LOCK_FILE, SHARED_FOLDER
 
@@ -62,9 +62,8 @@ class RunReport:
     opened: list[PullRequest] = field(default_factory=list)
     updated: list[PullRequest] = field(default_factory=list)
     unchanged: list[PullRequest] = field(default_factory=list)
-    pending: list[str] = field(
-        default_factory=list
-    )  # units with a branch this run left alone (nothing reached them)
+    # Units with a pull-request branch this run left alone (nothing reached them, or their branch is up to date).
+    pending: list[str] = field(default_factory=list)
     closed: list[tuple[PullRequest, str]] = field(default_factory=list)
     deleted_branches: list[str] = field(default_factory=list)
     blocked: list[tuple[str, str]] = field(
@@ -306,7 +305,7 @@ def _pulls_to_examine(
         "--format=%H %P",
         input="\n".join(sorted(set(heads.values()))).encode(),
     )
-    parents = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line.strip()}
+    parents = {sha: rest for sha, *rest in (line.split() for line in out.splitlines() if line.strip())}
     bases: dict[str, str] = {}
     for unit, head in heads.items():
         found = parents.get(head, [])
@@ -335,8 +334,6 @@ def _pending_pulls(
     against today's sources (its lock in every environment names exactly today's inputs and definitions; one
     cat-file round trip a lock), and main does not hold that rendering yet (squashed or cherry-picked, say).
     Nothing in this run can change them, so they need not be rendered again."""
-    from gitops_engine.loading import blob_id
-
     candidates = sorted(
         u
         for u in units
@@ -618,9 +615,6 @@ def _publish_pulls(
         closing = unit_of_branch(pull.branch)
         if closing is None or closing in wanted or closing in plan.failures:
             continue
-        if closing in pending:
-            report.unchanged.append(pull)
-            continue
         unit_name = closing
         unit_plan = plan.units.get(unit_name)
         if unit_plan is not None and unit_plan.changed:
@@ -693,7 +687,7 @@ def _branches_holding(
             files = dict(state.files_of(env, unit.unit))
             for path, content in unit.writes.items():
                 if path.startswith(folder + "/"):
-                    files[path[len(folder) + 1 :]] = git.hash_blob(content)
+                    files[path[len(folder) + 1 :]] = blob_id(content)
             for path in unit.deletes:
                 if path.startswith(folder + "/"):
                     files.pop(path[len(folder) + 1 :], None)
