@@ -682,6 +682,21 @@ def test_workers_plan_exactly_what_one_process_plans(
     assert planners["3"] - {os.getpid()}  # planned in worker processes (the first unit is planned here)
 
 
+def test_a_bad_worker_count_is_refused_before_anything_is_written(
+    plain_world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world = plain_world
+    world.push_change(world.edit(*PG_17), "Upgrade in-cluster PostgreSQL to 17")
+    refs, store = world.refs(), forge_store(world)
+    monkeypatch.setenv("GITOPS_ENGINE_WORKERS", "two")
+
+    code, output = process(world)
+
+    assert code == 2, output
+    assert "GITOPS_ENGINE_WORKERS='two': give a whole number of processes, 1 or more" in output
+    assert world.refs() == refs and forge_store(world) == store
+
+
 def test_a_worker_that_dies_fails_the_plan_instead_of_hanging(
     plain_world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
