@@ -400,6 +400,7 @@ def candidates_from_range(
     """Units a commit range can affect; None means 'everything' (environments or settings changed).
     `engine_email`: the engine's committer address, so rendered/ changes by anyone else count too."""
     changed = [path for _, path in git.diff_names(start, head)]
+    snapshot.check_paths(changed)
     rendered_changed = False
     units: set[str] = set()
     changed_types: set[str] = set()
@@ -492,13 +493,14 @@ def plan_changes(
     plan.global_findings.extend(f for f in snapshot.findings if f.severity == "error")
     if plan.global_findings:
         return plan
-    # Reported, but units that do not depend on the broken file are still processed.
-    plan.global_findings.extend(f for f in snapshot.local_findings if f.severity == "error")
     renderer = renderer or Renderer(snapshot)
     envs = snapshot.environment_order
     if candidates is None:
         state.read_all_locks()
         candidates = set(snapshot.workload_paths) | state.units()
+    # Reported, but units that do not depend on the broken file are still processed. (Read once the candidates
+    # are known: a lazy snapshot reports what discovering every workload found only once it has done so.)
+    plan.global_findings.extend(f for f in snapshot.local_findings if f.severity == "error")
     plan.candidates = len(candidates)
     shared_rendered: dict[tuple[str, str], tuple[RenderedUnit, Cause]] = {}
     workloads = sorted(u for u in candidates if not u.startswith(SHARED_FOLDER + "/"))

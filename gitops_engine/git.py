@@ -232,6 +232,15 @@ class Git:
             offset += size + 1
         return found
 
+    def subtrees(self, tree: str) -> dict[str, str]:
+        """Folders directly inside a tree (`rev:path` or an id): name -> tree id (one non-recursive ls-tree)."""
+        out = self.run_bytes("ls-tree", "-z", "-d", tree, check=False).decode("utf-8", "surrogateescape")
+        return {
+            record.split("\t", 1)[1]: record.split(" ", 3)[2].split("\t", 1)[0]
+            for record in out.split("\0")
+            if record.startswith("040000 tree ")
+        }
+
     def diff_names(self, base: str, head: str) -> list[tuple[str, str]]:
         """(status letter, path) for every file changed between two commits; renames as delete + add."""
         out = self.run_bytes("diff", "--name-status", "--no-renames", "-z", base, head)

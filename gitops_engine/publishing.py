@@ -117,11 +117,12 @@ def process_repo(
             pending: set[str] = set()
             main, branches, marker = _sync_remote(git)
             report.head = main
-            # Two independent waits overlap: the snapshot (a listing of every source file) and where the range
-            # starts (a few git calls; they start processes of their own, so they never share the snapshot's
-            # `cat-file` pipe). The thread is done before planning forks any worker.
+            # Two independent waits overlap: the snapshot (settings, environments and definitions; workloads are
+            # listed folder by folder as the run reaches them) and where the range starts (a few git calls; they
+            # start processes of their own, so they never share the snapshot's `cat-file` pipe). The thread is
+            # done before planning forks any worker.
             with ThreadPoolExecutor(max_workers=1) as pool:
-                loaded = pool.submit(load_snapshot, GitSource(git, main, resolved=True))
+                loaded = pool.submit(load_snapshot, GitSource(git, main, resolved=True, lazy=True))
                 start, reconciled = range_start(git, main, base, identity, full=full, marker=marker)
                 snapshot = loaded.result()
             # Units with an engine branch stand for units with a pull request: the forge is asked only about the

@@ -12,7 +12,7 @@ from helpers import API_SCORE, BASE_PLATFORM, PG_DEV_YAML, commit_all, git, writ
 from gitops_engine import yamlio
 from gitops_engine.errors import InputError
 from gitops_engine.git import Git
-from gitops_engine.loading import GitSource, WorkTreeSource, blob_id, load_snapshot
+from gitops_engine.loading import GitSource, LazyFiles, WorkTreeSource, blob_id, load_snapshot
 from gitops_engine.model import Criterion, Settings
 from gitops_engine.rendering import Renderer
 from gitops_engine.templating import render_template
@@ -262,3 +262,68 @@ def test_listed_environment_without_file(make_platform: Callable[..., Path]) -> 
         "platform.yaml: environment 'qa' is listed but environments/qa.yaml does not exist: add the file or remove "
         "the entry"
     ]
+
+
+# -- lazy listing (what `process` uses) ------------------------------------------------------------------------
+
+TRICKY_FOLDERS = {
+    # Same name in two teams, a name that is a prefix of another, a team that is a prefix of another.
+    "workloads/team-b/api/score.yaml": API_SCORE.replace("team-a", "team-b"),
+    "workloads/team-a/api-v2/score.yaml": API_SCORE.replace("name: api", "name: api-v2"),
+    "workloads/team/api/score.yaml": API_SCORE,
+    # Files below a workload's folder, and an override.
+    "workloads/team-a/api/files/nginx.conf": "server {}\n",
+    "workloads/team-a/api/overrides.production.yaml": "containers: {}\n",
+    # Discovery problems: misplaced files, bad folder names, a folder without score.yaml.
+    "workloads/stray.yaml": "a: 1\n",
+    "workloads/team-a/stray.yaml": "a: 1\n",
+    "workloads/team-a/notes.md": "fine\n",
+    "workloads/Team-C/x/score.yaml": API_SCORE.replace("name: api", "name: x"),
+    "workloads/team-a/orphan/config.json": "{}\n",
+}
+
+
+def test_a_lazy_snapshot_answers_as_a_full_listing_does(make_platform: Callable[..., Path]) -> None:
+    repo = make_platform(TRICKY_FOLDERS)
+    with Git(repo) as repo_git:
+        full = load_snapshot(GitSource(repo_git, "HEAD"))
+        lazy = load_snapshot(GitSource(repo_git, "HEAD", lazy=True))
+        files = lazy.files
+        assert isinstance(files, LazyFiles)
+
+        # Settings, environments and definitions are read without listing workloads/.
+        assert lazy.definitions == full.definitions and lazy.environments == full.environments
+        assert lazy.local_findings == [] and not files.complete
+
+        for key in ["team-a/api", "team-b/api", "team/api", "team-a/api-v2", "team-b/web"]:
+            assert lazy.workload_paths[key] == full.workload_paths[key] == f"workloads/{key}/score.yaml"
+            assert list(lazy.workload_files(key).items()) == list(full.workload_files(key).items())
+            assert lazy.workload(key) == full.workload(key)
+        assert list(lazy.workload_files("team-a/api")) == [
+            "workloads/team-a/api/files/nginx.conf",
+            "workloads/team-a/api/overrides.production.yaml",
+            "workloads/team-a/api/score.yaml",
+        ]
+        for key in ["Team-C/x", "team-a/orphan", "team-a/nothing", "team-a", "a/b/c", "../x"]:
+            assert key not in lazy.workload_paths and key not in full.workload_paths
+        for name in ["api", "web", "api-v2", "x", "orphan", "nothing"]:
+            assert lazy.workload_by_name(name) == full.workload_by_name(name)
+        assert lazy.workload_by_name("api") == ["team-a/api", "team-b/api", "team/api"]
+        for path in [*full.files, "workloads/team-a/nothing.yaml", "workloads/nothing/x/score.yaml"]:
+            assert files.get(path) == full.files.get(path)
+        assert not files.complete  # all of that from a few folders
+
+        # Discovery problems are reported for the paths a run is told about (the ones that changed)...
+        lazy.check_paths(["workloads/stray.yaml", "workloads/team-a/orphan/config.json", "definitions/x"])
+        assert [str(f) for f in lazy.local_findings] == [
+            "workloads/stray.yaml: Score files live at workloads/<team>/<workload>/score.yaml: move this file there",
+            "workloads/team-a/orphan/score.yaml: workloads/team-a/orphan/ has files but no score.yaml: add one or "
+            "remove the folder",
+        ]
+        # ... and all of them once every workload is asked for, with the full listing's answers.
+        assert dict(lazy.workload_paths) == dict(full.workload_paths)
+        assert files.complete and dict(files) == dict(full.files)
+        assert sorted(map(str, lazy.local_findings)) == sorted(map(str, full.local_findings))
+        assert len(lazy.local_findings) == len(full.local_findings) == 4
+        assert lazy.workload_by_name("api") == full.workload_by_name("api")
+        assert list(lazy.workload_files("team-a/api")) == list(full.workload_files("team-a/api"))

@@ -1147,3 +1147,38 @@ def test_demo_tells_the_whole_story(tmp_path: Path) -> None:
     assert re.search(r"#1 is now merged", output)
     assert re.search(r"done in \d+\.\d s", output)
     assert (tmp_path / "demo" / "remote.git" / "gitops-engine" / "pulls" / "1.json").is_file()
+
+
+def test_misplaced_files_are_reported_by_the_runs_that_cover_them(world: World) -> None:
+    """The processor lists workloads/ folder by folder: what discovery finds wrong is reported for the paths in the
+    run's range (and by every run whose range still holds them), and the rest of the change is still processed."""
+    pushed = world.push_change(
+        {
+            **world.edit("workloads/shop/cart/score.yaml", "cart:2.0.0", "cart:2.1.0"),
+            "workloads/shop/stray.yaml": "a: 1\n",
+            "workloads/shop/drafts/notes.json": "{}\n",
+        },
+        "cart 2.1.0, and two files in the wrong place",
+    )
+
+    code, output = process(world)
+
+    assert code == 1, output
+    assert "workloads/shop/stray.yaml: Score files live at workloads/<team>/<workload>/score.yaml" in output
+    assert (
+        "workloads/shop/drafts/score.yaml: workloads/shop/drafts/ has files but no score.yaml: add one or "
+        "remove the folder" in output
+    )
+    (commit,) = engine_commits(world, pushed)
+    assert world.changed(pushed, commit) == sorted(
+        f"rendered/{env}/shop/cart/{name}"
+        for env in ENVIRONMENTS
+        for name in ("deployment-cart.yaml", LOCK_FILE)
+    )
+    # Fixed: the next run over the fix is clean, and commits nothing.
+    tidy = world.push_change(
+        {"workloads/shop/stray.yaml": None, "workloads/shop/drafts/notes.json": None}, "tidy up"
+    )
+    output = process_ok(world)
+    assert "stray.yaml" not in output and "drafts" not in output
+    assert world.main() == tidy
