@@ -173,7 +173,8 @@ class LazyWorkloads(Mapping[str, str]):
         self.files = files
         self._findings = findings  # the snapshot's local findings: discovery adds to them
         self._all: dict[str, str] | None = None
-        self._by_name: dict[str, list[str]] = {}
+        self._by_name: dict[str, list[str]] = {}  # probed names, while not everything is listed
+        self._name_index: dict[str, list[str]] | None = None  # every name, once everything is listed
 
     def everything(self) -> dict[str, str]:
         if self._all is None:
@@ -204,8 +205,13 @@ class LazyWorkloads(Mapping[str, str]):
 
     def by_name(self, name: str) -> list[str]:
         """Keys of the workloads named `name` in any team: a probe per team folder, not a listing of workloads."""
-        if self._all is not None:
-            return [k for k in self._all if k.split("/", 1)[1] == name]
+        if self._all is not None and self._name_index is None:
+            index: dict[str, list[str]] = {}
+            for key in self._all:
+                index.setdefault(key.split("/", 1)[1], []).append(key)
+            self._name_index = index
+        if self._name_index is not None:
+            return list(self._name_index.get(name, ()))
         if name not in self._by_name:
             # Which team folders hold a folder `name`: the team trees are read in one batch and searched, where a
             # path lookup per team would read the root and workloads/ trees again for each (~27 ms for 200 teams).
