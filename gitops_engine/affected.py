@@ -630,6 +630,34 @@ def _plan_in_workers(
         _CONTEXT = None
 
 
+def _namespace_clash(snapshot: Snapshot, state: RenderedState, unit: str, env_id: str) -> Finding | None:
+    """Another workload of the same name rendering into the namespace `unit` would (names must be unique in a
+    namespace). The one already rendered in the environment keeps it, so a newcomer never displaces a running
+    workload; between two of a kind, the first in path order does, as a full render decides (tree.cross_checks).
+    Only workloads of the same name can clash: a lookup by name, not a pass over every workload."""
+    env = snapshot.environments[env_id]
+    if "{team}" in env.namespace_rule:
+        return None  # the rule is a plain substitution: two teams never share a namespace
+    team, name = unit.split("/", 1)
+    namespace = env.namespace_for(team, name)
+    mine = bool(state.files_of(env_id, unit))
+    for other in snapshot.workload_by_name(name):
+        if other == unit or env.namespace_for(other.split("/", 1)[0], name) != namespace:
+            continue
+        theirs = bool(state.files_of(env_id, other))
+        if (theirs and not mine) or (theirs == mine and other < unit):
+            return Finding(
+                snapshot.workload_paths[unit],
+                1,
+                1,
+                f"workload {name!r} renders into namespace {namespace!r} of {env_id}, as does "
+                f"{snapshot.workload_paths[other]}: names must be unique in a namespace; rename one or change the "
+                f"namespace rule in {env.path}",
+                unit=unit,
+            )
+    return None
+
+
 def _plan_workload(
     unit: str,
     snapshot: Snapshot,
@@ -675,6 +703,10 @@ def _plan_workload(
     for env in envs:
         if cause == "definitions" and env not in stale_envs:
             continue  # its lock says every input is unchanged: rendering it again would give the same files
+        clash = _namespace_clash(snapshot, state, unit, env)
+        if clash is not None:
+            plan.failures.setdefault(unit, []).append(clash)
+            return
         try:
             rendered, shared_units = renderer.render_workload(unit, env)
         except UnitFailure as exc:

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from helpers import git, make_repo, run_cli
-from process_helpers import ENVIRONMENTS, PLATFORM, PLATFORM_YAML, WORKLOADS, World, environment
+from process_helpers import ENVIRONMENTS, PLATFORM, PLATFORM_YAML, WORKLOADS, World, environment, score
 
 from gitops_engine import publishing
 from gitops_engine.affected import RenderedState, plan_changes
@@ -1182,3 +1182,59 @@ def test_misplaced_files_are_reported_by_the_runs_that_cover_them(world: World) 
     output = process_ok(world)
     assert "stray.yaml" not in output and "drafts" not in output
     assert world.main() == tidy
+
+
+def test_a_workload_named_like_another_in_its_namespace_is_refused(world: World) -> None:
+    """With a namespace rule without {team}, two teams' workloads of one name would render into one namespace. The
+    one already rendered there keeps it; a newcomer fails, with nothing written for it, until one is renamed;
+    between two newcomers the first in path order wins, as a full render decides."""
+    world.push_change(
+        {"environments/development.yaml": environment("development", "development", "{env}")},
+        "one namespace for development",
+    )
+    process_ok(world)  # distinct names so far: every workload moves to namespace 'development'
+    pushed = world.push_change(
+        {
+            "workloads/billing/cart/score.yaml": score("cart", "registry.example.com/billing-cart:1.0.0"),
+            "workloads/shop/pay/score.yaml": score("pay", "registry.example.com/pay:1.0.0"),
+            "workloads/billing/pay/score.yaml": score("pay", "registry.example.com/pay:1.0.0"),
+        },
+        "billing/cart, and pay in two teams",
+    )
+
+    code, output = process(world)
+
+    assert code == 1, output
+    clash = "renders into namespace 'development' of development, as does"
+    fix = "names must be unique in a namespace; rename one or change the namespace rule in environments/development.yaml"
+    assert (
+        f"workloads/billing/cart/score.yaml:1:1: workload 'cart' {clash} workloads/shop/cart/score.yaml: {fix}"
+        in output
+    )
+    assert (
+        f"workloads/shop/pay/score.yaml:1:1: workload 'pay' {clash} workloads/billing/pay/score.yaml: {fix}"
+        in output
+    )
+    (commit,) = engine_commits(world, pushed)
+    assert sorted({"/".join(p.split("/")[1:4]) for p in world.changed(pushed, commit)}) == [
+        f"{env}/billing/pay" for env in sorted(ENVIRONMENTS)
+    ]
+    # Nothing of billing/cart or shop/pay; shop/cart and billing/pay keep namespace 'development'.
+    assert "namespace: development\n" in world.show(
+        f"{commit}:rendered/development/billing/pay/deployment-pay.yaml"
+    )
+
+    # Renamed: the run over the fix renders it.
+    renamed = world.push_change(
+        {
+            "workloads/billing/cart/score.yaml": None,
+            "workloads/billing/basket/score.yaml": score("basket", "registry.example.com/billing-cart:1.0.0"),
+            "workloads/shop/pay/score.yaml": None,
+        },
+        "rename billing/cart; drop shop/pay",
+    )
+    process_ok(world)
+    (fixed,) = engine_commits(world, renamed)
+    assert sorted({"/".join(p.split("/")[1:4]) for p in world.changed(renamed, fixed)}) == [
+        f"{env}/billing/basket" for env in sorted(ENVIRONMENTS)
+    ]
