@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import os
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -77,8 +77,10 @@ def build_tree(
     environments: Iterable[str] | None = None,
     workloads: Iterable[str] | None = None,
     renderer: Renderer | None = None,
+    already_rendered: Collection[tuple[str, str]] = (),
 ) -> TreeBuild:
-    """Render the selected workloads (default all) in the selected environments (default all)."""
+    """Render the selected workloads (default all) in the selected environments (default all). `already_rendered`: the
+    (environment, unit) folders already there, which keep their namespace in a clash (see cross_checks)."""
     build = TreeBuild(global_findings=list(snapshot.findings), local_findings=list(snapshot.local_findings))
     all_envs = snapshot.environment_order
     build.environments = list(environments) if environments is not None else all_envs
@@ -122,36 +124,44 @@ def build_tree(
         build.failures.setdefault(failed, []).extend(findings)
     for failed in build.failures:
         build.failures[failed] = sorted(set(build.failures[failed]))
-    for finding in cross_checks(snapshot, build):
+    for finding in cross_checks(snapshot, build, already_rendered):
         # The unit named is left as it is (two workloads in one namespace must not both be applied).
         build.failures.setdefault(finding.unit, []).append(finding)
     return build
 
 
-def cross_checks(snapshot: Snapshot, build: TreeBuild) -> list[Finding]:
+def cross_checks(
+    snapshot: Snapshot, build: TreeBuild, already_rendered: Collection[tuple[str, str]] = ()
+) -> list[Finding]:
     """Problems between workloads: two workloads in one namespace with one name; a shared resource declared
-    differently by two workloads."""
+    differently by two workloads. Of workloads clashing in a namespace, the one already rendered there keeps it
+    (a newcomer never displaces a running workload; `process` decides the same way), else the first in path
+    order; every workload of the repo counts, not only the selected ones."""
     findings: list[Finding] = []
-    seen: dict[tuple[str, str, str], str] = {}
+    selected = set(build.workloads)
     for env_id in build.environments:
         env = snapshot.environments[env_id]
-        for key in build.workloads:
+        slots: dict[tuple[str, str], list[str]] = {}
+        for key in sorted(snapshot.workload_paths):
             team, name = key.split("/", 1)
-            slot = (env_id, env.namespace_for(team, name), name)
-            if slot in seen:
-                findings.append(
-                    Finding(
-                        snapshot.workload_paths[key],
-                        1,
-                        1,
-                        f"workload {name!r} renders into namespace {slot[1]!r} of {env_id}, as does "
-                        f"{snapshot.workload_paths[seen[slot]]}: names must be unique in a namespace; rename one or "
-                        f"change the namespace rule in {env.path}",
-                        unit=key,
-                    )
+            slots.setdefault((env.namespace_for(team, name), name), []).append(key)
+        for (namespace, name), keys in slots.items():
+            if len(keys) < 2:
+                continue
+            keeper = next((k for k in keys if (env_id, k) in already_rendered), keys[0])
+            findings.extend(
+                Finding(
+                    snapshot.workload_paths[key],
+                    1,
+                    1,
+                    f"workload {name!r} renders into namespace {namespace!r} of {env_id}, as does "
+                    f"{snapshot.workload_paths[keeper]}: names must be unique in a namespace; rename one or "
+                    f"change the namespace rule in {env.path}",
+                    unit=key,
                 )
-            else:
-                seen[slot] = key
+                for key in keys
+                if key != keeper and key in selected
+            )
     declared: dict[tuple[str, str], tuple[str, object]] = {}
     for key in build.workloads:
         workload = snapshot.try_workload(key)
@@ -187,6 +197,8 @@ def _object_collisions(snapshot: Snapshot, build: TreeBuild, reported: set[str])
     findings: list[Finding] = []
     owner: dict[tuple[str, str, str], str] = {}
     for (env, unit), rendered in sorted(build.units.items()):
+        if unit in reported:
+            continue  # refused already (a namespace clash): its objects are not written, so they claim nothing
         namespace = str(rendered.provenance.get("namespace", ""))
         for name in rendered.files:
             if name == LOCK_FILE:
@@ -195,7 +207,7 @@ def _object_collisions(snapshot: Snapshot, build: TreeBuild, reported: set[str])
             scope = "" if kind in _CLUSTER_SCOPED_PREFIXES else namespace
             slot = (env, scope, name)
             first = owner.setdefault(slot, unit)
-            if first != unit and unit not in reported:
+            if first != unit:
                 path = snapshot.workload_paths.get(unit, f"{RENDERED}/{env}/{unit}")
                 findings.append(
                     Finding(
@@ -226,6 +238,25 @@ class TreeChanges:
 
     def paths(self) -> list[str]:
         return sorted([*self.writes, *self.deletes])
+
+
+def rendered_units(root: Path) -> set[tuple[str, str]]:
+    """(environment, unit) of every unit folder under rendered/ in a work tree: names only, nothing is read."""
+    found: set[tuple[str, str]] = set()
+    base = root / RENDERED
+    if not base.is_dir():
+        return found
+    for env in os.scandir(base):
+        if not env.is_dir(follow_symlinks=False):
+            continue
+        for team in os.scandir(env.path):
+            if team.is_dir(follow_symlinks=False):
+                found.update(
+                    (env.name, f"{team.name}/{unit.name}")
+                    for unit in os.scandir(team.path)
+                    if unit.is_dir(follow_symlinks=False)
+                )
+    return found
 
 
 def existing_rendered(root: Path) -> dict[str, bytes]:

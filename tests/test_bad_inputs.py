@@ -6,6 +6,7 @@ wrong, and leave `rendered/` byte-for-byte as it was.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -604,3 +605,33 @@ def test_validate_collects_problems_of_several_workloads(platform_repo: Path) ->
         "registry.example.com/app:1.2.3",
         "2 errors in 2 files",
     ]
+
+
+def test_a_namespace_clash_leaves_the_namespace_to_the_workload_already_rendered(
+    make_platform: Callable[..., Path],
+) -> None:
+    """team-b/api is rendered into namespace 'development'; team-a/api (first in path order) arrives with the same
+    name: it is the one refused, also when rendered on its own, and nothing is written."""
+    repo = make_platform(
+        {
+            DEV_ENV: DEVELOPMENT_YAML.replace('"{team}-{env}"', '"{env}"'),
+            API: None,
+            "workloads/team-b/api/score.yaml": API_SCORE,
+        }
+    )
+    code, output = run_cli(["render"], repo)
+    assert code == 0, output
+    write_files(repo, {API: API_SCORE})
+    before = snapshot_tree(repo)
+
+    for args in (["render"], ["render", "--workload", "team-a/api"], ["validate"]):
+        code, output = run_cli(args, repo)
+
+        assert code == 1, output
+        assert (
+            f"{API}:1:1: workload 'api' renders into namespace 'development' of development, as does "
+            "workloads/team-b/api/score.yaml: names must be unique in a namespace; rename one or change the "
+            f"namespace rule in {DEV_ENV}" in output
+        )
+        assert "workloads/team-b/api/score.yaml:1:1" not in output
+        assert snapshot_tree(repo) == before

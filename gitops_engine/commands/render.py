@@ -9,7 +9,7 @@ from typing import TextIO
 
 from gitops_engine import ghactions
 from gitops_engine.loading import WorkTreeSource, load_snapshot
-from gitops_engine.tree import build_tree, diff_tree, existing_rendered, write_tree
+from gitops_engine.tree import build_tree, diff_tree, existing_rendered, rendered_units, write_tree
 
 
 def render(
@@ -28,6 +28,7 @@ def render(
         snapshot,
         environments=list(environments) or None,
         workloads=list(workloads) or None,
+        already_rendered=rendered_units(repo),
     )
     for finding in build.findings:
         out.write(f"{finding}\n")

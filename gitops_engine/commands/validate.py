@@ -10,14 +10,14 @@ from typing import TextIO
 from gitops_engine import ghactions
 from gitops_engine.errors import Finding
 from gitops_engine.loading import WorkTreeSource, load_snapshot
-from gitops_engine.tree import build_tree
+from gitops_engine.tree import build_tree, rendered_units
 
 
 def validate(repo: Path, output_format: str = "text", out: TextIO | None = None) -> int:
     # Resolved at call time: a default bound at import would keep the first caller's stream (CliRunner, tests).
     out = out or sys.stdout
     snapshot = load_snapshot(WorkTreeSource(repo))
-    build = build_tree(snapshot)
+    build = build_tree(snapshot, already_rendered=rendered_units(repo))
     findings = build.findings
     errors = [f for f in findings if f.severity == "error"]
     units = len(build.workloads)
