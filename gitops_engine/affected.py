@@ -23,6 +23,7 @@ from gitops_engine.loading import PLATFORM_FILE, Snapshot
 from gitops_engine.matching import Ambiguous, NoMatch, ResourceKey, match_definition
 from gitops_engine.model import LOCK_FILE, SHARED_FOLDER, WORKLOAD_TYPE, Environment
 from gitops_engine.rendering import (
+    CLUSTER_SCOPED_KINDS,
     RenderedUnit,
     Renderer,
     UnitFailure,
@@ -62,6 +63,10 @@ class RenderedState:
         self._envs: list[str] | None = None
         self._locks: dict[tuple[str, str], dict[str, Any] | None] = {}
         self._raw: dict[tuple[str, str], bytes] = {}  # locks read in bulk, not parsed yet
+        self._listed_teams: set[str] = set()
+        self._by_env: tuple[int, dict[tuple[str, str], list[str]]] | None = (
+            None  # (folders, index) of units_in
+        )
         if full:
             self.load_all()
 
@@ -100,6 +105,25 @@ class RenderedState:
     def units(self) -> set[str]:
         self.load_all()
         return {unit for _, unit in self.folders}
+
+    def units_in(self, env: str, team: str | None = None) -> list[str]:
+        """Units with a folder in `env`: under rendered/<env>/<team>/ only, when a team is given (listed in every
+        environment at once, the first time a team is asked about), else all of them (everything is listed)."""
+        if team is None:
+            self.load_all()
+        elif not self.full and team not in self._listed_teams:
+            if self._envs is None:
+                self._envs = self.git.list_dir(self.commit, "rendered")
+            self._add(self.git.ls_tree_text(self.commit, [f"rendered/{e}/{team}/" for e in self._envs]))
+            self._loaded_units.update(u for u in self._unit_envs if u.startswith(f"{team}/"))
+            self._listed_teams.add(team)
+        if self._by_env is None or self._by_env[0] != len(self.folders):
+            by_env: dict[tuple[str, str], list[str]] = {}
+            for folder_env, unit in sorted(self.folders):
+                by_env.setdefault((folder_env, unit.split("/", 1)[0]), []).append(unit)
+                by_env.setdefault((folder_env, ""), []).append(unit)
+            self._by_env = (len(self.folders), by_env)
+        return list(self._by_env[1].get((env, team or ""), ()))
 
     def envs_of(self, unit: str) -> list[str]:
         self.ensure([unit])
@@ -513,6 +537,7 @@ def plan_changes(
         _plan_in_workers(workloads[1:], context, workers, plan, shared_rendered)
     else:
         _plan_chunk_into(workloads, context, plan, shared_rendered)
+    _refuse_object_clashes(plan, snapshot, state)
     shared_candidates = {u for u in candidates if u.startswith(SHARED_FOLDER + "/")} | {
         u for _, u in shared_rendered
     }
@@ -528,6 +553,91 @@ def plan_changes(
     if shared_candidates:
         _plan_shared(shared_candidates, snapshot, state, renderer, envs, plan, shared_rendered)
     return plan
+
+
+_CLUSTER_SCOPED_PREFIXES = frozenset(kind.lower() for kind in CLUSTER_SCOPED_KINDS)
+
+
+def _refuse_object_clashes(plan: Plan, snapshot: Snapshot, state: RenderedState) -> None:
+    """Two units rendering one object in an environment (same kind and name, and same namespace unless the kind is
+    cluster-scoped): Argo CD or Flux would fight over it, so a full render refuses it (tree._object_collisions)
+    and so does the processor. The workloads this run writes are checked against the units sharing their
+    namespace (a team's folder with a `{team}` namespace rule; everything in the environment without one, or for a
+    cluster-scoped object). The unit that already holds the object keeps it, so a newcomer never displaces a
+    running workload; between two of a kind, the first in path order does. A refused unit is reported and
+    nothing of it is written."""
+    writing = sorted(
+        unit for unit, p in plan.units.items() if p.rendered and not unit.startswith(SHARED_FOLDER + "/")
+    )
+    scopes: dict[
+        tuple[str, str], set[str]
+    ] = {}  # (env, namespace or "" for cluster-scoped) -> units writing there
+    for unit in writing:
+        for env_id in plan.units[unit].rendered:
+            namespace = snapshot.environments[env_id].namespace_for(*unit.split("/", 1))
+            scopes.setdefault((env_id, namespace), set()).add(unit)
+            if any(_is_cluster_scoped(name) for name in _objects_after(plan, state, env_id, unit)):
+                scopes.setdefault((env_id, ""), set()).add(unit)
+    refused: dict[str, Finding] = {}
+    for (env_id, namespace), mine in sorted(scopes.items()):
+        env = snapshot.environments[env_id]
+        rule = env.namespace_rule
+        if namespace and "{workload}" in rule:
+            members = set(mine)  # one workload name a namespace: same-named ones were refused as a clash
+        elif namespace and "{team}" in rule:
+            teams = {unit.split("/", 1)[0] for unit in mine}
+            members = set(mine) | {u for team in sorted(teams) for u in state.units_in(env_id, team)}
+        else:
+            members = set(mine) | set(state.units_in(env_id))
+        owners: dict[str, list[str]] = {}
+        for member in sorted(members):
+            if member in refused:
+                continue
+            if namespace and not member.startswith(SHARED_FOLDER + "/"):
+                if env.namespace_for(*member.split("/", 1)) != namespace:
+                    continue
+            elif namespace:
+                continue  # a shared resource's namespace is the rule's for team "shared"
+            for name in _objects_after(plan, state, env_id, member):
+                if _is_cluster_scoped(name) != (not namespace):
+                    continue
+                owners.setdefault(name, []).append(member)
+        for name, units in sorted(owners.items()):
+            if len(units) < 2:
+                continue
+            holding = [u for u in units if name in state.files_of(env_id, u)]
+            keeper = (holding or units)[0]
+            for unit in units:
+                if unit == keeper or unit not in mine or unit in refused:
+                    continue
+                refused[unit] = Finding(
+                    snapshot.workload_paths[unit],
+                    1,
+                    1,
+                    f"{unit_folder(env_id, unit)}/{name} is the same object as {unit_folder(env_id, keeper)}/{name}"
+                    f"{f' in namespace {namespace}' if namespace else ''}: rename the resource or workload so their "
+                    "object names differ",
+                    unit=unit,
+                )
+    for unit, finding in sorted(refused.items()):
+        del plan.units[unit]
+        plan.failures.setdefault(unit, []).append(finding)
+
+
+def _objects_after(plan: Plan, state: RenderedState, env: str, unit: str) -> set[str]:
+    """The object files (lock aside) of a unit's folder in `env` once this run's plan is written."""
+    names = set(state.files_of(env, unit))
+    unit_plan = plan.units.get(unit)
+    if unit_plan is not None:
+        prefix = f"{unit_folder(env, unit)}/"
+        names |= {path[len(prefix) :] for path in unit_plan.writes if path.startswith(prefix)}
+        names -= {path[len(prefix) :] for path in unit_plan.deletes if path.startswith(prefix)}
+    names.discard(LOCK_FILE)
+    return names
+
+
+def _is_cluster_scoped(file_name: str) -> bool:
+    return file_name.split("-", 1)[0] in _CLUSTER_SCOPED_PREFIXES
 
 
 # Planning many workloads (a definition change reaching thousands) is CPU-bound Python: rendering, YAML and

@@ -1238,3 +1238,60 @@ def test_a_workload_named_like_another_in_its_namespace_is_refused(world: World)
     assert sorted({"/".join(p.split("/")[1:4]) for p in world.changed(renamed, fixed)}) == [
         f"{env}/billing/basket" for env in sorted(ENVIRONMENTS)
     ]
+
+
+def test_a_workload_rendering_an_object_another_holds_is_refused(world: World) -> None:
+    """shop/orders' in-cluster database is the Service orders-db in development and staging. A new workload
+    shop/orders-db would render its own Service orders-db into the same namespace: Argo CD would fight over it. The
+    unit holding the object keeps it; between two newcomers the first in path order does; the refused unit writes
+    nothing, the rest of the push is committed."""
+    pushed = world.push_change(
+        {
+            "workloads/shop/orders-db/score.yaml": score("orders-db", "registry.example.com/x:1", port=5432),
+            "workloads/shop/pay/score.yaml": score(
+                "pay", "registry.example.com/pay:1", resources="  db:\n    type: postgres\n"
+            ),
+            "workloads/shop/pay-db/score.yaml": score("pay-db", "registry.example.com/y:1", port=80),
+            **world.edit("workloads/shop/cart/score.yaml", "cart:2.0.0", "cart:2.1.0"),
+        },
+        "three new workloads, two of them clashing",
+    )
+
+    code, output = process(world)
+
+    assert code == 1, output
+    for env in ("development", "staging"):
+        for unit, keeper in (("orders-db", "orders"), ("pay-db", "pay")):
+            assert (
+                f"workloads/shop/{unit}/score.yaml:1:1: rendered/{env}/shop/{unit}/service-{keeper}-db.yaml is the "
+                f"same object as rendered/{env}/shop/{keeper}/service-{keeper}-db.yaml in namespace shop-{env}: "
+                "rename the resource or workload so their object names differ" in output
+            ) == (env == "development")  # one finding a unit: the first environment found
+    (commit,) = engine_commits(world, pushed)
+    assert sorted({unit_of(p) for p in world.changed(pushed, commit)}) == ["shop/cart", "shop/pay"]
+    assert pulls(world) == []
+
+
+def test_the_unit_holding_an_object_keeps_it_from_a_newcomer_first_in_path_order(plain_world: World) -> None:
+    world = plain_world
+    world.push_change(
+        {"workloads/shop/pay-db/score.yaml": score("pay-db", "registry.example.com/y:1", port=80)}, "pay-db"
+    )
+    process_ok(world, "--base", world.before or "")
+    pushed = world.push_change(
+        {
+            "workloads/shop/pay/score.yaml": score(
+                "pay", "registry.example.com/pay:1", resources="  db:\n    type: postgres\n"
+            )
+        },
+        "pay, whose database Service is pay-db",
+    )
+
+    code, output = process(world, "--base", world.before or "")
+
+    assert code == 1, output
+    assert (
+        "workloads/shop/pay/score.yaml:1:1: rendered/development/shop/pay/service-pay-db.yaml is the same object as "
+        "rendered/development/shop/pay-db/service-pay-db.yaml in namespace shop-development" in output
+    )
+    assert world.main() == pushed  # nothing of shop/pay; shop/pay-db untouched
