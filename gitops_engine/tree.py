@@ -77,10 +77,11 @@ def build_tree(
     environments: Iterable[str] | None = None,
     workloads: Iterable[str] | None = None,
     renderer: Renderer | None = None,
-    already_rendered: Collection[tuple[str, str]] = (),
+    already_rendered: Mapping[tuple[str, str], Collection[str]] | None = None,
 ) -> TreeBuild:
-    """Render the selected workloads (default all) in the selected environments (default all). `already_rendered`: the
-    (environment, unit) folders already there, which keep their namespace in a clash (see cross_checks)."""
+    """Render the selected workloads (default all) in the selected environments (default all).
+    `already_rendered`: (environment, unit) -> file names of the folders already there, which keep their namespace
+    and objects in a clash (see cross_checks)."""
     build = TreeBuild(global_findings=list(snapshot.findings), local_findings=list(snapshot.local_findings))
     all_envs = snapshot.environment_order
     build.environments = list(environments) if environments is not None else all_envs
@@ -124,20 +125,23 @@ def build_tree(
         build.failures.setdefault(failed, []).extend(findings)
     for failed in build.failures:
         build.failures[failed] = sorted(set(build.failures[failed]))
-    for finding in cross_checks(snapshot, build, already_rendered):
+    for finding in cross_checks(snapshot, build, already_rendered or {}):
         # The unit named is left as it is (two workloads in one namespace must not both be applied).
         build.failures.setdefault(finding.unit, []).append(finding)
     return build
 
 
 def cross_checks(
-    snapshot: Snapshot, build: TreeBuild, already_rendered: Collection[tuple[str, str]] = ()
+    snapshot: Snapshot,
+    build: TreeBuild,
+    already_rendered: Mapping[tuple[str, str], Collection[str]] | None = None,
 ) -> list[Finding]:
     """Problems between workloads: two workloads in one namespace with one name; a shared resource declared
     differently by two workloads. Of workloads clashing in a namespace, the one already rendered there keeps it
     (a newcomer never displaces a running workload; `process` decides the same way), else the first in path
     order; every workload of the repo counts, not only the selected ones."""
     findings: list[Finding] = []
+    held = already_rendered or {}
     selected = set(build.workloads)
     for env_id in build.environments:
         env = snapshot.environments[env_id]
@@ -148,7 +152,7 @@ def cross_checks(
         for (namespace, name), keys in slots.items():
             if len(keys) < 2:
                 continue
-            keeper = next((k for k in keys if (env_id, k) in already_rendered), keys[0])
+            keeper = next((k for k in keys if (env_id, k) in held), keys[0])
             findings.extend(
                 Finding(
                     snapshot.workload_paths[key],
@@ -188,14 +192,23 @@ def cross_checks(
                             unit=key,
                         )
                     )
-    findings.extend(_object_collisions(snapshot, build, {f.unit for f in findings}))
+    findings.extend(_object_collisions(snapshot, build, {f.unit for f in findings}, held))
     return sorted(set(findings))
 
 
-def _object_collisions(snapshot: Snapshot, build: TreeBuild, reported: set[str]) -> list[Finding]:
-    """Two units rendering the same object (kind, namespace, name): Argo CD or Flux would fight over it."""
+def _object_collisions(
+    snapshot: Snapshot,
+    build: TreeBuild,
+    reported: set[str],
+    already_rendered: Mapping[tuple[str, str], Collection[str]],
+) -> list[Finding]:
+    """Two units rendering the same object (kind, namespace, name): Argo CD or Flux would fight over it. The unit
+    whose rendered/ folder already holds the object keeps it (as `process` decides), else the first in path
+    order."""
     findings: list[Finding] = []
-    owner: dict[tuple[str, str, str], str] = {}
+    owners: dict[
+        tuple[str, str, str], list[tuple[str, str]]
+    ] = {}  # (env, scope, file) -> [(unit, namespace)]
     for (env, unit), rendered in sorted(build.units.items()):
         if unit in reported:
             continue  # refused already (a namespace clash): its objects are not written, so they claim nothing
@@ -203,24 +216,29 @@ def _object_collisions(snapshot: Snapshot, build: TreeBuild, reported: set[str])
         for name in rendered.files:
             if name == LOCK_FILE:
                 continue
-            kind = name.split("-", 1)[0]
-            scope = "" if kind in _CLUSTER_SCOPED_PREFIXES else namespace
-            slot = (env, scope, name)
-            first = owner.setdefault(slot, unit)
-            if first != unit:
-                path = snapshot.workload_paths.get(unit, f"{RENDERED}/{env}/{unit}")
-                findings.append(
-                    Finding(
-                        path,
-                        1 if unit in snapshot.workload_paths else 0,
-                        1 if unit in snapshot.workload_paths else 0,
-                        f"{RENDERED}/{env}/{unit}/{name} is the same object as {RENDERED}/{env}/{first}/{name}"
-                        f"{f' in namespace {namespace}' if scope else ''}: rename the resource or workload so their "
-                        "object names differ",
-                        unit=unit,
-                    )
+            scope = "" if name.split("-", 1)[0] in _CLUSTER_SCOPED_PREFIXES else namespace
+            owners.setdefault((env, scope, name), []).append((unit, namespace))
+    for (env, scope, name), claims in sorted(owners.items()):
+        if len(claims) < 2:
+            continue
+        holding = [unit for unit, _ in claims if name in already_rendered.get((env, unit), ())]
+        keeper = holding[0] if holding else claims[0][0]
+        for unit, namespace in claims:
+            if unit == keeper or unit in reported:
+                continue
+            path = snapshot.workload_paths.get(unit, f"{RENDERED}/{env}/{unit}")
+            findings.append(
+                Finding(
+                    path,
+                    1 if unit in snapshot.workload_paths else 0,
+                    1 if unit in snapshot.workload_paths else 0,
+                    f"{RENDERED}/{env}/{unit}/{name} is the same object as {RENDERED}/{env}/{keeper}/{name}"
+                    f"{f' in namespace {namespace}' if scope else ''}: rename the resource or workload so their "
+                    "object names differ",
+                    unit=unit,
                 )
-                reported.add(unit)
+            )
+            reported.add(unit)
     return findings
 
 
@@ -240,9 +258,9 @@ class TreeChanges:
         return sorted([*self.writes, *self.deletes])
 
 
-def rendered_units(root: Path) -> set[tuple[str, str]]:
-    """(environment, unit) of every unit folder under rendered/ in a work tree: names only, nothing is read."""
-    found: set[tuple[str, str]] = set()
+def rendered_units(root: Path) -> dict[tuple[str, str], frozenset[str]]:
+    """(environment, unit) -> file names of every unit folder under rendered/ in a work tree (nothing is read)."""
+    found: dict[tuple[str, str], frozenset[str]] = {}
     base = root / RENDERED
     if not base.is_dir():
         return found
@@ -250,12 +268,13 @@ def rendered_units(root: Path) -> set[tuple[str, str]]:
         if not env.is_dir(follow_symlinks=False):
             continue
         for team in os.scandir(env.path):
-            if team.is_dir(follow_symlinks=False):
-                found.update(
-                    (env.name, f"{team.name}/{unit.name}")
-                    for unit in os.scandir(team.path)
-                    if unit.is_dir(follow_symlinks=False)
-                )
+            if not team.is_dir(follow_symlinks=False):
+                continue
+            for unit in os.scandir(team.path):
+                if unit.is_dir(follow_symlinks=False):
+                    found[(env.name, f"{team.name}/{unit.name}")] = frozenset(
+                        f.name for f in os.scandir(unit.path) if f.is_file(follow_symlinks=False)
+                    )
     return found
 
 

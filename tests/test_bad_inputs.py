@@ -635,3 +635,33 @@ def test_a_namespace_clash_leaves_the_namespace_to_the_workload_already_rendered
         )
         assert "workloads/team-b/api/score.yaml:1:1" not in output
         assert snapshot_tree(repo) == before
+
+
+def test_an_object_clash_leaves_the_object_to_the_unit_already_holding_it(
+    make_platform: Callable[..., Path],
+) -> None:
+    """team-a/api-db is rendered with its Service api-db; team-a/api (first in path order) arrives with a postgres
+    resource `db`, whose Service is api-db too: team-a/api is refused and nothing is written."""
+    repo = make_platform(
+        {
+            API: None,
+            "workloads/team-a/api-db/score.yaml": WEB_SCORE.replace("name: web", "name: api-db")
+            + "service:\n  ports:\n    sql:\n      port: 5432\n",
+        }
+    )
+    code, output = run_cli(["render"], repo)
+    assert code == 0, output
+    write_files(repo, {API: API_SCORE})
+    before = snapshot_tree(repo)
+
+    for args in (["render"], ["validate"]):
+        code, output = run_cli(args, repo)
+
+        assert code == 1, output
+        assert (
+            f"{API}:1:1: rendered/development/team-a/api/service-api-db.yaml is the same object as "
+            "rendered/development/team-a/api-db/service-api-db.yaml in namespace team-a-development: rename the "
+            "resource or workload so their object names differ" in output
+        )
+        assert "workloads/team-a/api-db/score.yaml:1:1" not in output
+        assert snapshot_tree(repo) == before
