@@ -480,6 +480,29 @@ def test_merged_pull_request_is_recognised(upgraded: tuple[World, str]) -> None:
     assert len(pulls(world)) == 2 and open_units(world) == ["shop/catalog"]
 
 
+def test_a_refused_branch_deletion_is_retried_by_the_next_run(upgraded: tuple[World, str]) -> None:
+    """The remote refuses to delete the merged branch once (a pre-receive hook): the run says so, does not count as
+    complete, and the next run deletes it."""
+    world, _ = upgraded
+    merged = pull_of(world, "shop/orders")
+    git(world.dev, "fetch", "--quiet", "origin", merged.branch)
+    git(world.dev, "merge", "--quiet", "--no-ff", "-m", f"Merge #{merged.number}", "FETCH_HEAD")
+    git(world.dev, "push", "--quiet", "origin", "HEAD:main")
+    hook = world.remote / "hooks" / "pre-receive"
+    hook.write_text('#!/bin/sh\nwhile read old new ref; do\n  case "$new" in 0000000*) exit 1;; esac\ndone\n')
+    hook.chmod(0o755)
+    refs = world.refs()
+
+    report, _ = process_api(world)
+
+    assert report.deleted_branches == [] and report.retry
+    assert world.refs() == refs  # nothing deleted, no reconciled marker moved
+    hook.unlink()
+    report, _ = process_api(world)
+    assert report.deleted_branches == ["gitops-engine/shop/orders"] and not report.retry
+    assert sorted(world.branches()) == ["shop/catalog"]
+
+
 def test_superseding_workload_change_closes_the_pull_request(upgraded: tuple[World, str]) -> None:
     world, _ = upgraded
     superseded = pull_of(world, "shop/catalog")
