@@ -39,8 +39,9 @@ class RangeEffect:
 def range_effect(git: Git, base: str, head: str) -> RangeEffect:
     """Render every candidate unit at both ends of the range and keep those whose manifests differ."""
     base_sha, head_sha = git.rev_parse(base), git.rev_parse(head)
-    base_snap = load_snapshot(GitSource(git, base_sha))
-    head_snap = load_snapshot(GitSource(git, head_sha))
+    # Lazy: workloads are listed folder by folder as the range reaches them (a range over everything lists all).
+    base_snap = load_snapshot(GitSource(git, base_sha, lazy=True))
+    head_snap = load_snapshot(GitSource(git, head_sha, lazy=True))
     changed_paths = [path for _, path in git.diff_names(base_sha, head_sha)]
     state = RenderedState(git, head_sha, full=False)
     candidates = candidates_from_range(git, base_sha, head_sha, head_snap, state)
