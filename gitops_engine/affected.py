@@ -176,6 +176,14 @@ class RenderedState:
         `types` or looks up one of the `looked_up` workloads: the index from resource type to workloads.
         Bulk-read locks are scanned as bytes (a regex for the type fields) and parsed only where a looked-up name
         appears."""
+        if not types and not looked_up:
+            return set()
+        if within is None or len(within) > ENSURE_MAX_UNITS:
+            # git grep picks the locks that mention a type or name at all; only those are read and checked.
+            hits = self._grep_locks(types, looked_up)
+            within = hits if within is None else hits & within
+            if not within:
+                return set()
         self.read_all_locks(within)
         found: set[str] = set()
         for (_, unit), lock in self._locks.items():
@@ -198,6 +206,14 @@ class RenderedState:
                     found.add(unit)
         return found
 
+    def _grep_locks(self, types: set[str], looked_up: set[str]) -> set[str]:
+        """Units with a lock (in any environment) holding one of the types as a "type" value or one of the looked-up
+        workloads as a JSON string: a superset of units_using's answer, found without reading every lock here."""
+        patterns = [rf'"type"[[:space:]]*:[[:space:]]*{_ere(json.dumps(t))}' for t in sorted(types)]
+        patterns += [_ere(json.dumps(other)) for other in sorted(looked_up)]
+        paths = self.git.grep_files(self.commit, patterns, f"rendered/*/*/*/{LOCK_FILE}")
+        return {"/".join(path.split("/")[2:4]) for path in paths}
+
     def shared_users(self) -> list[tuple[str, dict[str, Any]]]:
         """(unit, lock) of every lock that declares a shared resource (parsed only where `"shared": true` is)."""
         self.read_all_locks()
@@ -209,6 +225,11 @@ class RenderedState:
             for (_, unit), lock in self._locks.items()
             if lock is not None and any(r.get("shared") for r in lock.get("resources", []))
         ]
+
+
+def _ere(text: str) -> str:
+    """`text` as a POSIX extended regular expression matching it literally (for git grep -E)."""
+    return re.sub(r"([\\.\[\]()*+?{}|^$])", r"\\\1", text)
 
 
 # A lock's resource types, found without parsing it; and whether it declares a shared resource.
@@ -456,7 +477,9 @@ def candidates_from_range(
         if WORKLOAD_TYPE in changed_types:  # a workload policy may now apply to any workload
             units |= {u for u in (within or state.units()) if not u.startswith(SHARED_FOLDER)}
         if changed_types:
-            # Workloads never rendered (no lock) may now be renderable.
+            # Workloads never rendered (no lock) may now be renderable. (Every rendered folder is listed for it: the
+            # locks git grep picked are all that were read.)
+            state.load_all()
             units.update(
                 k
                 for k in (

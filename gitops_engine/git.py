@@ -232,6 +232,28 @@ class Git:
             offset += size + 1
         return found
 
+    def grep_files(self, commit: str, patterns: Sequence[str], pathspec: str) -> list[str]:
+        """Paths of the files of a commit matching `pathspec` (glob magic: `*` stays within a folder) whose content
+        matches any of the extended regular expressions `patterns`: one `git grep` (threaded C over the blobs, ~3x
+        faster than streaming them to Python)."""
+        args = ["grep", "-l", "-z", "-E", "--no-color"]
+        for pattern in patterns:
+            args += ["-e", pattern]
+        proc = subprocess.run(
+            ["git", *args, commit, "--", f":(glob){pathspec}"],
+            cwd=self.root,
+            capture_output=True,
+            env=self._env,
+        )
+        if proc.returncode > 1:  # 1: nothing matched
+            raise GitError(f"git grep failed: {proc.stderr.decode('utf-8', 'replace').strip()}")
+        prefix = f"{commit}:"
+        return [
+            name.decode("utf-8", "surrogateescape").removeprefix(prefix)
+            for name in proc.stdout.split(b"\0")
+            if name
+        ]
+
     def subtrees(self, tree: str) -> dict[str, str]:
         """Folders directly inside a tree (`rev:path` or an id): name -> tree id (one non-recursive ls-tree)."""
         out = self.run_bytes("ls-tree", "-z", "-d", tree, check=False).decode("utf-8", "surrogateescape")

@@ -1318,3 +1318,14 @@ def test_the_unit_holding_an_object_keeps_it_from_a_newcomer_first_in_path_order
         "rendered/development/shop/pay-db/service-pay-db.yaml in namespace shop-development" in output
     )
     assert world.main() == pushed  # nothing of shop/pay; shop/pay-db untouched
+
+
+def test_a_definition_change_plans_only_the_workloads_using_the_type(plain_world: World) -> None:
+    """The resource-type index: of the five workloads, the two using postgres are candidates, not every one."""
+    world = plain_world
+    world.push_change(world.edit(*PG_17), "Upgrade in-cluster PostgreSQL to 17")
+
+    output = process_ok(world, "--base", world.before or "")
+
+    assert "plan: range reconcile of 3 candidate unit(s)" in output, output
+    assert open_units(world) == SHOP_PG
