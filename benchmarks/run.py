@@ -251,6 +251,29 @@ def bump_image(counter: int) -> Callable[[str], str]:
     return edit
 
 
+def looked_up_workload(dev: Path, keys: list[str]) -> str:
+    """A workload that another one looks up (a service-port resource of its team names it)."""
+    for key in reversed(keys):
+        score = git(dev, "show", f"origin/main:workloads/{key}/score.yaml")
+        found = re.search(r"type: service-port\n    params:\n      workload: ([a-z0-9-]+)\n", score)
+        if found:
+            return f"{key.split('/')[0]}/{found.group(1)}"
+    raise SystemExit("no workload is looked up by another")
+
+
+def move_port(text: str) -> str:
+    """The first service port, one higher."""
+    moved = re.sub(
+        r"(\nservice:\n  ports:\n    [a-z0-9-]+:\n      port: )([0-9]+)",
+        lambda m: f"{m.group(1)}{int(m.group(2)) + 1}",
+        text,
+        count=1,
+    )
+    if moved == text:
+        raise SystemExit("no service port to move")
+    return moved
+
+
 def workload_keys(dev: Path) -> list[str]:
     out = git(dev, "ls-tree", "-d", "--name-only", "origin/main", "workloads/")
     teams = [line.split("/", 1)[1] for line in out.splitlines()]
@@ -453,6 +476,16 @@ def child_single(repo: Path, scratch_dir: Path, repeats: int, partial: bool) -> 
     if report.committed_units != [picks[repeats + 2]]:
         raise SystemExit(f"unexpected result of a single change: committed {report.committed_units}")
     result["single_behind_s"] = seconds
+    # A workload moving its service port: the units looking it up (service-port resources) are searched for in
+    # the locks, and re-rendered.
+    key = looked_up_workload(dev, keys)
+    before, _ = dev_commit(dev, {f"workloads/{key}/score.yaml": move_port}, f"Move {key}'s port\n")
+    ci_checkout(work)
+    seconds, report = timed(functools.partial(_process, work, before))
+    if key not in report.committed_units:
+        raise SystemExit(f"unexpected result of a port change: committed {report.committed_units}")
+    result["port_s"] = seconds
+    result["port_units"] = len(report.committed_units) + len(report.opened)
     result["rss_mib"] = peak_rss_mib()
     return result
 
@@ -682,6 +715,14 @@ def table(
         row(
             "single workload change, `process --full` (every unit checked)",
             lambda p: ms(p["single"]["single_full_s"]),
+        )
+        row(
+            "single workload change moving a service port (its lookers searched in the locks), `--base`",
+            lambda p: (
+                f"{ms(p['single']['port_s'])} ({p['single']['port_units']} unit(s) re-rendered)"
+                if "port_s" in p["single"]
+                else "n/a"
+            ),
         )
         row("no-op second run, `--base`", lambda p: ms(p["single"]["noop_ranged_s"]))
         row(
