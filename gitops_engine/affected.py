@@ -214,17 +214,24 @@ class RenderedState:
         paths = self.git.grep_files(self.commit, patterns, f"rendered/*/*/*/{LOCK_FILE}")
         return {"/".join(path.split("/")[2:4]) for path in paths}
 
-    def shared_users(self) -> list[tuple[str, dict[str, Any]]]:
-        """(unit, lock) of every lock that declares a shared resource (parsed only where `"shared": true` is)."""
-        self.read_all_locks()
-        for key, raw in list(self._raw.items()):
-            if _LOCK_SHARED.search(raw):
-                self.lock(*key)
-        return [
-            (unit, lock)
-            for (_, unit), lock in self._locks.items()
-            if lock is not None and any(r.get("shared") for r in lock.get("resources", []))
-        ]
+    def shared_users(self, res_id: str) -> list[tuple[str, dict[str, Any]]]:
+        """(unit, lock) of every lock declaring the shared resource `res_id`: git grep picks the locks naming it,
+        and only those are read."""
+        pattern = rf'"res_id"[[:space:]]*:[[:space:]]*{_ere(json.dumps(res_id))}'
+        paths = self.git.grep_files(self.commit, [pattern], f"rendered/*/*/*/{LOCK_FILE}")
+        hits = {"/".join(path.split("/")[2:4]) for path in paths}
+        if not hits:
+            return []
+        self.read_all_locks(hits)
+        found: list[tuple[str, dict[str, Any]]] = []
+        for unit in sorted(hits):
+            for env in sorted(self._unit_envs.get(unit, ())):
+                lock = self.lock(env, unit)
+                if lock is not None and any(
+                    r.get("shared") and r.get("res_id") == res_id for r in lock.get("resources", [])
+                ):
+                    found.append((unit, lock))
+        return found
 
 
 def _ere(text: str) -> str:
@@ -232,9 +239,8 @@ def _ere(text: str) -> str:
     return re.sub(r"([\\.\[\]()*+?{}|^$])", r"\\\1", text)
 
 
-# A lock's resource types, found without parsing it; and whether it declares a shared resource.
+# A lock's resource types, found without parsing it.
 _LOCK_TYPE = re.compile(rb'"type"\s*:\s*("(?:[^"\\]|\\.)*")')
-_LOCK_SHARED = re.compile(rb'"shared"\s*:\s*true')
 # `ls-tree -r -z` records of unit files: rendered/<env>/<a>/<b>/<name>
 _RENDERED_FILE = re.compile(
     r"(?:^|(?<=\0))\d{6} blob ([0-9a-f]{40,64})\trendered/([^/\0]+)/([^/\0]+/[^/\0]+)/([^\0]+)\0"
@@ -874,7 +880,7 @@ def _plan_shared(
     plan: Plan,
     shared_rendered: dict[tuple[str, str], tuple[RenderedUnit, Cause]],
 ) -> None:
-    declarers: dict[str, list[str]] | None = None
+    declarers: dict[str, list[str]] = {}  # shared resource id -> its users, looked up once
     for unit in sorted(shared_candidates):
         unit_plan = UnitPlan(unit, "definitions", [])
         res_id = unit.split("/", 1)[1]
@@ -887,9 +893,9 @@ def _plan_shared(
             elif env in snapshot.environments:
                 lock = state.lock(env, unit)
                 reasons = stale_reasons(lock, snapshot, env, unit) if lock else []
-                if declarers is None:
-                    declarers = _shared_declarers(state, snapshot)
-                users = declarers.get(res_id, [])
+                if res_id not in declarers:
+                    declarers[res_id] = _shared_declarers(state, snapshot, res_id)
+                users = declarers[res_id]
                 # Fresh, but is anyone still using it? A user re-rendered in this run that still declared it would
                 # have produced it above; users whose locks were not touched still declare it.
                 still_used = any(u not in plan.units or env not in plan.units[u].rendered for u in users)
@@ -924,24 +930,23 @@ def _plan_shared(
                 unit_plan.old_locks[env] = lock
             _diff_folder(unit_plan, env, unit, rendered.files, state, snapshot)
         if unit_plan.changed:
-            if declarers is None:
-                declarers = _shared_declarers(state, snapshot)
-            unit_plan.users = declarers.get(res_id, [])
+            if res_id not in declarers:
+                declarers[res_id] = _shared_declarers(state, snapshot, res_id)
+            unit_plan.users = declarers[res_id]
             if not unit_plan.reasons:
                 unit_plan.reasons.append("declared by a changed workload")
             plan.units[unit] = unit_plan
 
 
-def _shared_declarers(state: RenderedState, snapshot: Snapshot) -> dict[str, list[str]]:
-    """Shared resource id -> workloads whose locks use it (any environment)."""
-    found: dict[str, set[str]] = {}
-    for unit, lock in state.shared_users():
-        if unit.startswith(SHARED_FOLDER + "/") or unit not in snapshot.workload_paths:
-            continue
-        for resource in lock.get("resources", []):
-            if resource.get("shared"):
-                found.setdefault(resource["res_id"], set()).add(unit)
-    return {k: sorted(v) for k, v in found.items()}
+def _shared_declarers(state: RenderedState, snapshot: Snapshot, res_id: str) -> list[str]:
+    """The workloads whose locks use the shared resource `res_id` (any environment)."""
+    return sorted(
+        {
+            unit
+            for unit, _ in state.shared_users(res_id)
+            if not unit.startswith(SHARED_FOLDER + "/") and unit in snapshot.workload_paths
+        }
+    )
 
 
 def _diff_folder(
