@@ -29,6 +29,7 @@ from gitops_engine.rendering import (
     UnitFailure,
     describe_workload,
     lookup_fingerprint,
+    shared_namespace,
     unit_folder,
 )
 
@@ -614,7 +615,9 @@ def _refuse_object_clashes(plan: Plan, snapshot: Snapshot, state: RenderedState)
         if namespace and "{workload}" in rule:
             members = set(mine)  # one workload name a namespace: same-named ones were refused as a clash
         elif namespace and "{team}" in rule:
-            teams = {unit.split("/", 1)[0] for unit in mine}
+            teams = {u.split("/", 1)[0] for u in mine}
+            if "shared" in teams:  # shared resources render into the namespace of a team called "shared"
+                teams.add(SHARED_FOLDER)
             members = set(mine) | {u for team in sorted(teams) for u in state.units_in(env_id, team)}
         else:
             members = set(mine) | set(state.units_in(env_id))
@@ -622,11 +625,13 @@ def _refuse_object_clashes(plan: Plan, snapshot: Snapshot, state: RenderedState)
         for member in sorted(members):
             if member in refused:
                 continue
-            if namespace and not member.startswith(SHARED_FOLDER + "/"):
-                if env.namespace_for(*member.split("/", 1)) != namespace:
-                    continue
-            elif namespace:
-                continue  # a shared resource's namespace is the rule's for team "shared"
+            team, workload = member.split("/", 1)
+            if namespace and namespace != (
+                shared_namespace(env, workload)
+                if team == SHARED_FOLDER
+                else env.namespace_for(team, workload)
+            ):
+                continue
             for name in _objects_after(plan, state, env_id, member):
                 if _is_cluster_scoped(name) != (not namespace):
                     continue

@@ -1329,3 +1329,23 @@ def test_a_definition_change_plans_only_the_workloads_using_the_type(plain_world
 
     assert "plan: range reconcile of 3 candidate unit(s)" in output, output
     assert open_units(world) == SHOP_PG
+
+
+def test_a_team_called_shared_cannot_take_a_shared_resources_object(plain_world: World) -> None:
+    """Shared resources render into the namespace of a team called `shared` (shared-<env>): the shared cache's
+    Service cache is there. A workload shared/cache with a port would render a Service cache beside it."""
+    world = plain_world
+    pushed = world.push_change(
+        {"workloads/shared/cache/score.yaml": score("cache", "registry.example.com/cache-ui:1", port=80)},
+        "a team called shared",
+    )
+
+    code, output = process(world, "--base", world.before or "")
+
+    assert code == 1, output
+    assert (
+        "workloads/shared/cache/score.yaml:1:1: rendered/development/shared/cache/service-cache.yaml is the same "
+        "object as rendered/development/_shared/cache/service-cache.yaml in namespace shared-development"
+        in output
+    )
+    assert world.main() == pushed
