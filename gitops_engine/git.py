@@ -3,7 +3,7 @@
 Reads go through plumbing that is cheap at scale: one `git ls-tree -r -z` per snapshot and one long-lived
 `git cat-file --batch` per repository (~10 us a blob, against ~140 us walking GitPython objects). Commits for many
 branches are written in one `git fast-import` stream without touching the work tree, and pushed with one
-`git push --atomic`. GitPython is used where its convenience costs nothing measurable: finding the repository.
+`git push --atomic`. Even finding the repository is one `git rev-parse`: GitPython's import alone cost ~45 ms.
 """
 
 from __future__ import annotations
@@ -47,18 +47,27 @@ def default_identity() -> Identity:
 
 
 def find_toplevel(start: str | os.PathLike[str]) -> Path:
-    """The work tree root containing `start`; UsageError when there is none."""
-    import git as gitpython  # GitPython: one import, here only
-
-    try:
-        repo = gitpython.Repo(start, search_parent_directories=True)
-    except (gitpython.InvalidGitRepositoryError, gitpython.NoSuchPathError):
+    """The work tree root containing `start`; UsageError when there is none. One `git rev-parse` (~2 ms; importing
+    GitPython for this alone cost ~45 ms of every command's start-up)."""
+    proc = (
+        subprocess.run(
+            ["git", "rev-parse", "--is-bare-repository", "--show-toplevel"],
+            cwd=start,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "LC_ALL": "C"},
+        )
+        if Path(start).is_dir()
+        else None
+    )
+    lines = proc.stdout.splitlines() if proc is not None else []
+    if lines[:1] == ["true"]:
+        raise UsageError(f"{start} is a bare repository: run gitops-engine in a clone")
+    if proc is None or proc.returncode != 0 or len(lines) != 2:
         raise UsageError(
             f"{start} is not inside a git repository: pass --repo DIR, or create one with `gitops-engine init DIR`"
-        ) from None
-    if repo.working_tree_dir is None:
-        raise UsageError(f"{start} is a bare repository: run gitops-engine in a clone")
-    return Path(repo.working_tree_dir)
+        )
+    return Path(lines[1])
 
 
 @dataclass(frozen=True)
