@@ -23,12 +23,14 @@ from gitops_engine.loading import PLATFORM_FILE, Snapshot
 from gitops_engine.matching import Ambiguous, NoMatch, ResourceKey, match_definition
 from gitops_engine.model import LOCK_FILE, SHARED_FOLDER, WORKLOAD_TYPE, Environment
 from gitops_engine.rendering import (
-    CLUSTER_SCOPED_KINDS,
     RenderedUnit,
     Renderer,
     UnitFailure,
     describe_workload,
+    is_cluster_scoped_file,
     lookup_fingerprint,
+    namespace_clash,
+    object_clash,
     shared_namespace,
     unit_folder,
 )
@@ -210,17 +212,19 @@ class RenderedState:
     def _grep_locks(self, types: set[str], looked_up: set[str]) -> set[str]:
         """Units with a lock (in any environment) holding one of the types as a "type" value or one of the looked-up
         workloads as a JSON string: a superset of units_using's answer, found without reading every lock here."""
-        patterns = [rf'"type"[[:space:]]*:[[:space:]]*{_ere(json.dumps(t))}' for t in sorted(types)]
+        patterns = [_json_field("type", t) for t in sorted(types)]
         patterns += [_ere(json.dumps(other)) for other in sorted(looked_up)]
+        return self._grep_lock_units(patterns)
+
+    def _grep_lock_units(self, patterns: list[str]) -> set[str]:
+        """Units with a lock in any environment matching one of the extended regular expressions (one git grep)."""
         paths = self.git.grep_files(self.commit, patterns, f"rendered/*/*/*/{LOCK_FILE}")
         return {"/".join(path.split("/")[2:4]) for path in paths}
 
     def shared_users(self, res_id: str) -> list[tuple[str, dict[str, Any]]]:
         """(unit, lock) of every lock declaring the shared resource `res_id`: git grep picks the locks naming it,
         and only those are read."""
-        pattern = rf'"res_id"[[:space:]]*:[[:space:]]*{_ere(json.dumps(res_id))}'
-        paths = self.git.grep_files(self.commit, [pattern], f"rendered/*/*/*/{LOCK_FILE}")
-        hits = {"/".join(path.split("/")[2:4]) for path in paths}
+        hits = self._grep_lock_units([_json_field("res_id", res_id)])
         if not hits:
             return []
         self.read_all_locks(hits)
@@ -233,6 +237,11 @@ class RenderedState:
                 ):
                     found.append((unit, lock))
         return found
+
+
+def _json_field(key: str, value: str) -> str:
+    """An extended regular expression for `"key": "value"` in a JSON document, whatever the spacing."""
+    return rf"{_ere(json.dumps(key))}[[:space:]]*:[[:space:]]*{_ere(json.dumps(value))}"
 
 
 def _ere(text: str) -> str:
@@ -585,9 +594,6 @@ def plan_changes(
     return plan
 
 
-_CLUSTER_SCOPED_PREFIXES = frozenset(kind.lower() for kind in CLUSTER_SCOPED_KINDS)
-
-
 def _refuse_object_clashes(plan: Plan, snapshot: Snapshot, state: RenderedState) -> None:
     """Two units rendering one object in an environment (same kind and name, and same namespace unless the kind is
     cluster-scoped): Argo CD or Flux would fight over it, so a full render refuses it (tree._object_collisions)
@@ -599,14 +605,13 @@ def _refuse_object_clashes(plan: Plan, snapshot: Snapshot, state: RenderedState)
     writing = sorted(
         unit for unit, p in plan.units.items() if p.rendered and not unit.startswith(SHARED_FOLDER + "/")
     )
-    scopes: dict[
-        tuple[str, str], set[str]
-    ] = {}  # (env, namespace or "" for cluster-scoped) -> units writing there
+    # (env, namespace, or "" for cluster-scoped objects) -> the units this run writes there
+    scopes: dict[tuple[str, str], set[str]] = {}
     for unit in writing:
         for env_id in plan.units[unit].rendered:
             namespace = snapshot.environments[env_id].namespace_for(*unit.split("/", 1))
             scopes.setdefault((env_id, namespace), set()).add(unit)
-            if any(_is_cluster_scoped(name) for name in _objects_after(plan, state, env_id, unit)):
+            if any(is_cluster_scoped_file(name) for name in _objects_after(plan, state, env_id, unit)):
                 scopes.setdefault((env_id, ""), set()).add(unit)
     refused: dict[str, Finding] = {}
     for (env_id, namespace), mine in sorted(scopes.items()):
@@ -633,7 +638,7 @@ def _refuse_object_clashes(plan: Plan, snapshot: Snapshot, state: RenderedState)
             ):
                 continue
             for name in _objects_after(plan, state, env_id, member):
-                if _is_cluster_scoped(name) != (not namespace):
+                if is_cluster_scoped_file(name) != (not namespace):
                     continue
                 owners.setdefault(name, []).append(member)
         for name, units in sorted(owners.items()):
@@ -648,9 +653,7 @@ def _refuse_object_clashes(plan: Plan, snapshot: Snapshot, state: RenderedState)
                     snapshot.workload_paths[unit],
                     1,
                     1,
-                    f"{unit_folder(env_id, unit)}/{name} is the same object as {unit_folder(env_id, keeper)}/{name}"
-                    f"{f' in namespace {namespace}' if namespace else ''}: rename the resource or workload so their "
-                    "object names differ",
+                    object_clash(env_id, unit, keeper, name, namespace),
                     unit=unit,
                 )
     for unit, finding in sorted(refused.items()):
@@ -668,10 +671,6 @@ def _objects_after(plan: Plan, state: RenderedState, env: str, unit: str) -> set
         names -= {path[len(prefix) :] for path in unit_plan.deletes if path.startswith(prefix)}
     names.discard(LOCK_FILE)
     return names
-
-
-def _is_cluster_scoped(file_name: str) -> bool:
-    return file_name.split("-", 1)[0] in _CLUSTER_SCOPED_PREFIXES
 
 
 # Planning many workloads (a definition change reaching thousands) is CPU-bound Python: rendering, YAML and
@@ -794,9 +793,7 @@ def _namespace_clash(snapshot: Snapshot, state: RenderedState, unit: str, env_id
                 snapshot.workload_paths[unit],
                 1,
                 1,
-                f"workload {name!r} renders into namespace {namespace!r} of {env_id}, as does "
-                f"{snapshot.workload_paths[other]}: names must be unique in a namespace; rename one or change the "
-                f"namespace rule in {env.path}",
+                namespace_clash(name, namespace, env, snapshot.workload_paths[other]),
                 unit=unit,
             )
     return None

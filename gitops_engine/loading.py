@@ -123,11 +123,9 @@ class LazyFiles(Mapping[str, str]):
 
     def folder(self, key: str) -> dict[str, str]:
         """Files under workloads/<key>/ (path -> blob id), in path order; {} when there is no such folder."""
-        prefix = f"workloads/{key}/"
         if self._all is not None:
-            start = bisect.bisect_left(self._sorted, prefix)
-            end = bisect.bisect_left(self._sorted, prefix[:-1] + "0")  # "0" follows "/": just past the folder
-            return {path: self._all[path] for path in self._sorted[start:end]}
+            return _folder_of(self._sorted, self._all, key)
+        prefix = f"workloads/{key}/"
         if key not in self._folders:
             # ls-tree takes its paths literally (no wildcards), and one starting with "workloads/" has no magic.
             listed = self.source.listing((prefix,)) if "\n" not in key and key.count("/") == 1 else {}
@@ -206,10 +204,7 @@ class LazyWorkloads(Mapping[str, str]):
     def by_name(self, name: str) -> list[str]:
         """Keys of the workloads named `name` in any team: a probe per team folder, not a listing of workloads."""
         if self._all is not None and self._name_index is None:
-            index: dict[str, list[str]] = {}
-            for key in self._all:
-                index.setdefault(key.split("/", 1)[1], []).append(key)
-            self._name_index = index
+            self._name_index = _name_index(self._all)
         if self._name_index is not None:
             return list(self._name_index.get(name, ()))
         if name not in self._by_name:
@@ -241,6 +236,23 @@ class LazyWorkloads(Mapping[str, str]):
 
     def __len__(self) -> int:
         return len(self.everything())
+
+
+def _folder_of(listing: list[str], files: Mapping[str, str], key: str) -> dict[str, str]:
+    """Files under workloads/<key>/ (path -> blob id), in path order, by bisecting the sorted listing of
+    workloads/: one folder costs the same whatever the size of the repo."""
+    prefix = f"workloads/{key}/"
+    start = bisect.bisect_left(listing, prefix)
+    end = bisect.bisect_left(listing, prefix[:-1] + "0")  # "0" follows "/": just past the folder
+    return {path: files[path] for path in listing[start:end]}
+
+
+def _name_index(keys: Iterable[str]) -> dict[str, list[str]]:
+    """Workload name -> keys (team/name) of that name, in the keys' order."""
+    index: dict[str, list[str]] = {}
+    for key in keys:
+        index.setdefault(key.split("/", 1)[1], []).append(key)
+    return index
 
 
 def _tree_folder_names(tree: bytes, id_size: int) -> set[bytes]:
@@ -378,22 +390,14 @@ class Snapshot:
         if isinstance(self.workload_paths, LazyWorkloads):
             return self.workload_paths.by_name(name)
         if self._by_name is None:
-            by_name: dict[str, list[str]] = {}
-            for key in self.workload_paths:
-                by_name.setdefault(key.split("/", 1)[1], []).append(key)
-            self._by_name = by_name
+            self._by_name = _name_index(self.workload_paths)
         return list(self._by_name.get(name, ()))
 
     def workload_files(self, key: str) -> dict[str, str]:
-        """Every file under workloads/<key>/ (path -> blob id), in path order: a bisection of the sorted listing,
-        so looking up one workload's folder costs the same whatever the size of the repo."""
+        """Every file under workloads/<key>/ (path -> blob id), in path order."""
         if isinstance(self.files, LazyFiles):
             return self.files.folder(key)
-        prefix = f"workloads/{key}/"
-        listing = self._workload_listing
-        start = bisect.bisect_left(listing, prefix)
-        end = bisect.bisect_left(listing, prefix[:-1] + "0")  # "0" follows "/": just past the folder
-        return {path: self.files[path] for path in listing[start:end]}
+        return _folder_of(self._workload_listing, self.files, key)
 
     def check_paths(self, paths: Iterable[str]) -> None:
         """Add to `local_findings` what discovery finds wrong about these (changed) paths. A lazy snapshot only

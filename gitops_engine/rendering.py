@@ -86,6 +86,32 @@ def shared_namespace(env: Environment, res_id: str) -> str:
     return env.namespace_for(SHARED_FOLDER.strip("_"), res_id)
 
 
+# Two units must not render one object, nor two workloads of one name share a namespace: Argo CD or Flux would
+# fight over them. `render` (tree.cross_checks) and `process` (affected) refuse both alike; these are their words.
+_CLUSTER_SCOPED_PREFIXES = frozenset(kind.lower() for kind in CLUSTER_SCOPED_KINDS)
+
+
+def is_cluster_scoped_file(name: str) -> bool:
+    """Whether a rendered file (`<kind>-<name>.yaml`) holds a cluster-scoped object."""
+    return name.split("-", 1)[0] in _CLUSTER_SCOPED_PREFIXES
+
+
+def namespace_clash(name: str, namespace: str, env: Environment, keeper_path: str) -> str:
+    return (
+        f"workload {name!r} renders into namespace {namespace!r} of {env.id}, as does {keeper_path}: names must be "
+        f"unique in a namespace; rename one or change the namespace rule in {env.path}"
+    )
+
+
+def object_clash(env: str, unit: str, keeper: str, name: str, namespace: str) -> str:
+    """`namespace` is "" for a cluster-scoped object."""
+    return (
+        f"{unit_folder(env, unit)}/{name} is the same object as {unit_folder(env, keeper)}/{name}"
+        f"{f' in namespace {namespace}' if namespace else ''}: rename the resource or workload so their object "
+        "names differ"
+    )
+
+
 def stable_name(*parts: str, limit: int = 63) -> str:
     """A DNS label from parts; too long ones keep a readable prefix and a stable hash suffix."""
     raw = "-".join(p for p in parts if p)

@@ -17,16 +17,17 @@ from gitops_engine.errors import Finding, InputError
 from gitops_engine.loading import Snapshot
 from gitops_engine.model import LOCK_FILE, SHARED_FOLDER
 from gitops_engine.rendering import (
-    CLUSTER_SCOPED_KINDS,
     RenderedUnit,
     Renderer,
     UnitFailure,
     deep_merge,
+    is_cluster_scoped_file,
+    namespace_clash,
+    object_clash,
     unit_folder,
 )
 
 RENDERED = "rendered"
-_CLUSTER_SCOPED_PREFIXES = frozenset(kind.lower() for kind in CLUSTER_SCOPED_KINDS)
 
 
 @dataclass
@@ -158,9 +159,7 @@ def cross_checks(
                     snapshot.workload_paths[key],
                     1,
                     1,
-                    f"workload {name!r} renders into namespace {namespace!r} of {env_id}, as does "
-                    f"{snapshot.workload_paths[keeper]}: names must be unique in a namespace; rename one or "
-                    f"change the namespace rule in {env.path}",
+                    namespace_clash(name, namespace, env, snapshot.workload_paths[keeper]),
                     unit=key,
                 )
                 for key in keys
@@ -206,9 +205,8 @@ def _object_collisions(
     whose rendered/ folder already holds the object keeps it (as `process` decides), else the first in path
     order."""
     findings: list[Finding] = []
-    owners: dict[
-        tuple[str, str, str], list[tuple[str, str]]
-    ] = {}  # (env, scope, file) -> [(unit, namespace)]
+    # (env, namespace or "" for a cluster-scoped object, file) -> the units rendering it
+    owners: dict[tuple[str, str, str], list[str]] = {}
     for (env, unit), rendered in sorted(build.units.items()):
         if unit in reported:
             continue  # refused already (a namespace clash): its objects are not written, so they claim nothing
@@ -216,14 +214,14 @@ def _object_collisions(
         for name in rendered.files:
             if name == LOCK_FILE:
                 continue
-            scope = "" if name.split("-", 1)[0] in _CLUSTER_SCOPED_PREFIXES else namespace
-            owners.setdefault((env, scope, name), []).append((unit, namespace))
+            scope = "" if is_cluster_scoped_file(name) else namespace
+            owners.setdefault((env, scope, name), []).append(unit)
     for (env, scope, name), claims in sorted(owners.items()):
         if len(claims) < 2:
             continue
-        holding = [unit for unit, _ in claims if name in already_rendered.get((env, unit), ())]
-        keeper = holding[0] if holding else claims[0][0]
-        for unit, namespace in claims:
+        holding = [unit for unit in claims if name in already_rendered.get((env, unit), ())]
+        keeper = holding[0] if holding else claims[0]
+        for unit in claims:
             if unit == keeper or unit in reported:
                 continue
             path = snapshot.workload_paths.get(unit, f"{RENDERED}/{env}/{unit}")
@@ -232,9 +230,7 @@ def _object_collisions(
                     path,
                     1 if unit in snapshot.workload_paths else 0,
                     1 if unit in snapshot.workload_paths else 0,
-                    f"{RENDERED}/{env}/{unit}/{name} is the same object as {RENDERED}/{env}/{keeper}/{name}"
-                    f"{f' in namespace {namespace}' if scope else ''}: rename the resource or workload so their "
-                    "object names differ",
+                    object_clash(env, unit, keeper, name, scope),
                     unit=unit,
                 )
             )
