@@ -114,8 +114,9 @@ class Git:
             env={**self._env, **(env or {})},
         )
         if check and proc.returncode != 0:
+            stderr = proc.stderr.decode("utf-8", "replace")
             raise GitError(
-                f"git {' '.join(args[:3])} failed: {proc.stderr.decode('utf-8', 'replace').strip()}"
+                _lock_advice(stderr, self.root) or f"git {' '.join(args[:3])} failed: {stderr.strip()}"
             )
         return proc.stdout
 
@@ -403,15 +404,63 @@ class Git:
         finally:
             if creates:
                 self._clear_staging()
-        return proc.returncode == 0, proc.stderr.decode("utf-8", "replace") + proc.stdout.decode(
-            "utf-8", "replace"
-        )
+        output = proc.stderr.decode("utf-8", "replace") + proc.stdout.decode("utf-8", "replace")
+        advice = _lock_advice(output, self.root) if proc.returncode != 0 else None
+        if advice:  # not a lease that failed (someone moved a ref): no retry can get past a lock file
+            raise GitError(advice)
+        return proc.returncode == 0, output
+
+    def remove_stale_ref_locks(self, refs: Sequence[str], started: float) -> list[Path]:
+        """Delete the `.lock` files of these refs (a folder of refs when one ends with `/`) that are older than
+        `started`, the start of this run; returns them.
+
+        Git creates `<ref>.lock` while it updates a ref and renames it into place; a git killed in between (a
+        cancelled CI job, a runner that lost power) leaves it, and every later update of that ref fails with
+        "cannot lock ref" until someone deletes it. Runners that keep their workspace (self-hosted, `act`) never
+        recover by themselves. Only the refs the engine alone writes are cleaned this way; any other lock is
+        reported with the file to delete (see `_lock_advice`)."""
+        common = Path(self.run("rev-parse", "--git-common-dir").strip())
+        store = common if common.is_absolute() else self.root / common
+        locks: list[Path] = []
+        for ref in refs:
+            if not ref.endswith("/"):
+                locks.append(store / f"{ref}.lock")
+                continue
+            for folder, _, names in os.walk(store / ref):
+                locks += [Path(folder) / name for name in names if name.endswith(".lock")]
+        removed: list[Path] = []
+        for lock in locks:
+            try:
+                if lock.stat().st_mtime >= started:
+                    continue  # taken during this run: a git of ours may still hold it
+                lock.unlink()
+            except FileNotFoundError:
+                continue  # none, or its git finished meanwhile
+            removed.append(lock)
+        return sorted(removed)
 
     def _clear_staging(self) -> None:
         """Delete every local ref under STAGING (leftovers of a killed run included: they would be pushed)."""
         out = self.run("for-each-ref", "--format=delete %(refname)", STAGING)
         if out:
             self.run(*_NO_FSYNC, "update-ref", "--stdin", input=out.encode())
+
+
+_LOCK_EXISTS = re.compile(r"Unable to create '([^']+\.lock)': File exists")
+
+
+def _lock_advice(output: str, root: Path) -> str | None:
+    """What to do about a lock file another git left behind, when git's `output` says it met one (None if not)."""
+    found = _LOCK_EXISTS.search(output)
+    if found is None:
+        return None
+    lock = os.path.normpath(found[1])  # git may say `repo.git/./refs/heads/main.lock`
+    line = next(line for line in output.splitlines() if found[0] in line)
+    where = "the remote's repository" if line.startswith("remote:") else str(root)
+    return (
+        f"git could not lock a ref: {lock} exists. A git process that was killed (a cancelled job) left it behind, or "
+        f"another git command is still running in {where}. If none is running, delete {lock} and run again."
+    )
 
 
 # Staging refs live for one push: a crash loses nothing by skipping fsync (2,000 refs: 0.66 s -> 0.25 s here).

@@ -9,7 +9,7 @@ is pushed with a lease (when main moved, the whole run starts again on the new m
 from __future__ import annotations
 
 import difflib
-import os
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -43,15 +43,13 @@ HUMAN_MARKER = "<!-- gitops-engine:human-commits -->"
 DIFF_COLLAPSE_LINES = 40
 BODY_LIMIT = 60_000  # GitHub refuses bodies over 65,536 characters
 MAX_ATTEMPTS = 5
-
-
-class InjectedFailure(GitopsError):
-    """Raised at a named step when GITOPS_ENGINE_FAIL_AT names it: how tests kill a run at each step."""
-
-
-def checkpoint(step: str) -> None:
-    if os.environ.get("GITOPS_ENGINE_FAIL_AT") == step:
-        raise InjectedFailure(f"injected failure at {step}")
+# Refs of the engine's clone that only the engine writes: what it fetches the remote's main and engine branches
+# into, and its own scratch and staging refs (see _sync_remote and gitops_engine.git).
+ENGINE_LOCAL_REFS = (
+    f"refs/remotes/origin/{MAIN}",
+    f"refs/remotes/origin/{BRANCH_PREFIX}",
+    "refs/gitops-engine/",
+)
 
 
 @dataclass
@@ -112,6 +110,9 @@ def process_repo(
     there); `full` checks every unit instead of what changed since the last complete run (see range_start)."""
     git = Git(root)
     try:
+        # Locks a killed run left on the refs only the engine writes in this clone would wedge it for good.
+        for stale in git.remove_stale_ref_locks(ENGINE_LOCAL_REFS, started=time.time()):
+            progress(f"removed {stale}: a stale lock left by a git process that was killed")
         for attempt in range(1, MAX_ATTEMPTS + 1):
             report = RunReport(attempts=attempt, dry_run=dry_run)
             pending: set[str] = set()
@@ -174,7 +175,6 @@ def process_repo(
                         f"main moved while rendering (attempt {attempt}): starting again on the new main"
                     )
                     continue
-                checkpoint("after-main-push")
                 report.committed = commit
                 report.committed_units = [u.unit for u in main_units]
                 progress(f"committed {commit[:12]} to main: {len(main_units)} unit(s)")
@@ -182,8 +182,8 @@ def process_repo(
             report.pending = sorted(pending)
             limited: RateLimited | None = None
             open_pulls: list[PullRequest] = []
+            touched = {u.unit for u in plan.pull_units()} | (with_branch - pending)
             if forge is not None:
-                touched = {u.unit for u in plan.pull_units()} | (with_branch - pending)
                 try:
                     open_pulls = _engine_pulls(forge, touched)
                 except RateLimited as exc:  # main is committed already: pull requests wait for the next run
@@ -207,8 +207,9 @@ def process_repo(
                     report,
                     progress,
                     since=None if candidates is None else start,
+                    asked=touched,
                 )
-                _record_reconciled(git, main, marker, report, progress, trailer=_complete(plan))
+                _record_reconciled(git, main, marker, reconciled, report, progress, trailer=_complete(plan))
             return report
         raise GitopsError(f"main kept moving during {MAX_ATTEMPTS} attempts: run again later")
     finally:
@@ -258,18 +259,21 @@ def _record_reconciled(
     git: Git,
     main: str,
     marker: str | None,
+    reconciled: str | None,
     report: RunReport,
     progress: Callable[[str], None],
     *,
     trailer: bool,
 ) -> None:
-    """After a complete run that changed branches or pull requests, move RECONCILED_REF to main (unless the run's
-    main commit already says so in its trailers). A run with nothing to do writes nothing; a run cut short
-    (failures, the per-run cap, a rate limit, a branch that moved) leaves it where it was, so the next run goes
-    over the same range again."""
-    did_work = bool(report.opened or report.updated or report.closed or report.deleted_branches)
+    """After a complete run, move RECONCILED_REF to main unless main already says it is reconciled: the run's own
+    commit carries the trailers, or the last complete run's point (`reconciled`, from trailers or the ref) is main.
+
+    A run with nothing left to do records it too: a run killed after its last pull request never got to move the
+    ref, and without this every later run would go over (and plan) the whole range again. A second run over the
+    same state writes nothing, since the point is then main. A run cut short (failures, the per-run cap, a rate
+    limit, a branch that moved) leaves the ref where it was, so the next run goes over the same range again."""
     complete = not (report.failures or report.global_findings or report.deferred or report.retry)
-    if (report.committed is not None and trailer) or not did_work or not complete or marker == main:
+    if not complete or (report.committed is not None and trailer) or main in (marker, reconciled):
         return
     ok, output = git.push_with_leases("origin", {RECONCILED_REF: (marker, main)})
     if ok:
@@ -411,13 +415,22 @@ def range_start(
     nothing to do reads only what changed since. A full reconcile is done when asked (`full`), when neither is
     found (a new repo, or runs that kept failing), or when the engine that wrote them rendered differently (an
     upgrade: every unit is stale, and no commit in the range says so)."""
-    if full:
-        return None, None
-    base_sha: str | None = None
-    if base is not None:
-        base_sha = git.try_rev_parse(base)
-        if base_sha is None or not git.is_ancestor(base_sha, main):
-            return None, None
+    reconciled = reconciled_point(git, main, identity, marker)
+    if full or reconciled is None:
+        return None, reconciled  # a full reconcile: every unit is checked
+    if base is None:
+        return reconciled, reconciled
+    base_sha = git.try_rev_parse(base)
+    if base_sha is None or not git.is_ancestor(base_sha, main):
+        return None, reconciled
+    if git.is_ancestor(reconciled, base_sha):
+        return reconciled, reconciled
+    return base_sha, reconciled
+
+
+def reconciled_point(git: Git, main: str, identity: Identity, marker: str | None) -> str | None:
+    """The commit up to which the engine's last complete run (of this render version) reconciled main: the newer of
+    the trailers of its last complete commit on main and RECONCILED_REF (`marker`); None when there is none."""
     out = git.run(
         "log",
         "--first-parent",
@@ -447,11 +460,8 @@ def range_start(
         if point is not None and git.is_ancestor(point, main)
     ]
     if not points:
-        return None, None  # never reconciled by this engine's render version: reconcile everything once
-    reconciled = points[-1] if len(points) == 1 or git.is_ancestor(points[0], points[-1]) else points[0]
-    if base_sha is None or git.is_ancestor(reconciled, base_sha):
-        return reconciled, reconciled
-    return base_sha, reconciled
+        return None  # never reconciled by this engine's render version
+    return points[-1] if len(points) == 1 or git.is_ancestor(points[0], points[-1]) else points[0]
 
 
 def _commit_main(
@@ -496,10 +506,12 @@ def _publish_pulls(
     report: RunReport,
     progress: Callable[[str], None],
     since: str | None,
+    asked: set[str],
 ) -> None:
     """`branches`: the remote's engine branches (name -> head) as this run fetched them; `pending`: units with an
     open pull request that this run did not examine (nothing in its range reached them, or their branch is up to
-    date): left as they are; `since`: where the run's range starts (None: every unit was checked)."""
+    date): left as they are; `since`: where the run's range starts (None: every unit was checked); `asked`: the
+    units whose open pull requests `open_pulls` holds (the forge was asked about them)."""
     pr_units = sorted(plan.pull_units(), key=lambda u: u.unit)
     wanted = {u.unit for u in pr_units}
     open_by_branch = {p.branch: p for p in open_pulls}
@@ -591,16 +603,18 @@ def _publish_pulls(
                     report.retry = True
                     todo = [t for t in todo if t[0].unit != unit_name]
         progress(f"pushed {len(pushes)} branch(es)")
-        checkpoint("after-branch-push")
 
     # 3. Open or update pull requests.
+    pushed = {u.unit for u, _ in pushes}
     for index, (unit, draft, existing) in enumerate(todo):
         try:
             if existing is None:
                 pull = forge.create_pull_request(draft)
                 report.opened.append(pull)
                 progress(f"opened #{pull.number} for {unit.unit}")
-            elif _differs(existing, draft):
+            elif _differs(existing, draft) or unit.unit in pushed:
+                # Also after a push that leaves title and body as they were: the forge then knows the branch's new
+                # head (the local forge tells a merge by it; GitHub only reads the pull request and writes nothing).
                 pull = forge.update_pull_request(existing.number, replace(draft, reviewers=()))
                 report.updated.append(pull)
                 progress(f"updated #{pull.number} for {unit.unit}")
@@ -610,7 +624,6 @@ def _publish_pulls(
             report.deferred.extend(t[0].unit for t in todo[index:])
             progress(f"rate limited ({exc}); {len(todo) - index} pull request(s) left for the next run")
             break
-        checkpoint(f"after-pull-{index + 1}")
 
     # 4. Close pull requests main no longer needs, and delete merged or obsolete engine branches.
     deletes: dict[str, tuple[str | None, str | None]] = {}
@@ -619,17 +632,13 @@ def _publish_pulls(
         if closing is None or closing in wanted or closing in plan.failures:
             continue
         unit_name = closing
-        unit_plan = plan.units.get(unit_name)
-        if unit_plan is not None and unit_plan.changed:
-            why = f"Superseded: `{unit_name}` was re-rendered on main by {report.committed or 'a workload change'}."
-        else:
-            why = f"`main` already contains this change for `{unit_name}`: nothing left to merge."
         branch_sha = branches.get(pull.branch)
         if pull.branch in foreign:
             report.blocked.append(
                 (unit_name, "obsolete, but the branch has commits by someone else: left open")
             )
             continue
+        why = _close_reason(git, main, unit_name, branch_sha)
         try:
             forge.close_pull_request(pull.number, why + " Closed by gitops-engine.")
         except RateLimited:
@@ -647,6 +656,18 @@ def _publish_pulls(
         and branch not in open_branches
         and unit_of_branch(branch) not in wanted
     }
+    # Branches of units the forge was asked about that have no open pull request and nothing to propose: the
+    # engine's own leftovers (a run killed after closing a pull request but before deleting its branch, or after
+    # pushing a branch whose pull request it never opened). Branches with anyone else's commits stay.
+    obsolete = {
+        branch: sha
+        for branch, sha in idle.items()
+        if unit_of_branch(branch) in asked
+        and unit_of_branch(branch) not in plan.failures
+        and branch not in foreign
+    }
+    deletes.update({f"refs/heads/{b}": (sha, None) for b, sha in sorted(obsolete.items())})
+    idle = {b: sha for b, sha in idle.items() if b not in obsolete}
     if idle:  # merged ones have served their purpose
         if since is None:  # every branch main contains (one for-each-ref for all of them)
             merged = set(
@@ -668,6 +689,20 @@ def _publish_pulls(
             report.deleted_branches = sorted(r[len("refs/heads/") :] for r in deletes)
         else:  # refused, or a branch moved meanwhile: the next run goes over the same range (and branches) again
             report.retry = True
+
+
+def _close_reason(git: Git, main: str, unit: str, branch_sha: str | None) -> str:
+    """Why an obsolete pull request is closed, from the repository's state alone (a run that finishes the work of
+    a killed one writes the same words): superseded when main re-rendered the unit differently since the branch
+    was made, otherwise main already holds what it proposed (merged another way, or the change was reverted)."""
+    rendered = f":(glob)rendered/*/{unit}/**"
+    if branch_sha is not None and not git.ok("diff", "--quiet", branch_sha, main, "--", rendered):
+        since = git.run(
+            "log", "-1", "--format=%H", f"{branch_sha}^..{main}", "--", rendered, check=False
+        ).strip()
+        if since:
+            return f"Superseded: `{unit}` was re-rendered on main by {since}."
+    return f"`main` already contains this change for `{unit}`: nothing left to merge."
 
 
 def _changes(unit: UnitPlan) -> dict[str, bytes | None]:

@@ -73,7 +73,7 @@ def plain_world(_prepared: World, tmp_path: Path) -> World:
 
 @pytest.fixture(autouse=True)
 def _engine_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("GITOPS_ENGINE_AUTHOR_NAME", "GITOPS_ENGINE_AUTHOR_EMAIL", "GITOPS_ENGINE_FAIL_AT"):
+    for name in ("GITOPS_ENGINE_AUTHOR_NAME", "GITOPS_ENGINE_AUTHOR_EMAIL"):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -827,48 +827,6 @@ def test_main_moving_during_a_run_loses_nothing(world: World, monkeypatch: pytes
     assert {unit_of(p) for p in world.changed(concurrent, commit)} == {"shop/cart", "shop/orders"}
     rendering = full_render(world)
     assert {p: blob(c) for p, c in rendering.items()} == world.files("main")
-
-
-def _state(world: World) -> dict[str, Any]:
-    """What a finished run leaves behind, free of commit dates: main's tree, pull requests, branch trees."""
-    return {
-        "main": world.rgit("rev-parse", "main^{tree}").strip(),
-        "pulls": sorted((p.branch, p.title, p.state, p.body) for p in pulls(world)),
-        "branches": {
-            u: world.rgit("rev-parse", f"{sha}^{{tree}}").strip() for u, sha in world.branches().items()
-        },
-    }
-
-
-@pytest.mark.parametrize("mode", ["full", "range"])
-@pytest.mark.parametrize("step", ["after-main-push", "after-branch-push", "after-pull-1"])
-def test_a_run_killed_at_any_step_is_completed_by_the_next(
-    _prepared: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, step: str, mode: str
-) -> None:
-    change = {
-        **_prepared.edit("workloads/shop/cart/score.yaml", "cart:2.0.0", "cart:2.1.0"),
-        **_prepared.edit(*PG_17),
-    }
-    reference = _prepared.copy_to(tmp_path / "reference", mode)
-    reference.push_change(change, "cart 2.1.0 and PostgreSQL 17")
-    process_ok(reference)
-    expected = _state(reference)
-    assert [p[0] for p in expected["pulls"]] == [f"gitops-engine/{u}" for u in SHOP_PG]
-
-    world = _prepared.copy_to(tmp_path / "killed", mode)
-    pushed = world.push_change(change, "cart 2.1.0 and PostgreSQL 17")
-    monkeypatch.setenv("GITOPS_ENGINE_FAIL_AT", step)
-    code, output = process(world)
-    assert code != 0 and f"injected failure at {step}" in output
-    monkeypatch.delenv("GITOPS_ENGINE_FAIL_AT")
-
-    process_ok(world)
-
-    assert _state(world) == expected
-    assert len(engine_commits(world, pushed)) == 1  # the killed run's commit was not made twice
-    refs, store = world.refs(), forge_store(world)
-    process_ok(world)
-    assert world.refs() == refs and forge_store(world) == store
 
 
 def test_pull_requests_beyond_the_per_run_cap_wait_for_the_next_run(world: World) -> None:

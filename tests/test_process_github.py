@@ -189,7 +189,6 @@ def _engine_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in (
         "GITOPS_ENGINE_AUTHOR_NAME",
         "GITOPS_ENGINE_AUTHOR_EMAIL",
-        "GITOPS_ENGINE_FAIL_AT",
         "GITHUB_EVENT_PATH",
         "GH_TOKEN",
     ):

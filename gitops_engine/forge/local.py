@@ -20,6 +20,8 @@ from typing import Any, Literal
 from gitops_engine.errors import ForgeError, UsageError
 from gitops_engine.forge import ForgeStats, PullRequest, PullRequestDraft
 
+TMP_PREFIX = ".tmp-"
+
 
 class LocalForge:
     name = "local"
@@ -29,6 +31,7 @@ class LocalForge:
         self.store = remote / "gitops-engine"
         self.stats = ForgeStats()
         self._last_number = 0  # the last pull request this client opened (see _next_number)
+        self._swept = False  # leftovers of killed writers removed (see _sweep)
 
     @classmethod
     def for_checkout(cls, checkout: Path) -> LocalForge:
@@ -59,9 +62,22 @@ class LocalForge:
         with open(self.store / ".lock", "a+") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
+                if not self._swept:
+                    self._sweep()
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _sweep(self) -> None:
+        """Remove temporary files of writers that were killed before their rename (every writer holds the lock, so
+        none is in progress now). Once per client: a listing of the store is not free with 10,000 pull requests."""
+        self._swept = True
+        for folder in (self.store / "pulls", self.store / "branches", self.store / "issues"):
+            with contextlib.suppress(FileNotFoundError):
+                for name in os.listdir(folder):
+                    if name.startswith(TMP_PREFIX):
+                        with contextlib.suppress(FileNotFoundError):
+                            os.unlink(folder / name)
 
     def _numbers(self) -> list[int]:
         folder = self.store / "pulls"
@@ -85,15 +101,33 @@ class LocalForge:
     def _branch_index(self, branch: str) -> Path:
         return self.store / "branches" / branch.replace("%", "%25").replace("/", "%2F")
 
-    def _for_branch(self, branch: str) -> list[dict[str, Any]]:
-        index = self._branch_index(branch)
-        if not index.exists():
+    def _indexed(self, branch: str) -> list[int]:
+        """The numbers a branch's index lists (possibly one whose record a killed writer never wrote)."""
+        try:
+            text = self._branch_index(branch).read_text()
+        except FileNotFoundError:
             return []
-        return [self._load(int(n)) for n in index.read_text().split()]
+        return list(dict.fromkeys(int(n) for n in text.split()))
+
+    def _for_branch(self, branch: str) -> list[dict[str, Any]]:
+        """The records of a branch's pull requests. The index is written before the record it announces (see
+        create_pull_request), so it never misses one; an announced number without a record, or whose record is
+        another branch's (the number was taken again after a kill), is skipped."""
+        found = []
+        for number in self._indexed(branch):
+            try:
+                record = self._load(number)
+            except ForgeError:
+                continue
+            if record["branch"] == branch:
+                found.append(record)
+        return found
 
     def _write_atomically(self, target: Path, text: str) -> None:
+        """One rename makes a write visible whole or not at all; a writer killed before it leaves a `.tmp-` file
+        that the next client removes (see _locked)."""
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=TMP_PREFIX)
         with os.fdopen(fd, "w") as handle:
             handle.write(text)
         os.replace(tmp, target)
@@ -236,9 +270,14 @@ class LocalForge:
                 head = self._head(draft.branch)
                 if head:
                     record["head_sha"] = head
+                # The index first, then the record: a kill between the two leaves a number announced without a
+                # record (skipped by _for_branch, and taken again by the next pull request), never a record that a
+                # lookup by branch cannot find (which made the next run open a second pull request).
+                numbers = [*self._indexed(draft.branch), number]
+                self._write_atomically(
+                    self._branch_index(draft.branch), " ".join(map(str, dict.fromkeys(numbers))) + "\n"
+                )
                 self._save(record)
-                numbers = [int(r["number"]) for r in existing] + [number]
-                self._write_atomically(self._branch_index(draft.branch), " ".join(map(str, numbers)) + "\n")
                 return self._to_pull(record)
         return self.update_pull_request(int(already["number"]), draft)
 

@@ -1,0 +1,253 @@
+"""Crash recovery (issue 9, items 10-12): a run killed at any write step is completed by the next run.
+
+The kill is real: the CLI runs as a subprocess with `tests/killpoints/` on PYTHONPATH, whose `sitecustomize` sends
+the process SIGKILL just before its Nth write step (a git command that writes, a rename in the local forge's store,
+an HTTP write to the GitHub stand-in). Nothing in the engine knows about it.
+
+The representative run: a definition change that opens two pull requests, a workload change committed to main,
+and an open pull request that the workload change makes obsolete (closed, its branch deleted). For every write
+step of that run: kill there, run again, and compare the end state with an uninterrupted run's: refs on the remote
+(their trees and main's history), pull requests (numbers, titles, bodies, states, comments), and then a third run
+that writes nothing at all.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import git, make_repo
+from process_helpers import PLATFORM, World
+
+from gitops_engine import publishing
+from gitops_engine.forge.local import LocalForge
+from gitops_engine.git import ENGINE_EMAIL, default_identity
+from gitops_engine.publishing import process_repo
+
+KILLPOINTS = Path(__file__).parent / "killpoints"
+PG_17 = ("definitions/postgres/pg-incluster.yaml", "postgres:16.4", "postgres:17.0")
+PG_TUNED = ("definitions/postgres/pg-tuned.yaml", '"300"', '"400"')
+INVOICES = ("workloads/billing/invoices/score.yaml", "invoices:0.9.0", "invoices:1.0.0")
+
+
+def run_engine(
+    world: World,
+    *args: str,
+    kill_at: int = 0,
+    log: Path | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """`python -m gitops_engine process --forge local ARGS` in the engine's clone, with the failpoints loaded."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITOPS_ENGINE_", "GITHUB_"))}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(KILLPOINTS), env.get("PYTHONPATH", "")]))
+    if kill_at:
+        env["GITOPS_ENGINE_TEST_KILL_AT"] = str(kill_at)
+    if log is not None:
+        env["GITOPS_ENGINE_TEST_WRITE_LOG"] = str(log)
+    env.update(extra_env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "gitops_engine", "process", *args],
+        cwd=world.engine,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def steps_of(world: World, *args: str) -> list[str]:
+    """The write steps of one uninterrupted run (asserting it succeeded)."""
+    log = world.root / "steps.log"
+    log.unlink(missing_ok=True)
+    done = run_engine(world, *args, log=log)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return log.read_text().splitlines() if log.exists() else []
+
+
+def end_state(world: World, since: str) -> dict[str, Any]:
+    """What a finished run leaves behind, free of commit dates (the engine's commits are made "now")."""
+    refs = world.refs()
+    history = world.rgit(
+        "log", "--first-parent", "--format=%T %ae %s", f"{since}..refs/heads/main"
+    ).splitlines()
+    forge = LocalForge(world.remote)
+
+    def dated(text: str) -> str:  # a commit id in a comment, as the tree and subject it names
+        return re.sub(
+            r"\b[0-9a-f]{40}\b", lambda m: world.rgit("log", "-1", "--format=%T %s", m[0]).strip(), text
+        )
+
+    return {
+        "refs": {ref: world.rgit("rev-parse", f"{sha}^{{tree}}").strip() for ref, sha in refs.items()},
+        "main history": history,
+        "pulls": [
+            (
+                p.number,
+                p.branch,
+                p.state,
+                p.title,
+                p.body,
+                p.labels,
+                p.reviewers,
+                [dated(c) for c in forge.comments(p.number)],
+            )
+            for p in forge.list_pull_requests("all")
+        ],
+    }
+
+
+@pytest.fixture(scope="module")
+def _before_the_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[World, str]:
+    """A rendered platform with one open pull request (billing/invoices, from a pg-tuned change), then a push that
+    upgrades pg-incluster (two pull requests to open) and bumps invoices' image (committed to main, which makes its
+    pull request obsolete). Returns the world and main before that push."""
+    root = tmp_path_factory.mktemp("crash")
+    seed = make_repo(root / "seed", PLATFORM, message="Platform sources")
+    world = World(root, mode="range")
+    git(root, "clone", "--quiet", "--bare", str(seed), str(world.remote))
+    shutil.rmtree(seed)
+    git(root, "clone", "--quiet", str(world.remote), str(world.engine))
+    git(root, "clone", "--quiet", str(world.remote), str(world.dev))
+    assert process_repo(world.engine, LocalForge(world.remote), default_identity()).committed
+    world.push_change(world.edit(*PG_TUNED), "Tune billing's database")
+    report = process_repo(world.engine, LocalForge(world.remote), default_identity())
+    assert [p.branch for p in report.opened] == ["gitops-engine/billing/invoices"]
+    before = world.main()
+    world.push_change({**world.edit(*PG_17), **world.edit(*INVOICES)}, "PostgreSQL 17; invoices 1.0.0")
+    return world, before
+
+
+# The write steps of the representative run, in order. A change to the engine's writes shows here first; every
+# one of them is a kill point below.
+STEPS = [
+    "git fetch",  # the push, into the engine's clone
+    "git fast-import",  # main's commit (invoices re-rendered)
+    "git push",  # main
+    "git fast-import",  # the two branches' commits
+    "git push",  # both branches, atomically
+    "forge replace branches/gitops-engine%2Fshop%2Fcatalog",  # the index announces #2 ...
+    "forge replace pulls/2.json",  # ... then #2 is written
+    "forge replace branches/gitops-engine%2Fshop%2Forders",
+    "forge replace pulls/3.json",
+    "forge replace pulls/1.json",  # #1 closed with its comment
+    "git push",  # #1's branch deleted
+    "git push",  # RECONCILED_REF moved to main
+]
+
+
+@pytest.fixture(scope="module")
+def _uninterrupted(
+    _before_the_run: tuple[World, str], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
+    prepared, before = _before_the_run
+    reference = prepared.copy_to(tmp_path_factory.mktemp("reference") / "world", "range")
+    steps = steps_of(reference, "--forge", "local", "--base", before)
+    assert [step.split(" ", 1)[1] for step in steps] == STEPS
+    expected = end_state(reference, before)
+    # The scenario is what it claims to be: one engine commit, two pull requests opened, one closed.
+    assert len(expected["main history"]) == 2 and expected["main history"][0].split(" ", 2)[1] == ENGINE_EMAIL
+    assert [(p[0], p[1], p[2]) for p in expected["pulls"]] == [
+        (1, "gitops-engine/billing/invoices", "closed"),
+        (2, "gitops-engine/shop/catalog", "open"),
+        (3, "gitops-engine/shop/orders", "open"),
+    ]
+    assert sorted(expected["refs"]) == [
+        "HEAD",
+        publishing.RECONCILED_REF,
+        "refs/heads/gitops-engine/shop/catalog",
+        "refs/heads/gitops-engine/shop/orders",
+        "refs/heads/main",
+    ]
+    return expected
+
+
+@pytest.mark.parametrize("point", range(1, len(STEPS) + 1), ids=[f"{i + 1}-{s}" for i, s in enumerate(STEPS)])
+def test_a_run_killed_at_any_write_step_is_completed_by_the_next(
+    _before_the_run: tuple[World, str], _uninterrupted: dict[str, Any], tmp_path: Path, point: int
+) -> None:
+    prepared, before = _before_the_run
+    world = prepared.copy_to(tmp_path / "killed", "range")
+
+    killed = run_engine(world, "--forge", "local", "--base", before, kill_at=point)
+    assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
+    again = run_engine(world, "--forge", "local", "--base", before)
+
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert end_state(world, before) == _uninterrupted  # nothing duplicated, nothing lost
+    assert steps_of(world, "--forge", "local", "--base", before) == []  # and then nothing left to do
+
+
+# -------------------------------------------------------------------------------------------------------------
+# Item 11: a lock file left by a killed git
+
+
+def _lock(path: Path, age: float) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("0" * 40 + "\n")
+    then = time.time() - age
+    os.utime(path, (then, then))
+    return path
+
+
+def test_stale_locks_on_the_engines_own_refs_are_removed(
+    _before_the_run: tuple[World, str], _uninterrupted: dict[str, Any], tmp_path: Path
+) -> None:
+    """A kill while git updated a remote-tracking ref leaves `<ref>.lock`; git then refuses every later update of
+    that ref ("cannot lock ref", exit 2), and a runner that keeps its workspace never recovers."""
+    prepared, before = _before_the_run
+    world = prepared.copy_to(tmp_path / "world", "range")
+    refs = world.engine / ".git" / "refs"
+    locks = [
+        _lock(refs / "remotes/origin/main.lock", age=3600),
+        _lock(refs / "remotes/origin/gitops-engine/billing/invoices.lock", age=60),
+        _lock(refs / "gitops-engine/push/heads/x.lock", age=60),
+    ]
+
+    done = run_engine(world, "--forge", "local", "--base", before)
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    for lock in locks:
+        assert f"removed {lock}: a stale lock left by a git process that was killed\n" in done.stdout
+        assert not lock.exists()
+    assert end_state(world, before) == _uninterrupted
+
+
+def test_a_lock_the_engine_does_not_own_is_named_with_what_to_do(
+    _before_the_run: tuple[World, str], tmp_path: Path
+) -> None:
+    """A lock on the remote (a push killed there), or one taken after this run started (a git still running), is
+    not the engine's to remove: the run stops (exit 2) and names the file to delete."""
+    prepared, before = _before_the_run
+    world = prepared.copy_to(tmp_path / "world", "range")
+    remote_lock = _lock(world.remote / "refs/heads/main.lock", age=3600)
+    main = world.main()
+
+    done = run_engine(world, "--forge", "local", "--base", before)
+
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr == (
+        f"Error: git could not lock a ref: {remote_lock} exists. A git process that was killed (a cancelled job) "
+        "left it behind, or another git command is still running in the remote's repository. If none is running, "
+        f"delete {remote_lock} and run again.\n"
+    )
+    assert world.main() == main and remote_lock.exists()
+
+    world = prepared.copy_to(tmp_path / "again", "range")
+    fresh = _lock(world.engine / ".git/refs/remotes/origin/main.lock", age=-3600)  # newer than the run
+    main = world.main()
+    done = run_engine(world, "--forge", "local", "--base", before)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"Error: git could not lock a ref: {fresh} exists." in done.stderr
+    assert (
+        f"still running in {world.engine}. If none is running, delete {fresh} and run again." in done.stderr
+    )
+    assert fresh.exists() and world.main() == main
