@@ -480,6 +480,41 @@ def test_merged_pull_request_is_recognised(upgraded: tuple[World, str]) -> None:
     assert len(pulls(world)) == 2 and open_units(world) == ["shop/catalog"]
 
 
+def test_pull_requests_merged_after_their_branches_were_updated_are_recognised(
+    upgraded: tuple[World, str],
+) -> None:
+    """Issue 10, item 5 (local forge ghosts): a second definition change updates the branches; people merge them
+    with `--no-ff`; the pull requests are merged, not left open forever, and a later change opens new ones."""
+    world, _ = upgraded
+    before = {p.branch: p.number for p in pulls(world)}
+    world.push_change(world.edit(PG_INCLUSTER, "postgres:17.0", "postgres:17.2"), "PostgreSQL 17.2")
+    process_ok(world)
+    assert {p.branch: p.number for p in pulls(world, "open")} == before  # updated in place
+    for branch, number in sorted(before.items()):
+        git(world.dev, "pull", "--quiet", "--ff-only", "origin", "main")
+        git(world.dev, "fetch", "--quiet", "origin", branch)
+        git(world.dev, "merge", "--quiet", "--no-ff", "-m", f"Merge #{number}", "FETCH_HEAD")
+        git(world.dev, "push", "--quiet", "origin", "HEAD:main")
+    world.before = world.rgit("rev-parse", "main~2").strip()
+
+    process_ok(world)
+
+    assert world.branches() == {}
+    assert [(p.number, p.state) for p in pulls(world)] == [(n, "merged") for n in sorted(before.values())]
+    code, output = run_cli(["pulls", "--forge", "local", "--state", "open"], world.engine)
+    assert code == 0 and "gitops-engine/" not in output, output
+    refs = world.refs()
+    process_ok(world, "--full")
+    assert world.refs() == refs and [p.state for p in pulls(world)] == ["merged", "merged"]
+    # A later change to the same units opens new pull requests: the merged ones are not revived.
+    world.push_change(world.edit(PG_INCLUSTER, "postgres:17.2", "postgres:17.3"), "PostgreSQL 17.3")
+    process_ok(world)
+    assert [(p.branch, p.state) for p in pulls(world) if p.number not in before.values()] == [
+        (f"gitops-engine/{u}", "open") for u in SHOP_PG
+    ]
+    assert [p.state for p in pulls(world) if p.number in before.values()] == ["merged", "merged"]
+
+
 def test_a_refused_branch_deletion_is_retried_by_the_next_run(upgraded: tuple[World, str]) -> None:
     """The remote refuses to delete the merged branch once (a pre-receive hook): the run says so, does not count as
     complete, and the next run deletes it."""

@@ -1,8 +1,12 @@
 """The `local` forge: pull requests kept beside a local bare remote, so every clone sees the same ones.
 
 Each pull request is one JSON file, `<bare repo>/gitops-engine/pulls/<number>.json`, written atomically under a
-file lock, with a small index per branch so that finding or opening one costs the same with 10 or 10,000 of them. States follow GitHub: `open`, `closed`, and `merged` — a pull request is merged once its branch's head is
-contained in the base branch (someone merged it with git), which is detected when pull requests are read.
+file lock, with a small index per branch so that finding or opening one costs the same with 10 or 10,000 of them.
+Every write is one file written then renamed into place, so a process killed at any moment leaves each file whole.
+
+States follow GitHub, which watches every push: an open pull request's head follows its branch; it is `merged` once
+that head is contained in the base branch (someone merged it with git), and `closed` when its branch is deleted
+unmerged. The local forge sees pushes only when pull requests are read or updated, and records what it sees then.
 """
 
 from __future__ import annotations
@@ -159,14 +163,25 @@ class LocalForge:
         for record in open_records:
             head = heads.get(record["branch"])
             if head is not None:
-                record["head_sha"] = head
                 merged = head in merged_into.get(record["base"], set())
             else:  # the branch is gone: fall back to the head we saw last
                 merged = self._contained(record)
-            if merged:
-                record["state"] = "merged"
-                self._save(record)
+            self._follow(record, head, merged)
         return records
+
+    def _follow(self, record: dict[str, Any], head: str, merged: bool) -> None:
+        """Keep an open pull request's state the way GitHub does on every push: its head follows the branch; it is
+        merged once that head is in the base branch; it is closed when its branch is deleted unmerged. Saved only
+        when something changed, so reading twice writes nothing."""
+        before = (record.get("head_sha"), record["state"])
+        if head:
+            record["head_sha"] = head
+        if merged:
+            record["state"] = "merged"
+        elif not head and record.get("head_sha"):
+            record["state"] = "closed"
+        if (record.get("head_sha"), record["state"]) != before:
+            self._save(record)
 
     def _contained(self, record: dict[str, Any]) -> bool:
         sha = record.get("head_sha")
@@ -206,11 +221,7 @@ class LocalForge:
         if record["state"] != "open":  # like GitHub, only an open pull request becomes merged
             return record
         head = self._head(record["branch"])
-        if head:
-            record["head_sha"] = head
-        if self._contained(record):
-            record["state"] = "merged"
-            self._save(record)
+        self._follow(record, head, self._contained({**record, "head_sha": head or record.get("head_sha")}))
         return record
 
     def _to_pull(self, record: dict[str, Any]) -> PullRequest:
@@ -283,7 +294,7 @@ class LocalForge:
 
     def update_pull_request(self, number: int, draft: PullRequestDraft) -> PullRequest:
         with self._locked():
-            record = self._record(number)
+            record = self._refresh(self._record(number))  # the branch was just pushed: its new head
             wanted = {
                 "title": draft.title,
                 "body": draft.body,
