@@ -169,7 +169,7 @@ class LocalForge:
             self._follow(record, head, merged)
         return records
 
-    def _follow(self, record: dict[str, Any], head: str, merged: bool) -> None:
+    def _follow(self, record: dict[str, Any], head: str | None, merged: bool) -> None:
         """Keep an open pull request's state the way GitHub does on every push: its head follows the branch; it is
         merged once that head is in the base branch; it is closed when its branch is deleted unmerged. Saved only
         when something changed, so reading twice writes nothing."""
