@@ -138,6 +138,8 @@ def test_create_opens_a_pull_request_with_labels_and_team_reviewers(
         url="https://github.example/octo-org/platform/pull/1",
         labels=("gitops-engine", "postgres"),
         reviewers=("payments",),
+        automerge=False,
+        node_id=github.pull(1).node_id,
     )
     assert writes(github) == [
         ("POST", f"{REPO}/pulls"),

