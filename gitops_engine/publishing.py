@@ -55,6 +55,7 @@ ENGINE_LOCAL_REFS = (
 @dataclass
 class RunReport:
     head: str = ""
+    merged: list[PullRequest] = field(default_factory=list)  # auto-merge pull requests the forge merged first
     committed: str | None = None
     committed_units: list[str] = field(default_factory=list)
     opened: list[PullRequest] = field(default_factory=list)
@@ -113,8 +114,12 @@ def process_repo(
         # Locks a killed run left on the refs only the engine writes in this clone would wedge it for good.
         for stale in git.remove_stale_ref_locks(ENGINE_LOCAL_REFS, started=time.time()):
             progress(f"removed {stale}: a stale lock left by a git process that was killed")
+        # Auto-merge pull requests whose checks passed land first, so this run starts from the main they make.
+        merged = [] if forge is None or dry_run else forge.merge_ready()
+        for pull in merged:
+            progress(f"merged #{pull.number} ({pull.branch}): auto-merge")
         for attempt in range(1, MAX_ATTEMPTS + 1):
-            report = RunReport(attempts=attempt, dry_run=dry_run)
+            report = RunReport(attempts=attempt, dry_run=dry_run, merged=merged)
             pending: set[str] = set()
             main, branches, marker = _sync_remote(git)
             report.head = main

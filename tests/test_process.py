@@ -515,6 +515,32 @@ def test_pull_requests_merged_after_their_branches_were_updated_are_recognised(
     assert [p.state for p in pulls(world) if p.number in before.values()] == ["merged", "merged"]
 
 
+@pytest.mark.parametrize("method", ["merge", "squash", "rebase"])
+def test_automerge_pull_requests_are_merged_at_the_start_of_the_next_run(
+    upgraded: tuple[World, str], method: str
+) -> None:
+    """The local forge merges auto-merge pull requests as if their checks had passed, when a run starts; the run
+    then finds main holding the change: nothing to open or update, the branch deleted, a second run a no-op."""
+    world, _ = upgraded
+    orders = pull_of(world, "shop/orders")
+    LocalForge(world.remote).enable_automerge(orders.number, method)  # type: ignore[arg-type]
+    rendering = full_render(world)
+
+    report, _ = process_api(world)
+
+    assert [(p.number, p.state) for p in report.merged] == [(orders.number, "merged")]
+    assert pull_of(world, "shop/orders").state == "merged"
+    assert units_differing(world, full_render(world)) == {"shop/catalog"}
+    assert unit_files(world, "main", "shop/orders") == {
+        p: blob(c) for p, c in rendering.items() if unit_of(p) == "shop/orders"
+    }
+    assert sorted(world.branches()) == ["shop/catalog"] and open_units(world) == ["shop/catalog"]
+    assert report.opened == [] and report.updated == [] and report.closed == []
+    refs = world.refs()
+    again, forge = process_api(world)
+    assert again.merged == [] and forge.stats.writes == 0 and world.refs() == refs
+
+
 def test_a_refused_branch_deletion_is_retried_by_the_next_run(upgraded: tuple[World, str]) -> None:
     """The remote refuses to delete the merged branch once (a pre-receive hook): the run says so, does not count as
     complete, and the next run deletes it."""
