@@ -530,7 +530,7 @@ def child_definition(repo: Path, scratch_dir: Path, budget: float, partial: bool
     from gitops_engine.git import default_identity
     from gitops_engine.publishing import process_repo
 
-    _, work, dev = scratch_clones(repo, scratch_dir, partial)
+    remote, work, dev = scratch_clones(repo, scratch_dir, partial)
     keys = workload_keys(dev)
 
     def edit(text: str) -> str:
@@ -604,6 +604,23 @@ def child_definition(repo: Path, scratch_dir: Path, budget: float, partial: bool
     if rerun.committed or rerun.opened or rerun.updated:
         raise SystemExit("the run after the definition change was not a no-op")
     result["rerun_full_s"] = rerun_seconds
+    # Issue 9, item 12: a run killed after its last pull request, before it moved RECONCILED_REF. The marker is put
+    # back where it was before the definition change; the first run after that goes over the range again and
+    # (since the fix) records it, so the run after it is a no-op again. Before the fix nothing recorded it: every
+    # later run cost what the first one does, which the last measurement repeats (the marker put back again).
+    from gitops_engine.publishing import RECONCILED_REF
+
+    def killed_before_the_marker() -> None:
+        git(remote, "update-ref", "-d", RECONCILED_REF)
+
+    killed_before_the_marker()
+    first_seconds, first = timed(lambda: process_repo(work, forge, default_identity(), base=None))
+    next_seconds, _ = timed(lambda: process_repo(work, forge, default_identity(), base=None))
+    killed_before_the_marker()
+    unfixed_seconds, _ = timed(lambda: process_repo(work, forge, default_identity(), base=None))
+    if first.opened or first.updated or first.reconciled is None:
+        raise SystemExit("the run after the kill did not just record what it reconciled")
+    result["after_kill_s"] = [first_seconds, next_seconds, unfixed_seconds]
     # A developer's push while all those pull requests are open (the upgrade is still in the range).
     untouched = [k for k in keys if k not in {p.branch.removeprefix("gitops-engine/") for p in report.opened}]
     key = untouched[len(untouched) // 2]
@@ -785,6 +802,18 @@ def table(
             return f"{d['rerun_full_s']:.1f} s" if "rerun_full_s" in d else "n/a (cut off)"
 
         row("second run after the definition change (no `--base`, no-op; the pull requests open)", rerun)
+
+        def after_kill(p: dict[str, Any]) -> str:
+            d = definition(p)
+            if "after_kill_s" not in d:
+                return "n/a (cut off)"
+            first, following, unfixed = d["after_kill_s"]
+            return f"{first:.2f} s, then {following:.2f} s (before the fix: {unfixed:.2f} s every run)"
+
+        row(
+            "runs after one killed before recording `reconciled` (no `--base`): the first, the next",
+            after_kill,
+        )
         row(
             "… then a single workload change (`--base`) while those pull requests are open",
             lambda p: (
