@@ -620,7 +620,7 @@ def _publish_pulls(
             elif _differs(existing, draft) or unit.unit in pushed:
                 # Also after a push that leaves title and body as they were: the forge then knows the branch's new
                 # head (the local forge tells a merge by it; GitHub only reads the pull request and writes nothing).
-                pull = forge.update_pull_request(existing.number, replace(draft, reviewers=()))
+                pull = forge.update_pull_request(existing.number, _review_teams(existing, draft))
                 report.updated.append(pull)
                 progress(f"updated #{pull.number} for {unit.unit}")
             else:
@@ -790,8 +790,20 @@ def _comment_human(forge: Forge, pull: PullRequest, branch: str, report: RunRepo
 
 def _differs(pull: PullRequest, draft: PullRequestDraft) -> bool:
     """Reviewers are requested when a pull request opens, not compared later: GitHub drops a team from the
-    requested reviewers once it has reviewed, and asking it again would be noise."""
-    return pull.title != draft.title or pull.body != draft.body or not set(draft.labels) <= set(pull.labels)
+    requested reviewers once it has reviewed, and asking it again would be noise. A pull request with no team
+    requested at all is the exception: a run killed between opening it and asking for review leaves it so, and
+    the forge then asks only when nobody has reviewed yet (see _review_teams)."""
+    return (
+        pull.title != draft.title
+        or pull.body != draft.body
+        or not set(draft.labels) <= set(pull.labels)
+        or bool(draft.reviewers and not pull.reviewers)
+    )
+
+
+def _review_teams(pull: PullRequest, draft: PullRequestDraft) -> PullRequestDraft:
+    """The draft to update `pull` with: its reviewers only when the pull request has none requested."""
+    return draft if not pull.reviewers else replace(draft, reviewers=())
 
 
 def _reviewers(snapshot: Snapshot, unit: UnitPlan) -> tuple[str, ...]:

@@ -13,6 +13,7 @@ that writes nothing at all.
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 import shutil
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fakegithub import FakeGitHub
 from helpers import git, make_repo
 from process_helpers import PLATFORM, World
 
@@ -64,32 +66,36 @@ def run_engine(
     )
 
 
-def steps_of(world: World, *args: str) -> list[str]:
+def steps_of(world: World, *args: str, extra_env: dict[str, str] | None = None) -> list[str]:
     """The write steps of one uninterrupted run (asserting it succeeded)."""
     log = world.root / "steps.log"
     log.unlink(missing_ok=True)
-    done = run_engine(world, *args, log=log)
+    done = run_engine(world, *args, log=log, extra_env=extra_env)
     assert done.returncode == 0, done.stdout + done.stderr
     return log.read_text().splitlines() if log.exists() else []
 
 
-def end_state(world: World, since: str) -> dict[str, Any]:
-    """What a finished run leaves behind, free of commit dates (the engine's commits are made "now")."""
+def _dated(world: World, text: str) -> str:
+    """A commit id in a comment, as the tree and subject it names (the engine's commits are made "now")."""
+    return re.sub(
+        r"\b[0-9a-f]{40}\b", lambda m: world.rgit("log", "-1", "--format=%T %s", m[0]).strip(), text
+    )
+
+
+def end_state(world: World, since: str, *, pulls: bool = True) -> dict[str, Any]:
+    """What a finished run leaves behind, free of commit dates: the remote's refs (as trees), main's history since
+    `since`, and the local forge's pull requests."""
     refs = world.refs()
     history = world.rgit(
         "log", "--first-parent", "--format=%T %ae %s", f"{since}..refs/heads/main"
     ).splitlines()
-    forge = LocalForge(world.remote)
-
-    def dated(text: str) -> str:  # a commit id in a comment, as the tree and subject it names
-        return re.sub(
-            r"\b[0-9a-f]{40}\b", lambda m: world.rgit("log", "-1", "--format=%T %s", m[0]).strip(), text
-        )
-
-    return {
+    state: dict[str, Any] = {
         "refs": {ref: world.rgit("rev-parse", f"{sha}^{{tree}}").strip() for ref, sha in refs.items()},
         "main history": history,
-        "pulls": [
+    }
+    if pulls:
+        forge = LocalForge(world.remote)
+        state["pulls"] = [
             (
                 p.number,
                 p.branch,
@@ -98,11 +104,11 @@ def end_state(world: World, since: str) -> dict[str, Any]:
                 p.body,
                 p.labels,
                 p.reviewers,
-                [dated(c) for c in forge.comments(p.number)],
+                [_dated(world, c) for c in forge.comments(p.number)],
             )
             for p in forge.list_pull_requests("all")
-        ],
-    }
+        ]
+    return state
 
 
 @pytest.fixture(scope="module")
@@ -251,3 +257,127 @@ def test_a_lock_the_engine_does_not_own_is_named_with_what_to_do(
         f"still running in {world.engine}. If none is running, delete {fresh} and run again." in done.stderr
     )
     assert fresh.exists() and world.main() == main
+
+
+# -------------------------------------------------------------------------------------------------------------
+# The same run against the GitHub stand-in: every git write and every HTTP write is a kill point.
+
+GITHUB_STEPS = [
+    "git fetch",
+    "git fast-import",
+    "git push",  # main
+    "git fast-import",
+    "git push",  # both branches
+    "http POST /repos/octo-org/platform/pulls",  # #2 opened ...
+    "http PUT /repos/octo-org/platform/issues/2/labels",  # ... labelled ...
+    "http POST /repos/octo-org/platform/pulls/2/requested_reviewers",  # ... and its team asked to review
+    "http POST /repos/octo-org/platform/pulls",
+    "http PUT /repos/octo-org/platform/issues/3/labels",
+    "http POST /repos/octo-org/platform/pulls/3/requested_reviewers",
+    "http POST /repos/octo-org/platform/issues/1/comments",  # #1: why it is closed ...
+    "http PATCH /repos/octo-org/platform/pulls/1",  # ... then closed
+    "git push",  # #1's branch deleted
+    "git push",  # RECONCILED_REF
+]
+
+
+def github_env(server: FakeGitHub) -> dict[str, str]:
+    return {
+        "GITHUB_REPOSITORY": server.repository,
+        "GITHUB_TOKEN": server.token,
+        "GITHUB_API_URL": server.api_url,
+        "GITOPS_ENGINE_TEST_NO_SLEEP": "1",  # the forge's pacing between writes costs no wall time
+    }
+
+
+def github_state(world: World, server: FakeGitHub, since: str) -> dict[str, Any]:
+    state = end_state(world, since, pulls=False)
+    state["pulls"] = [
+        (
+            p.number,
+            p.head_ref,
+            p.state,
+            p.merged_at is not None,
+            p.title,
+            p.body,
+            sorted(p.labels),
+            sorted(p.requested_teams),
+            [_dated(world, c.body) for c in server.comments_on(p.number)],
+        )
+        for p in server.pulls()
+    ]
+    return state
+
+
+@pytest.fixture(scope="module")
+def _github_before_the_run(
+    _before_the_run: tuple[World, str], tmp_path_factory: pytest.TempPathFactory
+) -> tuple[World, str, FakeGitHub]:
+    """The same starting point, with pull request #1 opened on the GitHub stand-in instead of the local forge
+    (seeded as the engine opened it). The server is the template every test copies."""
+    prepared, before = _before_the_run
+    world = prepared.copy_to(tmp_path_factory.mktemp("github") / "world", "range")
+    local = LocalForge(world.remote)
+    server = FakeGitHub(world.remote)
+    for pull in local.list_pull_requests("all"):
+        server.seed_pull_request(
+            pull.branch, title=pull.title, body=pull.body, labels=pull.labels, teams=pull.reviewers
+        )
+    shutil.rmtree(world.remote / "gitops-engine")  # the local forge's store: not used here
+    return world, before, server
+
+
+def _serve_copy(template: FakeGitHub, world: World) -> FakeGitHub:
+    server = FakeGitHub(world.remote)
+    server.issues = copy.deepcopy(template.issues)
+    server.comments = copy.deepcopy(template.comments)
+    server._next_number = template._next_number
+    return server.start()
+
+
+@pytest.fixture(scope="module")
+def _github_uninterrupted(
+    _github_before_the_run: tuple[World, str, FakeGitHub], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
+    prepared, before, template = _github_before_the_run
+    reference = prepared.copy_to(tmp_path_factory.mktemp("github-reference") / "world", "range")
+    server = _serve_copy(template, reference)
+    try:
+        steps = steps_of(reference, "--forge", "github", "--base", before, extra_env=github_env(server))
+        assert [step.split(" ", 1)[1] for step in steps] == GITHUB_STEPS
+        expected = github_state(reference, server, before)
+        assert server.spec_violations == [] and server.response_violations == []
+    finally:
+        server.stop()
+    assert [(p[0], p[1], p[2]) for p in expected["pulls"]] == [
+        (1, "gitops-engine/billing/invoices", "closed"),
+        (2, "gitops-engine/shop/catalog", "open"),
+        (3, "gitops-engine/shop/orders", "open"),
+    ]
+    return expected
+
+
+@pytest.mark.parametrize(
+    "point", range(1, len(GITHUB_STEPS) + 1), ids=[f"{i + 1}-{s}" for i, s in enumerate(GITHUB_STEPS)]
+)
+def test_a_run_on_github_killed_at_any_write_step_is_completed_by_the_next(
+    _github_before_the_run: tuple[World, str, FakeGitHub],
+    _github_uninterrupted: dict[str, Any],
+    tmp_path: Path,
+    point: int,
+) -> None:
+    prepared, before, template = _github_before_the_run
+    world = prepared.copy_to(tmp_path / "killed", "range")
+    server = _serve_copy(template, world)
+    try:
+        env = github_env(server)
+        killed = run_engine(world, "--forge", "github", "--base", before, kill_at=point, extra_env=env)
+        assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
+        again = run_engine(world, "--forge", "github", "--base", before, extra_env=env)
+
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert github_state(world, server, before) == _github_uninterrupted
+        assert steps_of(world, "--forge", "github", "--base", before, extra_env=env) == []
+        assert server.spec_violations == [] and server.response_violations == []
+    finally:
+        server.stop()

@@ -742,3 +742,26 @@ def test_the_fake_ignores_a_head_filter_without_owner_like_github(
         headers={"Authorization": f"Bearer {github.token}"},
     )
     assert len(response.json()) == 2
+
+
+def test_update_asks_for_review_only_when_no_team_was_ever_asked_and_nobody_reviewed(
+    github: FakeGitHub, forge: GitHubForge, bare_repo: Path
+) -> None:
+    """A run killed between opening a pull request and asking for review leaves it with no team: the next
+    update asks. A team that reviewed is dropped from the requested ones by GitHub: it is not asked again."""
+    branch = push_branch(bare_repo, "payments/api")
+    cut_short = forge.create_pull_request(draft_for(branch, reviewers=()))
+    github.clear_log()
+
+    forge.update_pull_request(cut_short.number, draft_for(branch))
+
+    assert writes(github) == [("POST", f"{REPO}/pulls/{cut_short.number}/requested_reviewers")]
+    assert github.pull(cut_short.number).requested_teams == ["payments"]
+    github.seed_review(cut_short.number, "alice", team="payments")
+    assert github.pull(cut_short.number).requested_teams == []
+    github.clear_log()
+
+    forge.update_pull_request(cut_short.number, draft_for(branch))
+
+    assert writes(github) == []
+    assert [r.path for r in github.requests][-1] == f"{REPO}/pulls/{cut_short.number}/reviews"

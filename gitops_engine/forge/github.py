@@ -210,6 +210,15 @@ class GitHubForge:
         labels_differ = not set(draft.labels) <= set(current_labels)
         current_teams = _team_slugs(data)
         missing_teams = tuple(t for t in dict.fromkeys(draft.reviewers) if t not in current_teams)
+        if (
+            missing_teams
+            and not current_teams
+            and self._get_all(self._repo_path(f"pulls/{number}/reviews"), {})
+        ):
+            # Someone reviewed already, and GitHub drops a team that reviewed from the requested ones: asking
+            # again would be noise. (No team and no review: the request never happened, say a run killed
+            # between opening the pull request and asking for review.)
+            missing_teams = ()
         automerge = draft.automerge if draft.automerge and data.get("auto_merge") is None else None
         self._require_write_budget(bool(patch) + labels_differ + bool(missing_teams) + bool(automerge))
 

@@ -189,6 +189,7 @@ class FakeGitHub:
         self.faults: list[Fault] = []
         self.issues: dict[int, Issue] = {}
         self.comments: dict[int, Comment] = {}
+        self.reviews: dict[int, list[tuple[str, str]]] = {}  # pull request -> (reviewer login, state)
         self.rate_limit = rate_limit
         self.rate_remaining = rate_limit
         self.rate_reset = int(self.clock()) + 3600
@@ -365,6 +366,17 @@ class FakeGitHub:
             )
             self.issues[pull.number] = pull
             return pull
+
+    def seed_review(
+        self, number: int, login: str, *, team: str | None = None, state: str = "APPROVED"
+    ) -> None:
+        """`login` reviews pull request `number`; a member of `team` reviewing drops the team from the requested
+        reviewers, as GitHub does."""
+        with self._lock:
+            pull = self.issues[number]
+            self.reviews.setdefault(number, []).append((login, state))
+            if team in pull.requested_teams:
+                pull.requested_teams.remove(team)
 
     def seed_comment(self, number: int, body: str) -> Comment:
         """A comment someone left earlier on issue or pull request `number`."""
@@ -706,6 +718,28 @@ class FakeGitHub:
     ) -> _Response:
         pull = self._pull(params["pull_number"])
         return _Response(200, {"users": [], "teams": [self._team_json(t) for t in pull.requested_teams]})
+
+    def _op_pulls_list_reviews(self, params: dict[str, Any], query: dict[str, Any], body: Any) -> _Response:
+        pull = self._pull(params["pull_number"])
+        items = [
+            {
+                "id": 300_000 + index,
+                "node_id": f"PRR_fake{index}",
+                "user": self._user_json(login),
+                "body": "",
+                "state": state,
+                "commit_id": pull.head_sha,
+                "html_url": self._html(f"pull/{pull.number}#pullrequestreview-{300_000 + index}"),
+                "pull_request_url": self._url(f"pulls/{pull.number}"),
+                "_links": {
+                    "html": {"href": self._html(f"pull/{pull.number}")},
+                    "pull_request": {"href": self._url(f"pulls/{pull.number}")},
+                },
+                "author_association": "MEMBER",
+            }
+            for index, (login, state) in enumerate(self.reviews.get(pull.number, []), start=1)
+        ]
+        return self._page(params, query, items, f"pulls/{pull.number}/reviews")
 
     def _op_pulls_request_reviewers(
         self, params: dict[str, Any], query: dict[str, Any], body: Any
