@@ -30,8 +30,8 @@ from gitops_engine.loading import WorkTreeSource, load_snapshot
 from gitops_engine.publishing import BRANCH_PREFIX, process_repo
 from gitops_engine.tree import build_tree
 
-STEPS = 20
-SEEDS = [11, 29, 47, 83]
+STEPS = 16
+SEEDS = [11, 29, 47]
 # A person's merge commit pushed with git, or the forge's merge by method (as GitHub's merge button does).
 MERGE_KINDS = ("git merge --no-ff", "squash", "rebase", "merge")
 
