@@ -21,7 +21,11 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from helpers import FileSpec, git, write_files
+from helpers import FileSpec, git, make_repo, write_files
+
+from gitops_engine.forge.local import LocalForge
+from gitops_engine.git import default_identity
+from gitops_engine.publishing import process_repo
 
 PLATFORM_YAML = """\
 apiVersion: gitops-engine.dev/v1
@@ -397,3 +401,17 @@ class World:
 
     def log(self, rev_range: str) -> list[str]:
         return self.rgit("log", "--format=%H", rev_range).split()
+
+
+def prepare_world(root: Path) -> World:
+    """PLATFORM's sources pushed to a bare remote and rendered by the processor itself (a new repo's first push,
+    committed to main), with the engine's clone and a developer's clone."""
+    seed = make_repo(root / "seed", PLATFORM, message="Platform sources")
+    world = World(root)
+    git(root, "clone", "--quiet", "--bare", str(seed), str(world.remote))
+    shutil.rmtree(seed)
+    git(root, "clone", "--quiet", str(world.remote), str(world.engine))
+    report = process_repo(world.engine, LocalForge(world.remote), default_identity())
+    assert report.committed and not report.findings and report.opened == [], report
+    git(root, "clone", "--quiet", str(world.remote), str(world.dev))
+    return world

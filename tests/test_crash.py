@@ -26,8 +26,7 @@ from typing import Any
 
 import pytest
 from fakegithub import FakeGitHub
-from helpers import git, make_repo
-from process_helpers import PLATFORM, World
+from process_helpers import World, prepare_world
 
 from gitops_engine import publishing
 from gitops_engine.forge.local import LocalForge
@@ -116,14 +115,7 @@ def _before_the_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[World, st
     """A rendered platform with one open pull request (billing/invoices, from a pg-tuned change), then a push that
     upgrades pg-incluster (two pull requests to open) and bumps invoices' image (committed to main, which makes its
     pull request obsolete). Returns the world and main before that push."""
-    root = tmp_path_factory.mktemp("crash")
-    seed = make_repo(root / "seed", PLATFORM, message="Platform sources")
-    world = World(root, mode="range")
-    git(root, "clone", "--quiet", "--bare", str(seed), str(world.remote))
-    shutil.rmtree(seed)
-    git(root, "clone", "--quiet", str(world.remote), str(world.engine))
-    git(root, "clone", "--quiet", str(world.remote), str(world.dev))
-    assert process_repo(world.engine, LocalForge(world.remote), default_identity()).committed
+    world = prepare_world(tmp_path_factory.mktemp("crash"))
     world.push_change(world.edit(*PG_TUNED), "Tune billing's database")
     report = process_repo(world.engine, LocalForge(world.remote), default_identity())
     assert [p.branch for p in report.opened] == ["gitops-engine/billing/invoices"]

@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import hashlib
 import random
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from helpers import git, make_repo
-from process_helpers import PLATFORM, World
+from helpers import git
+from process_helpers import World, prepare_world
 
 from gitops_engine.forge.local import LocalForge
 from gitops_engine.git import default_identity
@@ -224,15 +223,7 @@ def _store(world: World) -> dict[str, bytes]:
 
 @pytest.fixture(scope="module")
 def _prepared(tmp_path_factory: pytest.TempPathFactory) -> World:
-    root = tmp_path_factory.mktemp("exactness")
-    seed = make_repo(root / "seed", PLATFORM, message="Platform sources")
-    world = World(root)
-    git(root, "clone", "--quiet", "--bare", str(seed), str(world.remote))
-    shutil.rmtree(seed)
-    git(root, "clone", "--quiet", str(world.remote), str(world.engine))
-    git(root, "clone", "--quiet", str(world.remote), str(world.dev))
-    assert process_repo(world.engine, LocalForge(world.remote), default_identity()).committed
-    return world
+    return prepare_world(tmp_path_factory.mktemp("exactness"))
 
 
 @pytest.mark.parametrize("seed", SEEDS)

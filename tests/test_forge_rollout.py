@@ -11,14 +11,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from fakegithub import FakeGitHub, commit_files, git, make_bare_repo
+from fakegithub import FakeClock, FakeGitHub, commit_files, git, make_bare_repo, make_forge
 
 from gitops_engine.errors import ForgeError
 from gitops_engine.forge import Forge, MergeMethod, PullRequestDraft
@@ -28,17 +27,6 @@ from gitops_engine.forge.local import LocalForge
 REPO = "/repos/octo-org/platform"
 MARKER = "<!-- gitops-engine:dashboard -->"
 KILLPOINTS = Path(__file__).parent / "killpoints"
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture
@@ -58,15 +46,7 @@ def github(bare: Path) -> Iterator[FakeGitHub]:
 
 
 def github_forge(github: FakeGitHub) -> GitHubForge:
-    clock = FakeClock()
-    return GitHubForge(
-        github.repository,
-        github.token,
-        api_url=github.api_url,
-        sleep=clock.sleep,
-        clock=clock,
-        min_write_interval=0,
-    )
+    return make_forge(github, FakeClock())
 
 
 @pytest.fixture(params=["local", "github"])

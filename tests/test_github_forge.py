@@ -7,36 +7,27 @@ kept the description's types. Time is a fake clock shared by client and server: 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from fakegithub import FakeGitHub, commit_files, make_bare_repo, merge_into, point_branches
+from fakegithub import (
+    FakeClock,
+    FakeGitHub,
+    commit_files,
+    make_bare_repo,
+    make_forge,
+    merge_into,
+    point_branches,
+)
 from fakegithub.openapi import TRIMMED_SPEC, OpenApiSpec
 from fakegithub.trim_openapi import OPERATIONS
 
 from gitops_engine.errors import ForgeError, RateLimited, UsageError
 from gitops_engine.forge import PullRequest, PullRequestDraft
 from gitops_engine.forge.github import MAX_BODY_CHARS, GitHubForge
-
-
-class FakeClock:
-    """Wall-clock seconds that only move when someone sleeps."""
-
-    def __init__(self) -> None:
-        self.now = time.time()
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        assert seconds >= 0
-        self.slept.append(seconds)
-        self.now += seconds
 
 
 @pytest.fixture
@@ -55,20 +46,6 @@ def github(bare_repo: Path, clock: FakeClock) -> Iterator[FakeGitHub]:
         yield server
         assert server.spec_violations == []
         assert server.response_violations == []
-
-
-def make_forge(github: FakeGitHub, clock: FakeClock, **options: Any) -> GitHubForge:
-    """A forge on the fake; writes are not spaced unless a test asks, so `stats.waits` shows only rate limits."""
-    options.setdefault("min_write_interval", 0.0)
-    return GitHubForge(
-        github.repository,
-        github.token,
-        api_url=github.api_url,
-        sleep=clock.sleep,
-        clock=clock,
-        jitter=lambda: 0.5,
-        **options,
-    )
 
 
 @pytest.fixture

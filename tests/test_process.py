@@ -11,15 +11,22 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import git, make_repo, run_cli
-from process_helpers import ENVIRONMENTS, PLATFORM, PLATFORM_YAML, WORKLOADS, World, environment, score
+from helpers import git, run_cli
+from process_helpers import (
+    ENVIRONMENTS,
+    PLATFORM_YAML,
+    WORKLOADS,
+    World,
+    environment,
+    prepare_world,
+    score,
+)
 
 from gitops_engine import publishing
 from gitops_engine.affected import RenderedState, plan_changes
@@ -42,15 +49,7 @@ SHOP_PG = ["shop/catalog", "shop/orders"]  # the workloads pg-incluster serves (
 def _prepared(tmp_path_factory: pytest.TempPathFactory) -> World:
     """The platform's sources pushed to a bare remote and rendered by the processor itself (a new repo's first
     push), cloned twice. Built once per module; tests work on copies."""
-    root = tmp_path_factory.mktemp("prepared")
-    seed = make_repo(root / "seed", PLATFORM, message="Platform sources")
-    world = World(root)
-    git(root, "clone", "--quiet", "--bare", str(seed), str(world.remote))
-    shutil.rmtree(seed)
-    git(root, "clone", "--quiet", str(world.remote), str(world.engine))
-    report = process_repo(world.engine, LocalForge(world.remote), default_identity())
-    assert report.committed and not report.findings and report.opened == []
-    git(root, "clone", "--quiet", str(world.remote), str(world.dev))
+    world = prepare_world(tmp_path_factory.mktemp("prepared"))
     # The processor's first render is exactly what `render` writes.
     code, output = run_cli(["render", "--check"], world.dev)
     assert code == 0, output

@@ -17,14 +17,13 @@ import hashlib
 import logging
 import shutil
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fakegithub import FakeGitHub, Issue
+from fakegithub import FakeClock, FakeGitHub, Issue, make_forge
 from helpers import git, run_cli, write_files
 
 from gitops_engine.commands.init import create_platform_repo
@@ -195,20 +194,6 @@ def _engine_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-class FakeClock:
-    """Wall-clock seconds that only move when someone sleeps."""
-
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        assert seconds >= 0
-        self.now += seconds
-
-
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
@@ -226,19 +211,6 @@ def github(
         captured = capsys.readouterr()
         assert server.token not in caplog.text
         assert server.token not in captured.out + captured.err
-
-
-def make_forge(github: FakeGitHub, clock: FakeClock, **options: Any) -> GitHubForge:
-    options.setdefault("min_write_interval", 0.0)
-    return GitHubForge(
-        github.repository,
-        github.token,
-        api_url=github.api_url,
-        sleep=clock.sleep,
-        clock=clock,
-        jitter=lambda: 0.5,
-        **options,
-    )
 
 
 @dataclass

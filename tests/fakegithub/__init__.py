@@ -6,6 +6,7 @@ GitHub's published description, and `trim_openapi.py` for how the checked-in cop
 
 from __future__ import annotations
 
+from .client import FakeClock, make_forge
 from .gitrepo import commit_files, git, make_bare_repo, merge_into, point_branches
 from .server import (
     PRIMARY_LIMIT_MESSAGE,
@@ -21,6 +22,7 @@ __all__ = [
     "PRIMARY_LIMIT_MESSAGE",
     "SECONDARY_LIMIT_MESSAGE",
     "Comment",
+    "FakeClock",
     "FakeGitHub",
     "Fault",
     "Issue",
@@ -28,6 +30,7 @@ __all__ = [
     "commit_files",
     "git",
     "make_bare_repo",
+    "make_forge",
     "merge_into",
     "point_branches",
 ]
