@@ -26,9 +26,11 @@ from typing import Any
 
 import pytest
 from fakegithub import FakeGitHub
+from helpers import git
 from process_helpers import World, prepare_world
 
 from gitops_engine import publishing
+from gitops_engine.forge import PullRequestDraft
 from gitops_engine.forge.local import LocalForge
 from gitops_engine.git import ENGINE_EMAIL, default_identity
 from gitops_engine.publishing import process_repo
@@ -373,3 +375,35 @@ def test_a_run_on_github_killed_at_any_write_step_is_completed_by_the_next(
         assert server.spec_violations == [] and server.response_violations == []
     finally:
         server.stop()
+
+
+# -------------------------------------------------------------------------------------------------------------
+# Item 10, at the forge's level: what a kill between the local forge's two writes leaves behind
+
+
+def test_a_number_announced_without_its_record_is_never_a_lost_or_borrowed_pull_request(
+    tmp_path: Path,
+) -> None:
+    """Opening a pull request writes the branch's index, then the record. Killed in between, the index announces a
+    number that has no record: lookups skip it, the number is taken again (by any branch), and the branch whose
+    index still lists it does not claim another branch's pull request."""
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "--quiet", "--bare", str(remote))
+    forge = LocalForge(remote)
+    (remote / "gitops-engine" / "branches").mkdir(parents=True)
+    (remote / "gitops-engine" / "branches" / "gitops-engine%2Fshop%2Forders").write_text("1\n")
+    (remote / "gitops-engine" / "branches" / ".tmp-killed").write_text("2\n")  # a writer killed mid-write
+
+    assert forge.find_pull_requests("gitops-engine/shop/orders") == []
+    other = forge.create_pull_request(_draft("gitops-engine/shop/cart"))
+    orders = forge.create_pull_request(_draft("gitops-engine/shop/orders"))
+
+    assert (other.number, orders.number) == (1, 2)
+    assert [p.number for p in forge.find_pull_requests("gitops-engine/shop/orders")] == [2]
+    assert [p.number for p in forge.find_pull_requests("gitops-engine/shop/cart")] == [1]
+    assert (remote / "gitops-engine" / "branches" / "gitops-engine%2Fshop%2Forders").read_text() == "1 2\n"
+    assert not (remote / "gitops-engine" / "branches" / ".tmp-killed").exists()
+
+
+def _draft(branch: str) -> PullRequestDraft:
+    return PullRequestDraft(branch=branch, base="main", title=f"Update {branch}", body="why")
