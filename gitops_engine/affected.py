@@ -31,6 +31,7 @@ from gitops_engine.rendering import (
     lookup_fingerprint,
     namespace_clash,
     object_clash,
+    resolve_workload_name,
     shared_namespace,
     unit_folder,
 )
@@ -181,6 +182,8 @@ class RenderedState:
         appears."""
         if not types and not looked_up:
             return set()
+        # Locks name a looked-up workload as the template asked for it: team/name, or the bare name.
+        looked_up = set(looked_up) | {key.split("/", 1)[1] for key in looked_up if "/" in key}
         if within is None or len(within) > ENSURE_MAX_UNITS:
             # git grep picks the locks that mention a type or name at all; only those are read and checked.
             hits = self._grep_locks(types, looked_up)
@@ -300,10 +303,10 @@ def stale_reasons(lock: Mapping[str, Any] | None, snapshot: Snapshot, env_id: st
     env = snapshot.environments.get(env_id)
     if env is None:
         return reasons or [f"environment {env_id} removed"]
-    for other, fingerprint in lock.get("lookups", {}).items():
-        if _lookup_now(snapshot, other, env) != fingerprint:
-            reasons.append(f"{env_id}: what workload {other} offers to others (address, ports) changed")
     team, name = unit.split("/", 1)
+    for other, fingerprint in lock.get("lookups", {}).items():
+        if _lookup_now(snapshot, other, None if team == SHARED_FOLDER else team, env) != fingerprint:
+            reasons.append(f"{env_id}: what workload {other} offers to others (address, ports) changed")
     has_workload_resource = False
     for resource in lock.get("resources", []):
         shared = bool(resource.get("shared"))
@@ -334,19 +337,22 @@ def stale_reasons(lock: Mapping[str, Any] | None, snapshot: Snapshot, env_id: st
     return reasons
 
 
-def _lookup_now(snapshot: Snapshot, key: str, env: Environment) -> str | None:
-    """Fingerprint of what `lookup_workload(key)` would return now (None: gone or invalid). Memoised on the
-    snapshot: many units look up the same few workloads."""
+def _lookup_now(snapshot: Snapshot, name: str, team: str | None, env: Environment) -> str | None:
+    """Fingerprint of what `lookup_workload(name)` would return now to a workload of `team` (None: the name means
+    no workload or several, or an invalid one). Memoised on the snapshot: many units look up the same few."""
+    keys = resolve_workload_name(snapshot, name, team)
+    if len(keys) != 1:
+        return None
     memo = snapshot.memo.setdefault("lookup_now", {})
-    if (key, env.id) not in memo:
+    if (keys[0], env.id) not in memo:
         try:
-            workload = snapshot.workload(key)
+            workload = snapshot.workload(keys[0])
             spec = Renderer(snapshot).effective_spec(workload, env.id)
         except InputError:
-            memo[(key, env.id)] = None
+            memo[(keys[0], env.id)] = None
         else:
-            memo[(key, env.id)] = lookup_fingerprint(describe_workload(workload, env, spec))
-    fingerprint: str | None = memo[(key, env.id)]
+            memo[(keys[0], env.id)] = lookup_fingerprint(describe_workload(workload, env, spec))
+    fingerprint: str | None = memo[(keys[0], env.id)]
     return fingerprint
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from gitops_engine.errors import Finding, InputError
+from gitops_engine.errors import Finding, InputError, did_you_mean
 from gitops_engine.git import Git, blob_id  # blob_id: part of this module's interface too
 from gitops_engine.model import (
     SHARED_FOLDER,
@@ -811,6 +811,8 @@ def _load_workload(snapshot: Snapshot, key: str) -> Workload:
                     override.finding((), "an override file holds a mapping merged onto score.yaml", unit=key)
                 )
                 continue
+            if isinstance(document.data, dict) and isinstance(override.data, dict):
+                findings.extend(_override_problems(document.data, override, key))
             overrides[env_id] = override
     for file_path in folder_files:
         size_problem = None
@@ -838,6 +840,58 @@ def _load_workload(snapshot: Snapshot, key: str) -> Workload:
         files=folder_files,
         overrides=overrides,
     )
+
+
+def _override_problems(score: Mapping[str, Any], override: Document, unit: str) -> list[Finding]:
+    """An override refines what score.yaml declares (its containers, their volumes, resources and service ports):
+    a name score.yaml does not have is a typo or an addition in one environment, and both are refused."""
+    problems: list[Finding] = []
+
+    def check(where: tuple[str, ...], declared: Any, given: Any, what: str) -> None:
+        if not isinstance(given, dict):
+            return
+        names = _declared_names(declared)
+        for name in given:
+            if name not in names:
+                problems.append(
+                    override.finding(
+                        (*where, name),
+                        f"{what} {name!r} is not declared in score.yaml{did_you_mean(str(name), names)}: an "
+                        f"override only refines the {what}s score.yaml declares ({', '.join(sorted(names)) or 'none'}); "
+                        f"to add one, declare it in score.yaml for every environment",
+                        key=True,
+                        unit=unit,
+                    )
+                )
+
+    patch: Mapping[str, Any] = override.data
+    containers, container_patches = score.get("containers"), patch.get("containers")
+    check(("containers",), containers, container_patches, "container")
+    if isinstance(containers, dict) and isinstance(container_patches, dict):
+        for cname, cpatch in container_patches.items():
+            container = containers.get(cname)
+            if isinstance(container, dict) and isinstance(cpatch, dict):
+                volumes = ("containers", cname, "volumes")
+                check(volumes, container.get("volumes"), cpatch.get("volumes"), "volume")
+    check(("resources",), score.get("resources"), patch.get("resources"), "resource")
+    service, service_patch = score.get("service"), patch.get("service")
+    if isinstance(service_patch, dict):
+        check(
+            ("service", "ports"),
+            service.get("ports") if isinstance(service, dict) else None,
+            service_patch.get("ports"),
+            "service port",
+        )
+    return problems
+
+
+def _declared_names(declared: Any) -> list[str]:
+    """Names of a Score mapping, or targets of the deprecated list form (volumes, files)."""
+    if isinstance(declared, dict):
+        return [str(name) for name in declared]
+    if isinstance(declared, list):
+        return [str(item["target"]) for item in declared if isinstance(item, dict) and "target" in item]
+    return []
 
 
 def _with_unit(finding: Finding, unit: str) -> Finding:

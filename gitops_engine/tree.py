@@ -13,7 +13,7 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gitops_engine.errors import Finding, InputError
+from gitops_engine.errors import Finding, InputError, group_findings
 from gitops_engine.loading import Snapshot
 from gitops_engine.model import LOCK_FILE, SHARED_FOLDER
 from gitops_engine.rendering import (
@@ -44,10 +44,14 @@ class TreeBuild:
 
     @property
     def findings(self) -> list[Finding]:
-        return sorted(
-            {f for fs in self.failures.values() for f in fs}
-            | set(self.global_findings)
-            | set(self.local_findings)
+        """Every problem once: the same one in several environments is one finding listing them."""
+        return group_findings(
+            [
+                *(f for fs in self.failures.values() for f in fs),
+                *self.global_findings,
+                *self.local_findings,
+            ],
+            self.environments,
         )
 
     @property

@@ -174,6 +174,7 @@ def test_validate_json_with_findings(platform_repo: Path) -> None:
                 "line": 8,
                 "column": 16,
                 "severity": "error",
+                "environments": [],
                 "unit": "team-a/api",
                 "message": "containers.main.variables.DB_HOST: ${resources.db.nope}: resources.db has no 'nope' "
                 "(known: host, password, port)",
@@ -183,6 +184,7 @@ def test_validate_json_with_findings(platform_repo: Path) -> None:
                 "line": 3,
                 "column": 5,
                 "severity": "error",
+                "environments": [],
                 "unit": "team-b/web",
                 "message": "after merging this override: containers.main: unknown key 'imag' (allowed: args, before, "
                 "command, files, image, livenessProbe, readinessProbe, resources, variables, volumes); did you mean "
@@ -205,6 +207,7 @@ def test_validate_json_global_finding_has_no_unit(platform_repo: Path) -> None:
             "line": 1,
             "column": 1,
             "severity": "error",
+            "environments": [],
             "unit": "",
             "message": "environment 'qa' is not listed in platform.yaml `environments`: add it there",
         }
@@ -293,6 +296,7 @@ def test_validate_json_names_the_unit_of_a_broken_score_file(platform_repo: Path
             "line": 6,
             "column": 1,
             "severity": "error",
+            "environments": [],
             "unit": "team-a/api",
             "message": "invalid YAML: found character that cannot start any token",
         }

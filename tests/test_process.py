@@ -21,7 +21,7 @@ import pytest
 from helpers import git, make_repo, run_cli
 from process_helpers import ENVIRONMENTS, PLATFORM, PLATFORM_YAML, WORKLOADS, World, environment, score
 
-from gitops_engine import publishing
+from gitops_engine import RENDER_VERSION, publishing
 from gitops_engine.affected import RenderedState, plan_changes
 from gitops_engine.errors import GitopsError
 from gitops_engine.forge import PullRequest
@@ -948,7 +948,9 @@ def test_without_base_the_run_starts_where_the_last_complete_run_ended(plain_wor
     assert report.plan is not None and report.plan.mode == "range" and report.plan.candidates == 1
     assert report.committed_units == ["shop/cart"]
     message = world.rgit("log", "-1", "--format=%B", "main").rstrip("\n") + "\n"
-    assert message.endswith(f"Gitops-Engine-Source: {pushed}\nGitops-Engine-Render: 1\n"), message
+    assert message.endswith(f"Gitops-Engine-Source: {pushed}\nGitops-Engine-Render: {RENDER_VERSION}\n"), (
+        message
+    )
 
     refs = world.refs()
     nothing, forge = process_api(world, base=None)  # over the engine's own commit

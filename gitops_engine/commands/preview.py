@@ -80,7 +80,7 @@ def preview_markdown(effect: RangeEffect) -> str:
     lines = [MARKER, "## gitops-engine preview", ""]
     if effect.findings:
         lines += [f"**{len(effect.findings)} problem(s)** — the check fails until they are fixed:", ""]
-        lines += [f"- `{f.location()}`: {f.message}" for f in effect.findings]
+        lines += [f"- `{f.location()}`: {f.text}" for f in effect.findings]
         lines.append("")
     if not effect.units:
         lines.append("No rendered manifests change.")

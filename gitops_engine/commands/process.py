@@ -102,5 +102,5 @@ def summary_markdown(report: RunReport) -> str:
     if report.deferred:
         lines.append(f"- deferred to the next run: {', '.join(sorted(set(report.deferred)))}")
     for finding in report.findings:
-        lines.append(f"- :x: `{finding.location()}` {finding.message}")
+        lines.append(f"- :x: `{finding.location()}` {finding.text}")
     return "\n".join(lines) + "\n"

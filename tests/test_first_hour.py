@@ -1,0 +1,210 @@
+"""What a new team hits in its first hour (issue 10), on the real template as `gitops-engine init` creates it.
+
+Each test starts from the mistake a new user makes (the repros of the issue) and asserts the exact answer: where the
+error is reported, what it says, the exit code, and that nothing is written.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from helpers import run_cli, snapshot_tree
+
+from gitops_engine.commands.init import create_platform_repo
+
+CHECKOUT = "workloads/payments/checkout-api/score.yaml"
+PRODUCT_OVERRIDE = "workloads/catalog/product-api/overrides.production.yaml"
+SERVICE_PORT = "definitions/service-port/service-port-default.yaml"
+
+
+@pytest.fixture(scope="module")
+def _template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    repo = tmp_path_factory.mktemp("template") / "platform"
+    create_platform_repo(repo)
+    return repo
+
+
+@pytest.fixture
+def repo(_template: Path, tmp_path: Path) -> Path:
+    """A fresh copy of `gitops-engine init`'s platform repo (rendered, committed on main)."""
+    target = tmp_path / "platform"
+    shutil.copytree(_template, target, symlinks=True)
+    return target
+
+
+def edit(repo: Path, path: str, old: str, new: str) -> None:
+    text = (repo / path).read_text()
+    assert old in text, f"{old!r} not in {path}"
+    (repo / path).write_text(text.replace(old, new, 1))
+
+
+def refused(repo: Path) -> str:
+    """`validate` fails, `render` writes nothing; returns validate's output."""
+    before = snapshot_tree(repo)
+    code, output = run_cli(["validate"], repo)
+    assert code == 1, output
+    code, rendered = run_cli(["render"], repo)
+    assert code == 1, rendered
+    assert snapshot_tree(repo) == before
+    return output
+
+
+# -------------------------------------------------------------------------------------------------------------
+# 1. Overrides refine what score.yaml declares
+
+
+def test_a_misspelt_container_in_an_override_is_an_error_not_a_second_container(repo: Path) -> None:
+    edit(repo, PRODUCT_OVERRIDE, "  api:", "  apii:")
+
+    assert refused(repo) == (
+        f"{PRODUCT_OVERRIDE}:3:3: container 'apii' is not declared in score.yaml (did you mean 'api'?): an override "
+        "only refines the containers score.yaml declares (api); to add one, declare it in score.yaml for every "
+        "environment\n"
+        "1 error in 1 file\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("addition", "line"),
+    [
+        (
+            "resources:\n  cache:\n    type: redis\n",
+            ":12:3: resource 'cache' is not declared in score.yaml: an override only refines the resources "
+            "score.yaml declares (db, dns, env, route, search); to add one, declare it in score.yaml for every "
+            "environment",
+        ),
+        (
+            "service:\n  ports:\n    htp:\n      port: 81\n",
+            ":13:5: service port 'htp' is not declared in score.yaml (did you mean 'http'?): an override only "
+            "refines the service ports score.yaml declares (http, management); to add one, declare it in "
+            "score.yaml for every environment",
+        ),
+        (
+            "containers:\n  worker:\n    image: ghcr.io/example-org/worker:1\n",
+            ":3:3: container 'worker' is not declared in score.yaml: an override only refines the containers "
+            "score.yaml declares (api); to add one, declare it in score.yaml for every environment",
+        ),
+    ],
+    ids=["resource", "service-port", "container"],
+)
+def test_an_override_cannot_add_what_score_yaml_does_not_declare(
+    repo: Path, addition: str, line: str
+) -> None:
+    text = (repo / PRODUCT_OVERRIDE).read_text()
+    if addition.startswith("containers:"):  # a second `containers:` key would be a YAML error of its own
+        addition = addition.replace("containers:\n", "")
+        text = text.replace("containers:\n", "containers:\n" + addition, 1)
+        addition = ""
+    (repo / PRODUCT_OVERRIDE).write_text(text + addition)
+
+    assert refused(repo) == f"{PRODUCT_OVERRIDE}{line}\n1 error in 1 file\n"
+
+
+def test_an_override_may_refine_a_declared_volume_but_not_add_one(repo: Path) -> None:
+    media = "workloads/catalog/media-service"
+    override = f"{media}/overrides.production.yaml"
+    (repo / override).write_text(
+        "containers:\n  media:\n    volumes:\n      /var/cache/thumbnails:\n        readOnly: true\n"
+    )
+    code, output = run_cli(["validate"], repo)
+    assert (code, output) == (0, "ok: 9 workloads in 3 environments are valid\n")
+
+    (repo / override).write_text(
+        "containers:\n  media:\n    volumes:\n      /var/cache/thumbnail:\n        readOnly: true\n"
+    )
+
+    assert refused(repo) == (
+        f"{override}:4:7: volume '/var/cache/thumbnail' is not declared in score.yaml (did you mean "
+        "'/var/cache/thumbnails'?): an override only refines the volumes score.yaml declares "
+        "(/var/cache/thumbnails); to add one, declare it in score.yaml for every environment\n"
+        "1 error in 1 file\n"
+    )
+
+
+# -------------------------------------------------------------------------------------------------------------
+# 2. A workload's mistake in a lookup is reported at its Score file
+
+
+def test_a_misspelt_workload_in_a_service_port_param_is_reported_at_the_score_file(repo: Path) -> None:
+    edit(repo, CHECKOUT, "workload: ledger\n", "workload: ledgr\n")
+
+    assert refused(repo) == (
+        f"{CHECKOUT}:75:17: resource 'ledger' (service-port) of payments/checkout-api: no workload named 'ledgr' "
+        f"(did you mean 'ledger'?); {SERVICE_PORT}:14 looks it up (in development, staging, production)\n"
+        "1 error in 1 file\n"
+    )
+    code, annotations = run_cli(["validate", "--format", "github"], repo)
+    assert code == 1
+    assert [line for line in annotations.splitlines() if line.startswith("::")] == [
+        f"::error file={CHECKOUT},line=75,col=17,title=gitops-engine%3A payments/checkout-api::resource 'ledger' "
+        "(service-port) of payments/checkout-api: no workload named 'ledgr' (did you mean 'ledger'?); "
+        f"{SERVICE_PORT}:14 looks it up (in development, staging, production)"
+    ]
+
+
+def test_a_misspelt_port_in_a_service_port_param_is_reported_at_the_score_file(repo: Path) -> None:
+    edit(repo, CHECKOUT, "port: grpc\n", "port: grpcc\n")
+
+    assert refused(repo) == (
+        f"{CHECKOUT}:76:13: resource 'ledger' (service-port) of payments/checkout-api: workload payments/ledger "
+        "has no port 'grpcc' (did you mean 'grpc'?): its service ports are grpc, metrics; "
+        f"{SERVICE_PORT}:16 looks it up (in development, staging, production)\n"
+        "1 error in 1 file\n"
+    )
+
+
+def test_a_mistake_in_the_definition_itself_stays_at_the_definition(repo: Path) -> None:
+    edit(repo, SERVICE_PORT, "target.ports[resource.params.port]", "target.port[resource.params.port]")
+
+    output = refused(repo)
+
+    # One finding per unit that uses the definition (three), each at the definition's line.
+    problem = "template.outputs: undefined value in template: 'dict object' has no attribute 'port'"
+    assert output == f"{SERVICE_PORT}:16:1: {problem}\n" * 3 + "3 errors in 1 file\n"
+
+
+# -------------------------------------------------------------------------------------------------------------
+# 4. A bare workload name means the caller's own team first
+
+
+def _add_workload(repo: Path, key: str, like: str, *, extra: str = "") -> None:
+    source = repo / "workloads" / like
+    target = repo / "workloads" / key
+    shutil.copytree(source, target)
+    score = target / "score.yaml"
+    name = key.split("/", 1)[1]
+    score.write_text(score.read_text().replace(f"name: {like.split('/', 1)[1]}", f"name: {name}", 1) + extra)
+
+
+def test_another_teams_workload_of_the_same_name_does_not_break_a_lookup(repo: Path) -> None:
+    _add_workload(repo, "catalog/ledger", "payments/ledger")
+
+    code, output = run_cli(["validate"], repo)
+
+    assert (code, output) == (0, "ok: 10 workloads in 3 environments are valid\n")
+    code, output = run_cli(["render", "--workload", "payments/checkout-api", "--check"], repo)
+    assert (code, output) == (0, "rendered/ is up to date\n")
+
+
+def test_a_bare_name_that_several_other_teams_have_is_ambiguous_and_says_how_to_write_it(repo: Path) -> None:
+    _add_workload(repo, "catalog/ledger", "payments/ledger")
+    edit(repo, "workloads/identity/accounts-api/score.yaml", "\nresources:\n", LEDGER_LOOKUP)
+
+    output = refused(repo)
+
+    assert output.splitlines() == [
+        "workloads/identity/accounts-api/score.yaml:58:17: resource 'books' (service-port) of "
+        "identity/accounts-api: workload name 'ledger' is ambiguous: catalog/ledger, payments/ledger have it and "
+        "team identity has none; write team/name, such as 'catalog/ledger'; "
+        f"{SERVICE_PORT}:14 looks it up (in development, staging, production)",
+        "1 error in 1 file",
+    ]
+    edit(repo, "workloads/identity/accounts-api/score.yaml", "workload: ledger", "workload: payments/ledger")
+    assert run_cli(["validate"], repo) == (0, "ok: 10 workloads in 3 environments are valid\n")
+
+
+LEDGER_LOOKUP = (
+    "\nresources:\n  books:\n    type: service-port\n    params:\n      workload: ledger\n      port: grpc\n"
+)
