@@ -208,3 +208,28 @@ def test_a_bare_name_that_several_other_teams_have_is_ambiguous_and_says_how_to_
 LEDGER_LOOKUP = (
     "\nresources:\n  books:\n    type: service-port\n    params:\n      workload: ledger\n      port: grpc\n"
 )
+
+
+# -------------------------------------------------------------------------------------------------------------
+# Papercuts: every problem once, with what was probably meant
+
+
+def test_every_unresolved_resource_is_reported_once_for_all_environments(repo: Path) -> None:
+    edit(repo, CHECKOUT, "type: postgres\n", "type: postgress\n")
+    edit(repo, CHECKOUT, "type: redis\n", "type: redsi\n")
+
+    output = refused(repo)
+
+    types = (
+        "amqp, dns, elasticsearch, environment, kafka-topic, mongodb, mssql, mysql, postgres, redis, route, s3, "
+        "service-port, volume"
+    )
+    assert output.splitlines() == [
+        f"{CHECKOUT}:62:11: resource 'db': no definition provides type 'postgress' (did you mean 'postgres'?); "
+        f"types with definitions: {types}. Fix the type, or ask the infra team for a definition (in development, "
+        "staging, production)",
+        f"{CHECKOUT}:64:11: resource 'cache': no definition provides type 'redsi' (did you mean 'redis'?); "
+        f"types with definitions: {types}. Fix the type, or ask the infra team for a definition (in development, "
+        "staging, production)",
+        "2 errors in 1 file",
+    ]

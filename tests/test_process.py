@@ -242,6 +242,48 @@ def test_port_change_in_an_override_reaches_the_workloads_that_look_it_up(world:
     )
 
 
+PAY_LOOKS_UP_ORDERS = score(
+    "pay",
+    "registry.example.com/pay:1.0.0",
+    variables="      ORDERS: http://${resources.orders.hostname}:${resources.orders.port}\n",
+    resources="  orders:\n    type: service-port\n    params: {workload: orders, port: http}\n",
+)
+
+
+def test_a_bare_lookup_follows_the_callers_team_when_its_team_gains_a_workload_of_that_name(
+    world: World,
+) -> None:
+    """billing/pay looks up `orders`: shop's while billing has none. Once billing/orders appears, the name means
+    billing's for billing/pay (its own team first) and still shop's for shop/cart: the locks record the name as
+    asked, so the processor re-renders exactly billing/pay."""
+    world.push_change({"workloads/billing/pay/score.yaml": PAY_LOOKS_UP_ORDERS}, "billing/pay")
+    process_ok(world)
+    assert "orders.shop-development.svc" in world.show(
+        "main:rendered/development/billing/pay/deployment-pay.yaml"
+    )
+    assert list(lock(world, "main", "development", "billing/pay")["lookups"]) == ["orders"]  # as asked
+
+    pushed = world.push_change(
+        {
+            "workloads/billing/orders/score.yaml": score(
+                "orders", "registry.example.com/billing-orders:1.0.0", port=9090
+            )
+        },
+        "billing/orders",
+    )
+    process_ok(world)
+
+    (commit,) = engine_commits(world, pushed)
+    assert {unit_of(p) for p in world.changed(pushed, commit)} == {"billing/orders"}
+    rendering = full_render(world)
+    assert units_differing(world, rendering) == {"billing/pay"}
+    assert open_units(world) == ["billing/pay"]
+    assert_branch_holds_new_rendering(world, "billing/pay", rendering)
+    assert "orders.billing-development.svc.cluster.local:9090" in world.show(
+        "refs/heads/gitops-engine/billing/pay:rendered/development/billing/pay/deployment-pay.yaml"
+    )
+
+
 # -------------------------------------------------------------------------------------------------------------
 # Definition changes become one pull request per workload whose manifests change
 
