@@ -8,6 +8,7 @@ one is given (cheap: proportional to the change), else from every unit (a full r
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import re
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from gitops_engine import RENDER_VERSION
-from gitops_engine.errors import Finding, GitopsError, InputError, UsageError
+from gitops_engine.errors import Finding, GitopsError, InputError, UsageError, group_findings
 from gitops_engine.git import Git, blob_id
 from gitops_engine.loading import PLATFORM_FILE, Snapshot
 from gitops_engine.matching import Ambiguous, NoMatch, ResourceKey, match_definition
@@ -393,6 +394,7 @@ class UnitPlan:
     removes_production_data: bool = False
     users: list[str] = field(default_factory=list)  # shared units: the workloads that use it
     body: str | None = None  # the pull-request body, when plan_changes was given `describe`
+    order: tuple[str, ...] = ()  # platform.yaml's environments: the order reports list them in
 
     @property
     def changed(self) -> bool:
@@ -404,7 +406,40 @@ class UnitPlan:
 
     @property
     def environments(self) -> list[str]:
-        return sorted({p.split("/")[1] for p in [*self.writes, *self.deletes]})
+        """Environments whose folder changes, in platform.yaml's order (removed ones last)."""
+        return self._ordered({p.split("/")[1] for p in [*self.writes, *self.deletes]})
+
+    @property
+    def manifest_environments(self) -> list[str]:
+        """Environments whose manifests change (not only the provenance lock)."""
+        paths = [*self.writes, *self.deletes]
+        return self._ordered({p.split("/")[1] for p in paths if not p.endswith("/" + LOCK_FILE)})
+
+    def _ordered(self, envs: set[str]) -> list[str]:
+        rank = {env: index for index, env in enumerate(self.order)}
+        return sorted(envs, key=lambda env: (rank.get(env, len(rank)), env))
+
+    def diff(self, git: Git, env: str) -> str:
+        """The unit's manifests' unified diff in `env` (locks aside), fenced-code safe."""
+        prefix = f"rendered/{env}/"
+        out: list[str] = []
+        for path in sorted(
+            p for p in {*self.writes, *self.deletes} if p.startswith(prefix) and not p.endswith(LOCK_FILE)
+        ):
+            old_blob = self.old_files.get(path)
+            old = git.read_blob(old_blob).decode("utf-8", "replace") if old_blob else ""
+            new = self.writes[path].decode("utf-8", "replace") if path in self.writes else ""
+            out.extend(
+                difflib.unified_diff(
+                    old.splitlines(keepends=True),
+                    new.splitlines(keepends=True),
+                    fromfile=f"a/{path}" if old_blob else "/dev/null",
+                    tofile=f"b/{path}" if path in self.writes else "/dev/null",
+                    n=3,
+                )
+            )
+        text = "".join(line if line.endswith("\n") else line + "\n" for line in out)
+        return text.replace("```", "`\u200b``")
 
     @property
     def goes_to_main(self) -> bool:
@@ -442,10 +477,14 @@ class Plan:
     mode: str = "full"  # "full" or "range"
     state: RenderedState | None = None  # what main held when planned (blob ids of every unit folder read)
     candidates: int = 0
+    order: tuple[str, ...] = ()  # platform.yaml's environments
 
     @property
     def findings(self) -> list[Finding]:
-        return sorted({f for fs in self.failures.values() for f in fs} | set(self.global_findings))
+        """Every problem once (the same one in several environments lists them)."""
+        return group_findings(
+            [*(f for fs in self.failures.values() for f in fs), *self.global_findings], self.order
+        )
 
     def main_units(self) -> list[UnitPlan]:
         return [u for u in self.units.values() if u.changed and u.goes_to_main]
@@ -558,7 +597,12 @@ def plan_changes(
     `describe`, when given, writes the pull-request body of each workload unit that needs one; it runs where the
     unit was planned, so with many candidates it shares the worker processes with rendering (see
     `plan_workers`)."""
-    plan = Plan(head=state.commit, mode="full" if candidates is None else "range", state=state)
+    plan = Plan(
+        head=state.commit,
+        mode="full" if candidates is None else "range",
+        state=state,
+        order=tuple(snapshot.environment_order),
+    )
     plan.global_findings.extend(f for f in snapshot.findings if f.severity == "error")
     if plan.global_findings:
         return plan
@@ -818,7 +862,7 @@ def _plan_workload(
     if unit not in snapshot.workload_paths:
         if not existing_envs:
             return
-        removal = UnitPlan(unit, "removed", [f"workloads/{unit}/ removed"])
+        removal = UnitPlan(unit, "removed", [f"workloads/{unit}/ removed"], order=tuple(envs))
         for env in existing_envs:
             removal.old_locks[env] = state.lock(env, unit) or {}
             for name, blob in state.files_of(env, unit).items():
@@ -846,7 +890,8 @@ def _plan_workload(
         workload_inputs_changed(lock, snapshot, unit) for lock in locks.values() if lock is not None
     )
     cause: Cause = "workload" if changed_source else "definitions"
-    unit_plan = UnitPlan(unit, cause, sorted(set(reasons)))
+    unit_plan = UnitPlan(unit, cause, sorted(set(reasons)), order=tuple(envs))
+    failed = False
     for env in envs:
         if cause == "definitions" and env not in stale_envs:
             continue  # its lock says every input is unchanged: rendering it again would give the same files
@@ -860,7 +905,10 @@ def _plan_workload(
             plan.failures.setdefault(exc.unit, []).extend(exc.findings)
             if exc.unit != unit:
                 plan.failures.setdefault(unit, []).extend(exc.findings)
-            return
+            failed = True  # the other environments are still rendered: their problems are reported too
+            continue
+        if failed:
+            continue
         # Keep the provenance (pull-request text, diagrams), not the files and parsed manifests: with thousands of
         # units planned at once they were most of the memory.
         unit_plan.rendered[env] = RenderedUnit(unit, env, {}, rendered.provenance)
@@ -871,6 +919,8 @@ def _plan_workload(
             if previous is None or (previous[1] != "workload" and cause == "workload"):
                 shared_rendered[(env, shared.unit)] = (shared, cause)
         _diff_folder(unit_plan, env, unit, rendered.files, state, snapshot)
+    if failed:
+        return
     for env in gone_envs:
         for name, blob in state.files_of(env, unit).items():
             path = f"{unit_folder(env, unit)}/{name}"
@@ -890,7 +940,7 @@ def _plan_shared(
 ) -> None:
     declarers: dict[str, list[str]] = {}  # shared resource id -> its users, looked up once
     for unit in sorted(shared_candidates):
-        unit_plan = UnitPlan(unit, "definitions", [])
+        unit_plan = UnitPlan(unit, "definitions", [], order=tuple(envs))
         res_id = unit.split("/", 1)[1]
         for env in sorted(set(envs) | set(state.envs_of(unit))):
             produced = shared_rendered.get((env, unit))

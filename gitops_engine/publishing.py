@@ -8,7 +8,6 @@ is pushed with a lease (when main moved, the whole run starts again on the new m
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -25,7 +24,7 @@ from gitops_engine.affected import (
     plan_changes,
     stale_reasons,
 )
-from gitops_engine.errors import Finding, GitopsError, RateLimited, UsageError
+from gitops_engine.errors import Finding, GitopsError, RateLimited, UsageError, group_findings
 from gitops_engine.forge import Forge, PullRequest, PullRequestDraft
 from gitops_engine.git import CommitRequest, Git, Identity, blob_id
 from gitops_engine.loading import GitSource, Snapshot, load_snapshot
@@ -80,7 +79,9 @@ class RunReport:
 
     @property
     def findings(self) -> list[Finding]:
-        return sorted({f for fs in self.failures.values() for f in fs} | set(self.global_findings))
+        """Every problem once (the same one in several environments lists them)."""
+        found = [*(f for fs in self.failures.values() for f in fs), *self.global_findings]
+        return group_findings(found, self.plan.order if self.plan is not None else ())
 
 
 def branch_for(unit: str) -> str:
@@ -828,7 +829,7 @@ def pull_body(git: Git, unit: UnitPlan) -> str:
     lines += ["", "### Rendered diff", ""]
     body = "\n".join(lines) + "\n"
     for env in unit.environments:
-        diff = _env_diff(git, unit, env)
+        diff = unit.diff(git, env)
         count = diff.count("\n")
         block = f"```diff\n{diff}```\n"
         if count > DIFF_COLLAPSE_LINES:
@@ -842,28 +843,6 @@ def pull_body(git: Git, unit: UnitPlan) -> str:
             break
         body += block + "\n"
     return body
-
-
-def _env_diff(git: Git, unit: UnitPlan, env: str) -> str:
-    prefix = f"rendered/{env}/"
-    out: list[str] = []
-    for path in sorted(
-        p for p in {*unit.writes, *unit.deletes} if p.startswith(prefix) and not p.endswith(LOCK_FILE)
-    ):
-        old_blob = unit.old_files.get(path)
-        old = git.read_blob(old_blob).decode("utf-8", "replace") if old_blob else ""
-        new = unit.writes[path].decode("utf-8", "replace") if path in unit.writes else ""
-        out.extend(
-            difflib.unified_diff(
-                old.splitlines(keepends=True),
-                new.splitlines(keepends=True),
-                fromfile=f"a/{path}" if old_blob else "/dev/null",
-                tofile=f"b/{path}" if path in unit.writes else "/dev/null",
-                n=3,
-            )
-        )
-    text = "".join(line if line.endswith("\n") else line + "\n" for line in out)
-    return text.replace("```", "`\u200b``")
 
 
 def _mermaid(unit: UnitPlan) -> str:

@@ -10,7 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from helpers import run_cli, snapshot_tree
+from helpers import git, run_cli, snapshot_tree
 
 from gitops_engine.commands.init import create_platform_repo
 
@@ -233,3 +233,32 @@ def test_every_unresolved_resource_is_reported_once_for_all_environments(repo: P
         "staging, production)",
         "2 errors in 1 file",
     ]
+
+
+# -------------------------------------------------------------------------------------------------------------
+# 3. preview never shows a workload that fails to render as deleted
+
+
+def test_preview_of_a_workload_that_fails_to_render_shows_no_deletion(repo: Path) -> None:
+    git(repo, "checkout", "--quiet", "-b", "typo")
+    edit(repo, CHECKOUT, "type: postgres\n", "type: postgress\n")
+    git(repo, "commit", "--quiet", "-am", "typo")
+
+    code, output = run_cli(["preview", "--base", "main"], repo)
+
+    assert code == 1
+    assert output == (
+        "<!-- gitops-engine:preview -->\n"
+        "## gitops-engine preview\n"
+        "\n"
+        "**1 problem(s)** — the check fails until they are fixed:\n"
+        "\n"
+        f"- `{CHECKOUT}:62:11`: resource 'db': no definition provides type 'postgress' (did you mean "
+        "'postgres'?); types with definitions: amqp, dns, elasticsearch, environment, kafka-topic, mongodb, mssql, "
+        "mysql, postgres, redis, route, s3, service-port, volume. Fix the type, or ask the infra team for a "
+        "definition (in development, staging, production)\n"
+        "\n"
+        "Failing to render, so left as they are after merge: `payments/checkout-api`.\n"
+        "\n"
+        "No rendered manifests change.\n"
+    )

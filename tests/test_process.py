@@ -645,9 +645,157 @@ def test_dry_run_changes_nothing(world: World) -> None:
 
     assert code == 0, output
     assert world.refs() == refs and pulls(world) == [] and forge_store(world) == {}
-    assert "would commit shop/cart (workload): development, production, staging" in output
+    assert "would commit shop/cart (workload): development, staging, production" in output
     assert "would open a pull request for shop/orders: development, staging" in output
     assert "would open a pull request for shop/catalog: development, staging" in output
+
+
+# What a merge does, as `affected`, `preview` and `process --dry-run` each tell it: {unit: (where it goes, the
+# environments whose manifests change)}, plus the units that fail (left as they are) and those whose provenance
+# alone changes.
+Merge = tuple[dict[str, tuple[str, tuple[str, ...]]], list[str], list[str]]
+ALL = ("development", "staging", "production")
+DEV_STAGING = ("development", "staging")
+MERGES: dict[str, tuple[dict[str, str | None], Merge]] = {
+    "workload change": (
+        {"workloads/shop/cart/score.yaml": "cart:2.0.0 -> cart:2.1.0"},
+        ({"shop/cart": ("commit", ALL)}, [], []),
+    ),
+    "failing workload change": (
+        {
+            "workloads/shop/cart/score.yaml": "cart:2.0.0 -> cart:2.1.0",
+            "workloads/shop/orders/score.yaml": "type: postgres -> type: postgress",
+        },
+        ({"shop/cart": ("commit", ALL)}, ["shop/orders"], []),
+    ),
+    "definition change": (
+        {PG_INCLUSTER: "postgres:16.4 -> postgres:17.0"},
+        (
+            {"shop/catalog": ("pull request", DEV_STAGING), "shop/orders": ("pull request", DEV_STAGING)},
+            [],
+            [],
+        ),
+    ),
+    "failing definition change": (
+        {PG_INCLUSTER: "port: 5432 -> port: {{ resource.nope }}"},
+        ({}, ["shop/catalog", "shop/orders"], []),
+    ),
+    "definition and workload change": (
+        {
+            PG_INCLUSTER: "postgres:16.4 -> postgres:17.0",
+            "workloads/shop/orders/score.yaml": "orders:1.0.0 -> orders:1.1.0",
+        },
+        ({"shop/catalog": ("pull request", DEV_STAGING), "shop/orders": ("commit", ALL)}, [], []),
+    ),
+    "description of a definition": (
+        {"definitions/postgres/pg-tuned.yaml": "for the billing team -> for team billing"},
+        ({}, [], ["billing/invoices"]),
+    ),
+    "shared resource's definition": (
+        {"definitions/redis/redis-incluster.yaml": "port: 6379 -> port: 6380"},
+        # Its users read only the host: their provenance alone changes.
+        ({"_shared/cache": ("pull request", ALL)}, [], ["shop/cart", "shop/orders"]),
+    ),
+    "port that another workload looks up": (
+        {"workloads/shop/orders/score.yaml": "port: 8080 -> port: 9090"},
+        ({"shop/cart": ("pull request", ALL), "shop/orders": ("commit", ALL)}, [], []),
+    ),
+    "environment change": (
+        {"environments/staging.yaml": "example.com/env: staging -> example.com/env: stage"},
+        ({unit: ("pull request", ("staging",)) for unit in [*WORKLOADS, "_shared/cache"]}, [], []),
+    ),
+    "workload removed": (
+        {"workloads/billing/mailer/score.yaml": None},
+        ({"billing/mailer": ("commit", ALL)}, [], []),
+    ),
+    "workload added": (
+        {"workloads/billing/pay/score.yaml": PAY_LOOKS_UP_ORDERS},
+        ({"billing/pay": ("commit", ALL)}, [], []),
+    ),
+}
+
+
+def _propose(world: World, edits: dict[str, str | None]) -> tuple[str, str]:
+    """Commit `edits` ("old -> new" in a file, a whole new file, or None to delete) on a branch of main in the
+    developer's clone: (base, head)."""
+    git(world.dev, "pull", "--quiet", "--ff-only", "origin", "main")
+    base = git(world.dev, "rev-parse", "HEAD").strip()
+    git(world.dev, "checkout", "--quiet", "-b", "proposal")
+    for path, change in edits.items():
+        target = world.dev / path
+        if change is None:
+            target.unlink()
+        elif " -> " in change:
+            old, new = change.split(" -> ")
+            assert old in target.read_text(), (path, old)
+            target.write_text(target.read_text().replace(old, new))
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(change)
+    git(world.dev, "add", "--all")
+    git(world.dev, "commit", "--quiet", "-m", "proposal")
+    return base, git(world.dev, "rev-parse", "HEAD").strip()
+
+
+def _merge_by_affected(world: World, base: str, head: str) -> Merge:
+    code, output = run_cli(["affected", "--base", base, "--head", head, "--format", "json"], world.dev)
+    report = json.loads(output)
+    assert code == (1 if report["failed"] else 0), output
+    units = {u["workload"]: (u["merge"], tuple(u["environments"])) for u in report["workloads"]}
+    return units, report["failed"], report["provenance_only"]
+
+
+def _merge_by_preview(world: World, base: str, head: str) -> Merge:
+    code, output = run_cli(["preview", "--base", base, "--head", head], world.dev)
+    units: dict[str, tuple[str, tuple[str, ...]]] = {}
+    failed: list[str] = []
+    provenance: list[str] = []
+    for line in output.splitlines():
+        row = re.fullmatch(r"\| `([^`]+)` \| ([^|]+) \| (committed to main|pull request `[^`]+`) \|", line)
+        if row:
+            merge = "commit" if row[3] == "committed to main" else "pull request"
+            units[row[1]] = (merge, tuple(row[2].split(", ")))
+        elif line.startswith(("Failing to render", "Provenance only")):
+            named = re.findall(r"`([^`]+)`", line)
+            (failed if line.startswith("Failing") else provenance).extend(named)
+    assert code == (1 if failed else 0), output
+    return units, failed, provenance
+
+
+def _merge_by_dry_run(world: World, base: str, head: str) -> Merge:
+    git(world.dev, "push", "--quiet", "origin", f"{head}:refs/heads/main")  # the merge (a fast-forward)
+    code, output = run_cli(["process", "--forge", "local", "--dry-run", "--base", base], world.engine)
+    units: dict[str, tuple[str, tuple[str, ...]]] = {}
+    failed: list[str] = []
+    provenance: list[str] = []
+    for line in output.splitlines():
+        commit = re.fullmatch(r"would commit (\S+) \((\w+|provenance only)\): (.*)", line)
+        pull = re.fullmatch(r"would open a pull request for (\S+): (.*)", line)
+        left = re.fullmatch(r"would leave (\S+) as it is: it fails to render", line)
+        if commit and commit[2] == "provenance only":
+            provenance.append(commit[1])
+        elif commit:
+            units[commit[1]] = ("commit", tuple(commit[3].split(", ")))
+        elif pull:
+            units[pull[1]] = ("pull request", tuple(pull[2].split(", ")))
+        elif left:
+            failed.append(left[1])
+    assert code == (1 if failed else 0), output
+    return units, failed, provenance
+
+
+@pytest.mark.parametrize("case", list(MERGES), ids=[c.replace(" ", "-") for c in MERGES])
+def test_affected_preview_and_dry_run_agree_on_what_a_merge_does(plain_world: World, case: str) -> None:
+    edits, expected = MERGES[case]
+    base, head = _propose(plain_world, edits)
+
+    by_affected = _merge_by_affected(plain_world, base, head)
+    by_preview = _merge_by_preview(plain_world, base, head)
+    by_dry_run = _merge_by_dry_run(plain_world, base, head)
+
+    assert by_affected == expected
+    assert by_preview == expected
+    assert by_dry_run == expected
 
 
 def test_a_broken_workload_blocks_nothing_else(world: World) -> None:
