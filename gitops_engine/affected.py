@@ -942,12 +942,17 @@ def _plan_shared(
     for unit in sorted(shared_candidates):
         unit_plan = UnitPlan(unit, "definitions", [], order=tuple(envs))
         res_id = unit.split("/", 1)[1]
-        for env in sorted(set(envs) | set(state.envs_of(unit))):
+        for env in [*envs, *sorted(set(state.envs_of(unit)) - set(envs))]:
             produced = shared_rendered.get((env, unit))
             if produced is not None:
                 rendered, cause = produced
                 if cause == "workload":
                     unit_plan.cause = "workload"
+                # Why, from the unit's own lock: what a pull request says must not depend on whether this run
+                # reached the shared resource through a user or by itself (a later run would rewrite the body).
+                lock = state.lock(env, unit)
+                if lock is not None:
+                    unit_plan.reasons.extend(stale_reasons(lock, snapshot, env, unit))
             elif env in snapshot.environments:
                 lock = state.lock(env, unit)
                 reasons = stale_reasons(lock, snapshot, env, unit) if lock else []

@@ -354,11 +354,11 @@ class Renderer:
         broken = self.snapshot.broken_definition_types.get(key.type)
         if broken:
             # The broken file might be the one that should match: never silently fall back to another.
-            raise fail(
-                where,
+            message = (
                 f"{what} of type {key.type!r} cannot be resolved while {', '.join(broken)} fails to load: fix that "
-                "definition first",
+                "definition first"
             )
+            raise UnitFailure(unit, [self.workload_finding(workload, env.id, where, message, unit)])
         candidates = self.snapshot.definitions_of(key.type)
         try:
             return match_definition(candidates, key, env)

@@ -11,8 +11,12 @@ from pathlib import Path
 
 import pytest
 from helpers import git, run_cli, snapshot_tree
+from process_helpers import World
 
 from gitops_engine.commands.init import create_platform_repo
+from gitops_engine.forge.local import LocalForge
+from gitops_engine.git import default_identity
+from gitops_engine.publishing import process_repo
 
 CHECKOUT = "workloads/payments/checkout-api/score.yaml"
 PRODUCT_OVERRIDE = "workloads/catalog/product-api/overrides.production.yaml"
@@ -262,3 +266,48 @@ def test_preview_of_a_workload_that_fails_to_render_shows_no_deletion(repo: Path
         "\n"
         "No rendered manifests change.\n"
     )
+
+
+# -------------------------------------------------------------------------------------------------------------
+# 6. A second run rewrites no pull request: bodies are a function of the state
+
+
+@pytest.fixture
+def site(_template: Path, tmp_path: Path) -> World:
+    """The template on a bare remote, with the engine's clone and a developer's clone (the local forge)."""
+    world = World(tmp_path / "site")
+    world.root.mkdir()
+    git(world.root, "clone", "--quiet", "--bare", str(_template), str(world.remote))
+    git(world.root, "clone", "--quiet", str(world.remote), str(world.engine))
+    git(world.root, "clone", "--quiet", str(world.remote), str(world.dev))
+    return world
+
+
+@pytest.mark.parametrize("with_base", [True, False], ids=["push-event", "reconcile"])
+def test_a_second_run_leaves_a_shared_resources_pull_request_as_it_is(site: World, with_base: bool) -> None:
+    kafka = "definitions/kafka-topic/kafka-topic-production.yaml"
+    site.push_change(
+        {
+            **site.edit(kafka, "retentionHours', 168", "retentionHours', 72"),
+            **site.edit(
+                "definitions/postgres/postgres-managed.yaml", "refreshInterval: 1h", "refreshInterval: 2h"
+            ),
+            **site.edit("definitions/redis/redis-managed.yaml", "port: 6379", "port: 6380"),
+        },
+        "Production: shorter topic retention, managed database and cache settings",
+    )
+    base = site.before if with_base else None  # CI's push workflow passes the event's base
+    first = process_repo(site.engine, LocalForge(site.remote), default_identity(), base=base)
+    assert not first.findings
+    shared = [p for p in first.opened if p.branch == "gitops-engine/_shared/order-events"]
+    assert len(shared) == 1 and len(first.opened) > 1
+    refs = site.refs()
+
+    forge = LocalForge(site.remote)
+    second = process_repo(site.engine, forge, default_identity(), base=base)
+
+    assert (second.opened, second.updated, second.closed, second.committed) == ([], [], [], None)
+    assert forge.stats.writes == 0 and site.refs() == refs
+    (body,) = [p.body for p in forge.list_pull_requests("open") if p.branch == shared[0].branch]
+    assert body == shared[0].body
+    assert f"- {kafka} changed" in body

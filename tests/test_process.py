@@ -1290,16 +1290,20 @@ def test_affected_json(plain_world: World) -> None:
                 "workload": "shop/cart",
                 "environments": ["development", "staging", "production"],
                 "reasons": ["workloads/shop/cart/score.yaml changed"],
+                "merge": "commit",
             },
             *(
                 {
                     "workload": unit,
                     "environments": ["development", "staging"],
                     "reasons": [f"definition pg-incluster: {old} → {new}"],
+                    "merge": "pull request",
                 }
                 for unit in SHOP_PG
             ),
         ],
+        "provenance_only": [],
+        "failed": [],
         "findings": [],
     }
     # --head defaults to HEAD (the developer's clone is at the second push).
