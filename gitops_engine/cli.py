@@ -119,14 +119,20 @@ def validate(repo: Path, output_format: str) -> int:
     is_flag=True,
     help="Render the valid units even when others fail (they are left as they are).",
 )
+@_forge_option
 @_handled
 def render(
-    repo: Path, environments: tuple[str, ...], workloads: tuple[str, ...], check: bool, keep_going: bool
+    repo: Path,
+    environments: tuple[str, ...],
+    workloads: tuple[str, ...],
+    check: bool,
+    keep_going: bool,
+    forge: str | None,
 ) -> int:
     """Render rendered/<env>/<team>/<workload>/ from the work tree."""
     from gitops_engine.commands.render import render as run
 
-    return run(_toplevel(repo), environments, workloads, check=check, keep_going=keep_going)
+    return run(_toplevel(repo), environments, workloads, check=check, keep_going=keep_going, forge_name=forge)
 
 
 @main.command()

@@ -24,8 +24,16 @@ from gitops_engine.affected import (
     plan_changes,
     stale_reasons,
 )
-from gitops_engine.errors import Finding, GitopsError, RateLimited, UsageError, group_findings
-from gitops_engine.forge import Forge, PullRequest, PullRequestDraft
+from gitops_engine.errors import (
+    Finding,
+    ForgeError,
+    GitError,
+    GitopsError,
+    RateLimited,
+    UsageError,
+    group_findings,
+)
+from gitops_engine.forge import Forge, PullRequest, PullRequestDraft, open_forge
 from gitops_engine.git import CommitRequest, Git, Identity, blob_id
 from gitops_engine.loading import GitSource, Snapshot, load_snapshot
 from gitops_engine.model import LOCK_FILE, SHARED_FOLDER
@@ -853,3 +861,69 @@ def _mermaid(unit: UnitPlan) -> str:
     from gitops_engine.commands.graph import to_mermaid
 
     return to_mermaid(rendered).rstrip("\n")
+
+
+# -------------------------------------------------------------------------------------------------------------
+# Renderings waiting in pull requests (`render --check` on main)
+
+
+@dataclass(frozen=True)
+class PendingRenderings:
+    """Units whose difference with main waits in an open engine pull request: its branch holds exactly the
+    rendering asked about."""
+
+    pending: dict[
+        str, str
+    ]  # unit -> "#N", or "branch gitops-engine/<unit>" when the forge could not be asked
+    note: str = ""  # what was consulted instead of the forge, when it could not be reached
+
+
+def pending_renderings(
+    root: Path, forge_name: str, desired: dict[str, dict[str, str]], environments: Sequence[str]
+) -> PendingRenderings:
+    """Which of the `desired` units (unit -> {path under rendered/<env>/<unit>/: blob id}, over `environments`)
+    an open engine pull request holds exactly. The forge names the open pull requests; with no forge reachable,
+    the engine branches on origin stand for them (a declined pull request's branch would count too: the note
+    says so)."""
+    notes: list[str] = []
+    numbers: dict[str, str] | None = None
+    try:
+        forge = open_forge(forge_name, root)
+        numbers = {
+            u: f"#{p.number}" for p in _engine_pulls(forge, set(desired)) if (u := unit_of_branch(p.branch))
+        }
+    except (UsageError, ForgeError) as exc:
+        notes.append(f"no forge reachable ({exc}): judged from the engine branches on origin")
+    units = sorted(desired if numbers is None else set(desired) & set(numbers))
+    if not units:
+        return PendingRenderings({}, "; ".join(notes))
+    git = Git(root)
+    try:
+        try:
+            heads = {
+                ref[len("refs/heads/") :]: sha
+                for ref, sha in git.remote_refs(
+                    "origin", [f"refs/heads/{branch_for(u)}" for u in units]
+                ).items()
+            }
+            if any(not git.ok("cat-file", "-e", f"{sha}^{{commit}}") for sha in heads.values()):
+                git.fetch("origin", [f"+refs/heads/{BRANCH_PREFIX}*:refs/remotes/origin/{BRANCH_PREFIX}*"])
+        except GitError as exc:
+            notes.append(
+                f"origin unreachable ({exc}): judged from this clone's copies of the engine branches"
+            )
+            heads = {
+                ref[len("refs/remotes/origin/") :]: sha
+                for ref, sha in git.local_refs([f"refs/remotes/origin/{BRANCH_PREFIX}"]).items()
+            }
+        pending: dict[str, str] = {}
+        for unit in units:
+            head = heads.get(branch_for(unit))
+            if head is None or not git.ok("cat-file", "-e", f"{head}^{{commit}}"):
+                continue
+            held = git.ls_tree_blobs(head, [f"rendered/{env}/{unit}/" for env in environments])
+            if held == desired[unit]:
+                pending[unit] = numbers[unit] if numbers is not None else f"branch {branch_for(unit)}"
+        return PendingRenderings(pending, "; ".join(notes))
+    finally:
+        git.close()

@@ -1311,6 +1311,57 @@ def test_affected_json(plain_world: World) -> None:
     assert code == 0 and json.loads(again) == json.loads(output)
 
 
+def test_render_check_on_main_reports_what_waits_in_engine_pull_requests_as_pending(
+    upgraded: tuple[World, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world, _ = upgraded
+    git(world.dev, "pull", "--quiet", "--ff-only", "origin", "main")
+    numbers = {u: pull_of(world, u).number for u in SHOP_PG}
+
+    code, output = run_cli(["render", "--check"], world.dev)
+
+    assert (code, output) == (
+        0,
+        f"pending in #{numbers['shop/catalog']}: shop/catalog (4 file(s) differ from main)\n"
+        f"pending in #{numbers['shop/orders']}: shop/orders (4 file(s) differ from main)\n"
+        "rendered/ is up to date but for 2 unit(s) waiting in engine pull requests\n",
+    )
+
+    # No forge to ask (GitHub without a token): the engine branches on origin stand in, and the output says so.
+    for name in ("GITHUB_REPOSITORY", "GITHUB_TOKEN", "GH_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    code, output = run_cli(["render", "--check", "--forge", "github"], world.dev)
+    lines = output.splitlines()
+    assert code == 0, output
+    assert lines[0].startswith("note: no forge reachable (the github forge needs GITHUB_REPOSITORY")
+    assert lines[0].endswith("): judged from the engine branches on origin")
+    assert lines[1:] == [
+        "pending in branch gitops-engine/shop/catalog: shop/catalog (4 file(s) differ from main)",
+        "pending in branch gitops-engine/shop/orders: shop/orders (4 file(s) differ from main)",
+        "rendered/ is up to date but for 2 unit(s) waiting in engine pull requests",
+    ]
+
+    # Unexplained staleness still fails: a hand edit, and a rendering no pull request holds (a newer definition
+    # change the processor has not handled yet).
+    world.push_change(world.edit(PG_INCLUSTER, "postgres:17.0", "postgres:17.1"), "PostgreSQL 17.1")
+    cart = world.dev / "rendered/staging/shop/cart/deployment-cart.yaml"
+    cart.write_text(cart.read_text().replace("cart:2.0.0", "cart:9.9.9"))
+
+    code, output = run_cli(["render", "--check"], world.dev)
+
+    assert code == 1
+    assert output.splitlines() == [
+        "stale: rendered/staging/shop/cart/deployment-cart.yaml",
+        *(
+            f"stale: rendered/{env}/{unit}/{name}"
+            for unit in SHOP_PG
+            for env in ("development", "staging")
+            for name in (LOCK_FILE, f"statefulset-{unit.split('/')[1]}-db.yaml")
+        ),
+        "9 rendered file(s) out of date: run `gitops-engine render`",
+    ]
+
+
 def test_usage_json_names_behind_units_and_their_pull_requests(upgraded: tuple[World, str]) -> None:
     world, _ = upgraded
     old = lock(world, "main", "development", "shop/orders")["resources"]
