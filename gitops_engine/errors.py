@@ -53,12 +53,24 @@ def group_findings(findings: Iterable[Finding], environment_order: Sequence[str]
     )
 
 
+def close_names(name: str, known: Iterable[str]) -> list[str]:
+    """Up to two of `known` that `name` probably meant: close spellings (difflib), else names it abbreviates
+    ("prod" for "production", which difflib ranks too low)."""
+    names = sorted(set(known))
+    return (
+        difflib.get_close_matches(name, names, n=2, cutoff=0.6)
+        or [k for k in names if name and k.startswith(name) and k != name][:2]
+    )
+
+
 def did_you_mean(name: str, known: Iterable[str]) -> str:
-    """ " (did you mean 'x'?)" when `known` holds a close spelling of `name` (difflib), else ""."""
-    close = difflib.get_close_matches(name, sorted(set(known)), n=2, cutoff=0.6)
-    if not close:
-        return ""
-    return f" (did you mean {' or '.join(repr(c) for c in close)}?)"
+    """ " (did you mean 'x'?)" when `known` holds a name `name` probably meant (see close_names), else ""."""
+    return suggestion(close_names(name, known))
+
+
+def suggestion(names: Sequence[str]) -> str:
+    """ " (did you mean 'a' or 'b'?)" for these names, "" for none."""
+    return f" (did you mean {' or '.join(repr(n) for n in names)}?)" if names else ""
 
 
 class GitopsError(Exception):

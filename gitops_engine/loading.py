@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from gitops_engine.errors import Finding, InputError, did_you_mean
+from gitops_engine.errors import Finding, InputError, close_names, did_you_mean, suggestion
 from gitops_engine.git import Git, blob_id  # blob_id: part of this module's interface too
 from gitops_engine.model import (
     SHARED_FOLDER,
@@ -393,6 +393,38 @@ class Snapshot:
             self._by_name = _name_index(self.workload_paths)
         return list(self._by_name.get(name, ()))
 
+    def unknown_workload(self, key: str) -> str:
+        """What to tell someone who named a workload that does not exist: the form, close names, what exists."""
+        keys = sorted(self.workload_paths)
+        parts = key.split("/")
+        teams = sorted({k.split("/", 1)[0] for k in keys})
+        if len(parts) != 2 or not all(parts):
+            bare = [k for k in keys if k.split("/", 1)[1] == key]
+            mine = [k for k in keys if k.startswith(f"{key}/")]
+            if bare:
+                hint = suggestion(bare)
+            elif mine:
+                hint = f" but a team (its workloads: {', '.join(k.split('/', 1)[1] for k in mine)})"
+            else:
+                hint = did_you_mean(key, keys)
+            example = f", such as {(mine or keys)[0]!r}" if keys else ""
+            return f"{key!r} is not a workload{hint}: give it as TEAM/NAME{example}"
+        team, name = parts
+        if team not in teams:
+            same_name = suggestion([k for k in keys if k.split("/", 1)[1] == name])
+            return (
+                f"no workload {key!r}{same_name}: there is no team {team!r}{did_you_mean(team, teams)}; teams "
+                f"are {', '.join(teams) or 'none'}"
+            )
+        mine = [k.split("/", 1)[1] for k in keys if k.startswith(f"{team}/")]
+        close = suggestion([f"{team}/{n}" for n in close_names(name, mine)])
+        return f"no workload {key!r}{close}: the workloads of team {team} are {', '.join(mine)}"
+
+    def unknown_environment(self, env: str) -> str:
+        """What to tell someone who named an environment that does not exist."""
+        order = self.environment_order
+        return f"unknown environment {env!r}{did_you_mean(env, order)}: environments are {', '.join(order) or 'none'}"
+
     def workload_files(self, key: str) -> dict[str, str]:
         """Every file under workloads/<key>/ (path -> blob id), in path order."""
         if isinstance(self.files, LazyFiles):
@@ -742,7 +774,17 @@ def _discover_workloads(
                 )
             )
     for folder in sorted(folders):
-        if f"{folder}/{SCORE_FILE}" not in files:
+        if f"{folder}/{SCORE_FILE}" not in files and f"{folder}/score.yml" in files:
+            findings.append(
+                Finding(
+                    f"{folder}/score.yml",
+                    0,
+                    0,
+                    f"the Score file must be named {SCORE_FILE}: rename it (git mv {folder}/score.yml "
+                    f"{folder}/{SCORE_FILE})",
+                )
+            )
+        elif f"{folder}/{SCORE_FILE}" not in files:
             findings.append(
                 Finding(
                     f"{folder}/{SCORE_FILE}",

@@ -885,37 +885,30 @@ def pending_renderings(
     an open engine pull request holds exactly. The forge names the open pull requests; with no forge reachable,
     the engine branches on origin stand for them (a declined pull request's branch would count too: the note
     says so)."""
-    notes: list[str] = []
-    numbers: dict[str, str] | None = None
-    try:
-        forge = open_forge(forge_name, root)
-        numbers = {
-            u: f"#{p.number}" for p in _engine_pulls(forge, set(desired)) if (u := unit_of_branch(p.branch))
-        }
-    except (UsageError, ForgeError) as exc:
-        notes.append(f"no forge reachable ({exc}): judged from the engine branches on origin")
-    units = sorted(desired if numbers is None else set(desired) & set(numbers))
-    if not units:
-        return PendingRenderings({}, "; ".join(notes))
     git = Git(root)
     try:
+        if not git.ok("remote", "get-url", "origin"):
+            return PendingRenderings({})  # a clone of nothing: no pull request can hold anything
+        notes: list[str] = []
+        numbers: dict[str, str] | None = None
         try:
-            heads = {
-                ref[len("refs/heads/") :]: sha
-                for ref, sha in git.remote_refs(
-                    "origin", [f"refs/heads/{branch_for(u)}" for u in units]
-                ).items()
-            }
+            forge = open_forge(forge_name, root)
+            pulls = _engine_pulls(forge, set(desired))
+            numbers = {u: f"#{p.number}" for p in pulls if (u := unit_of_branch(p.branch))}
+        except (UsageError, ForgeError) as exc:
+            notes.append(f"no forge reachable ({exc}): judged from the engine branches on origin")
+        units = sorted(desired if numbers is None else set(desired) & set(numbers))
+        if not units:
+            return PendingRenderings({}, "; ".join(notes))
+        try:
+            listed = git.remote_refs("origin", [f"refs/heads/{branch_for(u)}" for u in units])
+            heads = {ref[len("refs/heads/") :]: sha for ref, sha in listed.items()}
             if any(not git.ok("cat-file", "-e", f"{sha}^{{commit}}") for sha in heads.values()):
                 git.fetch("origin", [f"+refs/heads/{BRANCH_PREFIX}*:refs/remotes/origin/{BRANCH_PREFIX}*"])
-        except GitError as exc:
-            notes.append(
-                f"origin unreachable ({exc}): judged from this clone's copies of the engine branches"
-            )
-            heads = {
-                ref[len("refs/remotes/origin/") :]: sha
-                for ref, sha in git.local_refs([f"refs/remotes/origin/{BRANCH_PREFIX}"]).items()
-            }
+        except GitError:
+            notes.append("origin unreachable: judged from this clone's copies of the engine branches")
+            copies = git.local_refs([f"refs/remotes/origin/{BRANCH_PREFIX}"])
+            heads = {ref[len("refs/remotes/origin/") :]: sha for ref, sha in copies.items()}
         pending: dict[str, str] = {}
         for unit in units:
             head = heads.get(branch_for(unit))

@@ -805,8 +805,8 @@ class _WorkloadContext:
                 if target not in requests:
                     raise self.fail(
                         ("resources", name, "params"),
-                        f"{ref.text} refers to resource {target!r}, which this workload does not declare "
-                        f"(declared: {', '.join(sorted(requests)) or 'none'})",
+                        f"{ref.text} refers to resource {target!r}{did_you_mean(target, requests)}, which this "
+                        f"workload does not declare (declared: {', '.join(sorted(requests)) or 'none'})",
                     )
                 wanted.add(target)
             deps[name] = wanted
@@ -841,8 +841,11 @@ class _WorkloadContext:
                 raise PlaceholderError(f"{ref.text}: name a resource, like ${{resources.db.host}}")
             name = ref.path[1]
             if name not in resolved:
-                declared = ", ".join(sorted(self.spec.get("resources") or {})) or "none"
-                raise PlaceholderError(f"{ref.text}: unknown resource {name!r} (declared: {declared})")
+                names = sorted(self.spec.get("resources") or {})
+                raise PlaceholderError(
+                    f"{ref.text}: unknown resource {name!r}{did_you_mean(name, names)} (declared: "
+                    f"{', '.join(names) or 'none'})"
+                )
             outputs = resolved[name].outputs
             if len(ref.path) == 2:
                 if "source" in outputs:  # `${resources.data}` names a volume
@@ -921,9 +924,15 @@ class _WorkloadContext:
         config_data: dict[str, str] = {}
         config_binary: dict[str, str] = {}
         config_items: list[dict[str, Any]] = []
+        problems: list[Finding] = []  # variables' problems of every container, reported together
         for cname, container in sorted(self.spec["containers"].items()):
             base = ("containers", cname)
-            env_vars = self._variables(cname, container.get("variables") or {}, by_name)
+            try:
+                env_vars = self._variables(cname, container.get("variables") or {}, by_name)
+            except UnitFailure as exc:
+                problems.extend(exc.findings)
+            if problems:
+                continue  # nothing of this unit is written: only the other containers' variables are checked
             out: dict[str, Any] = {"name": cname, "image": self._image(cname, container)}
             if container.get("command"):
                 out["command"] = [
@@ -971,9 +980,11 @@ class _WorkloadContext:
             before = container.get("before") or {}
             for other in sorted(before):
                 if other not in self.spec["containers"] or other == cname:
+                    others = [c for c in self.spec["containers"] if c != cname]
                     raise self.fail(
                         (*base, "before", other),
-                        f"containers.{cname}.before names {other!r}, which is not another container of this workload",
+                        f"containers.{cname}.before names {other!r}{did_you_mean(other, others)}, which is not "
+                        "another container of this workload",
                     )
             if before:
                 # Ordered start: 'complete' is an init container; 'started'/'healthy' a native sidecar that keeps running.
@@ -983,6 +994,8 @@ class _WorkloadContext:
             else:
                 containers.append(out)
 
+        if problems:
+            raise UnitFailure(self.unit, problems)
         if config_items:
             cm_body = {
                 "data": dict(sorted(config_data.items())),
@@ -1104,6 +1117,9 @@ class _WorkloadContext:
     ) -> list[dict[str, Any]]:
         helpers: dict[str, dict[str, Any]] = {}
         plain: list[dict[str, Any]] = []
+        problems: list[
+            Finding
+        ] = []  # every variable is checked, so all misspelt outputs are reported at once
         for var, raw in sorted(variables.items()):
             where = ("containers", cname, "variables", var)
             text = raw if isinstance(raw, str) else json.dumps(raw)
@@ -1113,7 +1129,8 @@ class _WorkloadContext:
                     t if isinstance(t, str) else self._resolve(t, by_name, secrets_ok=True) for t in tokens
                 ]
             except PlaceholderError as exc:
-                raise self.fail(where, f"containers.{cname}.variables.{var}: {exc}") from None
+                problems.extend(self.fail(where, f"containers.{cname}.variables.{var}: {exc}").findings)
+                continue
             if len(values) == 1 and isinstance(values[0], SecretRef):
                 plain.append({"name": var, "valueFrom": values[0].as_manifest()})
                 continue
@@ -1136,6 +1153,8 @@ class _WorkloadContext:
                         )
                     )
             plain.append({"name": var, "value": "".join(parts)})
+        if problems:
+            raise UnitFailure(self.unit, problems)
         return [helpers[k] for k in sorted(helpers)] + plain
 
     def _file_content(

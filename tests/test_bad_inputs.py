@@ -526,8 +526,10 @@ def test_render_refuses_workload_names_that_escape(platform_repo: Path, name: st
 
     code, output = run_cli(["render", "--workload", name], platform_repo)
 
-    assert code == 1, output
-    assert f"workloads/{name}/score.yaml: unknown workload {name!r}: give it as TEAM/NAME" in output
+    assert code == 2, output
+    assert output.startswith(f"Error: {'no workload' if name.count('/') == 1 else repr(name) + ' is not'}"), (
+        output
+    )
     assert snapshot_tree(platform_repo) == before
 
 

@@ -1351,12 +1351,16 @@ def test_render_check_on_main_reports_what_waits_in_engine_pull_requests_as_pend
 
     assert code == 1
     assert output.splitlines() == [
-        "stale: rendered/staging/shop/cart/deployment-cart.yaml",
-        *(
-            f"stale: rendered/{env}/{unit}/{name}"
-            for unit in SHOP_PG
-            for env in ("development", "staging")
-            for name in (LOCK_FILE, f"statefulset-{unit.split('/')[1]}-db.yaml")
+        *sorted(
+            [
+                "stale: rendered/staging/shop/cart/deployment-cart.yaml",
+                *(
+                    f"stale: rendered/{env}/{unit}/{name}"
+                    for unit in SHOP_PG
+                    for env in ("development", "staging")
+                    for name in (LOCK_FILE, f"statefulset-{unit.split('/')[1]}-db.yaml")
+                ),
+            ]
         ),
         "9 rendered file(s) out of date: run `gitops-engine render`",
     ]

@@ -85,17 +85,17 @@ def _check(repo: Path, build: TreeBuild, changes: TreeChanges, forge_name: str, 
         waiting = pending_renderings(repo, forge_name, desired, build.environments)
     if waiting.note:
         out.write(f"note: {waiting.note}\n")
+    for unit, number in sorted(waiting.pending.items()):
+        out.write(f"pending in {number}: {unit} ({len(by_unit[unit])} file(s) differ from main)\n")
     stale = 0
-    for unit, paths in sorted(by_unit.items()):
-        if unit in waiting.pending:
-            out.write(f"pending in {waiting.pending[unit]}: {unit} ({len(paths)} file(s) differ from main)\n")
+    for path in changes.paths():
+        if "/".join(path.split("/")[2:4]) in waiting.pending:
             continue
-        for path in paths:
-            state = "missing" if path in changes.writes and not (repo / path).exists() else "stale"
-            if path in changes.deletes:
-                state = "extra"
-            out.write(f"{state}: {path}\n")
-            stale += 1
+        state = "missing" if path in changes.writes and not (repo / path).exists() else "stale"
+        if path in changes.deletes:
+            state = "extra"
+        out.write(f"{state}: {path}\n")
+        stale += 1
     if stale or build.failures or build.local_findings:
         out.write(f"{stale} rendered file(s) out of date: run `gitops-engine render`\n")
         return 1
