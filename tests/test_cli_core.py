@@ -6,8 +6,11 @@ import json
 import subprocess
 from pathlib import Path
 
+import click
 import pytest
 from helpers import API_SCORE, git, run_cli, snapshot_tree, write_files
+
+from gitops_engine.cli import main
 
 
 # -- exit codes --------------------------------------------------------------------------------------------------
@@ -331,3 +334,18 @@ def test_validate_json_names_the_unit_of_a_broken_score_file(platform_repo: Path
             "message": "invalid YAML: found character that cannot start any token",
         }
     ]
+
+
+# -- --help ------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("command", sorted(main.commands))
+def test_every_command_has_help_with_examples_and_described_formats(command: str, tmp_path: Path) -> None:
+    code, output = run_cli([command, "--help"], tmp_path)
+
+    assert code == 0, output
+    assert "Example" in output, output
+    text = " ".join(output.split())  # click wraps the option help
+    for param in main.commands[command].params:
+        if isinstance(param, click.Option) and param.name == "output_format":
+            assert isinstance(param.type, click.Choice)
+            for value in param.type.choices:
+                assert f"{value}: " in text, (value, output)

@@ -6,13 +6,17 @@ error is reported, what it says, the exit code, and that nothing is written.
 
 from __future__ import annotations
 
+import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from helpers import git, run_cli, snapshot_tree
 from process_helpers import World
 
+from gitops_engine.commands.demo import engine_command
 from gitops_engine.commands.init import create_platform_repo
 from gitops_engine.forge.local import LocalForge
 from gitops_engine.git import default_identity
@@ -311,3 +315,100 @@ def test_a_second_run_leaves_a_shared_resources_pull_request_as_it_is(site: Worl
     (body,) = [p.body for p in forge.list_pull_requests("open") if p.branch == shared[0].branch]
     assert body == shared[0].body
     assert f"- {kafka} changed" in body
+
+
+# -------------------------------------------------------------------------------------------------------------
+# Papercuts: the demo shows the product and says how to go on
+
+
+def test_the_demo_shows_a_pull_request_and_ends_with_commands_that_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, output = run_cli(["demo", "demo"], tmp_path)  # a relative folder, as people type it
+
+    assert code == 0, output
+    root = tmp_path / "demo"
+    excerpt = output[output.index("   pull request #1 as its team sees it") : output.index("\n4. ")]
+    assert re.fullmatch(
+        r"   pull request #1 as its team sees it \(an excerpt of its body\):\n"
+        r"     \| ## identity/accounts-api: rendered manifests change\n"
+        r"     \|\n"
+        r"     \| ### Definitions\n"
+        r"     \|\n"
+        r"     \| \| definition \| before \| after \|\n"
+        r"     \| \|---\|---\|---\|\n"
+        r"     \| \| `postgres-incluster` \| `[0-9a-f]{12}` \| `[0-9a-f]{12}` \|\n"
+        r"     \|\n"
+        r"     \| ```diff\n"
+        r"     \| --- a/rendered/development/identity/accounts-api/statefulset-accounts-api-db.yaml\n"
+        r"     \| \+\+\+ b/rendered/development/identity/accounts-api/statefulset-accounts-api-db.yaml\n"
+        r"     \| -        image: docker.io/library/postgres:16.4\n"
+        r"     \| \+        image: docker.io/library/postgres:17.0\n"
+        r"     \| … \(the whole diff is in the pull request\)\n",
+        excerpt,
+    ), excerpt
+    assert f"   the demo's folder:    {root} (remove it with: rm -rf {root})\n" in output
+    (try_line,) = [line for line in output.splitlines() if line.startswith("   try: ")]
+    # Under the test runner this process is not the gitops-engine script: the line says `python -m`.
+    assert try_line.startswith(f"   try: cd {root / 'platform'} && {sys.executable} -m gitops_engine pulls")
+    tried = subprocess.run(try_line[len("   try: ") :], shell=True, capture_output=True, text=True)
+    assert tried.returncode == 0, tried.stderr
+    assert "#1\tmerged\tidentity/accounts-api\tUpdate identity/accounts-api" in tried.stdout
+    assert "postgres-incluster (postgres, version " in tried.stdout
+
+
+def test_the_demos_command_is_the_script_itself_when_path_does_not_find_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    script = Path(sys.executable).parent / "gitops-engine"
+    assert script.is_file(), "the package installs its console script beside the interpreter"
+    monkeypatch.setattr(sys, "argv", [str(script)])
+    monkeypatch.setenv("PATH", "/nonexistent")
+
+    assert engine_command() == str(script.resolve())
+
+    monkeypatch.setenv("PATH", str(script.parent))
+    assert engine_command() == "gitops-engine"
+
+
+def test_every_misspelt_output_is_reported_with_what_was_meant(repo: Path) -> None:
+    edit(repo, CHECKOUT, "${resources.db.host}", "${resources.db.hots}")
+    edit(repo, CHECKOUT, "${resources.cache.port}", "${resources.cach.port}")
+
+    assert refused(repo).splitlines() == [
+        f"{CHECKOUT}:21:21: containers.api.variables.DATABASE_URL: ${{resources.db.hots}}: resources.db has no "
+        "'hots' (did you mean 'host'?) (known: database, host, name, password, port, username)",
+        f"{CHECKOUT}:23:19: containers.api.variables.REDIS_PORT: ${{resources.cach.port}}: unknown resource "
+        "'cach' (did you mean 'cache'?) (declared: accounts, cache, db, dns, env, ledger, orders, route)",
+        "2 errors in 1 file",
+    ]
+
+
+def test_a_score_yml_is_told_to_be_renamed(repo: Path) -> None:
+    mailer = repo / "workloads/identity/mailer"
+    (mailer / "score.yaml").rename(mailer / "score.yml")
+
+    output = refused(repo)
+
+    assert (
+        "workloads/identity/mailer/score.yml: the Score file must be named score.yaml: rename it (git mv "
+        "workloads/identity/mailer/score.yml workloads/identity/mailer/score.yaml)\n"
+    ) in output
+
+
+def test_usage_lists_environments_in_platform_yaml_order(repo: Path) -> None:
+    code, output = run_cli(["usage", "dns-subdomain"], repo)
+
+    assert code == 0, output
+    workloads = [
+        "catalog/media-service",
+        "catalog/product-api",
+        "identity/accounts-api",
+        "payments/checkout-api",
+    ]
+    assert output.splitlines()[1:] == [
+        f"  {unit} [{env}] dns: current"
+        for env in ("development", "staging", "production")
+        for unit in workloads
+    ]
