@@ -17,7 +17,6 @@ from helpers import git, run_cli, snapshot_tree
 from process_helpers import World
 
 from gitops_engine.commands.demo import engine_command
-from gitops_engine.commands.init import create_platform_repo
 from gitops_engine.forge.local import LocalForge
 from gitops_engine.git import default_identity
 from gitops_engine.publishing import process_repo
@@ -27,19 +26,10 @@ PRODUCT_OVERRIDE = "workloads/catalog/product-api/overrides.production.yaml"
 SERVICE_PORT = "definitions/service-port/service-port-default.yaml"
 
 
-@pytest.fixture(scope="module")
-def _template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    repo = tmp_path_factory.mktemp("template") / "platform"
-    create_platform_repo(repo)
-    return repo
-
-
 @pytest.fixture
-def repo(_template: Path, tmp_path: Path) -> Path:
-    """A fresh copy of `gitops-engine init`'s platform repo (rendered, committed on main)."""
-    target = tmp_path / "platform"
-    shutil.copytree(_template, target, symlinks=True)
-    return target
+def repo(template_repo: Path) -> Path:
+    """`gitops-engine init`'s platform repo: what a new team starts from."""
+    return template_repo
 
 
 def edit(repo: Path, path: str, old: str, new: str) -> None:
@@ -277,11 +267,11 @@ def test_preview_of_a_workload_that_fails_to_render_shows_no_deletion(repo: Path
 
 
 @pytest.fixture
-def site(_template: Path, tmp_path: Path) -> World:
+def site(_template_base: Path, tmp_path: Path) -> World:
     """The template on a bare remote, with the engine's clone and a developer's clone (the local forge)."""
     world = World(tmp_path / "site")
     world.root.mkdir()
-    git(world.root, "clone", "--quiet", "--bare", str(_template), str(world.remote))
+    git(world.root, "clone", "--quiet", "--bare", str(_template_base), str(world.remote))
     git(world.root, "clone", "--quiet", str(world.remote), str(world.engine))
     git(world.root, "clone", "--quiet", str(world.remote), str(world.dev))
     return world
