@@ -837,7 +837,8 @@ def _load_workload(snapshot: Snapshot, key: str) -> Workload:
                         file_path,
                         1,
                         1,
-                        f"override for unknown environment {env_id!r}: environments are "
+                        f"override for unknown environment {env_id!r}"
+                        f"{did_you_mean(env_id, snapshot.settings.environments)}: environments are "
                         f"{', '.join(snapshot.settings.environments)}",
                         unit=key,
                     )

@@ -121,6 +121,16 @@ def test_an_override_may_refine_a_declared_volume_but_not_add_one(repo: Path) ->
     )
 
 
+def test_an_override_for_a_misspelt_environment_says_which_was_meant(repo: Path) -> None:
+    (repo / PRODUCT_OVERRIDE).rename(repo / PRODUCT_OVERRIDE.replace(".production.", ".prod."))
+
+    assert refused(repo) == (
+        "workloads/catalog/product-api/overrides.prod.yaml:1:1: override for unknown environment 'prod' (did you "
+        "mean 'production'?): environments are development, staging, production\n"
+        "1 error in 1 file\n"
+    )
+
+
 # -------------------------------------------------------------------------------------------------------------
 # 2. A workload's mistake in a lookup is reported at its Score file
 
