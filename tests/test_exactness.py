@@ -91,8 +91,7 @@ class History:
             [
                 (PG_INCLUSTER, ["postgres:16.4", "postgres:17.0", "postgres:17.2"]),
                 (PG_TUNED, ['"300"', '"400"', '"500"']),
-                # (REDIS, ["port: 6379}", "port: 6380}"]) reaches the shared `_shared/cache` unit, and finds issue 10
-                # item 6: its pull request's body depends on the path the runs took. Back in once that is fixed.
+                (REDIS, ["port: 6379}", "port: 6380}"]),  # the shared `_shared/cache` unit
                 (VOLUME, ["'1Gi'", "'2Gi'", "'4Gi'"]),
                 (WORKLOAD_PRODUCTION, ["replicas: 3", "replicas: 4"]),
                 (
