@@ -234,3 +234,22 @@ def usage(repo: Path, definition_id: str | None, output_format: str, forge: str 
     from gitops_engine.commands.usage import usage as run
 
     return run(_toplevel(repo), definition_id, output_format, forge)
+
+
+@main.command("set-image")
+@_repo_option
+@click.argument("workload", metavar="TEAM/NAME")
+@click.argument("image")
+@click.option("--container", default=None, help="The container (needed when the workload has several).")
+@click.option("--env", "env", default=None, help="Pin it in overrides.<ENV>.yaml instead of score.yaml.")
+@click.option(
+    "--commit", is_flag=True, help="Commit the change (only that file) with a conventional message."
+)
+@_handled
+def set_image(
+    repo: Path, workload: str, image: str, container: str | None, env: str | None, commit: bool
+) -> int:
+    """Set a container's image in a workload's Score file, changing only that line (comments, quoting kept)."""
+    from gitops_engine.commands.set_image import set_image as run
+
+    return run(_toplevel(repo), workload, image, container=container, env=env, commit=commit)
