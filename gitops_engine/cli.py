@@ -76,12 +76,13 @@ def main() -> None:
 
 @main.command()
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--bare", is_flag=True, help="Environments and definitions only, without the sample workloads.")
 @_handled
-def init(directory: Path) -> int:
+def init(directory: Path, bare: bool) -> int:
     """Create a platform repo in DIRECTORY from the bundled template (git init, first commit on main)."""
     from gitops_engine.commands.init import init as run
 
-    return run(directory)
+    return run(directory, bare=bare)
 
 
 @main.command()
@@ -253,3 +254,38 @@ def set_image(
     from gitops_engine.commands.set_image import set_image as run
 
     return run(_toplevel(repo), workload, image, container=container, env=env, commit=commit)
+
+
+@main.group()
+def new() -> None:
+    """Scaffolding: a new workload (a Score file that validates as written) or a new team (its CODEOWNERS line)."""
+
+
+@new.command("workload")
+@_repo_option
+@click.argument("workload", metavar="TEAM/NAME")
+@click.option(
+    "--resource",
+    "resources",
+    multiple=True,
+    metavar="NAME=TYPE",
+    help="A resource it needs, e.g. db=postgres (repeatable; TYPE must have definitions).",
+)
+@_handled
+def new_workload(repo: Path, workload: str, resources: tuple[str, ...]) -> int:
+    """Write workloads/TEAM/NAME/score.yaml: a commented Score file with the schema line."""
+    from gitops_engine.commands.new import new_workload as run
+
+    return run(_toplevel(repo), workload, resources)
+
+
+@new.command("team")
+@_repo_option
+@click.argument("team")
+@click.option("--owner", required=True, metavar="@ORG/TEAM", help="Who reviews the team's workloads.")
+@_handled
+def new_team(repo: Path, team: str, owner: str) -> int:
+    """Add `/workloads/TEAM/ OWNER` to CODEOWNERS (once: running it again changes nothing)."""
+    from gitops_engine.commands.new import new_team as run
+
+    return run(_toplevel(repo), team, owner)

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from gitops_engine.errors import UsageError
 from gitops_engine.yamlio import Document
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -20,6 +21,16 @@ LOCK_FILE = "gitops-engine.lock"
 
 def is_dns_label(name: str) -> bool:
     return len(name) <= 63 and bool(DNS_LABEL.match(name))
+
+
+def split_workload_key(key: str) -> tuple[str, str]:
+    """TEAM/NAME as (team, name), both DNS labels; a UsageError otherwise (a command-line argument)."""
+    team, slash, name = key.partition("/")
+    if not slash or not is_dns_label(team) or not is_dns_label(name):
+        raise UsageError(
+            f"{key!r} is not TEAM/NAME: give the team and workload folder names, lower-case letters, digits and '-'"
+        )
+    return team, name
 
 
 # A container image reference, as the OCI distribution reference grammar defines it (the grammar of

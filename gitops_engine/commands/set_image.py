@@ -11,10 +11,10 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from gitops_engine.errors import Finding, InputError, UsageError
+from gitops_engine.errors import Finding, InputError
 from gitops_engine.git import Git
 from gitops_engine.loading import OVERRIDE_PREFIX, SCORE_FILE, load_settings
-from gitops_engine.model import is_dns_label, is_image_reference
+from gitops_engine.model import is_image_reference, split_workload_key
 from gitops_engine.tree import TreeChanges, write_tree
 from gitops_engine.yamledit import find_scalar, mapping_keys, set_value
 from gitops_engine.yamlio import YamlSyntaxError
@@ -23,16 +23,6 @@ _OVERRIDE_HEADER = (
     "# Deep-merged onto score.yaml in the {env} environment (mappings merge, `null` deletes a key, anything else\n"
     "# replaces; see docs/formats.md).\n"
 )
-
-
-def split_workload_key(key: str) -> tuple[str, str]:
-    """TEAM/NAME as two DNS labels; a UsageError otherwise."""
-    team, slash, name = key.partition("/")
-    if not slash or not is_dns_label(team) or not is_dns_label(name):
-        raise UsageError(
-            f"{key!r} is not TEAM/NAME: give the team and workload folder names, lower-case letters, digits and '-'"
-        )
-    return team, name
 
 
 def set_image(

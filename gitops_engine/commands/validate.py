@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TextIO
 
 from gitops_engine import ghactions
+from gitops_engine.codeowners import unowned_teams
 from gitops_engine.errors import Finding
 from gitops_engine.loading import WorkTreeSource, load_snapshot
 from gitops_engine.tree import build_tree, rendered_units
@@ -18,7 +19,7 @@ def validate(repo: Path, output_format: str = "text", out: TextIO | None = None)
     out = out or sys.stdout
     snapshot = load_snapshot(WorkTreeSource(repo))
     build = build_tree(snapshot, already_rendered=rendered_units(repo))
-    findings = build.findings
+    findings = [*build.findings, *unowned_teams(snapshot)]
     errors = [f for f in findings if f.severity == "error"]
     units = len(build.workloads)
     envs = len(build.environments)
