@@ -289,3 +289,14 @@ def new_team(repo: Path, team: str, owner: str) -> int:
     from gitops_engine.commands.new import new_team as run
 
     return run(_toplevel(repo), team, owner)
+
+
+@main.command()
+@_repo_option
+@click.option("--write", is_flag=True, help="Write or refresh them (default: only check).")
+@_handled
+def schemas(repo: Path, write: bool) -> int:
+    """The JSON schemas editors read, in .gitops-engine/schemas/ (the template's $schema lines point there)."""
+    from gitops_engine.commands.schemas import schemas as run
+
+    return run(_toplevel(repo), write=write)
