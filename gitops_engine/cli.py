@@ -97,7 +97,9 @@ def demo(directory: Path | None) -> int:
 
 @main.command()
 @_repo_option
-@click.option("--format", "output_format", type=click.Choice(["text", "json", "github"]), default="text")
+@click.option(
+    "--format", "output_format", type=click.Choice(["text", "json", "github", "sarif"]), default="text"
+)
 @_handled
 def validate(repo: Path, output_format: str) -> int:
     """Check every workload, definition and environment; report all problems with file:line:column."""

@@ -11,6 +11,7 @@ from gitops_engine import ghactions
 from gitops_engine.codeowners import unowned_teams
 from gitops_engine.errors import Finding
 from gitops_engine.loading import WorkTreeSource, load_snapshot
+from gitops_engine.sarif import sarif_log
 from gitops_engine.tree import build_tree, rendered_units
 
 
@@ -23,7 +24,10 @@ def validate(repo: Path, output_format: str = "text", out: TextIO | None = None)
     errors = [f for f in findings if f.severity == "error"]
     units = len(build.workloads)
     envs = len(build.environments)
-    if output_format == "json":
+    if output_format == "sarif":
+        json.dump(sarif_log(findings), out, indent=2)
+        out.write("\n")
+    elif output_format == "json":
         json.dump(
             {
                 "ok": not errors,
