@@ -58,3 +58,13 @@ def focused_repo(tmp_path: Path) -> Path:
     target = tmp_path / "focused"
     shutil.copytree(DATA / "platforms" / "focused", target)
     return make_repo(target, {})
+
+
+@pytest.fixture(scope="session")
+def initialised_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`gitops-engine init` of the shipped template, once per session: read it, or copy it before changing it."""
+    from gitops_engine.commands.init import create_platform_repo
+
+    repo = tmp_path_factory.mktemp("initialised") / "p"
+    create_platform_repo(repo)
+    return repo

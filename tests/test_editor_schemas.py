@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from helpers import git, run_cli
 
-from gitops_engine.commands.init import create_platform_repo
 from gitops_engine.schema import REPO_SCHEMA_DIR, SCHEMA_DIR
 from gitops_engine.template import template_dir
 
@@ -22,11 +21,9 @@ KIND_OF_FOLDER = {
 }
 
 
-@pytest.fixture(scope="module")
-def platform(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    repo = tmp_path_factory.mktemp("schemas") / "p"
-    create_platform_repo(repo)
-    return repo
+@pytest.fixture
+def platform(initialised_template: Path) -> Path:
+    return initialised_template
 
 
 def test_every_engine_file_of_the_template_names_its_schema_by_relative_path(platform: Path) -> None:

