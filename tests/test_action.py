@@ -116,7 +116,7 @@ def test_key_names_the_python_and_the_engine_sources(installed: Runner, tmp_path
     key = installed.step_outputs["key"]["key"]
     python = f"{sys.version_info[0]}.{sys.version_info[1]}"
     assert re.fullmatch(rf"gitops-engine-Linux-X64-py{re.escape(python)}-[0-9a-f]{{16}}", key), key
-    assert installed.step_outputs["key"]["venv"] == f"{installed.runner_temp}/gitops-engine/venv"
+    assert installed.step_outputs["key"]["venv"] == f"{installed.runner_temp}/gitops-engine/{key}"
     # The same sources give the same key: a second runner computes it again.
     again = Runner(tmp_path, {})
     assert again.run("key").returncode == 0
