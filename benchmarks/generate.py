@@ -885,6 +885,7 @@ def generate(
     git(work, "branch", "--quiet", "--set-upstream-to=origin/main", "main")
     meta: dict[str, object] = {
         "generator": GENERATOR_VERSION,
+        "render": RENDER_VERSION,
         "workloads": workloads,
         "per_team": per_team,
         "seed": seed,
@@ -904,7 +905,16 @@ def matches(out: Path, workloads: int, per_team: int, seed: int) -> bool:
         meta = json.loads((out / "meta.json").read_text())
     except (OSError, ValueError):
         return False
-    wanted = {"generator": GENERATOR_VERSION, "workloads": workloads, "per_team": per_team, "seed": seed}
+    from gitops_engine import RENDER_VERSION
+
+    # A repo rendered by another render version would be re-rendered whole by every run: generate it again.
+    wanted = {
+        "generator": GENERATOR_VERSION,
+        "render": RENDER_VERSION,
+        "workloads": workloads,
+        "per_team": per_team,
+        "seed": seed,
+    }
     return all(meta.get(k) == v for k, v in wanted.items()) and (out / "remote.git" / "HEAD").exists()
 
 

@@ -8,6 +8,7 @@ one is given (cheap: proportional to the change), else from every unit (a full r
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import re
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from gitops_engine import RENDER_VERSION
-from gitops_engine.errors import Finding, GitopsError, InputError, UsageError
+from gitops_engine.errors import Finding, GitopsError, InputError, UsageError, group_findings
 from gitops_engine.git import Git, blob_id
 from gitops_engine.loading import PLATFORM_FILE, Snapshot
 from gitops_engine.matching import Ambiguous, NoMatch, ResourceKey, match_definition
@@ -31,6 +32,7 @@ from gitops_engine.rendering import (
     lookup_fingerprint,
     namespace_clash,
     object_clash,
+    resolve_workload_name,
     shared_namespace,
     unit_folder,
 )
@@ -181,6 +183,8 @@ class RenderedState:
         appears."""
         if not types and not looked_up:
             return set()
+        # Locks name a looked-up workload as the template asked for it: team/name, or the bare name.
+        looked_up = set(looked_up) | {key.split("/", 1)[1] for key in looked_up if "/" in key}
         if within is None or len(within) > ENSURE_MAX_UNITS:
             # git grep picks the locks that mention a type or name at all; only those are read and checked.
             hits = self._grep_locks(types, looked_up)
@@ -300,10 +304,10 @@ def stale_reasons(lock: Mapping[str, Any] | None, snapshot: Snapshot, env_id: st
     env = snapshot.environments.get(env_id)
     if env is None:
         return reasons or [f"environment {env_id} removed"]
-    for other, fingerprint in lock.get("lookups", {}).items():
-        if _lookup_now(snapshot, other, env) != fingerprint:
-            reasons.append(f"{env_id}: what workload {other} offers to others (address, ports) changed")
     team, name = unit.split("/", 1)
+    for other, fingerprint in lock.get("lookups", {}).items():
+        if _lookup_now(snapshot, other, None if team == SHARED_FOLDER else team, env) != fingerprint:
+            reasons.append(f"{env_id}: what workload {other} offers to others (address, ports) changed")
     has_workload_resource = False
     for resource in lock.get("resources", []):
         shared = bool(resource.get("shared"))
@@ -334,19 +338,22 @@ def stale_reasons(lock: Mapping[str, Any] | None, snapshot: Snapshot, env_id: st
     return reasons
 
 
-def _lookup_now(snapshot: Snapshot, key: str, env: Environment) -> str | None:
-    """Fingerprint of what `lookup_workload(key)` would return now (None: gone or invalid). Memoised on the
-    snapshot: many units look up the same few workloads."""
+def _lookup_now(snapshot: Snapshot, name: str, team: str | None, env: Environment) -> str | None:
+    """Fingerprint of what `lookup_workload(name)` would return now to a workload of `team` (None: the name means
+    no workload or several, or an invalid one). Memoised on the snapshot: many units look up the same few."""
+    keys = resolve_workload_name(snapshot, name, team)
+    if len(keys) != 1:
+        return None
     memo = snapshot.memo.setdefault("lookup_now", {})
-    if (key, env.id) not in memo:
+    if (keys[0], env.id) not in memo:
         try:
-            workload = snapshot.workload(key)
+            workload = snapshot.workload(keys[0])
             spec = Renderer(snapshot).effective_spec(workload, env.id)
         except InputError:
-            memo[(key, env.id)] = None
+            memo[(keys[0], env.id)] = None
         else:
-            memo[(key, env.id)] = lookup_fingerprint(describe_workload(workload, env, spec))
-    fingerprint: str | None = memo[(key, env.id)]
+            memo[(keys[0], env.id)] = lookup_fingerprint(describe_workload(workload, env, spec))
+    fingerprint: str | None = memo[(keys[0], env.id)]
     return fingerprint
 
 
@@ -387,6 +394,7 @@ class UnitPlan:
     removes_production_data: bool = False
     users: list[str] = field(default_factory=list)  # shared units: the workloads that use it
     body: str | None = None  # the pull-request body, when plan_changes was given `describe`
+    order: tuple[str, ...] = ()  # platform.yaml's environments: the order reports list them in
 
     @property
     def changed(self) -> bool:
@@ -398,7 +406,40 @@ class UnitPlan:
 
     @property
     def environments(self) -> list[str]:
-        return sorted({p.split("/")[1] for p in [*self.writes, *self.deletes]})
+        """Environments whose folder changes, in platform.yaml's order (removed ones last)."""
+        return self._ordered({p.split("/")[1] for p in [*self.writes, *self.deletes]})
+
+    @property
+    def manifest_environments(self) -> list[str]:
+        """Environments whose manifests change (not only the provenance lock)."""
+        paths = [*self.writes, *self.deletes]
+        return self._ordered({p.split("/")[1] for p in paths if not p.endswith("/" + LOCK_FILE)})
+
+    def _ordered(self, envs: set[str]) -> list[str]:
+        rank = {env: index for index, env in enumerate(self.order)}
+        return sorted(envs, key=lambda env: (rank.get(env, len(rank)), env))
+
+    def diff(self, git: Git, env: str) -> str:
+        """The unit's manifests' unified diff in `env` (locks aside), fenced-code safe."""
+        prefix = f"rendered/{env}/"
+        out: list[str] = []
+        for path in sorted(
+            p for p in {*self.writes, *self.deletes} if p.startswith(prefix) and not p.endswith(LOCK_FILE)
+        ):
+            old_blob = self.old_files.get(path)
+            old = git.read_blob(old_blob).decode("utf-8", "replace") if old_blob else ""
+            new = self.writes[path].decode("utf-8", "replace") if path in self.writes else ""
+            out.extend(
+                difflib.unified_diff(
+                    old.splitlines(keepends=True),
+                    new.splitlines(keepends=True),
+                    fromfile=f"a/{path}" if old_blob else "/dev/null",
+                    tofile=f"b/{path}" if path in self.writes else "/dev/null",
+                    n=3,
+                )
+            )
+        text = "".join(line if line.endswith("\n") else line + "\n" for line in out)
+        return text.replace("```", "`\u200b``")
 
     @property
     def goes_to_main(self) -> bool:
@@ -436,10 +477,14 @@ class Plan:
     mode: str = "full"  # "full" or "range"
     state: RenderedState | None = None  # what main held when planned (blob ids of every unit folder read)
     candidates: int = 0
+    order: tuple[str, ...] = ()  # platform.yaml's environments
 
     @property
     def findings(self) -> list[Finding]:
-        return sorted({f for fs in self.failures.values() for f in fs} | set(self.global_findings))
+        """Every problem once (the same one in several environments lists them)."""
+        return group_findings(
+            [*(f for fs in self.failures.values() for f in fs), *self.global_findings], self.order
+        )
 
     def main_units(self) -> list[UnitPlan]:
         return [u for u in self.units.values() if u.changed and u.goes_to_main]
@@ -552,7 +597,12 @@ def plan_changes(
     `describe`, when given, writes the pull-request body of each workload unit that needs one; it runs where the
     unit was planned, so with many candidates it shares the worker processes with rendering (see
     `plan_workers`)."""
-    plan = Plan(head=state.commit, mode="full" if candidates is None else "range", state=state)
+    plan = Plan(
+        head=state.commit,
+        mode="full" if candidates is None else "range",
+        state=state,
+        order=tuple(snapshot.environment_order),
+    )
     plan.global_findings.extend(f for f in snapshot.findings if f.severity == "error")
     if plan.global_findings:
         return plan
@@ -812,7 +862,7 @@ def _plan_workload(
     if unit not in snapshot.workload_paths:
         if not existing_envs:
             return
-        removal = UnitPlan(unit, "removed", [f"workloads/{unit}/ removed"])
+        removal = UnitPlan(unit, "removed", [f"workloads/{unit}/ removed"], order=tuple(envs))
         for env in existing_envs:
             removal.old_locks[env] = state.lock(env, unit) or {}
             for name, blob in state.files_of(env, unit).items():
@@ -840,7 +890,8 @@ def _plan_workload(
         workload_inputs_changed(lock, snapshot, unit) for lock in locks.values() if lock is not None
     )
     cause: Cause = "workload" if changed_source else "definitions"
-    unit_plan = UnitPlan(unit, cause, sorted(set(reasons)))
+    unit_plan = UnitPlan(unit, cause, sorted(set(reasons)), order=tuple(envs))
+    failed = False
     for env in envs:
         if cause == "definitions" and env not in stale_envs:
             continue  # its lock says every input is unchanged: rendering it again would give the same files
@@ -854,7 +905,10 @@ def _plan_workload(
             plan.failures.setdefault(exc.unit, []).extend(exc.findings)
             if exc.unit != unit:
                 plan.failures.setdefault(unit, []).extend(exc.findings)
-            return
+            failed = True  # the other environments are still rendered: their problems are reported too
+            continue
+        if failed:
+            continue
         # Keep the provenance (pull-request text, diagrams), not the files and parsed manifests: with thousands of
         # units planned at once they were most of the memory.
         unit_plan.rendered[env] = RenderedUnit(unit, env, {}, rendered.provenance)
@@ -865,6 +919,8 @@ def _plan_workload(
             if previous is None or (previous[1] != "workload" and cause == "workload"):
                 shared_rendered[(env, shared.unit)] = (shared, cause)
         _diff_folder(unit_plan, env, unit, rendered.files, state, snapshot)
+    if failed:
+        return
     for env in gone_envs:
         for name, blob in state.files_of(env, unit).items():
             path = f"{unit_folder(env, unit)}/{name}"
@@ -884,14 +940,19 @@ def _plan_shared(
 ) -> None:
     declarers: dict[str, list[str]] = {}  # shared resource id -> its users, looked up once
     for unit in sorted(shared_candidates):
-        unit_plan = UnitPlan(unit, "definitions", [])
+        unit_plan = UnitPlan(unit, "definitions", [], order=tuple(envs))
         res_id = unit.split("/", 1)[1]
-        for env in sorted(set(envs) | set(state.envs_of(unit))):
+        for env in [*envs, *sorted(set(state.envs_of(unit)) - set(envs))]:
             produced = shared_rendered.get((env, unit))
             if produced is not None:
                 rendered, cause = produced
                 if cause == "workload":
                     unit_plan.cause = "workload"
+                # Why, from the unit's own lock: what a pull request says must not depend on whether this run
+                # reached the shared resource through a user or by itself (a later run would rewrite the body).
+                lock = state.lock(env, unit)
+                if lock is not None:
+                    unit_plan.reasons.extend(stale_reasons(lock, snapshot, env, unit))
             elif env in snapshot.environments:
                 lock = state.lock(env, unit)
                 reasons = stale_reasons(lock, snapshot, env, unit) if lock else []

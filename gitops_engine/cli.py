@@ -36,6 +36,19 @@ def _forge_option(func: F) -> F:
     )(func)
 
 
+def _format_option(default: str, **values: str) -> Callable[[F], F]:
+    """`--format`, each value described in --help."""
+    described = "; ".join(f"{name}: {what}" for name, what in values.items())
+    return click.option(
+        "--format",
+        "output_format",
+        type=click.Choice(list(values)),
+        default=default,
+        show_default=True,
+        help=f"Output format. {described}.",
+    )
+
+
 def _handled(func: Callable[..., int]) -> Callable[..., None]:
     """Run a command; map engine errors to messages and exit codes (0 ok, 1 findings, 2 usage/environment)."""
 
@@ -68,6 +81,15 @@ def main() -> None:
 
     Turns Score workloads and resource definitions into rendered Kubernetes manifests per environment, commits
     them, and opens one pull request per workload affected by a definition change.
+
+    \b
+    Start here:
+      gitops-engine demo                      the whole flow on this machine, in a temporary folder
+      gitops-engine init my-platform          a platform repo of your own
+      cd my-platform && gitops-engine validate
+
+    Exit codes: 0 success, 1 findings (invalid input, stale `render --check`, a unit that failed), 2 usage or
+    environment errors. `gitops-engine COMMAND --help` shows each command's options and examples.
     """
     from gitops_engine.yamlio import warn_if_slow
 
@@ -79,7 +101,13 @@ def main() -> None:
 @click.option("--bare", is_flag=True, help="Environments and definitions only, without the sample workloads.")
 @_handled
 def init(directory: Path, bare: bool) -> int:
-    """Create a platform repo in DIRECTORY from the bundled template (git init, first commit on main)."""
+    """Create a platform repo in DIRECTORY from the bundled template (git init, first commit on main).
+
+    \b
+    Examples:
+      gitops-engine init my-platform && cd my-platform && gitops-engine validate
+      gitops-engine init --bare my-platform
+    """
     from gitops_engine.commands.init import init as run
 
     return run(directory, bare=bare)
@@ -89,7 +117,15 @@ def init(directory: Path, bare: bool) -> int:
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path), required=False)
 @_handled
 def demo(directory: Path | None) -> int:
-    """Run the whole flow on the bundled template with a local bare remote and the local forge."""
+    """Run the whole flow on the bundled template with a local bare remote and the local forge.
+
+    DIRECTORY (new or empty) holds the demo; without it, a temporary folder is used. Nothing else is touched.
+
+    \b
+    Examples:
+      gitops-engine demo
+      gitops-engine demo /tmp/gitops-demo
+    """
     from gitops_engine.commands.demo import demo as run
 
     return run(directory)
@@ -97,12 +133,22 @@ def demo(directory: Path | None) -> int:
 
 @main.command()
 @_repo_option
-@click.option(
-    "--format", "output_format", type=click.Choice(["text", "json", "github", "sarif"]), default="text"
+@_format_option(
+    "text",
+    text="one line per problem, file:line:column first",
+    json="one JSON document with every finding (for tools)",
+    github="text plus GitHub Actions annotations and a job summary",
+    sarif="SARIF 2.1.0, one result per finding (for GitHub code scanning)",
 )
 @_handled
 def validate(repo: Path, output_format: str) -> int:
-    """Check every workload, definition and environment; report all problems with file:line:column."""
+    """Check every workload, definition and environment; report all problems with file:line:column.
+
+    \b
+    Examples:
+      gitops-engine validate
+      gitops-engine validate --format json | jq '.findings[].message'
+    """
     from gitops_engine.commands.validate import validate as run
 
     return run(_toplevel(repo), output_format)
@@ -122,24 +168,49 @@ def validate(repo: Path, output_format: str) -> int:
     is_flag=True,
     help="Render the valid units even when others fail (they are left as they are).",
 )
+@_forge_option
 @_handled
 def render(
-    repo: Path, environments: tuple[str, ...], workloads: tuple[str, ...], check: bool, keep_going: bool
+    repo: Path,
+    environments: tuple[str, ...],
+    workloads: tuple[str, ...],
+    check: bool,
+    keep_going: bool,
+    forge: str | None,
 ) -> int:
-    """Render rendered/<env>/<team>/<workload>/ from the work tree."""
+    """Render rendered/<env>/<team>/<workload>/ from the work tree.
+
+    With --check, write nothing: list stale, missing and extra files and exit 1 if any; differences waiting in
+    an open engine pull request are reported as pending and do not fail the check.
+
+    \b
+    Examples:
+      gitops-engine render
+      gitops-engine render --env staging --workload payments/checkout-api
+      gitops-engine render --check
+    """
     from gitops_engine.commands.render import render as run
 
-    return run(_toplevel(repo), environments, workloads, check=check, keep_going=keep_going)
+    return run(_toplevel(repo), environments, workloads, check=check, keep_going=keep_going, forge_name=forge)
 
 
 @main.command()
 @_repo_option
 @click.argument("workload", metavar="TEAM/NAME")
-@click.option("--env", "env", required=True, help="The environment.")
-@click.option("--format", "output_format", type=click.Choice(["mermaid", "dot"]), default="mermaid")
+@click.option("--env", "env", required=True, help="The environment (one of platform.yaml's environments).")
+@_format_option(
+    "mermaid",
+    mermaid="a Mermaid flowchart (GitHub renders it in Markdown)",
+    dot="Graphviz DOT (`dot -Tsvg`)",
+)
 @_handled
 def graph(repo: Path, workload: str, env: str, output_format: str) -> int:
-    """Print a workload's resources, their definitions and dependencies."""
+    """Print a workload's resources, their definitions and dependencies.
+
+    \b
+    Example:
+      gitops-engine graph payments/checkout-api --env production --format dot | dot -Tsvg > checkout.svg
+    """
     from gitops_engine.commands.graph import graph as run
 
     return run(_toplevel(repo), workload, env, output_format)
@@ -149,10 +220,23 @@ def graph(repo: Path, workload: str, env: str, output_format: str) -> int:
 @_repo_option
 @click.option("--base", required=True, help="The commit before the change.")
 @click.option("--head", default="HEAD", show_default=True, help="The commit after the change.")
-@click.option("--format", "output_format", type=click.Choice(["text", "json", "markdown"]), default="text")
+@_format_option(
+    "text",
+    text="one line per unit with its environments, then why",
+    json="one JSON document (units, where each goes after merge, failures)",
+    markdown="the preview comment",
+)
 @_handled
 def affected(repo: Path, base: str, head: str, output_format: str) -> int:
-    """List the workloads and environments whose rendered output a commit range changes, and why."""
+    """List the workloads and environments whose rendered output merging a commit range changes, and why.
+
+    It says what the processor will do after the merge: commit to main, or open a pull request.
+
+    \b
+    Examples:
+      gitops-engine affected --base main
+      gitops-engine affected --base origin/main --head my-branch --format json
+    """
     from gitops_engine.commands.affected import affected as run
 
     return run(_toplevel(repo), base, head, output_format)
@@ -177,7 +261,13 @@ def affected(repo: Path, base: str, head: str, output_format: str) -> int:
 def preview(
     repo: Path, base: str, head: str, comment: bool, pull_number: int | None, forge: str | None
 ) -> int:
-    """The pull-request comment: rendered diff per environment and the pull requests a merge will open."""
+    """The pull-request comment: rendered diff per environment and the pull requests a merge will open.
+
+    \b
+    Examples:
+      gitops-engine preview --base main
+      gitops-engine preview --base "$BASE_SHA" --comment --pull-request 42 --forge github
+    """
     from gitops_engine.commands.preview import preview as run
 
     return run(_toplevel(repo), base, head, comment=comment, pull_number=pull_number, forge_name=forge)
@@ -207,7 +297,13 @@ def preview(
 def process(
     repo: Path, base: str | None, head: str | None, full: bool, forge: str | None, dry_run: bool
 ) -> int:
-    """Reconcile rendered/ on main: commit workload changes, open pull requests for definition changes."""
+    """Reconcile rendered/ on main: commit workload changes, open pull requests for definition changes.
+
+    \b
+    Examples:
+      gitops-engine process --dry-run
+      gitops-engine process --base "$BEFORE_SHA" --forge github
+    """
     from gitops_engine.commands.process import process as run
 
     return run(_toplevel(repo), base=base, head=head, full=full, forge_name=forge, dry_run=dry_run)
@@ -216,11 +312,24 @@ def process(
 @main.command()
 @_repo_option
 @_forge_option
-@click.option("--state", type=click.Choice(["open", "closed", "all"]), default="open", show_default=True)
-@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text")
+@click.option(
+    "--state",
+    type=click.Choice(["open", "closed", "all"]),
+    default="open",
+    show_default=True,
+    help="Which pull requests (closed includes merged ones).",
+)
+@_format_option(
+    "text", text="one line per pull request: number, state, unit, title", json="one JSON list (for tools)"
+)
 @_handled
 def pulls(repo: Path, forge: str | None, state: str, output_format: str) -> int:
-    """List the engine's pull requests."""
+    """List the engine's pull requests.
+
+    \b
+    Example:
+      gitops-engine pulls --state all
+    """
     from gitops_engine.commands.pulls import pulls as run
 
     return run(_toplevel(repo), forge, state, output_format)
@@ -229,11 +338,21 @@ def pulls(repo: Path, forge: str | None, state: str, output_format: str) -> int:
 @main.command()
 @_repo_option
 @click.argument("definition_id", required=False)
-@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text")
+@_format_option(
+    "text",
+    text="per definition, its uses and who is behind",
+    json="one JSON document (for tools)",
+)
 @_forge_option
 @_handled
 def usage(repo: Path, definition_id: str | None, output_format: str, forge: str | None) -> int:
-    """Which workloads in which environments run which version of each definition, and which are behind."""
+    """Which workloads in which environments run which version of each definition, and which are behind.
+
+    \b
+    Examples:
+      gitops-engine usage
+      gitops-engine usage postgres-incluster --format json
+    """
     from gitops_engine.commands.usage import usage as run
 
     return run(_toplevel(repo), definition_id, output_format, forge)
@@ -252,7 +371,13 @@ def usage(repo: Path, definition_id: str | None, output_format: str, forge: str 
 def set_image(
     repo: Path, workload: str, image: str, container: str | None, env: str | None, commit: bool
 ) -> int:
-    """Set a container's image in a workload's Score file, changing only that line (comments, quoting kept)."""
+    """Set a container's image in a workload's Score file, changing only that line (comments, quoting kept).
+
+    \b
+    Examples:
+      gitops-engine set-image payments/checkout-api ghcr.io/example-org/checkout-api:1.4.2 --commit
+      gitops-engine set-image catalog/product-api ghcr.io/example-org/product-api:2.3.7 --env production
+    """
     from gitops_engine.commands.set_image import set_image as run
 
     return run(_toplevel(repo), workload, image, container=container, env=env, commit=commit)
@@ -260,7 +385,13 @@ def set_image(
 
 @main.group()
 def new() -> None:
-    """Scaffolding: a new workload (a Score file that validates as written) or a new team (its CODEOWNERS line)."""
+    """Scaffolding: a new workload (a Score file that validates as written) or a new team (its CODEOWNERS line).
+
+    \b
+    Examples:
+      gitops-engine new team sales --owner @example-org/sales
+      gitops-engine new workload sales/crm --resource db=postgres
+    """
 
 
 @new.command("workload")
@@ -275,7 +406,12 @@ def new() -> None:
 )
 @_handled
 def new_workload(repo: Path, workload: str, resources: tuple[str, ...]) -> int:
-    """Write workloads/TEAM/NAME/score.yaml: a commented Score file with the schema line."""
+    """Write workloads/TEAM/NAME/score.yaml: a commented Score file with the schema line.
+
+    \b
+    Example:
+      gitops-engine new workload sales/crm --resource db=postgres --resource cache=redis
+    """
     from gitops_engine.commands.new import new_workload as run
 
     return run(_toplevel(repo), workload, resources)
@@ -287,7 +423,12 @@ def new_workload(repo: Path, workload: str, resources: tuple[str, ...]) -> int:
 @click.option("--owner", required=True, metavar="@ORG/TEAM", help="Who reviews the team's workloads.")
 @_handled
 def new_team(repo: Path, team: str, owner: str) -> int:
-    """Add `/workloads/TEAM/ OWNER` to CODEOWNERS (once: running it again changes nothing)."""
+    """Add `/workloads/TEAM/ OWNER` to CODEOWNERS (once: running it again changes nothing).
+
+    \b
+    Example:
+      gitops-engine new team sales --owner @example-org/sales
+    """
     from gitops_engine.commands.new import new_team as run
 
     return run(_toplevel(repo), team, owner)
@@ -298,7 +439,13 @@ def new_team(repo: Path, team: str, owner: str) -> int:
 @click.option("--write", is_flag=True, help="Write or refresh them (default: only check).")
 @_handled
 def schemas(repo: Path, write: bool) -> int:
-    """The JSON schemas editors read, in .gitops-engine/schemas/ (the template's $schema lines point there)."""
+    """The JSON schemas editors read, in .gitops-engine/schemas/ (the template's $schema lines point there).
+
+    \b
+    Examples:
+      gitops-engine schemas            exit 1 when a copy is missing or out of date
+      gitops-engine schemas --write    after upgrading gitops-engine
+    """
     from gitops_engine.commands.schemas import schemas as run
 
     return run(_toplevel(repo), write=write)

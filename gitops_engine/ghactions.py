@@ -55,7 +55,7 @@ def annotation(finding: Finding, *, path_prefix: str = "") -> str:
     title = f"gitops-engine: {finding.unit}" if finding.unit else "gitops-engine"
     properties.append(("title", title))
     rendered = ",".join(f"{name}={escape_property(value)}" for name, value in properties)
-    return f"::{command} {rendered}::{escape_data(finding.message)}"
+    return f"::{command} {rendered}::{escape_data(finding.text)}"
 
 
 def emit_annotations(

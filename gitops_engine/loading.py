@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from gitops_engine.errors import Finding, InputError
+from gitops_engine.errors import Finding, InputError, close_names, did_you_mean, suggestion
 from gitops_engine.git import Git, blob_id  # blob_id: part of this module's interface too
 from gitops_engine.model import (
     SHARED_FOLDER,
@@ -393,6 +393,38 @@ class Snapshot:
             self._by_name = _name_index(self.workload_paths)
         return list(self._by_name.get(name, ()))
 
+    def unknown_workload(self, key: str) -> str:
+        """What to tell someone who named a workload that does not exist: the form, close names, what exists."""
+        keys = sorted(self.workload_paths)
+        parts = key.split("/")
+        teams = sorted({k.split("/", 1)[0] for k in keys})
+        if len(parts) != 2 or not all(parts):
+            bare = [k for k in keys if k.split("/", 1)[1] == key]
+            mine = [k for k in keys if k.startswith(f"{key}/")]
+            if bare:
+                hint = suggestion(bare)
+            elif mine:
+                hint = f" but a team (its workloads: {', '.join(k.split('/', 1)[1] for k in mine)})"
+            else:
+                hint = did_you_mean(key, keys)
+            example = f", such as {(mine or keys)[0]!r}" if keys else ""
+            return f"{key!r} is not a workload{hint}: give it as TEAM/NAME{example}"
+        team, name = parts
+        if team not in teams:
+            same_name = suggestion([k for k in keys if k.split("/", 1)[1] == name])
+            return (
+                f"no workload {key!r}{same_name}: there is no team {team!r}{did_you_mean(team, teams)}; teams "
+                f"are {', '.join(teams) or 'none'}"
+            )
+        mine = [k.split("/", 1)[1] for k in keys if k.startswith(f"{team}/")]
+        close = suggestion([f"{team}/{n}" for n in close_names(name, mine)])
+        return f"no workload {key!r}{close}: the workloads of team {team} are {', '.join(mine)}"
+
+    def unknown_environment(self, env: str) -> str:
+        """What to tell someone who named an environment that does not exist."""
+        order = self.environment_order
+        return f"unknown environment {env!r}{did_you_mean(env, order)}: environments are {', '.join(order) or 'none'}"
+
     def workload_files(self, key: str) -> dict[str, str]:
         """Every file under workloads/<key>/ (path -> blob id), in path order."""
         if isinstance(self.files, LazyFiles):
@@ -747,7 +779,17 @@ def _discover_workloads(
                 )
             )
     for folder in sorted(folders):
-        if f"{folder}/{SCORE_FILE}" not in files:
+        if f"{folder}/{SCORE_FILE}" not in files and f"{folder}/score.yml" in files:
+            findings.append(
+                Finding(
+                    f"{folder}/score.yml",
+                    0,
+                    0,
+                    f"the Score file must be named {SCORE_FILE}: rename it (git mv {folder}/score.yml "
+                    f"{folder}/{SCORE_FILE})",
+                )
+            )
+        elif f"{folder}/{SCORE_FILE}" not in files:
             findings.append(
                 Finding(
                     f"{folder}/{SCORE_FILE}",
@@ -800,7 +842,8 @@ def _load_workload(snapshot: Snapshot, key: str) -> Workload:
                         file_path,
                         1,
                         1,
-                        f"override for unknown environment {env_id!r}: environments are "
+                        f"override for unknown environment {env_id!r}"
+                        f"{did_you_mean(env_id, snapshot.settings.environments)}: environments are "
                         f"{', '.join(snapshot.settings.environments)}",
                         unit=key,
                     )
@@ -816,6 +859,8 @@ def _load_workload(snapshot: Snapshot, key: str) -> Workload:
                     override.finding((), "an override file holds a mapping merged onto score.yaml", unit=key)
                 )
                 continue
+            if isinstance(document.data, dict) and isinstance(override.data, dict):
+                findings.extend(_override_problems(document.data, override, key))
             overrides[env_id] = override
     for file_path in folder_files:
         size_problem = None
@@ -843,6 +888,58 @@ def _load_workload(snapshot: Snapshot, key: str) -> Workload:
         files=folder_files,
         overrides=overrides,
     )
+
+
+def _override_problems(score: Mapping[str, Any], override: Document, unit: str) -> list[Finding]:
+    """An override refines what score.yaml declares (its containers, their volumes, resources and service ports):
+    a name score.yaml does not have is a typo or an addition in one environment, and both are refused."""
+    problems: list[Finding] = []
+
+    def check(where: tuple[str, ...], declared: Any, given: Any, what: str) -> None:
+        if not isinstance(given, dict):
+            return
+        names = _declared_names(declared)
+        for name in given:
+            if name not in names:
+                problems.append(
+                    override.finding(
+                        (*where, name),
+                        f"{what} {name!r} is not declared in score.yaml{did_you_mean(str(name), names)}: an "
+                        f"override only refines the {what}s score.yaml declares ({', '.join(sorted(names)) or 'none'}); "
+                        f"to add one, declare it in score.yaml for every environment",
+                        key=True,
+                        unit=unit,
+                    )
+                )
+
+    patch: Mapping[str, Any] = override.data
+    containers, container_patches = score.get("containers"), patch.get("containers")
+    check(("containers",), containers, container_patches, "container")
+    if isinstance(containers, dict) and isinstance(container_patches, dict):
+        for cname, cpatch in container_patches.items():
+            container = containers.get(cname)
+            if isinstance(container, dict) and isinstance(cpatch, dict):
+                volumes = ("containers", cname, "volumes")
+                check(volumes, container.get("volumes"), cpatch.get("volumes"), "volume")
+    check(("resources",), score.get("resources"), patch.get("resources"), "resource")
+    service, service_patch = score.get("service"), patch.get("service")
+    if isinstance(service_patch, dict):
+        check(
+            ("service", "ports"),
+            service.get("ports") if isinstance(service, dict) else None,
+            service_patch.get("ports"),
+            "service port",
+        )
+    return problems
+
+
+def _declared_names(declared: Any) -> list[str]:
+    """Names of a Score mapping, or targets of the deprecated list form (volumes, files)."""
+    if isinstance(declared, dict):
+        return [str(name) for name in declared]
+    if isinstance(declared, list):
+        return [str(item["target"]) for item in declared if isinstance(item, dict) and "target" in item]
+    return []
 
 
 def _with_unit(finding: Finding, unit: str) -> Finding:

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from gitops_engine.errors import did_you_mean
+
 
 class PlaceholderError(Exception):
     """A placeholder that cannot be resolved; the message says which and why."""
@@ -138,6 +140,8 @@ def lookup(data: Any, path: tuple[str, ...], what: str) -> Any:
             current = current[int(part)]
             continue
         walked = ".".join(path[:depth]) or what
-        known = ", ".join(sorted(map(str, current))) if isinstance(current, dict) else "none"
-        raise PlaceholderError(f"{walked} has no {part!r} (known: {known})")
+        keys = sorted(map(str, current)) if isinstance(current, dict) else []
+        raise PlaceholderError(
+            f"{walked} has no {part!r}{did_you_mean(part, keys)} (known: {', '.join(keys) or 'none'})"
+        )
     return current

@@ -8,7 +8,6 @@ is pushed with a lease (when main moved, the whole run starts again on the new m
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -25,8 +24,16 @@ from gitops_engine.affected import (
     plan_changes,
     stale_reasons,
 )
-from gitops_engine.errors import Finding, GitopsError, RateLimited, UsageError
-from gitops_engine.forge import Forge, PullRequest, PullRequestDraft
+from gitops_engine.errors import (
+    Finding,
+    ForgeError,
+    GitError,
+    GitopsError,
+    RateLimited,
+    UsageError,
+    group_findings,
+)
+from gitops_engine.forge import Forge, PullRequest, PullRequestDraft, open_forge
 from gitops_engine.git import CommitRequest, Git, Identity, blob_id
 from gitops_engine.loading import GitSource, Snapshot, load_snapshot
 from gitops_engine.model import LOCK_FILE, SHARED_FOLDER
@@ -80,7 +87,9 @@ class RunReport:
 
     @property
     def findings(self) -> list[Finding]:
-        return sorted({f for fs in self.failures.values() for f in fs} | set(self.global_findings))
+        """Every problem once (the same one in several environments lists them)."""
+        found = [*(f for fs in self.failures.values() for f in fs), *self.global_findings]
+        return group_findings(found, self.plan.order if self.plan is not None else ())
 
 
 def branch_for(unit: str) -> str:
@@ -828,7 +837,7 @@ def pull_body(git: Git, unit: UnitPlan) -> str:
     lines += ["", "### Rendered diff", ""]
     body = "\n".join(lines) + "\n"
     for env in unit.environments:
-        diff = _env_diff(git, unit, env)
+        diff = unit.diff(git, env)
         count = diff.count("\n")
         block = f"```diff\n{diff}```\n"
         if count > DIFF_COLLAPSE_LINES:
@@ -844,28 +853,6 @@ def pull_body(git: Git, unit: UnitPlan) -> str:
     return body
 
 
-def _env_diff(git: Git, unit: UnitPlan, env: str) -> str:
-    prefix = f"rendered/{env}/"
-    out: list[str] = []
-    for path in sorted(
-        p for p in {*unit.writes, *unit.deletes} if p.startswith(prefix) and not p.endswith(LOCK_FILE)
-    ):
-        old_blob = unit.old_files.get(path)
-        old = git.read_blob(old_blob).decode("utf-8", "replace") if old_blob else ""
-        new = unit.writes[path].decode("utf-8", "replace") if path in unit.writes else ""
-        out.extend(
-            difflib.unified_diff(
-                old.splitlines(keepends=True),
-                new.splitlines(keepends=True),
-                fromfile=f"a/{path}" if old_blob else "/dev/null",
-                tofile=f"b/{path}" if path in unit.writes else "/dev/null",
-                n=3,
-            )
-        )
-    text = "".join(line if line.endswith("\n") else line + "\n" for line in out)
-    return text.replace("```", "`\u200b``")
-
-
 def _mermaid(unit: UnitPlan) -> str:
     changed = unit.environments
     rendered = next((unit.rendered[e] for e in changed if e in unit.rendered), None)
@@ -874,3 +861,62 @@ def _mermaid(unit: UnitPlan) -> str:
     from gitops_engine.commands.graph import to_mermaid
 
     return to_mermaid(rendered).rstrip("\n")
+
+
+# -------------------------------------------------------------------------------------------------------------
+# Renderings waiting in pull requests (`render --check` on main)
+
+
+@dataclass(frozen=True)
+class PendingRenderings:
+    """Units whose difference with main waits in an open engine pull request: its branch holds exactly the
+    rendering asked about."""
+
+    pending: dict[
+        str, str
+    ]  # unit -> "#N", or "branch gitops-engine/<unit>" when the forge could not be asked
+    note: str = ""  # what was consulted instead of the forge, when it could not be reached
+
+
+def pending_renderings(
+    root: Path, forge_name: str, desired: dict[str, dict[str, str]], environments: Sequence[str]
+) -> PendingRenderings:
+    """Which of the `desired` units (unit -> {path under rendered/<env>/<unit>/: blob id}, over `environments`)
+    an open engine pull request holds exactly. The forge names the open pull requests; with no forge reachable,
+    the engine branches on origin stand for them (a declined pull request's branch would count too: the note
+    says so)."""
+    git = Git(root)
+    try:
+        if not git.ok("remote", "get-url", "origin"):
+            return PendingRenderings({})  # a clone of nothing: no pull request can hold anything
+        notes: list[str] = []
+        numbers: dict[str, str] | None = None
+        try:
+            forge = open_forge(forge_name, root)
+            pulls = _engine_pulls(forge, set(desired))
+            numbers = {u: f"#{p.number}" for p in pulls if (u := unit_of_branch(p.branch))}
+        except (UsageError, ForgeError) as exc:
+            notes.append(f"no forge reachable ({exc}): judged from the engine branches on origin")
+        units = sorted(desired if numbers is None else set(desired) & set(numbers))
+        if not units:
+            return PendingRenderings({}, "; ".join(notes))
+        try:
+            listed = git.remote_refs("origin", [f"refs/heads/{branch_for(u)}" for u in units])
+            heads = {ref[len("refs/heads/") :]: sha for ref, sha in listed.items()}
+            if any(not git.ok("cat-file", "-e", f"{sha}^{{commit}}") for sha in heads.values()):
+                git.fetch("origin", [f"+refs/heads/{BRANCH_PREFIX}*:refs/remotes/origin/{BRANCH_PREFIX}*"])
+        except GitError:
+            notes.append("origin unreachable: judged from this clone's copies of the engine branches")
+            copies = git.local_refs([f"refs/remotes/origin/{BRANCH_PREFIX}"])
+            heads = {ref[len("refs/remotes/origin/") :]: sha for ref, sha in copies.items()}
+        pending: dict[str, str] = {}
+        for unit in units:
+            head = heads.get(branch_for(unit))
+            if head is None or not git.ok("cat-file", "-e", f"{head}^{{commit}}"):
+                continue
+            held = git.ls_tree_blobs(head, [f"rendered/{env}/{unit}/" for env in environments])
+            if held == desired[unit]:
+                pending[unit] = numbers[unit] if numbers is not None else f"branch {branch_for(unit)}"
+        return PendingRenderings(pending, "; ".join(notes))
+    finally:
+        git.close()

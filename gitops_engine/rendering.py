@@ -15,11 +15,11 @@ import json
 import posixpath
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from gitops_engine import RENDER_VERSION
-from gitops_engine.errors import Finding, InputError
+from gitops_engine.errors import Finding, InputError, did_you_mean
 from gitops_engine.loading import Snapshot, secret_literal_problem
 from gitops_engine.matching import Ambiguous, NoMatch, ResourceKey, match_definition
 from gitops_engine.model import (
@@ -306,7 +306,14 @@ class Renderer:
         inputs.add(definition.path, definition.blob)
         uid = stable_name(request.id)
         outputs, manifests = self._run_definition(
-            definition, request, env, uid, workload=None, lookup_inputs=inputs, unit=unit_name
+            definition,
+            request,
+            env,
+            uid,
+            workload=None,
+            lookup_inputs=inputs,
+            unit=unit_name,
+            declared_in=declared_in,
         )
         resolved = ResolvedResource(request, definition, outputs, (), uid)
         namespace = shared_namespace(env, request.id)
@@ -335,34 +342,53 @@ class Renderer:
     def _match(
         self, key: ResourceKey, env: Environment, workload: Workload, res_name: str, unit: str
     ) -> Definition:
+        what = (
+            f"resource {res_name!r}" if key.type != WORKLOAD_TYPE else f"the workload itself ({key.type!r})"
+        )
         where: tuple[str | int, ...] = ("resources", res_name) if key.type != WORKLOAD_TYPE else ("metadata",)
+
+        def fail(at: tuple[str | int, ...], message: str) -> UnitFailure:
+            finding = self.workload_finding(workload, env.id, at, message, unit)
+            return UnitFailure(unit, [replace(finding, environments=(env.id,))])
+
         broken = self.snapshot.broken_definition_types.get(key.type)
         if broken:
             # The broken file might be the one that should match: never silently fall back to another.
-            raise UnitFailure(
-                unit,
-                [
-                    workload.document.finding(
-                        where,
-                        f"resource {res_name!r} of type {key.type!r} cannot be resolved while {', '.join(broken)} "
-                        "fails to load: fix that definition first",
-                        unit=unit,
-                    )
-                ],
+            message = (
+                f"{what} of type {key.type!r} cannot be resolved while {', '.join(broken)} fails to load: fix that "
+                "definition first"
             )
+            raise UnitFailure(unit, [self.workload_finding(workload, env.id, where, message, unit)])
+        candidates = self.snapshot.definitions_of(key.type)
         try:
-            return match_definition(self.snapshot.definitions_of(key.type), key, env)
-        except NoMatch as exc:
-            message = str(exc)
-            if broken:
-                message += f" (these definitions of the type failed to load: {', '.join(broken)})"
-            raise UnitFailure(
-                unit, [workload.document.finding(where, f"{workload.path}: {message}", unit=unit)]
+            return match_definition(candidates, key, env)
+        except NoMatch:
+            if not candidates:
+                types = sorted({d.type for d in self.snapshot.definitions.values()} - {WORKLOAD_TYPE})
+                raise fail(
+                    (*where, "type"),
+                    f"{what}: no definition provides type {key.type!r}{did_you_mean(key.type, types)}; types with "
+                    f"definitions: {', '.join(types) or 'none'}. Fix the type, or ask the infra team for a definition",
+                ) from None
+            classes = {c.class_ or DEFAULT_CLASS for d in candidates for c in d.criteria}
+            hint = did_you_mean(key.class_, classes) if key.class_ not in classes else ""
+            owner = f"team {key.team}, workload {key.workload}" if key.team else "shared"
+            raise fail(
+                where,
+                f"{what}: no definition of type {key.type!r} matches it (class {key.class_!r}{hint}, {owner}); "
+                f"considered: {', '.join(d.path for d in candidates)}. Add a criterion that matches, or ask the "
+                "infra team for one",
             ) from None
         except Ambiguous as exc:
             first = exc.tied[0]
             line, column = first.document.locate(("criteria",))
-            raise UnitFailure(unit, [Finding(first.path, line, column, str(exc), unit=unit)]) from None
+            message = (
+                f"{' and '.join(d.path for d in exc.tied)} both match {key.describe()} equally specifically: make "
+                "one criterion more specific (res_id > workload > team > env > env_type)"
+            )
+            raise UnitFailure(
+                unit, [Finding(first.path, line, column, message, unit=unit, environments=(env.id,))]
+            ) from None
 
     def _run_definition(
         self,
@@ -374,7 +400,10 @@ class Renderer:
         workload: Workload | None,
         lookup_inputs: _Inputs,
         unit: str,
+        declared_in: Workload | None = None,
     ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """`declared_in`: the workload declaring a shared resource (`workload` is None then), which is the one told
+        about a mistake in its params."""
         guid = sha256_hex(f"{workload.key if workload else SHARED_FOLDER}/{request.res_id}".encode())
         if definition.driver == "static":
             outputs = _copy_data(dict(definition.static_outputs or {}))
@@ -410,10 +439,20 @@ class Renderer:
                     "values": dict(env.values),
                 },
             }
-            functions = {"lookup_workload": lambda name: self._lookup_workload(name, env, lookup_inputs)}
-            outputs = self._template_part(definition, "outputs", context, functions, unit, expect=dict) or {}
+            lookups = _Lookups(self, env, lookup_inputs, workload.team if workload else None)
+            functions = {"lookup_workload": lookups.lookup}
+            caller = _Caller(workload or declared_in, request, env, lookups)
+            outputs = (
+                self._template_part(
+                    definition, "outputs", context, functions, unit, expect=dict, caller=caller
+                )
+                or {}
+            )
             manifests = (
-                self._template_part(definition, "manifests", context, functions, unit, expect=list) or []
+                self._template_part(
+                    definition, "manifests", context, functions, unit, expect=list, caller=caller
+                )
+                or []
             )
         where = ("template", "manifests") if definition.driver == "template" else ("manifests",)
         for index, manifest in enumerate(manifests):
@@ -434,6 +473,7 @@ class Renderer:
         unit: str,
         *,
         expect: type,
+        caller: _Caller | None = None,
     ) -> Any:
         text = definition.template_outputs if part == "outputs" else definition.template_manifests
         if not text:
@@ -447,6 +487,13 @@ class Renderer:
                 if exc.line
                 else definition.document.locate(where)[0]
             )
+            mistake = caller.mistake(exc) if caller is not None else None
+            if caller is not None and mistake is not None:
+                # The workload asked for something that does not exist (a workload, a port): its Score file is
+                # where to fix it, and where the annotation belongs; the definition's line comes second.
+                raise UnitFailure(
+                    unit, [caller.blame(mistake, f"{definition.path}:{line} looks it up", unit)]
+                ) from None
             raise UnitFailure(
                 unit, [Finding(definition.path, line, 1, f"template.{part}: {exc.message}", unit=unit)]
             ) from None
@@ -491,28 +538,129 @@ class Renderer:
             )
         return value
 
-    def _lookup_workload(self, name: str, env: Environment, inputs: _Inputs) -> dict[str, Any]:
-        """Another workload's address and ports (for service-port definitions). Records it as an input."""
+    def workload_finding(
+        self, workload: Workload, env_id: str, where: tuple[str | int, ...], message: str, unit: str
+    ) -> Finding:
+        """A finding at `where` in the workload's Score file, or in its override for `env_id` when that sets it."""
+        override = workload.overrides.get(env_id)
+        document = override if override is not None and _path_in(override.data, where) else workload.document
+        return document.finding(where, message, unit=unit)
+
+
+def resolve_workload_name(snapshot: Snapshot, name: str, team: str | None) -> list[str]:
+    """The workloads `lookup_workload(name)` may mean, asked from a workload of `team` (None: a shared resource).
+    `team/name` is exact; a bare name is the caller's own team's workload when it has one, else any team's."""
+    if "/" in name:
+        return [name] if name in snapshot.workload_paths else []
+    keys = [k for k in snapshot.workload_by_name(name) if k in snapshot.workload_paths]
+    own = f"{team}/{name}"
+    return [own] if team is not None and own in keys else keys
+
+
+class LookupMistake(TemplateFailure):
+    """A workload's params ask a lookup for something that does not exist (`value`, as written there)."""
+
+    def __init__(self, message: str, value: str) -> None:
+        super().__init__(message)
+        self.value = value
+
+
+class _Ports(dict[str, Any]):
+    """A looked-up workload's ports, remembering names asked for that it does not have: when the template then
+    fails on that name, the caller's params are at fault, not the definition."""
+
+    def __init__(
+        self, owner: str, ports: Mapping[str, Any], misses: list[tuple[str, str, list[str]]]
+    ) -> None:
+        super().__init__(ports)
+        self._owner = owner
+        self._misses = misses
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self and isinstance(name, str):
+            self._misses.append((self._owner, name, sorted(self)))
+        return super().__getitem__(name)
+
+
+class _Lookups:
+    """`lookup_workload` for one template run: resolves names as resolve_workload_name does and records what each
+    call returned in the unit's provenance, under the name as asked (what staleness recomputes)."""
+
+    def __init__(self, renderer: Renderer, env: Environment, inputs: _Inputs, team: str | None) -> None:
+        self.renderer = renderer
+        self.env = env
+        self.inputs = inputs
+        self.team = team
+        self.misses: list[tuple[str, str, list[str]]] = []  # (workload, port name, its ports)
+
+    def lookup(self, name: str) -> dict[str, Any]:
+        """Another workload's address and ports (for service-port definitions)."""
         if not isinstance(name, str):
             raise TemplateFailure(f"lookup_workload expects a workload name, got {name!r}")
-        keys = [name] if "/" in name else self.snapshot.workload_by_name(name)
-        keys = [k for k in keys if k in self.snapshot.workload_paths]
+        snapshot = self.renderer.snapshot
+        keys = resolve_workload_name(snapshot, name, self.team)
         if not keys:
-            raise TemplateFailure(f"lookup_workload: no workload named {name!r}")
+            known = [k if "/" in name else k.split("/", 1)[1] for k in snapshot.workload_paths]
+            raise LookupMistake(f"no workload named {name!r}{did_you_mean(name, known)}", name)
         if len(keys) > 1:
-            raise TemplateFailure(
-                f"lookup_workload: {name!r} is ambiguous ({', '.join(keys)}): write team/name"
+            raise LookupMistake(
+                f"workload name {name!r} is ambiguous: {', '.join(keys)} have it"
+                f"{f' and team {self.team} has none' if self.team else ''}; write team/name, such as "
+                f"{keys[0]!r}",
+                name,
             )
         try:
-            other = self.snapshot.workload(keys[0])
+            other = snapshot.workload(keys[0])
         except InputError as exc:
-            raise TemplateFailure(
-                f"lookup_workload: {keys[0]} is invalid ({exc.findings[0].message})"
-            ) from None
-        result = describe_workload(other, env, self.effective_spec(other, env.id))
+            raise LookupMistake(f"workload {keys[0]} is invalid ({exc.findings[0]})", name) from None
+        result = describe_workload(other, self.env, self.renderer.effective_spec(other, self.env.id))
         # Record what was read, not the other workload's files: its image bumps must not make this unit stale.
-        inputs.lookups[other.key] = lookup_fingerprint(result)
-        return result
+        self.inputs.lookups[name] = lookup_fingerprint(result)
+        return {**result, "ports": _Ports(other.key, result["ports"], self.misses)}
+
+
+@dataclass
+class _Caller:
+    """Who runs a definition (the workload and its resource in an environment): told about mistakes in its params."""
+
+    workload: Workload | None
+    request: ResourceRequest
+    env: Environment
+    lookups: _Lookups
+
+    def mistake(self, failure: TemplateFailure) -> LookupMistake | None:
+        """The failure as a mistake in the caller's params, or None when it is the definition's."""
+        if self.workload is None:
+            return None
+        if isinstance(failure, LookupMistake):
+            return failure
+        for owner, port, ports in self.lookups.misses:
+            if f"attribute {port!r}" in failure.message or f"key {port!r}" in failure.message:
+                return LookupMistake(
+                    f"workload {owner} has no port {port!r}{did_you_mean(port, ports)}: its service ports are "
+                    f"{', '.join(ports) or 'none'}",
+                    port,
+                )
+        return None
+
+    def blame(self, mistake: LookupMistake, second: str, unit: str) -> Finding:
+        """The finding at the param of the caller's resource that holds the value (or at the resource)."""
+        assert self.workload is not None
+        resource = ("resources", self.request.name)
+        params = self.request.params
+        held = (
+            sorted(k for k, v in params.items() if v == mistake.value) if isinstance(params, Mapping) else []
+        )
+        where: tuple[str | int, ...] = (*resource, "params", held[0]) if held else resource
+        finding = self.lookups.renderer.workload_finding(
+            self.workload,
+            self.env.id,
+            where,
+            f"resource {self.request.name!r} ({self.request.type}) of {self.workload.key}: {mistake.message}; "
+            f"{second}",
+            unit,
+        )
+        return replace(finding, environments=(self.env.id,))
 
 
 def describe_workload(workload: Workload, env: Environment, spec: Mapping[str, Any]) -> dict[str, Any]:
@@ -556,11 +704,8 @@ class _WorkloadContext:
         self.document = workload.document
 
     def fail(self, where: tuple[str | int, ...], message: str) -> UnitFailure:
-        override = self.workload.overrides.get(self.env.id)
-        document = self.document
-        if override is not None and _path_in(override.data, where):
-            document = override
-        return UnitFailure(self.unit, [document.finding(where, message, unit=self.unit)])
+        finding = self.renderer.workload_finding(self.workload, self.env.id, where, message, self.unit)
+        return UnitFailure(self.unit, [finding])
 
     # -- resources ---------------------------------------------------------------------------------------------
     def requests(self) -> list[ResourceRequest]:
@@ -583,48 +728,67 @@ class _WorkloadContext:
         order = self._dependency_order(requests)
         resolved: dict[str, ResolvedResource] = {}
         shared_units: list[RenderedUnit] = []
+        # Every resource is tried, so one run reports all of a workload's problems; a resource that depends on one
+        # that failed is skipped (its own error would only repeat the first).
+        problems: list[Finding] = []
         for name in order:
-            request = requests[name]
-            if request.type == WORKLOAD_TYPE:
-                raise self.fail(
-                    ("resources", name, "type"),
-                    "'workload' is reserved for the workload itself: pick another type",
-                )
-            if request.shared:
-                shared, unit = self.renderer.render_shared(request, self.env, self.workload)
-                resolved[name] = ResolvedResource(request, shared.definition, shared.outputs, (), shared.uid)
-                self.inputs.add(shared.definition.path, shared.definition.blob)
-                shared_units.append(unit)
+            if any(ref.resource not in resolved for ref in references(requests[name].params) if ref.resource):
                 continue
             try:
-                params = substitute(
-                    request.params,
-                    lambda ref: self._resolve(ref, resolved, secrets_ok=True),
-                    keep_native=True,
-                )
-            except PlaceholderError as exc:
-                raise self.fail(("resources", name, "params"), f"resources.{name}.params: {exc}") from None
-            request = ResourceRequest(
-                request.name, request.type, request.class_, None, params, request.metadata
-            )
-            key = ResourceKey(
-                request.type, request.class_, request.res_id, self.workload.team, self.workload.name
-            )
-            definition = self.renderer._match(key, self.env, self.workload, name, self.unit)
-            self.inputs.add(definition.path, definition.blob)
-            uid = stable_name(self.workload.name, name)
-            outputs, manifests = self.renderer._run_definition(
-                definition,
-                request,
-                self.env,
-                uid,
-                workload=self.workload,
-                lookup_inputs=self.inputs,
-                unit=self.unit,
-            )
-            deps = tuple(sorted({r.resource for r in references(requests[name].params) if r.resource}))
-            resolved[name] = ResolvedResource(request, definition, outputs, deps, uid, manifests)
+                self._resolve_resource(requests[name], requests, resolved, shared_units)
+            except UnitFailure as exc:
+                if exc.unit != self.unit:
+                    raise  # a shared resource's own failure: reported for it and its users
+                problems.extend(exc.findings)
+        if problems:
+            raise UnitFailure(self.unit, problems)
         return [resolved[name] for name in order], shared_units
+
+    def _resolve_resource(
+        self,
+        request: ResourceRequest,
+        requests: Mapping[str, ResourceRequest],
+        resolved: dict[str, ResolvedResource],
+        shared_units: list[RenderedUnit],
+    ) -> None:
+        name = request.name
+        if request.type == WORKLOAD_TYPE:
+            raise self.fail(
+                ("resources", name, "type"),
+                "'workload' is reserved for the workload itself: pick another type",
+            )
+        if request.shared:
+            shared, unit = self.renderer.render_shared(request, self.env, self.workload)
+            resolved[name] = ResolvedResource(request, shared.definition, shared.outputs, (), shared.uid)
+            self.inputs.add(shared.definition.path, shared.definition.blob)
+            shared_units.append(unit)
+            return
+        try:
+            params = substitute(
+                request.params,
+                lambda ref: self._resolve(ref, resolved, secrets_ok=True),
+                keep_native=True,
+            )
+        except PlaceholderError as exc:
+            raise self.fail(("resources", name, "params"), f"resources.{name}.params: {exc}") from None
+        request = ResourceRequest(request.name, request.type, request.class_, None, params, request.metadata)
+        key = ResourceKey(
+            request.type, request.class_, request.res_id, self.workload.team, self.workload.name
+        )
+        definition = self.renderer._match(key, self.env, self.workload, name, self.unit)
+        self.inputs.add(definition.path, definition.blob)
+        uid = stable_name(self.workload.name, name)
+        outputs, manifests = self.renderer._run_definition(
+            definition,
+            request,
+            self.env,
+            uid,
+            workload=self.workload,
+            lookup_inputs=self.inputs,
+            unit=self.unit,
+        )
+        deps = tuple(sorted({r.resource for r in references(requests[name].params) if r.resource}))
+        resolved[name] = ResolvedResource(request, definition, outputs, deps, uid, manifests)
 
     def _dependency_order(self, requests: Mapping[str, ResourceRequest]) -> list[str]:
         deps: dict[str, set[str]] = {}
@@ -641,8 +805,8 @@ class _WorkloadContext:
                 if target not in requests:
                     raise self.fail(
                         ("resources", name, "params"),
-                        f"{ref.text} refers to resource {target!r}, which this workload does not declare "
-                        f"(declared: {', '.join(sorted(requests)) or 'none'})",
+                        f"{ref.text} refers to resource {target!r}{did_you_mean(target, requests)}, which this "
+                        f"workload does not declare (declared: {', '.join(sorted(requests)) or 'none'})",
                     )
                 wanted.add(target)
             deps[name] = wanted
@@ -677,8 +841,11 @@ class _WorkloadContext:
                 raise PlaceholderError(f"{ref.text}: name a resource, like ${{resources.db.host}}")
             name = ref.path[1]
             if name not in resolved:
-                declared = ", ".join(sorted(self.spec.get("resources") or {})) or "none"
-                raise PlaceholderError(f"{ref.text}: unknown resource {name!r} (declared: {declared})")
+                names = sorted(self.spec.get("resources") or {})
+                raise PlaceholderError(
+                    f"{ref.text}: unknown resource {name!r}{did_you_mean(name, names)} (declared: "
+                    f"{', '.join(names) or 'none'})"
+                )
             outputs = resolved[name].outputs
             if len(ref.path) == 2:
                 if "source" in outputs:  # `${resources.data}` names a volume
@@ -757,9 +924,15 @@ class _WorkloadContext:
         config_data: dict[str, str] = {}
         config_binary: dict[str, str] = {}
         config_items: list[dict[str, Any]] = []
+        problems: list[Finding] = []  # variables' problems of every container, reported together
         for cname, container in sorted(self.spec["containers"].items()):
             base = ("containers", cname)
-            env_vars = self._variables(cname, container.get("variables") or {}, by_name)
+            try:
+                env_vars = self._variables(cname, container.get("variables") or {}, by_name)
+            except UnitFailure as exc:
+                problems.extend(exc.findings)
+            if problems:
+                continue  # nothing of this unit is written: only the other containers' variables are checked
             out: dict[str, Any] = {"name": cname, "image": self._image(cname, container)}
             if container.get("command"):
                 out["command"] = [
@@ -807,9 +980,11 @@ class _WorkloadContext:
             before = container.get("before") or {}
             for other in sorted(before):
                 if other not in self.spec["containers"] or other == cname:
+                    others = [c for c in self.spec["containers"] if c != cname]
                     raise self.fail(
                         (*base, "before", other),
-                        f"containers.{cname}.before names {other!r}, which is not another container of this workload",
+                        f"containers.{cname}.before names {other!r}{did_you_mean(other, others)}, which is not "
+                        "another container of this workload",
                     )
             if before:
                 # Ordered start: 'complete' is an init container; 'started'/'healthy' a native sidecar that keeps running.
@@ -819,6 +994,8 @@ class _WorkloadContext:
             else:
                 containers.append(out)
 
+        if problems:
+            raise UnitFailure(self.unit, problems)
         if config_items:
             cm_body = {
                 "data": dict(sorted(config_data.items())),
@@ -940,6 +1117,9 @@ class _WorkloadContext:
     ) -> list[dict[str, Any]]:
         helpers: dict[str, dict[str, Any]] = {}
         plain: list[dict[str, Any]] = []
+        problems: list[
+            Finding
+        ] = []  # every variable is checked, so all misspelt outputs are reported at once
         for var, raw in sorted(variables.items()):
             where = ("containers", cname, "variables", var)
             text = raw if isinstance(raw, str) else json.dumps(raw)
@@ -949,7 +1129,8 @@ class _WorkloadContext:
                     t if isinstance(t, str) else self._resolve(t, by_name, secrets_ok=True) for t in tokens
                 ]
             except PlaceholderError as exc:
-                raise self.fail(where, f"containers.{cname}.variables.{var}: {exc}") from None
+                problems.extend(self.fail(where, f"containers.{cname}.variables.{var}: {exc}").findings)
+                continue
             if len(values) == 1 and isinstance(values[0], SecretRef):
                 plain.append({"name": var, "valueFrom": values[0].as_manifest()})
                 continue
@@ -972,6 +1153,8 @@ class _WorkloadContext:
                         )
                     )
             plain.append({"name": var, "value": "".join(parts)})
+        if problems:
+            raise UnitFailure(self.unit, problems)
         return [helpers[k] for k in sorted(helpers)] + plain
 
     def _file_content(

@@ -138,6 +138,9 @@ def render_template(
     """Render a template in the sandbox. Raises TemplateFailure with a line relative to the template."""
     try:
         result = _compile(text).render({**context, **functions})
+    except TemplateFailure as exc:  # raised by one of `functions`: where the template called it
+        exc.line = exc.line or _error_line(exc)
+        raise
     except SecurityError as exc:
         raise TemplateFailure(
             f"the template reaches outside the sandbox ({exc}): templates may only use the resource, workload and "

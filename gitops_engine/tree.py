@@ -13,7 +13,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gitops_engine.errors import Finding, InputError
+from gitops_engine.errors import Finding, InputError, UsageError, group_findings
 from gitops_engine.loading import Snapshot
 from gitops_engine.model import LOCK_FILE, SHARED_FOLDER
 from gitops_engine.rendering import (
@@ -44,10 +44,14 @@ class TreeBuild:
 
     @property
     def findings(self) -> list[Finding]:
-        return sorted(
-            {f for fs in self.failures.values() for f in fs}
-            | set(self.global_findings)
-            | set(self.local_findings)
+        """Every problem once: the same one in several environments is one finding listing them."""
+        return group_findings(
+            [
+                *(f for fs in self.failures.values() for f in fs),
+                *self.global_findings,
+                *self.local_findings,
+            ],
+            self.environments,
         )
 
     @property
@@ -89,23 +93,14 @@ def build_tree(
     build.environments = list(environments) if environments is not None else all_envs
     build.workloads = sorted(workloads) if workloads is not None else sorted(snapshot.workload_paths)
     build.complete = environments is None and workloads is None
-    for env in build.environments:
-        if env not in snapshot.environments:
-            build.global_findings.append(
-                Finding(
-                    snapshot.settings.path,
-                    0,
-                    0,
-                    f"unknown environment {env!r}: known are {', '.join(all_envs) or 'none'}",
-                )
-            )
-    for key in build.workloads:
-        if key not in snapshot.workload_paths:
-            build.global_findings.append(
-                Finding(
-                    f"workloads/{key}/score.yaml", 0, 0, f"unknown workload {key!r}: give it as TEAM/NAME"
-                )
-            )
+    if not any(f.severity == "error" for f in build.global_findings):
+        # Naming what does not exist is a usage error (exit 2); with broken settings, every name is unknown.
+        unknown = [
+            snapshot.unknown_environment(e) for e in build.environments if e not in snapshot.environments
+        ]
+        unknown += [snapshot.unknown_workload(k) for k in build.workloads if k not in snapshot.workload_paths]
+        if unknown:
+            raise UsageError("; ".join(unknown))
     if any(f.severity == "error" for f in build.global_findings):
         return build
     renderer = renderer or Renderer(snapshot)

@@ -34,9 +34,27 @@ def _rendered_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def platform_repo(_rendered_base: Path, tmp_path: Path) -> Path:
     """The small platform of helpers.BASE_PLATFORM, rendered once and committed (a fresh copy per test)."""
-    target = tmp_path / "platform"
-    shutil.copytree(_rendered_base, target, symlinks=True)
+    return _fresh_copy(_rendered_base, tmp_path / "platform")
+
+
+@pytest.fixture
+def template_repo(_template_base: Path, tmp_path: Path) -> Path:
+    """`gitops-engine init`'s platform repo, made once (rendered, committed on main; a fresh copy per test)."""
+    return _fresh_copy(_template_base, tmp_path / "platform")
+
+
+def _fresh_copy(source: Path, target: Path) -> Path:
+    shutil.copytree(source, target, symlinks=True)
     return target
+
+
+@pytest.fixture(scope="session")
+def _template_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from gitops_engine.commands.init import create_platform_repo
+
+    repo = tmp_path_factory.mktemp("template") / "platform"
+    create_platform_repo(repo)
+    return repo
 
 
 @pytest.fixture
@@ -58,13 +76,3 @@ def focused_repo(tmp_path: Path) -> Path:
     target = tmp_path / "focused"
     shutil.copytree(DATA / "platforms" / "focused", target)
     return make_repo(target, {})
-
-
-@pytest.fixture(scope="session")
-def initialised_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """`gitops-engine init` of the shipped template, once per session: read it, or copy it before changing it."""
-    from gitops_engine.commands.init import create_platform_repo
-
-    repo = tmp_path_factory.mktemp("initialised") / "p"
-    create_platform_repo(repo)
-    return repo

@@ -338,18 +338,21 @@ CASES = [
     Bad(
         "unknown-resource-type",
         _api("type: postgres", "type: postgress"),
-        f"{API}:15:5",
-        "no definition provides postgress resource 'db' (class 'default', team-a/api) in environment 'development'",
-        count=2,
-        also=("definitions of type 'postgress' considered: none",),
+        f"{API}:15:11",
+        "resource 'db': no definition provides type 'postgress' (did you mean 'postgres'?); types with "
+        "definitions: postgres.",
+        # One finding for both environments, listing them (in platform.yaml's order).
+        also=("(in development, production)",),
     ),
     Bad(
         "class-without-definition",
         _api("    type: postgres\n", "    type: postgres\n    class: large\n"),
         f"{API}:15:5",
-        "no definition provides postgres resource 'db' (class 'large', team-a/api) in environment 'production'",
-        count=2,
-        also=("considered: definitions/postgres/pg-dev.yaml, definitions/postgres/pg-prod.yaml",),
+        "resource 'db': no definition of type 'postgres' matches it (class 'large', team team-a, workload api)",
+        also=(
+            "considered: definitions/postgres/pg-dev.yaml, definitions/postgres/pg-prod.yaml",
+            "(in development, production)",
+        ),
     ),
     Bad(
         "ambiguous-definitions",
@@ -523,8 +526,10 @@ def test_render_refuses_workload_names_that_escape(platform_repo: Path, name: st
 
     code, output = run_cli(["render", "--workload", name], platform_repo)
 
-    assert code == 1, output
-    assert f"workloads/{name}/score.yaml: unknown workload {name!r}: give it as TEAM/NAME" in output
+    assert code == 2, output
+    assert output.startswith(f"Error: {'no workload' if name.count('/') == 1 else repr(name) + ' is not'}"), (
+        output
+    )
     assert snapshot_tree(platform_repo) == before
 
 

@@ -6,8 +6,11 @@ import json
 import subprocess
 from pathlib import Path
 
+import click
 import pytest
 from helpers import API_SCORE, git, run_cli, snapshot_tree, write_files
+
+from gitops_engine.cli import main
 
 
 # -- exit codes --------------------------------------------------------------------------------------------------
@@ -92,29 +95,59 @@ def test_usage_errors_exit_2(platform_repo: Path, args: list[str], message: str)
     assert message in output
 
 
-def test_render_unknown_environment_exits_1_and_writes_nothing(platform_repo: Path) -> None:
+def test_render_unknown_environment_is_a_usage_error_and_writes_nothing(platform_repo: Path) -> None:
     before = snapshot_tree(platform_repo)
-    assert run_cli(["render", "--env", "staging"], platform_repo) == (
-        1,
-        "platform.yaml: unknown environment 'staging': known are development, production\n"
-        "nothing written: 1 problem(s). Fix them, or pass --keep-going to render the units that are valid and "
-        "leave the others as they are\n",
+    assert run_cli(["render", "--env", "prod"], platform_repo) == (
+        2,
+        "Error: unknown environment 'prod' (did you mean 'production'?): environments are development, "
+        "production\n",
     )
     assert snapshot_tree(platform_repo) == before
 
 
-def test_graph_unknown_environment_exits_1(platform_repo: Path) -> None:
-    assert run_cli(["graph", "team-a/api", "--env", "staging"], platform_repo) == (
-        1,
-        "environments/staging.yaml: unknown environment 'staging'\n",
+def test_graph_unknown_environment_lists_the_environments(platform_repo: Path) -> None:
+    assert run_cli(["graph", "team-a/api", "--env", "prod"], platform_repo) == (
+        2,
+        "Error: unknown environment 'prod' (did you mean 'production'?): environments are development, "
+        "production\n",
     )
 
 
-def test_graph_unknown_workload_exits_1(platform_repo: Path) -> None:
-    assert run_cli(["graph", "team-a/nope", "--env", "development"], platform_repo) == (
-        1,
-        "workloads/team-a/nope/score.yaml: no workload 'team-a/nope' in work tree\n",
+@pytest.mark.parametrize(
+    ("workload", "message"),
+    [
+        ("team-a/nope", "no workload 'team-a/nope': the workloads of team team-a are api"),
+        (
+            "team-a/apii",
+            "no workload 'team-a/apii' (did you mean 'team-a/api'?): the workloads of team team-a are api",
+        ),
+        ("orders/nope", "no workload 'orders/nope': there is no team 'orders'; teams are team-a, team-b"),
+        (
+            "team-c/web",
+            "no workload 'team-c/web' (did you mean 'team-b/web'?): there is no team 'team-c' (did you "
+            "mean 'team-b' or 'team-a'?); teams are team-a, team-b",
+        ),
+        (
+            "web",
+            "'web' is not a workload (did you mean 'team-b/web'?): give it as TEAM/NAME, such as 'team-a/api'",
+        ),
+        (
+            "team-a",
+            "'team-a' is not a workload but a team (its workloads: api): give it as TEAM/NAME, such as "
+            "'team-a/api'",
+        ),
+    ],
+)
+@pytest.mark.parametrize("command", ["graph", "render"])
+def test_an_unknown_workload_is_a_usage_error_saying_what_exists(
+    platform_repo: Path, command: str, workload: str, message: str
+) -> None:
+    args = (
+        ["graph", workload, "--env", "development"]
+        if command == "graph"
+        else ["render", "--workload", workload]
     )
+    assert run_cli(args, platform_repo) == (2, f"Error: {message}\n")
 
 
 def test_render_only_selected_environment_and_workload(platform_repo: Path) -> None:
@@ -174,6 +207,7 @@ def test_validate_json_with_findings(platform_repo: Path) -> None:
                 "line": 8,
                 "column": 16,
                 "severity": "error",
+                "environments": [],
                 "unit": "team-a/api",
                 "message": "containers.main.variables.DB_HOST: ${resources.db.nope}: resources.db has no 'nope' "
                 "(known: host, password, port)",
@@ -183,6 +217,7 @@ def test_validate_json_with_findings(platform_repo: Path) -> None:
                 "line": 3,
                 "column": 5,
                 "severity": "error",
+                "environments": [],
                 "unit": "team-b/web",
                 "message": "after merging this override: containers.main: unknown key 'imag' (allowed: args, before, "
                 "command, files, image, livenessProbe, readinessProbe, resources, variables, volumes); did you mean "
@@ -205,6 +240,7 @@ def test_validate_json_global_finding_has_no_unit(platform_repo: Path) -> None:
             "line": 1,
             "column": 1,
             "severity": "error",
+            "environments": [],
             "unit": "",
             "message": "environment 'qa' is not listed in platform.yaml `environments`: add it there",
         }
@@ -293,7 +329,23 @@ def test_validate_json_names_the_unit_of_a_broken_score_file(platform_repo: Path
             "line": 6,
             "column": 1,
             "severity": "error",
+            "environments": [],
             "unit": "team-a/api",
             "message": "invalid YAML: found character that cannot start any token",
         }
     ]
+
+
+# -- --help ------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("command", sorted(main.commands))
+def test_every_command_has_help_with_examples_and_described_formats(command: str, tmp_path: Path) -> None:
+    code, output = run_cli([command, "--help"], tmp_path)
+
+    assert code == 0, output
+    assert "Example" in output, output
+    text = " ".join(output.split())  # click wraps the option help
+    for param in main.commands[command].params:
+        if isinstance(param, click.Option) and param.name == "output_format":
+            assert isinstance(param.type, click.Choice)
+            for value in param.type.choices:
+                assert f"{value}: " in text, (value, output)

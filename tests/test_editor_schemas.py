@@ -22,8 +22,9 @@ KIND_OF_FOLDER = {
 
 
 @pytest.fixture
-def platform(initialised_template: Path) -> Path:
-    return initialised_template
+def platform(template_repo: Path) -> Path:
+    """A fresh copy of `gitops-engine init`'s repo (conftest)."""
+    return template_repo
 
 
 def test_every_engine_file_of_the_template_names_its_schema_by_relative_path(platform: Path) -> None:

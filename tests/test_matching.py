@@ -290,10 +290,11 @@ def test_no_match_when_rendering_names_the_workload_file(make_platform: Callable
         Renderer(snapshot).render_workload("team-a/api", "production")
     [finding] = caught.value.findings
     assert (finding.path, finding.line, finding.column) == ("workloads/team-a/api/score.yaml", 15, 5)
-    assert finding.message == (
-        "workloads/team-a/api/score.yaml: no definition provides postgres resource 'db' (class 'default', "
-        "team-a/api) in environment 'production' (type 'production'); definitions of type 'postgres' considered: "
-        "definitions/postgres/pg-dev.yaml. Add a criterion that matches, or ask the infra team for one"
+    assert finding.environments == ("production",)
+    assert str(finding) == (
+        "workloads/team-a/api/score.yaml:15:5: resource 'db': no definition of type 'postgres' matches it (class "
+        "'default', team team-a, workload api); considered: definitions/postgres/pg-dev.yaml. Add a criterion "
+        "that matches, or ask the infra team for one (in production)"
     )
 
 
@@ -305,8 +306,8 @@ def test_ambiguity_is_found_by_validate_naming_both_files(make_platform: Callabl
     assert output == (
         # Definitions are considered in path order: '-' sorts before '.'.
         "definitions/postgres/pg-prod-twin.yaml:6:3: definitions/postgres/pg-prod-twin.yaml and "
-        "definitions/postgres/pg-prod.yaml both match postgres resource 'db' (class 'default', team-a/api) in "
-        "environment 'production' equally specifically: make one criterion more specific "
-        "(res_id > workload > team > env > env_type)\n"
+        "definitions/postgres/pg-prod.yaml both match postgres resource 'db' (class 'default', team-a/api) "
+        "equally specifically: make one criterion more specific (res_id > workload > team > env > env_type) "
+        "(in production)\n"
         "1 error in 1 file\n"
     )

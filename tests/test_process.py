@@ -21,7 +21,7 @@ import pytest
 from helpers import git, make_repo, run_cli
 from process_helpers import ENVIRONMENTS, PLATFORM, PLATFORM_YAML, WORKLOADS, World, environment, score
 
-from gitops_engine import publishing
+from gitops_engine import RENDER_VERSION, publishing
 from gitops_engine.affected import RenderedState, plan_changes
 from gitops_engine.errors import GitopsError
 from gitops_engine.forge import PullRequest
@@ -239,6 +239,48 @@ def test_port_change_in_an_override_reaches_the_workloads_that_look_it_up(world:
     ]
     assert "9090" in world.show(
         "refs/heads/gitops-engine/shop/cart:rendered/staging/shop/cart/deployment-cart.yaml"
+    )
+
+
+PAY_LOOKS_UP_ORDERS = score(
+    "pay",
+    "registry.example.com/pay:1.0.0",
+    variables="      ORDERS: http://${resources.orders.hostname}:${resources.orders.port}\n",
+    resources="  orders:\n    type: service-port\n    params: {workload: orders, port: http}\n",
+)
+
+
+def test_a_bare_lookup_follows_the_callers_team_when_its_team_gains_a_workload_of_that_name(
+    world: World,
+) -> None:
+    """billing/pay looks up `orders`: shop's while billing has none. Once billing/orders appears, the name means
+    billing's for billing/pay (its own team first) and still shop's for shop/cart: the locks record the name as
+    asked, so the processor re-renders exactly billing/pay."""
+    world.push_change({"workloads/billing/pay/score.yaml": PAY_LOOKS_UP_ORDERS}, "billing/pay")
+    process_ok(world)
+    assert "orders.shop-development.svc" in world.show(
+        "main:rendered/development/billing/pay/deployment-pay.yaml"
+    )
+    assert list(lock(world, "main", "development", "billing/pay")["lookups"]) == ["orders"]  # as asked
+
+    pushed = world.push_change(
+        {
+            "workloads/billing/orders/score.yaml": score(
+                "orders", "registry.example.com/billing-orders:1.0.0", port=9090
+            )
+        },
+        "billing/orders",
+    )
+    process_ok(world)
+
+    (commit,) = engine_commits(world, pushed)
+    assert {unit_of(p) for p in world.changed(pushed, commit)} == {"billing/orders"}
+    rendering = full_render(world)
+    assert units_differing(world, rendering) == {"billing/pay"}
+    assert open_units(world) == ["billing/pay"]
+    assert_branch_holds_new_rendering(world, "billing/pay", rendering)
+    assert "orders.billing-development.svc.cluster.local:9090" in world.show(
+        "refs/heads/gitops-engine/billing/pay:rendered/development/billing/pay/deployment-pay.yaml"
     )
 
 
@@ -603,9 +645,157 @@ def test_dry_run_changes_nothing(world: World) -> None:
 
     assert code == 0, output
     assert world.refs() == refs and pulls(world) == [] and forge_store(world) == {}
-    assert "would commit shop/cart (workload): development, production, staging" in output
+    assert "would commit shop/cart (workload): development, staging, production" in output
     assert "would open a pull request for shop/orders: development, staging" in output
     assert "would open a pull request for shop/catalog: development, staging" in output
+
+
+# What a merge does, as `affected`, `preview` and `process --dry-run` each tell it: {unit: (where it goes, the
+# environments whose manifests change)}, plus the units that fail (left as they are) and those whose provenance
+# alone changes.
+Merge = tuple[dict[str, tuple[str, tuple[str, ...]]], list[str], list[str]]
+ALL = ("development", "staging", "production")
+DEV_STAGING = ("development", "staging")
+MERGES: dict[str, tuple[dict[str, str | None], Merge]] = {
+    "workload change": (
+        {"workloads/shop/cart/score.yaml": "cart:2.0.0 -> cart:2.1.0"},
+        ({"shop/cart": ("commit", ALL)}, [], []),
+    ),
+    "failing workload change": (
+        {
+            "workloads/shop/cart/score.yaml": "cart:2.0.0 -> cart:2.1.0",
+            "workloads/shop/orders/score.yaml": "type: postgres -> type: postgress",
+        },
+        ({"shop/cart": ("commit", ALL)}, ["shop/orders"], []),
+    ),
+    "definition change": (
+        {PG_INCLUSTER: "postgres:16.4 -> postgres:17.0"},
+        (
+            {"shop/catalog": ("pull request", DEV_STAGING), "shop/orders": ("pull request", DEV_STAGING)},
+            [],
+            [],
+        ),
+    ),
+    "failing definition change": (
+        {PG_INCLUSTER: "port: 5432 -> port: {{ resource.nope }}"},
+        ({}, ["shop/catalog", "shop/orders"], []),
+    ),
+    "definition and workload change": (
+        {
+            PG_INCLUSTER: "postgres:16.4 -> postgres:17.0",
+            "workloads/shop/orders/score.yaml": "orders:1.0.0 -> orders:1.1.0",
+        },
+        ({"shop/catalog": ("pull request", DEV_STAGING), "shop/orders": ("commit", ALL)}, [], []),
+    ),
+    "description of a definition": (
+        {"definitions/postgres/pg-tuned.yaml": "for the billing team -> for team billing"},
+        ({}, [], ["billing/invoices"]),
+    ),
+    "shared resource's definition": (
+        {"definitions/redis/redis-incluster.yaml": "port: 6379 -> port: 6380"},
+        # Its users read only the host: their provenance alone changes.
+        ({"_shared/cache": ("pull request", ALL)}, [], ["shop/cart", "shop/orders"]),
+    ),
+    "port that another workload looks up": (
+        {"workloads/shop/orders/score.yaml": "port: 8080 -> port: 9090"},
+        ({"shop/cart": ("pull request", ALL), "shop/orders": ("commit", ALL)}, [], []),
+    ),
+    "environment change": (
+        {"environments/staging.yaml": "example.com/env: staging -> example.com/env: stage"},
+        ({unit: ("pull request", ("staging",)) for unit in [*WORKLOADS, "_shared/cache"]}, [], []),
+    ),
+    "workload removed": (
+        {"workloads/billing/mailer/score.yaml": None},
+        ({"billing/mailer": ("commit", ALL)}, [], []),
+    ),
+    "workload added": (
+        {"workloads/billing/pay/score.yaml": PAY_LOOKS_UP_ORDERS},
+        ({"billing/pay": ("commit", ALL)}, [], []),
+    ),
+}
+
+
+def _propose(world: World, edits: dict[str, str | None]) -> tuple[str, str]:
+    """Commit `edits` ("old -> new" in a file, a whole new file, or None to delete) on a branch of main in the
+    developer's clone: (base, head)."""
+    git(world.dev, "pull", "--quiet", "--ff-only", "origin", "main")
+    base = git(world.dev, "rev-parse", "HEAD").strip()
+    git(world.dev, "checkout", "--quiet", "-b", "proposal")
+    for path, change in edits.items():
+        target = world.dev / path
+        if change is None:
+            target.unlink()
+        elif " -> " in change:
+            old, new = change.split(" -> ")
+            assert old in target.read_text(), (path, old)
+            target.write_text(target.read_text().replace(old, new))
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(change)
+    git(world.dev, "add", "--all")
+    git(world.dev, "commit", "--quiet", "-m", "proposal")
+    return base, git(world.dev, "rev-parse", "HEAD").strip()
+
+
+def _merge_by_affected(world: World, base: str, head: str) -> Merge:
+    code, output = run_cli(["affected", "--base", base, "--head", head, "--format", "json"], world.dev)
+    report = json.loads(output)
+    assert code == (1 if report["failed"] else 0), output
+    units = {u["workload"]: (u["merge"], tuple(u["environments"])) for u in report["workloads"]}
+    return units, report["failed"], report["provenance_only"]
+
+
+def _merge_by_preview(world: World, base: str, head: str) -> Merge:
+    code, output = run_cli(["preview", "--base", base, "--head", head], world.dev)
+    units: dict[str, tuple[str, tuple[str, ...]]] = {}
+    failed: list[str] = []
+    provenance: list[str] = []
+    for line in output.splitlines():
+        row = re.fullmatch(r"\| `([^`]+)` \| ([^|]+) \| (committed to main|pull request `[^`]+`) \|", line)
+        if row:
+            merge = "commit" if row[3] == "committed to main" else "pull request"
+            units[row[1]] = (merge, tuple(row[2].split(", ")))
+        elif line.startswith(("Failing to render", "Provenance only")):
+            named = re.findall(r"`([^`]+)`", line)
+            (failed if line.startswith("Failing") else provenance).extend(named)
+    assert code == (1 if failed else 0), output
+    return units, failed, provenance
+
+
+def _merge_by_dry_run(world: World, base: str, head: str) -> Merge:
+    git(world.dev, "push", "--quiet", "origin", f"{head}:refs/heads/main")  # the merge (a fast-forward)
+    code, output = run_cli(["process", "--forge", "local", "--dry-run", "--base", base], world.engine)
+    units: dict[str, tuple[str, tuple[str, ...]]] = {}
+    failed: list[str] = []
+    provenance: list[str] = []
+    for line in output.splitlines():
+        commit = re.fullmatch(r"would commit (\S+) \((\w+|provenance only)\): (.*)", line)
+        pull = re.fullmatch(r"would open a pull request for (\S+): (.*)", line)
+        left = re.fullmatch(r"would leave (\S+) as it is: it fails to render", line)
+        if commit and commit[2] == "provenance only":
+            provenance.append(commit[1])
+        elif commit:
+            units[commit[1]] = ("commit", tuple(commit[3].split(", ")))
+        elif pull:
+            units[pull[1]] = ("pull request", tuple(pull[2].split(", ")))
+        elif left:
+            failed.append(left[1])
+    assert code == (1 if failed else 0), output
+    return units, failed, provenance
+
+
+@pytest.mark.parametrize("case", list(MERGES), ids=[c.replace(" ", "-") for c in MERGES])
+def test_affected_preview_and_dry_run_agree_on_what_a_merge_does(plain_world: World, case: str) -> None:
+    edits, expected = MERGES[case]
+    base, head = _propose(plain_world, edits)
+
+    by_affected = _merge_by_affected(plain_world, base, head)
+    by_preview = _merge_by_preview(plain_world, base, head)
+    by_dry_run = _merge_by_dry_run(plain_world, base, head)
+
+    assert by_affected == expected
+    assert by_preview == expected
+    assert by_dry_run == expected
 
 
 def test_a_broken_workload_blocks_nothing_else(world: World) -> None:
@@ -948,7 +1138,9 @@ def test_without_base_the_run_starts_where_the_last_complete_run_ended(plain_wor
     assert report.plan is not None and report.plan.mode == "range" and report.plan.candidates == 1
     assert report.committed_units == ["shop/cart"]
     message = world.rgit("log", "-1", "--format=%B", "main").rstrip("\n") + "\n"
-    assert message.endswith(f"Gitops-Engine-Source: {pushed}\nGitops-Engine-Render: 1\n"), message
+    assert message.endswith(f"Gitops-Engine-Source: {pushed}\nGitops-Engine-Render: {RENDER_VERSION}\n"), (
+        message
+    )
 
     refs = world.refs()
     nothing, forge = process_api(world, base=None)  # over the engine's own commit
@@ -1098,21 +1290,80 @@ def test_affected_json(plain_world: World) -> None:
                 "workload": "shop/cart",
                 "environments": ["development", "staging", "production"],
                 "reasons": ["workloads/shop/cart/score.yaml changed"],
+                "merge": "commit",
             },
             *(
                 {
                     "workload": unit,
                     "environments": ["development", "staging"],
                     "reasons": [f"definition pg-incluster: {old} → {new}"],
+                    "merge": "pull request",
                 }
                 for unit in SHOP_PG
             ),
         ],
+        "provenance_only": [],
+        "failed": [],
         "findings": [],
     }
     # --head defaults to HEAD (the developer's clone is at the second push).
     code, again = run_cli(["affected", "--base", base, "--format", "json"], world.dev)
     assert code == 0 and json.loads(again) == json.loads(output)
+
+
+def test_render_check_on_main_reports_what_waits_in_engine_pull_requests_as_pending(
+    upgraded: tuple[World, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world, _ = upgraded
+    git(world.dev, "pull", "--quiet", "--ff-only", "origin", "main")
+    numbers = {u: pull_of(world, u).number for u in SHOP_PG}
+
+    code, output = run_cli(["render", "--check"], world.dev)
+
+    assert (code, output) == (
+        0,
+        f"pending in #{numbers['shop/catalog']}: shop/catalog (4 file(s) differ from main)\n"
+        f"pending in #{numbers['shop/orders']}: shop/orders (4 file(s) differ from main)\n"
+        "rendered/ is up to date but for 2 unit(s) waiting in engine pull requests\n",
+    )
+
+    # No forge to ask (GitHub without a token): the engine branches on origin stand in, and the output says so.
+    for name in ("GITHUB_REPOSITORY", "GITHUB_TOKEN", "GH_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    code, output = run_cli(["render", "--check", "--forge", "github"], world.dev)
+    lines = output.splitlines()
+    assert code == 0, output
+    assert lines[0].startswith("note: no forge reachable (the github forge needs GITHUB_REPOSITORY")
+    assert lines[0].endswith("): judged from the engine branches on origin")
+    assert lines[1:] == [
+        "pending in branch gitops-engine/shop/catalog: shop/catalog (4 file(s) differ from main)",
+        "pending in branch gitops-engine/shop/orders: shop/orders (4 file(s) differ from main)",
+        "rendered/ is up to date but for 2 unit(s) waiting in engine pull requests",
+    ]
+
+    # Unexplained staleness still fails: a hand edit, and a rendering no pull request holds (a newer definition
+    # change the processor has not handled yet).
+    world.push_change(world.edit(PG_INCLUSTER, "postgres:17.0", "postgres:17.1"), "PostgreSQL 17.1")
+    cart = world.dev / "rendered/staging/shop/cart/deployment-cart.yaml"
+    cart.write_text(cart.read_text().replace("cart:2.0.0", "cart:9.9.9"))
+
+    code, output = run_cli(["render", "--check"], world.dev)
+
+    assert code == 1
+    assert output.splitlines() == [
+        *sorted(
+            [
+                "stale: rendered/staging/shop/cart/deployment-cart.yaml",
+                *(
+                    f"stale: rendered/{env}/{unit}/{name}"
+                    for unit in SHOP_PG
+                    for env in ("development", "staging")
+                    for name in (LOCK_FILE, f"statefulset-{unit.split('/')[1]}-db.yaml")
+                ),
+            ]
+        ),
+        "9 rendered file(s) out of date: run `gitops-engine render`",
+    ]
 
 
 def test_usage_json_names_behind_units_and_their_pull_requests(upgraded: tuple[World, str]) -> None:

@@ -70,8 +70,9 @@ def _run(args: list[str], cwd: Path, *, terminal: bool) -> tuple[int, str, str]:
 
 
 @pytest.fixture
-def platform(initialised_template: Path) -> Path:
-    return initialised_template
+def platform(template_repo: Path) -> Path:
+    """A fresh copy of `gitops-engine init`'s repo (conftest)."""
+    return template_repo
 
 
 def test_render_counts_units_on_a_terminal(platform: Path) -> None:

@@ -13,7 +13,6 @@ import pytest
 from helpers import run_cli
 
 from gitops_engine import __version__, yamlio
-from gitops_engine.commands.init import create_platform_repo
 from gitops_engine.loading import is_source_path
 from gitops_engine.sarif import RULES
 
@@ -32,10 +31,9 @@ def _sarif(repo: Path) -> tuple[int, dict[str, Any]]:
 
 
 @pytest.fixture
-def broken(tmp_path: Path) -> Path:
+def broken(template_repo: Path) -> Path:
     """The template with problems of several kinds: a Score file's unknown key, an unparsable definition and a team without a code owner (a warning)."""
-    repo = tmp_path / "p"
-    create_platform_repo(repo)
+    repo = template_repo
     score = repo / "workloads/catalog/media-service/score.yaml"
     score.write_text(
         score.read_text().replace("apiVersion: score.dev/v1b1\n", "apiVersion: score.dev/v1b1\nsurprise: 1\n")
@@ -48,9 +46,8 @@ def broken(tmp_path: Path) -> Path:
     return repo
 
 
-def test_a_clean_repo_gives_a_valid_log_without_results(tmp_path: Path) -> None:
-    repo = tmp_path / "p"
-    create_platform_repo(repo)
+def test_a_clean_repo_gives_a_valid_log_without_results(template_repo: Path) -> None:
+    repo = template_repo
     code, log = _sarif(repo)
     assert code == 0
     _validator().validate(log)
@@ -95,9 +92,8 @@ def test_one_result_per_finding_with_file_line_and_rule(broken: Path) -> None:
     assert any("unknown key 'surprise'" in m for m in messages), messages
 
 
-def test_the_schema_check_would_notice_a_broken_log(tmp_path: Path) -> None:
-    repo = tmp_path / "p"
-    create_platform_repo(repo)
+def test_the_schema_check_would_notice_a_broken_log(template_repo: Path) -> None:
+    repo = template_repo
     _, log = _sarif(repo)
     log["runs"][0]["results"] = [{"ruleId": "GE400", "level": "fatal", "message": {"text": "x"}}]
     with pytest.raises(jsonschema.ValidationError):

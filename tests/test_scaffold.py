@@ -90,9 +90,8 @@ def test_new_workload_refuses_what_it_cannot_write(bare: Path) -> None:
     )
 
 
-def test_new_team_adds_exactly_one_line_once(tmp_path: Path) -> None:
-    repo = tmp_path / "p"
-    create_platform_repo(repo)
+def test_new_team_adds_exactly_one_line_once(template_repo: Path) -> None:
+    repo = template_repo
     path = repo / ".github" / "CODEOWNERS"
     before = path.read_text().splitlines(keepends=True)
     code, output = run_cli(["new", "team", "sales", "--owner", "@example-org/sales"], repo)
@@ -129,9 +128,8 @@ def test_new_team_creates_codeowners_when_there_is_none(tmp_path: Path) -> None:
     )
 
 
-def test_validate_warns_about_a_team_without_an_owner_of_its_own(tmp_path: Path) -> None:
-    repo = tmp_path / "p"
-    create_platform_repo(repo)
+def test_validate_warns_about_a_team_without_an_owner_of_its_own(template_repo: Path, tmp_path: Path) -> None:
+    repo = template_repo
     code, output = run_cli(["validate"], repo)
     assert (code, output.count("code owner")) == (0, 0)
     assert run_cli(["new", "workload", "sales/crm"], repo)[0] == 0

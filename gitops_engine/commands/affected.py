@@ -4,137 +4,89 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from gitops_engine.affected import RenderedState, candidates_from_range
+from gitops_engine.affected import RenderedState, UnitPlan, candidates_from_range, plan_changes
 from gitops_engine.errors import Finding
-from gitops_engine.git import Git
-from gitops_engine.loading import PLATFORM_FILE, GitSource, Snapshot, load_snapshot
-from gitops_engine.model import LOCK_FILE, SHARED_FOLDER
-from gitops_engine.rendering import Renderer, UnitFailure
+from gitops_engine.git import Git, default_identity
+from gitops_engine.loading import PLATFORM_FILE, GitSource, load_snapshot
 
 
 @dataclass
 class AffectedUnit:
+    """A unit whose rendered output a merge of the range changes, as the processor will plan it."""
+
     unit: str
-    environments: list[str] = field(default_factory=list)
-    reasons: list[str] = field(default_factory=list)
-    before: dict[str, dict[str, bytes]] = field(default_factory=dict)  # env -> file -> content
-    after: dict[str, dict[str, bytes]] = field(default_factory=dict)
-    workload_changed: bool = False
+    environments: list[str]  # whose manifests change, in platform.yaml's order
+    reasons: list[str]
+    plan: UnitPlan
+
+    @property
+    def merge(self) -> str:
+        """What the processor does after the merge: "commit" to main, or open a "pull request"."""
+        return "commit" if self.plan.goes_to_main else "pull request"
 
 
 @dataclass
 class RangeEffect:
     base: str
     head: str
-    units: list[AffectedUnit]
+    units: list[AffectedUnit]  # units whose manifests change
+    provenance_only: list[str]  # units whose provenance alone changes (committed to main; nothing deploys)
     findings: list[Finding]
+    failed: list[str]  # units that fail to render: they keep their last output
     changed_paths: list[str]
 
 
 def range_effect(git: Git, base: str, head: str) -> RangeEffect:
-    """Render every candidate unit at both ends of the range and keep those whose manifests differ."""
+    """What merging `head` into `base` makes the processor do: the plan it makes on the merged sources against the
+    rendered/ that `base` holds (so a unit that fails keeps its output, pending definition updates that a changed
+    workload adopts show, and `preview`, `affected` and `process --dry-run` agree by construction)."""
     base_sha, head_sha = git.rev_parse(base), git.rev_parse(head)
     # Lazy: workloads are listed folder by folder as the range reaches them (a range over everything lists all).
-    base_snap = load_snapshot(GitSource(git, base_sha, lazy=True))
-    head_snap = load_snapshot(GitSource(git, head_sha, lazy=True))
-    changed_paths = [path for _, path in git.diff_names(base_sha, head_sha)]
-    state = RenderedState(git, head_sha, full=False)
-    candidates = candidates_from_range(git, base_sha, head_sha, head_snap, state)
-    if candidates is None:
-        candidates = set(base_snap.workload_paths) | set(head_snap.workload_paths)
-    findings = [f for f in head_snap.findings if f.severity == "error"]
-    before_renderer, after_renderer = Renderer(base_snap), Renderer(head_snap)
-    envs = sorted(
-        set(base_snap.environment_order) | set(head_snap.environment_order),
-        key=_env_order(head_snap, base_snap),
-    )
-    units: dict[str, AffectedUnit] = {}
-    for unit in sorted(u for u in candidates if not u.startswith(SHARED_FOLDER + "/")):
-        entry = AffectedUnit(unit)
-        for env in envs:
-            before = _render(before_renderer, base_snap, unit, env, None)
-            after = _render(after_renderer, head_snap, unit, env, findings)
-            for shared_unit, files in [*before[1].items()]:
-                units.setdefault(shared_unit, AffectedUnit(shared_unit)).before.setdefault(env, files)
-            for shared_unit, files in [*after[1].items()]:
-                units.setdefault(shared_unit, AffectedUnit(shared_unit)).after.setdefault(env, files)
-            if before[0] is not None:
-                entry.before[env] = before[0]
-            if after[0] is not None:
-                entry.after[env] = after[0]
-        entry.workload_changed = any(p.startswith(f"workloads/{unit}/") for p in changed_paths)
-        units[unit] = entry
-    affected: list[AffectedUnit] = []
-    for _, entry in sorted(units.items()):
-        entry.environments = [
-            env for env in envs if _manifests(entry.before.get(env)) != _manifests(entry.after.get(env))
-        ]
-        if not entry.environments:
+    snapshot = load_snapshot(GitSource(git, head_sha, lazy=True))
+    changes = git.diff_names(base_sha, head_sha)
+    state = RenderedState(git, base_sha, full=False)
+    candidates = candidates_from_range(git, base_sha, head_sha, snapshot, state, default_identity().email)
+    plan = plan_changes(snapshot, state, candidates=candidates)
+    units: list[AffectedUnit] = []
+    provenance_only: list[str] = []
+    for name, unit_plan in sorted(plan.units.items()):
+        if not unit_plan.changed:
             continue
-        entry.reasons = _reasons(entry, changed_paths, base_snap, head_snap, before_renderer, after_renderer)
-        affected.append(entry)
-    return RangeEffect(base_sha, head_sha, affected, sorted(set(findings)), changed_paths)
+        if not unit_plan.manifests_changed:
+            provenance_only.append(name)
+            continue
+        reasons = _reasons(unit_plan, changes)
+        units.append(AffectedUnit(name, unit_plan.manifest_environments, reasons, unit_plan))
+    return RangeEffect(
+        base_sha,
+        head_sha,
+        units,
+        provenance_only,
+        plan.findings,
+        sorted(plan.failures),
+        [path for _, path in changes],
+    )
 
 
-def _env_order(*snapshots: Snapshot) -> Callable[[str], int]:
-    order: list[str] = []
-    for snap in snapshots:
-        order.extend(e for e in snap.environment_order if e not in order)
-    return lambda env: order.index(env) if env in order else len(order)
+_STATUS = {"A": "added", "D": "removed"}
 
 
-def _render(
-    renderer: Renderer, snapshot: Snapshot, unit: str, env: str, findings: list[Finding] | None
-) -> tuple[dict[str, bytes] | None, dict[str, dict[str, bytes]]]:
-    if unit not in snapshot.workload_paths or env not in snapshot.environments:
-        return None, {}
-    try:
-        rendered, shared = renderer.render_workload(unit, env)
-    except UnitFailure as exc:
-        if findings is not None:
-            findings.extend(exc.findings)
-        return None, {}
-    return rendered.files, {s.unit: s.files for s in shared}
-
-
-def _manifests(files: dict[str, bytes] | None) -> dict[str, bytes]:
-    return {k: v for k, v in (files or {}).items() if k != LOCK_FILE}
-
-
-def _reasons(
-    entry: AffectedUnit,
-    changed_paths: list[str],
-    base_snap: Snapshot,
-    head_snap: Snapshot,
-    before_renderer: Renderer,
-    after_renderer: Renderer,
-) -> list[str]:
-    reasons = [f"{p} changed" for p in changed_paths if p.startswith(f"workloads/{entry.unit}/")]
-    used_before = _definitions_used(entry.before)
-    used_after = _definitions_used(entry.after)
-    for definition_id in sorted(set(used_before) | set(used_after)):
-        old, new = used_before.get(definition_id), used_after.get(definition_id)
-        if old != new:
-            reasons.append(f"definition {definition_id}: {old or 'unused'} → {new or 'unused'}")
-    for path in changed_paths:
+def _reasons(unit: UnitPlan, changes: list[tuple[str, str]]) -> list[str]:
+    """Why a unit changes, in the range's terms: its files, the definitions it moves between, settings."""
+    folder = f"workloads/{unit.unit}/"
+    reasons = [
+        f"{path} {_STATUS.get(status, 'changed')}" for status, path in changes if path.startswith(folder)
+    ]
+    for definition_id, old, new in unit.definition_changes():
+        reasons.append(f"definition {definition_id}: {old or 'unused'} → {new or 'unused'}")
+    for _, path in changes:
         if path == PLATFORM_FILE or path.startswith("environments/"):
             reasons.append(f"{path} changed")
-    return reasons or ["rendered output differs"]
-
-
-def _definitions_used(files_by_env: dict[str, dict[str, bytes]]) -> dict[str, str]:
-    used: dict[str, str] = {}
-    for files in files_by_env.values():
-        lock = files.get(LOCK_FILE)
-        if lock:
-            for resource in json.loads(lock).get("resources", []):
-                used.setdefault(resource["definition"], resource["version"])
-    return used
+    return reasons or unit.reasons or ["rendered output differs"]
 
 
 def affected(repo: Path, base: str, head: str, output_format: str, out: TextIO | None = None) -> int:
@@ -148,9 +100,16 @@ def affected(repo: Path, base: str, head: str, output_format: str, out: TextIO |
                 "base": effect.base,
                 "head": effect.head,
                 "workloads": [
-                    {"workload": u.unit, "environments": u.environments, "reasons": u.reasons}
+                    {
+                        "workload": u.unit,
+                        "environments": u.environments,
+                        "reasons": u.reasons,
+                        "merge": u.merge,
+                    }
                     for u in effect.units
                 ],
+                "provenance_only": effect.provenance_only,
+                "failed": effect.failed,
                 "findings": [str(f) for f in effect.findings],
             },
             out,
@@ -161,14 +120,19 @@ def affected(repo: Path, base: str, head: str, output_format: str, out: TextIO |
         from gitops_engine.commands.preview import preview_markdown
 
         with Git(repo) as git:
-            out.write(preview_markdown(effect))
+            out.write(preview_markdown(git, effect))
     else:
         for finding in effect.findings:
             out.write(f"error: {finding}\n")
         if not effect.units:
             out.write(f"no rendered output changes between {effect.base[:12]} and {effect.head[:12]}\n")
         for unit in effect.units:
-            out.write(f"{unit.unit}: {', '.join(unit.environments)}\n")
+            after = "committed to main" if unit.merge == "commit" else "pull request"
+            out.write(f"{unit.unit}: {', '.join(unit.environments)} ({after})\n")
             for reason in unit.reasons:
                 out.write(f"  - {reason}\n")
+        if effect.provenance_only:
+            out.write(f"provenance only (committed to main): {', '.join(effect.provenance_only)}\n")
+        if effect.failed:
+            out.write(f"failing, left as rendered: {', '.join(effect.failed)}\n")
     return 1 if effect.findings else 0

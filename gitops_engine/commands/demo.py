@@ -8,6 +8,8 @@ each push, as CI would.
 from __future__ import annotations
 
 import re
+import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -45,7 +47,7 @@ class _Story:
 def demo(directory: Path | None, out: TextIO | None = None) -> int:
     # Resolved at call time: a default bound at import would keep the first caller's stream (CliRunner, tests).
     out = out or sys.stdout
-    root = directory or Path(tempfile.mkdtemp(prefix="gitops-engine-demo-"))
+    root = (directory or Path(tempfile.mkdtemp(prefix="gitops-engine-demo-"))).absolute()
     if root.exists() and any(root.iterdir()):
         raise UsageError(f"{root} is not empty: give a new or empty directory")
     root.mkdir(parents=True, exist_ok=True)
@@ -101,6 +103,11 @@ def demo(directory: Path | None, out: TextIO | None = None) -> int:
         story.say(f"  #{pull.number} {pull.title}")
         story.say(f"      branch {pull.branch}, reviewers {', '.join(pull.reviewers) or '-'}")
     story.say("nothing was committed to main: each team reviews its own pull request")
+    if report.opened:
+        first = min(report.opened, key=lambda p: p.number)
+        story.say(f"pull request #{first.number} as its team sees it (an excerpt of its body):")
+        for line in pull_excerpt(first.body):
+            story.say(f"  | {line}".rstrip())
 
     story.heading("Running the processor again changes nothing")
     writes_before = forge.stats.writes
@@ -142,11 +149,45 @@ def demo(directory: Path | None, out: TextIO | None = None) -> int:
         )
 
     story.heading("Where to look")
+    story.say(f"the demo's folder:    {root} (remove it with: rm -rf {shlex.quote(str(root))})")
     story.say(f"rendered manifests:   {work / 'rendered'}")
     story.say(f"pull requests (JSON): {remote / 'gitops-engine' / 'pulls'}")
-    story.say(f"try: cd {work} && gitops-engine pulls --state all && gitops-engine usage {definition.stem}")
+    engine = engine_command()
+    story.say(
+        f"try: cd {shlex.quote(str(work))} && {engine} pulls --state all && {engine} usage {definition.stem}"
+    )
     out.write(f"\ndone in {time.monotonic() - story.started:.1f} s\n")
     return 0
+
+
+def engine_command() -> str:
+    """How to run this very gitops-engine from any folder: its name when PATH finds this script, the script's
+    path when it is not on PATH (a virtual environment not activated), else `python -m gitops_engine`."""
+    script = Path(sys.argv[0])
+    if script.name == "gitops-engine" and script.is_file():
+        found = shutil.which("gitops-engine")
+        if found is not None and Path(found).resolve() == script.resolve():
+            return "gitops-engine"
+        return shlex.quote(str(script.resolve()))
+    return f"{shlex.quote(sys.executable)} -m gitops_engine"
+
+
+def pull_excerpt(body: str, diff_lines: int = 8) -> list[str]:
+    """The heading, the definitions table and the start of the first diff of a pull request's body."""
+    lines = body.splitlines()
+    excerpt = [line for line in lines[1:2]]  # the heading (after the marker)
+    if "### Definitions" in lines:
+        start = lines.index("### Definitions")
+        end = lines.index("", start + 2) if "" in lines[start + 2 :] else len(lines)
+        excerpt += ["", *lines[start:end]]
+    if "```diff" in lines:
+        start = lines.index("```diff") + 1
+        block = lines[start : lines.index("```", start)] if "```" in lines[start:] else lines[start:]
+        shown = [line for line in block if line.startswith(("---", "+++", "+", "-"))][:diff_lines]
+        excerpt += ["", "```diff", *shown]
+        if len(block) > len(shown):
+            excerpt.append("… (the whole diff is in the pull request)")
+    return excerpt
 
 
 def _process(work: Path, forge: LocalForge) -> RunReport:

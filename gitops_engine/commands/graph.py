@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+from gitops_engine.errors import UsageError
 from gitops_engine.loading import WorkTreeSource, load_snapshot
 from gitops_engine.rendering import RenderedUnit, Renderer, UnitFailure
 
@@ -16,6 +17,11 @@ def graph(
     # Resolved at call time: a default bound at import would keep the first caller's stream (CliRunner, tests).
     out = out or sys.stdout
     snapshot = load_snapshot(WorkTreeSource(repo))
+    unknown = [snapshot.unknown_environment(env)] if env not in snapshot.environments else []
+    if workload not in snapshot.workload_paths:
+        unknown.append(snapshot.unknown_workload(workload))
+    if unknown and not snapshot.findings:  # broken settings are reported by rendering, below
+        raise UsageError("; ".join(unknown))
     try:
         unit, _ = Renderer(snapshot).render_workload(workload, env)
     except UnitFailure as exc:

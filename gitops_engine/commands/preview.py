@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 import sys
@@ -10,12 +9,10 @@ from pathlib import Path
 from typing import TextIO
 
 from gitops_engine import ghactions
-from gitops_engine.commands.affected import AffectedUnit, RangeEffect, range_effect
+from gitops_engine.commands.affected import RangeEffect, range_effect
 from gitops_engine.errors import UsageError
 from gitops_engine.forge import open_forge
 from gitops_engine.git import Git
-from gitops_engine.model import LOCK_FILE
-from gitops_engine.rendering import unit_folder
 
 MARKER = "<!-- gitops-engine:preview -->"
 COLLAPSE_LINES = 30
@@ -36,8 +33,7 @@ def preview(
     out = out or sys.stdout
     with Git(repo) as git:
         effect = range_effect(git, base, head)
-        _use_committed_before(git, effect)
-        body = preview_markdown(effect)
+        body = preview_markdown(git, effect)
     out.write(body)
     if ghactions.in_github_actions():
         ghactions.emit_annotations(effect.findings, out)
@@ -61,39 +57,36 @@ def _pull_number_from_event() -> int | None:
     return int(number) if number else None
 
 
-def _use_committed_before(git: Git, effect: RangeEffect) -> None:
-    """A changed workload is re-rendered with the current definitions when merged, so compare it with what main
-    holds (rendered/ at the base) rather than with a fresh render: the diff then shows pending definition updates
-    the merge adopts."""
-    for unit in effect.units:
-        if not unit.workload_changed:
-            continue
-        committed: dict[str, dict[str, bytes]] = {}
-        for env in set(unit.before) | set(unit.after):
-            entries = git.ls_tree(effect.base, [unit_folder(env, unit.unit) + "/"])
-            if entries:
-                committed[env] = {p.rsplit("/", 1)[1]: git.read_blob(e.sha) for p, e in entries.items()}
-        unit.before = committed
-
-
-def preview_markdown(effect: RangeEffect) -> str:
+def preview_markdown(git: Git, effect: RangeEffect) -> str:
+    """The comment: problems, what the merge commits to main and which pull requests it opens, and the diffs."""
     lines = [MARKER, "## gitops-engine preview", ""]
     if effect.findings:
         lines += [f"**{len(effect.findings)} problem(s)** — the check fails until they are fixed:", ""]
-        lines += [f"- `{f.location()}`: {f.message}" for f in effect.findings]
+        lines += [f"- `{f.location()}`: {f.text}" for f in effect.findings]
         lines.append("")
+    if effect.failed:
+        lines += [
+            f"Failing to render, so left as they are after merge: {', '.join(f'`{u}`' for u in effect.failed)}.",
+            "",
+        ]
+    if effect.provenance_only:
+        lines += [
+            f"Provenance only (committed to main, nothing deploys): "
+            f"{', '.join(f'`{u}`' for u in effect.provenance_only)}.",
+            "",
+        ]
     if not effect.units:
         lines.append("No rendered manifests change.")
         return "\n".join(lines) + "\n"
-    commits = [u for u in effect.units if u.workload_changed]
-    pulls = [u for u in effect.units if not u.workload_changed]
+    commits = [u for u in effect.units if u.merge == "commit"]
+    pulls = [u for u in effect.units if u.merge != "commit"]
     lines.append(
         f"{len(effect.units)} unit(s) change. After merge, the engine commits {len(commits)} to main and opens "
         f"{len(pulls)} pull request(s), one per workload, for their owners to review."
     )
     lines += ["", "| unit | environments | after merge |", "|---|---|---|"]
     for unit in effect.units:
-        after = "committed to main" if unit.workload_changed else f"pull request `gitops-engine/{unit.unit}`"
+        after = "committed to main" if unit.merge == "commit" else f"pull request `gitops-engine/{unit.unit}`"
         lines.append(f"| `{unit.unit}` | {', '.join(unit.environments)} | {after} |")
     body = "\n".join(lines) + "\n"
     for unit in effect.units:
@@ -101,7 +94,7 @@ def preview_markdown(effect: RangeEffect) -> str:
         section += [f"- {r}" for r in unit.reasons]
         section.append("")
         for env in unit.environments:
-            diff = _diff(unit, env)
+            diff = unit.plan.diff(git, env)
             count = diff.count("\n")
             block = f"```diff\n{diff}```"
             if count > COLLAPSE_LINES:
@@ -114,24 +107,3 @@ def preview_markdown(effect: RangeEffect) -> str:
             break
         body += text
     return body
-
-
-def _diff(unit: AffectedUnit, env: str) -> str:
-    before = unit.before.get(env, {})
-    after = unit.after.get(env, {})
-    out: list[str] = []
-    folder = unit_folder(env, unit.unit)
-    for name in sorted((set(before) | set(after)) - {LOCK_FILE}):
-        old = before.get(name, b"").decode("utf-8", "replace")
-        new = after.get(name, b"").decode("utf-8", "replace")
-        if old == new:
-            continue
-        out.extend(
-            difflib.unified_diff(
-                old.splitlines(keepends=True),
-                new.splitlines(keepends=True),
-                fromfile=f"a/{folder}/{name}" if name in before else "/dev/null",
-                tofile=f"b/{folder}/{name}" if name in after else "/dev/null",
-            )
-        )
-    return "".join(line if line.endswith("\n") else line + "\n" for line in out).replace("```", "`\u200b``")

@@ -65,9 +65,18 @@ def format_report(report: RunReport) -> str:
     plan = report.plan
     if report.dry_run and plan is not None:
         for unit in plan.main_units():
-            lines.append(f"would commit {unit.unit} ({unit.cause}): {', '.join(unit.environments)}")
+            if unit.manifests_changed:
+                lines.append(
+                    f"would commit {unit.unit} ({unit.cause}): {', '.join(unit.manifest_environments)}"
+                )
+            else:
+                lines.append(f"would commit {unit.unit} (provenance only): {', '.join(unit.environments)}")
         for unit in plan.pull_units():
-            lines.append(f"would open a pull request for {unit.unit}: {', '.join(unit.environments)}")
+            lines.append(
+                f"would open a pull request for {unit.unit}: {', '.join(unit.manifest_environments)}"
+            )
+        for failed in sorted(plan.failures):
+            lines.append(f"would leave {failed} as it is: it fails to render")
     if report.committed:
         lines.append(f"committed {report.committed[:12]} to main: {', '.join(report.committed_units)}")
     for pull in report.opened:
@@ -106,5 +115,5 @@ def summary_markdown(report: RunReport) -> str:
     if report.deferred:
         lines.append(f"- deferred to the next run: {', '.join(sorted(set(report.deferred)))}")
     for finding in report.findings:
-        lines.append(f"- :x: `{finding.location()}` {finding.message}")
+        lines.append(f"- :x: `{finding.location()}` {finding.text}")
     return "\n".join(lines) + "\n"

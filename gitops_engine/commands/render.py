@@ -8,9 +8,19 @@ from pathlib import Path
 from typing import TextIO
 
 from gitops_engine import ghactions
+from gitops_engine.git import blob_id
 from gitops_engine.loading import WorkTreeSource, load_snapshot
 from gitops_engine.progress import Progress
-from gitops_engine.tree import build_tree, diff_tree, existing_rendered, rendered_units, write_tree
+from gitops_engine.publishing import PendingRenderings, pending_renderings
+from gitops_engine.tree import (
+    TreeBuild,
+    TreeChanges,
+    build_tree,
+    diff_tree,
+    existing_rendered,
+    rendered_units,
+    write_tree,
+)
 
 
 def render(
@@ -20,6 +30,7 @@ def render(
     *,
     check: bool = False,
     keep_going: bool = False,
+    forge_name: str | None = None,
     out: TextIO | None = None,
 ) -> int:
     # Resolved at call time: a default bound at import would keep the first caller's stream (CliRunner, tests).
@@ -52,16 +63,7 @@ def render(
         return 1
     changes = diff_tree(existing_rendered(repo), build, snapshot)
     if check:
-        for path in changes.paths():
-            state = "missing" if path in changes.writes and not (repo / path).exists() else "stale"
-            if path in changes.deletes:
-                state = "extra"
-            out.write(f"{state}: {path}\n")
-        if changes or build.failures or build.local_findings:
-            out.write(f"{len(changes.paths())} rendered file(s) out of date: run `gitops-engine render`\n")
-            return 1
-        out.write("rendered/ is up to date\n")
-        return 0
+        return _check(repo, build, changes, forge_name or snapshot.settings.forge, out)
     write_tree(repo, changes)
     units = len({unit for _, unit in build.units})
     out.write(
@@ -69,3 +71,47 @@ def render(
         f"{len(changes.writes)} file(s) written, {len(changes.deletes)} removed\n"
     )
     return 0 if build.ok else 1
+
+
+def _check(repo: Path, build: TreeBuild, changes: TreeChanges, forge_name: str, out: TextIO) -> int:
+    """Compare only. A unit whose difference waits in an open engine pull request (its branch holds exactly this
+    rendering) is pending, not stale: teams merge those at their own pace, and rendering it on main would bypass
+    their review. Only unexplained differences fail the check."""
+    by_unit: dict[str, list[str]] = {}
+    for path in changes.paths():
+        by_unit.setdefault("/".join(path.split("/")[2:4]), []).append(path)
+    waiting = PendingRenderings({})
+    if by_unit:
+        files = build.files()
+        desired = {
+            unit: {
+                path: blob_id(content)
+                for path, content in files.items()
+                if "/".join(path.split("/")[2:4]) == unit and path.split("/")[1] in build.environments
+            }
+            for unit in by_unit
+        }
+        waiting = pending_renderings(repo, forge_name, desired, build.environments)
+    if waiting.note:
+        out.write(f"note: {waiting.note}\n")
+    for unit, number in sorted(waiting.pending.items()):
+        out.write(f"pending in {number}: {unit} ({len(by_unit[unit])} file(s) differ from main)\n")
+    stale = 0
+    for path in changes.paths():
+        if "/".join(path.split("/")[2:4]) in waiting.pending:
+            continue
+        state = "missing" if path in changes.writes and not (repo / path).exists() else "stale"
+        if path in changes.deletes:
+            state = "extra"
+        out.write(f"{state}: {path}\n")
+        stale += 1
+    if stale or build.failures or build.local_findings:
+        out.write(f"{stale} rendered file(s) out of date: run `gitops-engine render`\n")
+        return 1
+    if waiting.pending:
+        out.write(
+            f"rendered/ is up to date but for {len(waiting.pending)} unit(s) waiting in engine pull requests\n"
+        )
+        return 0
+    out.write("rendered/ is up to date\n")
+    return 0

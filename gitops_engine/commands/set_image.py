@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from gitops_engine.errors import Finding, InputError
+from gitops_engine.errors import Finding, InputError, did_you_mean
 from gitops_engine.git import Git
 from gitops_engine.loading import OVERRIDE_PREFIX, SCORE_FILE, load_settings
 from gitops_engine.model import is_image_reference, split_workload_key
@@ -84,7 +84,8 @@ def _set_image(
                         "platform.yaml",
                         0,
                         0,
-                        f"unknown environment {env!r}: the environments are {', '.join(environments) or 'none'}",
+                        f"unknown environment {env!r}{did_you_mean(env, environments)}: the environments are "
+                        f"{', '.join(environments) or 'none'}",
                     )
                 ]
             )
@@ -131,7 +132,7 @@ def _container(text: str, path: str, wanted: str | None) -> str:
     problem = (
         f"the workload has {len(names)} containers ({listed}): name one with --container"
         if wanted is None
-        else f"no container {wanted!r} in this Score file: its containers are {listed}"
+        else f"no container {wanted!r} in this Score file{did_you_mean(wanted, names)}: its containers are {listed}"
     )
     raise InputError([Finding(path, line, column, problem)])
 

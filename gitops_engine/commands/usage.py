@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from gitops_engine.affected import RenderedState
-from gitops_engine.errors import ForgeError, UsageError
+from gitops_engine.errors import ForgeError, UsageError, did_you_mean
 from gitops_engine.forge import open_forge
 from gitops_engine.git import Git
 from gitops_engine.loading import GitSource, load_snapshot
@@ -39,7 +39,11 @@ def collect_usage(git: Git, commit: str) -> dict[str, DefinitionUsage]:
     by_id: dict[str, DefinitionUsage] = {
         d.id: DefinitionUsage(d.id, d.type, d.path, d.version) for d in snapshot.definitions.values()
     }
-    for (env, unit), lock in sorted(state.all_locks().items()):
+    rank = {env: index for index, env in enumerate(snapshot.environment_order)}
+    # platform.yaml's order of environments (an environment no longer listed last), then units by name
+    for (env, unit), lock in sorted(
+        state.all_locks().items(), key=lambda item: (rank.get(item[0][0], len(rank)), item[0])
+    ):
         for resource in lock.get("resources", []):
             definition_id = resource["definition"]
             entry = by_id.setdefault(
@@ -73,7 +77,8 @@ def usage(
         by_id = collect_usage(git, head)
         if definition_id is not None and definition_id not in by_id:
             raise UsageError(
-                f"no definition {definition_id!r}: known are {', '.join(sorted(by_id)) or 'none'}"
+                f"no definition {definition_id!r}{did_you_mean(definition_id, by_id)}: known are "
+                f"{', '.join(sorted(by_id)) or 'none'}"
             )
         selected = [by_id[definition_id]] if definition_id else [by_id[k] for k in sorted(by_id)]
         if any(entry.behind for entry in selected):

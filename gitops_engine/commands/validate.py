@@ -71,6 +71,7 @@ def _as_json(finding: Finding) -> dict[str, object]:
         "severity": finding.severity,
         "unit": finding.unit,
         "message": finding.message,
+        "environments": list(finding.environments),
     }
 
 
@@ -81,6 +82,6 @@ def _summary(findings: list[Finding], units: int, envs: int) -> str:
         return "\n".join(lines) + "\n"
     lines += [f"{len(findings)} problem(s):", "", "| file | line | problem |", "|---|---|---|"]
     for f in findings:
-        message = f.message.replace("|", "\\|").replace("\n", " ")
+        message = f.text.replace("|", "\\|").replace("\n", " ")
         lines.append(f"| `{f.path}` | {f.line or ''} | {message} |")
     return "\n".join(lines) + "\n"
