@@ -98,17 +98,19 @@ def main() -> None:
 
 @main.command()
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--bare", is_flag=True, help="Environments and definitions only, without the sample workloads.")
 @_handled
-def init(directory: Path) -> int:
+def init(directory: Path, bare: bool) -> int:
     """Create a platform repo in DIRECTORY from the bundled template (git init, first commit on main).
 
     \b
-    Example:
+    Examples:
       gitops-engine init my-platform && cd my-platform && gitops-engine validate
+      gitops-engine init --bare my-platform
     """
     from gitops_engine.commands.init import init as run
 
-    return run(directory)
+    return run(directory, bare=bare)
 
 
 @main.command()
@@ -136,6 +138,7 @@ def demo(directory: Path | None) -> int:
     text="one line per problem, file:line:column first",
     json="one JSON document with every finding (for tools)",
     github="text plus GitHub Actions annotations and a job summary",
+    sarif="SARIF 2.1.0, one result per finding (for GitHub code scanning)",
 )
 @_handled
 def validate(repo: Path, output_format: str) -> int:
@@ -353,3 +356,96 @@ def usage(repo: Path, definition_id: str | None, output_format: str, forge: str 
     from gitops_engine.commands.usage import usage as run
 
     return run(_toplevel(repo), definition_id, output_format, forge)
+
+
+@main.command("set-image")
+@_repo_option
+@click.argument("workload", metavar="TEAM/NAME")
+@click.argument("image")
+@click.option("--container", default=None, help="The container (needed when the workload has several).")
+@click.option("--env", "env", default=None, help="Pin it in overrides.<ENV>.yaml instead of score.yaml.")
+@click.option(
+    "--commit", is_flag=True, help="Commit the change (only that file) with a conventional message."
+)
+@_handled
+def set_image(
+    repo: Path, workload: str, image: str, container: str | None, env: str | None, commit: bool
+) -> int:
+    """Set a container's image in a workload's Score file, changing only that line (comments, quoting kept).
+
+    \b
+    Examples:
+      gitops-engine set-image payments/checkout-api ghcr.io/example-org/checkout-api:1.4.2 --commit
+      gitops-engine set-image catalog/product-api ghcr.io/example-org/product-api:2.3.7 --env production
+    """
+    from gitops_engine.commands.set_image import set_image as run
+
+    return run(_toplevel(repo), workload, image, container=container, env=env, commit=commit)
+
+
+@main.group()
+def new() -> None:
+    """Scaffolding: a new workload (a Score file that validates as written) or a new team (its CODEOWNERS line).
+
+    \b
+    Examples:
+      gitops-engine new team sales --owner @example-org/sales
+      gitops-engine new workload sales/crm --resource db=postgres
+    """
+
+
+@new.command("workload")
+@_repo_option
+@click.argument("workload", metavar="TEAM/NAME")
+@click.option(
+    "--resource",
+    "resources",
+    multiple=True,
+    metavar="NAME=TYPE",
+    help="A resource it needs, e.g. db=postgres (repeatable; TYPE must have definitions).",
+)
+@_handled
+def new_workload(repo: Path, workload: str, resources: tuple[str, ...]) -> int:
+    """Write workloads/TEAM/NAME/score.yaml: a commented Score file with the schema line.
+
+    \b
+    Example:
+      gitops-engine new workload sales/crm --resource db=postgres --resource cache=redis
+    """
+    from gitops_engine.commands.new import new_workload as run
+
+    return run(_toplevel(repo), workload, resources)
+
+
+@new.command("team")
+@_repo_option
+@click.argument("team")
+@click.option("--owner", required=True, metavar="@ORG/TEAM", help="Who reviews the team's workloads.")
+@_handled
+def new_team(repo: Path, team: str, owner: str) -> int:
+    """Add `/workloads/TEAM/ OWNER` to CODEOWNERS (once: running it again changes nothing).
+
+    \b
+    Example:
+      gitops-engine new team sales --owner @example-org/sales
+    """
+    from gitops_engine.commands.new import new_team as run
+
+    return run(_toplevel(repo), team, owner)
+
+
+@main.command()
+@_repo_option
+@click.option("--write", is_flag=True, help="Write or refresh them (default: only check).")
+@_handled
+def schemas(repo: Path, write: bool) -> int:
+    """The JSON schemas editors read, in .gitops-engine/schemas/ (the template's $schema lines point there).
+
+    \b
+    Examples:
+      gitops-engine schemas            exit 1 when a copy is missing or out of date
+      gitops-engine schemas --write    after upgrading gitops-engine
+    """
+    from gitops_engine.commands.schemas import schemas as run
+
+    return run(_toplevel(repo), write=write)

@@ -439,11 +439,16 @@ class Snapshot:
 
     def owners_of(self, path: str) -> tuple[str, ...]:
         """CODEOWNERS owners of a path: the last matching pattern wins, as on GitHub."""
-        owners: tuple[str, ...] = ()
-        for pattern, who in self.codeowners.items():
+        pattern = self.owner_pattern(path)
+        return self.codeowners[pattern] if pattern is not None else ()
+
+    def owner_pattern(self, path: str) -> str | None:
+        """The CODEOWNERS pattern that decides a path's owners (the last one matching it), if any."""
+        found: str | None = None
+        for pattern in self.codeowners:
             if _codeowners_match(pattern, path):
-                owners = who
-        return owners
+                found = pattern
+        return found
 
 
 def load_settings(root: Path) -> Settings:

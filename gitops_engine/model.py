@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from gitops_engine.errors import UsageError
 from gitops_engine.yamlio import Document
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -20,6 +21,33 @@ LOCK_FILE = "gitops-engine.lock"
 
 def is_dns_label(name: str) -> bool:
     return len(name) <= 63 and bool(DNS_LABEL.match(name))
+
+
+def split_workload_key(key: str) -> tuple[str, str]:
+    """TEAM/NAME as (team, name), both DNS labels; a UsageError otherwise (a command-line argument)."""
+    team, slash, name = key.partition("/")
+    if not slash or not is_dns_label(team) or not is_dns_label(name):
+        raise UsageError(
+            f"{key!r} is not TEAM/NAME: give the team and workload folder names, lower-case letters, digits and '-'"
+        )
+    return team, name
+
+
+# A container image reference, as the OCI distribution reference grammar defines it (the grammar of
+# github.com/distribution/reference): [domain[:port]/]path[:tag][@digest], path components lower-case.
+_DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_DOMAIN = rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?"
+_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[_.]|__|-+)[a-z0-9]+)*"
+_NAME = rf"(?:{_DOMAIN}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*"
+_TAG = r"[\w][\w.-]{0,127}"
+_DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
+IMAGE_REFERENCE = re.compile(rf"(?P<name>{_NAME})(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?\Z")
+
+
+def is_image_reference(image: str) -> bool:
+    """True for a valid image reference (name at most 255 characters, as the grammar limits it)."""
+    match = IMAGE_REFERENCE.match(image)
+    return match is not None and len(match["name"]) <= 255
 
 
 @dataclass(frozen=True)

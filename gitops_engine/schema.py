@@ -39,6 +39,16 @@ _FILE_NAMES: Final = {
 
 KINDS: Final = tuple(_FILE_NAMES)
 
+# Where a platform repo keeps copies of the schemas, for editors: the template's `# yaml-language-server: $schema=`
+# lines point there by relative path (`gitops-engine init` writes them, `gitops-engine schemas --write` refreshes).
+REPO_SCHEMA_DIR: Final = ".gitops-engine/schemas"
+
+
+def repo_schema_files() -> dict[str, bytes]:
+    """The schema files a platform repo keeps: path relative to the repo -> content, as shipped."""
+    return {f"{REPO_SCHEMA_DIR}/{name}": (SCHEMA_DIR / name).read_bytes() for name in _FILE_NAMES.values()}
+
+
 _TYPE_NAMES: Final = {
     "string": "a string",
     "integer": "an integer",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import os
 import tempfile
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -83,10 +83,11 @@ def build_tree(
     workloads: Iterable[str] | None = None,
     renderer: Renderer | None = None,
     already_rendered: Mapping[tuple[str, str], Collection[str]] | None = None,
+    on_unit: Callable[[], None] | None = None,
 ) -> TreeBuild:
     """Render the selected workloads (default all) in the selected environments (default all).
     `already_rendered`: (environment, unit) -> file names of the folders already there, which keep their namespace
-    and objects in a clash (see cross_checks)."""
+    and objects in a clash (see cross_checks). `on_unit` is called after each workload and environment (progress)."""
     build = TreeBuild(global_findings=list(snapshot.findings), local_findings=list(snapshot.local_findings))
     all_envs = snapshot.environment_order
     build.environments = list(environments) if environments is not None else all_envs
@@ -113,10 +114,14 @@ def build_tree(
                 target.setdefault(exc.unit, []).extend(exc.findings)
                 if exc.unit != key:
                     build.failures.setdefault(key, []).extend(exc.findings)
+                if on_unit is not None:
+                    on_unit()
                 continue
             build.units[(env, key)] = rendered
             for shared in shared_units:
                 build.units[(env, shared.unit)] = shared
+            if on_unit is not None:
+                on_unit()
     for failed, findings in shared_failures.items():
         build.failures.setdefault(failed, []).extend(findings)
     for failed in build.failures:

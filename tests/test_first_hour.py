@@ -229,8 +229,8 @@ def test_every_unresolved_resource_is_reported_once_for_all_environments(repo: P
     output = refused(repo)
 
     types = (
-        "amqp, dns, elasticsearch, environment, kafka-topic, mongodb, mssql, mysql, postgres, redis, route, s3, "
-        "service-port, volume"
+        "amqp, dns, elasticsearch, endpoint, environment, kafka-topic, llm-model, mongodb, mssql, mysql, postgres, "
+        "redis, route, s3, service, service-port, volume"
     )
     assert output.splitlines() == [
         f"{CHECKOUT}:62:11: resource 'db': no definition provides type 'postgress' (did you mean 'postgres'?); "
@@ -262,8 +262,9 @@ def test_preview_of_a_workload_that_fails_to_render_shows_no_deletion(repo: Path
         "**1 problem(s)** — the check fails until they are fixed:\n"
         "\n"
         f"- `{CHECKOUT}:62:11`: resource 'db': no definition provides type 'postgress' (did you mean "
-        "'postgres'?); types with definitions: amqp, dns, elasticsearch, environment, kafka-topic, mongodb, mssql, "
-        "mysql, postgres, redis, route, s3, service-port, volume. Fix the type, or ask the infra team for a "
+        "'postgres'?); types with definitions: amqp, dns, elasticsearch, endpoint, environment, kafka-topic, "
+        "llm-model, mongodb, mssql, mysql, postgres, redis, route, s3, service, service-port, volume. Fix the type, "
+        "or ask the infra team for a "
         "definition (in development, staging, production)\n"
         "\n"
         "Failing to render, so left as they are after merge: `payments/checkout-api`.\n"

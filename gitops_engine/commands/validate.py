@@ -8,21 +8,36 @@ from pathlib import Path
 from typing import TextIO
 
 from gitops_engine import ghactions
+from gitops_engine.codeowners import unowned_teams
 from gitops_engine.errors import Finding
 from gitops_engine.loading import WorkTreeSource, load_snapshot
+from gitops_engine.progress import Progress
+from gitops_engine.sarif import sarif_log
 from gitops_engine.tree import build_tree, rendered_units
 
 
 def validate(repo: Path, output_format: str = "text", out: TextIO | None = None) -> int:
     # Resolved at call time: a default bound at import would keep the first caller's stream (CliRunner, tests).
     out = out or sys.stdout
+    progress = Progress.for_command(output_format, stdout=out)
     snapshot = load_snapshot(WorkTreeSource(repo))
-    build = build_tree(snapshot, already_rendered=rendered_units(repo))
-    findings = build.findings
+    envs = len(snapshot.environment_order)
+    with progress.section(
+        f"gitops-engine validate: {len(snapshot.workload_paths)} workloads in {envs} environments"
+    ):
+        progress.start("units rendered", len(snapshot.workload_paths) * envs)
+        build = build_tree(snapshot, already_rendered=rendered_units(repo), on_unit=progress.tick)
+        findings = [*build.findings, *unowned_teams(snapshot)]
+        if output_format in ("text", "github"):
+            for finding in findings:
+                out.write(f"{finding}\n")
     errors = [f for f in findings if f.severity == "error"]
     units = len(build.workloads)
     envs = len(build.environments)
-    if output_format == "json":
+    if output_format == "sarif":
+        json.dump(sarif_log(findings), out, indent=2)
+        out.write("\n")
+    elif output_format == "json":
         json.dump(
             {
                 "ok": not errors,
@@ -35,8 +50,6 @@ def validate(repo: Path, output_format: str = "text", out: TextIO | None = None)
         )
         out.write("\n")
     else:
-        for finding in findings:
-            out.write(f"{finding}\n")
         if output_format == "github" or ghactions.in_github_actions():
             ghactions.emit_annotations(findings, out)
             ghactions.write_summary(_summary(findings, units, envs))
