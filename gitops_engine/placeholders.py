@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gitops_engine.errors import did_you_mean
+from gitops_engine.model import SecretRef
 
 
 class PlaceholderError(Exception):
@@ -109,6 +110,16 @@ def as_text(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
+def _inserted(ref: Reference, value: Any) -> str:
+    # A secret output is a reference to a Secret's key, not a value: it can be passed on whole, never spliced into text.
+    if isinstance(value, SecretRef):
+        raise PlaceholderError(
+            f"{ref.text} is a secret: it cannot be part of a longer text; pass it on as the whole value "
+            f"(or as a container variable, which becomes a secretKeyRef)"
+        )
+    return as_text(value)
+
+
 def substitute(value: Any, resolve: Callable[[Reference], Any], *, keep_native: bool = False) -> Any:
     """Replace references in strings (recursively in dicts and lists).
 
@@ -121,7 +132,7 @@ def substitute(value: Any, resolve: Callable[[Reference], Any], *, keep_native: 
         tokens = tokenize(value)
         if keep_native and len(tokens) == 1 and isinstance(tokens[0], Reference):
             return resolve(tokens[0])
-        return "".join(t if isinstance(t, str) else as_text(resolve(t)) for t in tokens)
+        return "".join(t if isinstance(t, str) else _inserted(t, resolve(t)) for t in tokens)
     if isinstance(value, dict):
         return {k: substitute(v, resolve, keep_native=keep_native) for k, v in value.items()}
     if isinstance(value, list):

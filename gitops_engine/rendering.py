@@ -842,6 +842,10 @@ class _WorkloadContext:
             name = ref.path[1]
             if name not in resolved:
                 names = sorted(self.spec.get("resources") or {})
+                if name in names:  # declared, but this field is read before resources are (an image, say)
+                    raise PlaceholderError(
+                        f"{ref.text}: resource outputs cannot be used here; only ${{metadata.…}} placeholders can"
+                    )
                 raise PlaceholderError(
                     f"{ref.text}: unknown resource {name!r}{did_you_mean(name, names)} (declared: "
                     f"{', '.join(names) or 'none'})"

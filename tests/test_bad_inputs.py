@@ -323,6 +323,15 @@ CASES = [
         "resource dependency cycle: db -> other -> db",
     ),
     Bad(
+        "secret-output-spliced-into-params",
+        _api(
+            "    type: postgres\n",
+            "    type: postgres\n  other:\n    type: postgres\n    params:\n      x: pw-${resources.db.password}\n",
+        ),
+        f"{API}:19:7",
+        "resources.other.params: ${resources.db.password} is a secret: it cannot be part of a longer text",
+    ),
+    Bad(
         "secret-output-in-file-content",
         _api("    variables:\n", WITH_FILE.format(file='content: "password=${resources.db.password}"')),
         f"{API}:9:18",
@@ -333,6 +342,13 @@ CASES = [
         _api("image: registry.example.com/api:1.0", "image: ."),
         f"{API}:6:12",
         "image '.' means 'build me' in score-compose",
+    ),
+    Bad(
+        "image-from-resource-output",
+        _api("image: registry.example.com/api:1.0", "image: registry.example.com/api:${resources.db.port}"),
+        f"{API}:6:12",
+        "containers.main.image: ${resources.db.port}: resource outputs cannot be used here; only ${metadata.…} "
+        "placeholders can",
     ),
     # -- matching --------------------------------------------------------------------------------------------
     Bad(
