@@ -328,9 +328,9 @@ def _source_gone(folder: str, snapshot: Snapshot, build: TreeBuild) -> bool:
     if env not in snapshot.environments:
         return True
     if first == SHARED_FOLDER:
-        return (env, f"{SHARED_FOLDER}/{second}") not in build.units and not any(
-            u.startswith(SHARED_FOLDER) for u in build.failures
-        )
+        # A workload that failed may still declare it (its failure can come before its shared resources are
+        # reached): only a run without failures proves a shared resource gone.
+        return (env, f"{SHARED_FOLDER}/{second}") not in build.units and not build.failures
     return f"{first}/{second}" not in snapshot.workload_paths
 
 

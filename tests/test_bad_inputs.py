@@ -590,6 +590,21 @@ def test_render_keep_going_renders_the_valid_units(platform_repo: Path) -> None:
     assert sorted(after) == sorted(before)
 
 
+def test_keep_going_keeps_shared_resources_of_failed_workloads(template_repo: Path) -> None:
+    """Every workload fails (the workload definition is broken) before reaching its shared resources: the shared
+    resources' manifests stay, as every failed unit's do."""
+    default = template_repo / "definitions/workload/workload-default.yaml"
+    default.write_text(default.read_text().replace("    replicas: 1\n", "    replicas: 1\n    replica: 2\n"))
+    before = snapshot_tree(template_repo)
+
+    code, output = run_cli(["render", "--keep-going"], template_repo)
+
+    assert code == 1, output
+    assert output.splitlines()[-1] == "rendered 10 units in 3 environments: 0 file(s) written, 0 removed"
+    assert "rendered/staging/_shared/order-events/kafkatopic-order-events.yaml" in before
+    assert snapshot_tree(template_repo) == before
+
+
 def test_render_without_keep_going_writes_nothing(platform_repo: Path) -> None:
     _break_api_and_change_web(platform_repo)
     before = snapshot_tree(platform_repo)
