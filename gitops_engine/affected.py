@@ -965,17 +965,20 @@ def _plan_shared(
                 if lock is not None and not reasons and still_used:
                     continue
                 rendered_by_user = None
+                a_user_failed = False
                 for user in users:
                     try:
                         _, shared_units = renderer.render_workload(user, env)
                     except UnitFailure as exc:
                         plan.failures.setdefault(exc.unit, []).extend(exc.findings)
+                        a_user_failed = True
                         continue
                     rendered_by_user = next((s for s in shared_units if s.unit == unit), None)
                     if rendered_by_user is not None:
                         break
                 if rendered_by_user is None:
-                    if lock is None:
+                    # A user that failed may still declare it: an error never removes manifests.
+                    if lock is None or a_user_failed:
                         continue
                     _remove_folder(unit_plan, env, unit, state, snapshot)
                     unit_plan.reasons.append(f"{env}: no workload uses shared resource {res_id!r} any more")

@@ -217,7 +217,9 @@ def snapshot(repo: Path) -> dict[str, bytes]:
 
 
 def changed_paths(before: Mapping[str, bytes], after: Mapping[str, bytes]) -> list[str]:
-    return sorted(p for p in set(before) | set(after) if before.get(p) != after.get(p) and p != "<git status>")
+    return sorted(
+        p for p in set(before) | set(after) if before.get(p) != after.get(p) and p != "<git status>"
+    )
 
 
 def finding_lines(output: str) -> list[str]:
@@ -259,7 +261,12 @@ class CliServer:
     def run(self, argv: list[str], cwd: Path, scratch: Path) -> Run:
         assert self._proc.stdin is not None and self._proc.stdout is not None
         scratch.mkdir(parents=True, exist_ok=True)
-        request = {"argv": argv, "cwd": str(cwd), "stdout": str(scratch / "stdout"), "stderr": str(scratch / "stderr")}
+        request = {
+            "argv": argv,
+            "cwd": str(cwd),
+            "stdout": str(scratch / "stdout"),
+            "stderr": str(scratch / "stderr"),
+        }
         self._proc.stdin.write(json.dumps(request) + "\n")
         self._proc.stdin.flush()
         reply = json.loads(self._proc.stdout.readline())
@@ -295,6 +302,9 @@ def _serve(warm: Path | None) -> None:
         importlib.import_module(f"gitops_engine.{name}")
     if warm is not None:
         _warm_template_cache(warm)
+    import gc
+
+    gc.freeze()  # the children share the server's objects: keep the collector from touching (copying) them
     for line in sys.stdin:
         request = json.loads(line)
         started = time.monotonic()
@@ -369,16 +379,28 @@ def _child(main: Any, request: dict[str, Any]) -> None:
 
 
 def copy_repo(source: Path, target: Path) -> Path:
-    """A copy of a repo (or of a folder of repos); git's object files, never written in place, are hard links."""
+    """A copy of a repo (or of a folder of repos) for one case, made cheap with hard links where nothing writes in
+    place: git's objects, and rendered/ (the engine writes a temporary file and renames it). Every other file, the
+    inputs a case edits among them, is copied."""
 
     def copy(src: str, dst: str) -> None:
-        if f".git{os.sep}objects{os.sep}" in src:  # a work tree's .git/objects or a bare repo's x.git/objects
+        parts = Path(src).relative_to(source).parts
+        if _linkable(parts):
             os.link(src, dst)
         else:
             shutil.copy2(src, dst)
 
     shutil.copytree(source, target, symlinks=True, copy_function=copy)
     return target
+
+
+def _linkable(parts: tuple[str, ...]) -> bool:
+    for i, part in enumerate(parts[:-1]):
+        if part.endswith(".git") and parts[i + 1] == "objects":
+            return True  # a work tree's .git/objects or a bare repository's x.git/objects
+        if part == "rendered" and (i == 0 or parts[i - 1] == "engine"):
+            return True
+    return False
 
 
 if __name__ == "__main__":

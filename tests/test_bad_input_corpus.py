@@ -136,5 +136,9 @@ def test_the_corpus_covers_every_category_with_140_distinct_cases() -> None:
     assert set(counts) == set(CATEGORIES), counts
     assert all(counts[c] >= 5 for c in CATEGORIES), counts
     assert len(CASES) >= 140, counts
-    assert len({(case.command, case.messages) for case in CASES}) == len(CASES), "two cases expect the same"
+    patches = {
+        repr((case.replace, case.write, case.append, case.delete, case.commands, case.command))
+        for case in CASES
+    }
+    assert len(patches) == len(CASES), "two cases make the same mistake"
     assert all(case.exit == 1 and case.messages and case.about for case in CASES)

@@ -369,6 +369,36 @@ def test_criteria_change_moves_workloads_both_ways(world: World) -> None:
     )
 
 
+def test_a_broken_definition_never_removes_the_shared_resources_of_the_workloads_it_breaks(
+    world: World,
+) -> None:
+    """Development's labels change (every unit there is stale, the shared `cache` too) and every workload fails
+    there (a new workload definition has a template error), so no user reaches `cache`: the processor reports the
+    failures and leaves the shared resource's manifests alone, with no pull request removing them."""
+    main_before = world.main()
+    world.push_change(
+        {
+            **world.edit(
+                "environments/development.yaml", "example.com/env: development", "example.com/env: dev"
+            ),
+            "definitions/workload/workload-development.yaml": (
+                "apiVersion: gitops-engine.dev/v1\nkind: ResourceDefinition\nid: workload-development\n"
+                "type: workload\ncriteria:\n  - env_type: development\ndriver: template\ntemplate:\n"
+                "  outputs: |\n    replicas: {{ resource.params.replicas }}\n"
+            ),
+        },
+        "A workload definition for development, with a mistake",
+    )
+
+    code, output = process(world)
+
+    assert code == 1, output
+    assert "undefined value in template" in output
+    assert pulls(world) == []
+    assert world.branches() == {}
+    assert world.files("main") == world.files(main_before)
+
+
 def test_deleted_definition_falls_back_to_the_next_one(world: World) -> None:
     pushed = world.push_change({"definitions/postgres/pg-tuned.yaml": None}, "Retire pg-tuned")
     rendering = full_render(world)
