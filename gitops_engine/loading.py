@@ -27,6 +27,11 @@ from gitops_engine.model import (
     is_dns_label,
 )
 from gitops_engine.schema import validate_document
+from gitops_engine.templating import (
+    DEFAULT_TEMPLATE_OUTPUT_CHARS,
+    DEFAULT_TEMPLATE_SECONDS,
+    DEFAULT_TEMPLATE_STEPS,
+)
 from gitops_engine.yamlio import Document, YamlSyntaxError, load_document
 
 PLATFORM_FILE = "platform.yaml"
@@ -554,6 +559,9 @@ def _load_settings(source: Source, files: Mapping[str, str], findings: list[Find
         max_per_run=int(pulls.get("maxPerRun", 50)),
         max_per_hour=int(pulls.get("maxPerHour", 400)),
         max_file_bytes=int(limits.get("maxFileBytes", DEFAULT_MAX_FILE_BYTES)),
+        template_steps=int(limits.get("templateSteps", DEFAULT_TEMPLATE_STEPS)),
+        template_seconds=float(limits.get("templateSeconds", DEFAULT_TEMPLATE_SECONDS)),
+        template_output_chars=int(limits.get("templateOutputChars", DEFAULT_TEMPLATE_OUTPUT_CHARS)),
     )
 
 

@@ -62,6 +62,10 @@ class Settings:
     max_per_run: int = 50
     max_per_hour: int = 400
     max_file_bytes: int = 262_144
+    # One template evaluation's budget (see templating.TemplateLimits and docs/security.md).
+    template_steps: int = 20_000
+    template_seconds: float = 5.0
+    template_output_chars: int = 1_000_000
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,13 @@ from gitops_engine.model import (
 )
 from gitops_engine.placeholders import PlaceholderError, Reference, lookup, references, substitute, tokenize
 from gitops_engine.schema import validate_document
-from gitops_engine.templating import TemplateFailure, render_template, template_indent, template_line_offset
+from gitops_engine.templating import (
+    TemplateFailure,
+    TemplateLimits,
+    render_template,
+    template_indent,
+    template_line_offset,
+)
 from gitops_engine.yamlio import Document, YamlSyntaxError, dump, load_all
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "gitops-engine"}
@@ -175,6 +181,12 @@ class Renderer:
 
     def __init__(self, snapshot: Snapshot) -> None:
         self.snapshot = snapshot
+        settings = snapshot.settings
+        self.template_limits = TemplateLimits(
+            steps=settings.template_steps,
+            seconds=settings.template_seconds,
+            output_chars=settings.template_output_chars,
+        )
         self._shared: dict[tuple[str, str], tuple[ResolvedResource, RenderedUnit]] = {}
         self._effective: dict[tuple[str, str], dict[str, Any]] = {}
 
@@ -480,7 +492,7 @@ class Renderer:
             return None
         where = ("template", part)
         try:
-            rendered = render_template(text, context, functions)
+            rendered = render_template(text, context, functions, self.template_limits)
         except TemplateFailure as exc:
             line = (
                 template_line_offset(definition.document, where) + exc.line
@@ -494,13 +506,13 @@ class Renderer:
                 raise UnitFailure(
                     unit, [caller.blame(mistake, f"{definition.path}:{line} looks it up", unit)]
                 ) from None
-            raise UnitFailure(
-                unit, [Finding(definition.path, line, 1, f"template.{part}: {exc.message}", unit=unit)]
-            ) from None
-        except RecursionError:
-            raise UnitFailure(
-                unit, [Finding(definition.path, 1, 1, f"template.{part}: recursion too deep", unit=unit)]
-            ) from None
+            # Over budget: the unit is named, as the same template may stay within it for the other units.
+            message = (
+                f"template.{part} for {unit}: {exc.message}"
+                if exc.over_budget
+                else f"template.{part}: {exc.message}"
+            )
+            raise UnitFailure(unit, [Finding(definition.path, line, 1, message, unit=unit)]) from None
         try:
             documents = load_all(rendered, definition.path)
         except YamlSyntaxError as exc:
