@@ -562,6 +562,17 @@ def check_template_syntax(text: str, document: Document, where: Path) -> list[Fi
     """Syntax errors found when loading a definition, located in its file."""
     try:
         _compile(text)
+    except RecursionError:
+        line, column = document.locate(where)
+        return [
+            Finding(
+                document.path,
+                line,
+                column,
+                f"{'.'.join(map(str, where))}: template nested too deeply to compile (brackets, parentheses or "
+                "blocks inside one another): flatten it",
+            )
+        ]
     except jinja2.TemplateSyntaxError as exc:
         line = template_line_offset(document, where) + (exc.lineno or 1)
         return [
