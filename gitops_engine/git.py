@@ -164,6 +164,10 @@ class Git:
         """Every file in a commit: path -> blob id (what snapshots need; no per-entry objects)."""
         return {path: sha for path, (_, sha) in self._ls_tree(commit, paths).items()}
 
+    def ls_tree_entries(self, commit: str, paths: Sequence[str] = ()) -> dict[str, tuple[str, str]]:
+        """Every file in a commit: path -> (mode, blob id); mode 120000 is a symbolic link."""
+        return self._ls_tree(commit, paths)
+
     def _ls_tree(self, commit: str, paths: Sequence[str]) -> dict[str, tuple[str, str]]:
         text = self.ls_tree_text(commit, paths)
         if text[52:53] == "\t":

@@ -9,8 +9,7 @@ from __future__ import annotations
 import bisect
 import os
 import posixpath
-import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -26,7 +25,13 @@ from gitops_engine.model import (
     Workload,
     is_dns_label,
 )
+from gitops_engine.names import WORKLOAD_KEY
 from gitops_engine.schema import validate_document
+from gitops_engine.templating import (
+    DEFAULT_TEMPLATE_OUTPUT_CHARS,
+    DEFAULT_TEMPLATE_SECONDS,
+    DEFAULT_TEMPLATE_STEPS,
+)
 from gitops_engine.yamlio import Document, YamlSyntaxError, load_document
 
 PLATFORM_FILE = "platform.yaml"
@@ -35,11 +40,23 @@ SOURCE_ROOTS = ("environments/", "definitions/", "workloads/")
 SCORE_FILE = "score.yaml"
 OVERRIDE_PREFIX = "overrides."
 DEFAULT_MAX_FILE_BYTES = 262_144
-_LABEL = r"[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?"  # model.DNS_LABEL with its 63-character limit
-_VALID_KEY = re.compile(rf"{_LABEL}/{_LABEL}\Z")  # a workload key, team/name
+_VALID_KEY = WORKLOAD_KEY  # both names DNS labels (names.py)
 
 
 _SOURCE_FILES = frozenset({PLATFORM_FILE, *CODEOWNERS_FILES})  # sources outside SOURCE_ROOTS
+_ROOT_FOLDERS = tuple(root.rstrip("/") for root in SOURCE_ROOTS)  # as a symbolic link in their place is named
+SYMLINK_MODE = "120000"
+
+
+def symlink_finding(path: str) -> Finding:
+    """A symbolic link among the inputs: never followed, whether in the work tree or committed."""
+    return Finding(
+        path,
+        0,
+        0,
+        "is a symbolic link: the engine reads only regular files and folders, so that no input can point outside "
+        "the repo or differ between checkouts; replace the link with the file or folder itself",
+    )
 
 
 def is_source_path(path: str) -> bool:
@@ -53,13 +70,27 @@ class Source(Protocol):
         """Every source file: path -> git blob id."""
         ...
 
-    def read(self, path: str) -> bytes: ...
+    def read(self, path: str) -> bytes:
+        """A file's content; an InputError for a symbolic link (see symlinks)."""
+        ...
 
     @property
     def label(self) -> str: ...
 
+    @property
+    def symlinks(self) -> set[str]:
+        """Paths among files() that are symbolic links (listed, never followed), as far as files are listed."""
+        ...
 
-_OUTSIDE_WORKLOADS = (PLATFORM_FILE, "environments/", "definitions/", *CODEOWNERS_FILES)
+
+_OUTSIDE_WORKLOADS = (
+    PLATFORM_FILE,
+    "environments/",
+    "definitions/",
+    "environments",  # a symbolic link in place of the folder
+    "definitions",
+    *CODEOWNERS_FILES,
+)
 
 
 class GitSource:
@@ -72,6 +103,7 @@ class GitSource:
         self.commit = commit if resolved else git.rev_parse(commit)
         self.lazy = lazy
         self._files: Mapping[str, str] | None = None
+        self._symlinks: set[str] = set()
 
     @property
     def label(self) -> str:
@@ -82,19 +114,32 @@ class GitSource:
             self._files = LazyFiles(self) if self.lazy else self.listing()
         return self._files
 
+    @property
+    def symlinks(self) -> set[str]:
+        return self._symlinks
+
     def listing(
-        self, paths: tuple[str, ...] = (PLATFORM_FILE, *SOURCE_ROOTS, *CODEOWNERS_FILES)
+        self,
+        paths: tuple[str, ...] = (PLATFORM_FILE, *SOURCE_ROOTS, *_ROOT_FOLDERS, *CODEOWNERS_FILES),
     ) -> dict[str, str]:
-        """Source files of the commit under `paths` (files or folders ending in "/"): path -> blob id."""
-        entries = self.git.ls_tree_blobs(self.commit, paths)
+        """Source files of the commit under `paths` (files or folders ending in "/"): path -> blob id. Symbolic
+        links (mode 120000) are listed too, and noted in `symlinks`."""
+        entries = self.git.ls_tree_entries(self.commit, paths)
         # is_source_path, inlined: 11,000 calls at 10,000 workloads
-        return {
+        found = {
             path: sha
-            for path, sha in entries.items()
+            for path, (_, sha) in entries.items()
             if path.startswith(SOURCE_ROOTS) or path in _SOURCE_FILES
         }
+        for path, (mode, sha) in entries.items():
+            if mode == SYMLINK_MODE and (path in found or path in _ROOT_FOLDERS):
+                found[path] = sha
+                self._symlinks.add(path)
+        return found
 
     def read(self, path: str) -> bytes:
+        if path in self._symlinks:
+            raise InputError([symlink_finding(path)])
         return self.git.read_blob(self.files()[path])
 
 
@@ -178,7 +223,9 @@ class LazyWorkloads(Mapping[str, str]):
         if self._all is None:
             self.files.everything()
             found: list[Finding] = []
-            self._all = _discover_workloads(self.files.folder_listing(), self.files, found)
+            self._all = _discover_workloads(
+                self.files.folder_listing(), self.files, found, self.files.source.symlinks
+            )
             _add_new(self._findings, found)
         return self._all
 
@@ -198,7 +245,7 @@ class LazyWorkloads(Mapping[str, str]):
         for key in folders:
             listing.update(self.files.folder(key))
         found: list[Finding] = []
-        _discover_workloads(sorted(listing), self.files, found)
+        _discover_workloads(sorted(listing), self.files, found, self.files.source.symlinks)
         _add_new(self._findings, found)
 
     def by_name(self, name: str) -> list[str]:
@@ -291,26 +338,41 @@ class WorkTreeSource:
         self.only = only  # these paths alone (None: every source file)
         self._files: dict[str, str] | None = None
         self._content: dict[str, bytes] = {}
+        self._symlinks: set[str] = set()
 
     @property
     def label(self) -> str:
         return "work tree"
 
+    @property
+    def symlinks(self) -> set[str]:
+        self.files()
+        return self._symlinks
+
     def files(self) -> dict[str, str]:
+        """Every source file, and every symbolic link among them (listed as git lists one: the blob of its
+        target's path; never followed)."""
         if self._files is None:
             found: dict[str, str] = {}
             candidates: list[str] = (
                 list(self.only) if self.only is not None else [PLATFORM_FILE, *CODEOWNERS_FILES]
             )
-            for top in SOURCE_ROOTS if self.only is None else ():
+            for top in _ROOT_FOLDERS if self.only is None else ():
                 base = self.root / top
-                for dirpath, dirnames, filenames in os.walk(base):
+                if base.is_symlink():
+                    candidates.append(top)
+                    continue
+                for dirpath, dirnames, filenames in os.walk(base):  # never follows links to folders
                     dirnames.sort()
                     rel = Path(dirpath).relative_to(self.root).as_posix()
-                    candidates.extend(f"{rel}/{name}" for name in sorted(filenames))
+                    linked = [name for name in dirnames if os.path.islink(os.path.join(dirpath, name))]
+                    candidates.extend(f"{rel}/{name}" for name in sorted([*filenames, *linked]))
             for path in candidates:
                 full = self.root / path
-                if full.is_file() and not full.is_symlink():
+                if full.is_symlink():
+                    self._symlinks.add(path)
+                    found[path] = blob_id(os.fsencode(os.readlink(full)))
+                elif full.is_file():
                     data = full.read_bytes()
                     self._content[path] = data
                     found[path] = blob_id(data)
@@ -320,6 +382,8 @@ class WorkTreeSource:
     def read(self, path: str) -> bytes:
         if path not in self._content:
             self.files()
+        if path in self._symlinks:
+            raise InputError([symlink_finding(path)])
         return self._content[path]
 
 
@@ -474,8 +538,10 @@ def load_snapshot(source: Source) -> Snapshot:
         workload_paths, workload_listing = LazyWorkloads(files, local), []
     else:
         workload_listing = sorted(p for p in files if p.startswith("workloads/"))
-        workload_paths = _discover_workloads(workload_listing, files, local)
-    codeowners = _load_codeowners(source, files)
+        workload_paths = _discover_workloads(workload_listing, files, local, source.symlinks)
+    # Links outside workloads/ (a workload's own fail it, when it is loaded); those read are reported again.
+    local.extend(symlink_finding(p) for p in sorted(source.symlinks) if not p.startswith("workloads"))
+    codeowners = _load_codeowners(source, files, local)
     return Snapshot(
         source=source,
         files=files,
@@ -554,6 +620,9 @@ def _load_settings(source: Source, files: Mapping[str, str], findings: list[Find
         max_per_run=int(pulls.get("maxPerRun", 50)),
         max_per_hour=int(pulls.get("maxPerHour", 400)),
         max_file_bytes=int(limits.get("maxFileBytes", DEFAULT_MAX_FILE_BYTES)),
+        template_steps=int(limits.get("templateSteps", DEFAULT_TEMPLATE_STEPS)),
+        template_seconds=float(limits.get("templateSeconds", DEFAULT_TEMPLATE_SECONDS)),
+        template_output_chars=int(limits.get("templateOutputChars", DEFAULT_TEMPLATE_OUTPUT_CHARS)),
     )
 
 
@@ -640,6 +709,10 @@ def _load_definitions(
         if not path.startswith("definitions/"):
             continue
         parts = path.split("/")
+        if path in source.symlinks:
+            # Reported by load_snapshot; resources of its type must not fall back to another definition.
+            broken.setdefault(parts[1], []).append(path)
+            continue
         if len(parts) != 3 or not path.endswith((".yaml", ".yml")):
             if not path.endswith((".md", ".txt")):
                 findings.append(
@@ -693,6 +766,10 @@ def _load_definitions(
                 problem = secret_literal_problem(manifest)
                 if problem:
                     problems.append(document.finding(("manifests", index), problem))
+            if data["driver"] == "static":
+                secret = tuple(data.get("secretOutputs") or ())
+                for name, problem in secret_output_problems(data.get("outputs") or {}, secret):
+                    problems.append(document.finding(("outputs", name), problem))
         if problems:
             findings.extend(problems)
             broken.setdefault(folder_type, []).append(path)
@@ -713,22 +790,61 @@ def _load_definitions(
             template_manifests=template.get("manifests"),
             static_outputs=data.get("outputs") if data["driver"] == "static" else None,
             static_manifests=tuple(data.get("manifests") or ()),
+            secret_outputs=tuple(data.get("secretOutputs") or ()),
         )
     return definitions, broken
 
 
 def secret_literal_problem(manifest: Any) -> str | None:
-    """Rendered output never holds secret values: a Secret with data or stringData is refused."""
-    if (
-        isinstance(manifest, dict)
-        and manifest.get("kind") == "Secret"
-        and (manifest.get("data") or manifest.get("stringData"))
-    ):
-        return (
-            "a Secret with literal data or stringData would put secret values in git: use an ExternalSecret "
-            "(or similar) and expose the key as a secretKeyRef output"
-        )
+    """Rendered output never holds secret values: a Secret with data or stringData is refused, wherever it is
+    (a manifest, or an object nested in one: a List's items, a Template's objects, any field)."""
+    stack = [manifest]
+    while stack:  # a loop, not recursion: nesting depth is the input's choice
+        value = stack.pop()
+        if isinstance(value, dict):
+            if value.get("kind") == "Secret" and (value.get("data") or value.get("stringData")):
+                nested = "" if value is manifest else " (nested inside this manifest)"
+                return (
+                    f"a Secret with literal data or stringData{nested} would put secret values in git: use an "
+                    "ExternalSecret (or similar) and expose the key as a secretKeyRef output"
+                )
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
     return None
+
+
+SECRET_OUTPUTS = ("password",)  # secret whatever the definition says; `secretOutputs` adds to them
+
+
+def secret_output_problems(outputs: Mapping[str, Any], declared: Iterable[str]) -> list[tuple[str, str]]:
+    """(output name, problem) for each secret output (password, and those the definition declares in
+    `secretOutputs`) that is not a secretKeyRef. The message never shows the value."""
+    problems: list[tuple[str, str]] = []
+    for name in sorted({*SECRET_OUTPUTS, *declared}):
+        if name in outputs and not is_secret_ref(outputs[name]):
+            why = "always a secret" if name in SECRET_OUTPUTS else "declared in secretOutputs"
+            problems.append(
+                (
+                    name,
+                    f"output {name!r} is a secret ({why}) but holds a literal value, which would be written to git: "
+                    f"make it {{secretKeyRef: {{name: <Secret name>, key: <key>}}}}, a Secret that External Secrets "
+                    "(or similar) fills",
+                )
+            )
+    return problems
+
+
+def is_secret_ref(value: Any) -> bool:
+    """Whether an output value is exactly {secretKeyRef: {name, key}} (both strings)."""
+    if not isinstance(value, dict) or set(value) != {"secretKeyRef"}:
+        return False
+    ref = value["secretKeyRef"]
+    return (
+        isinstance(ref, dict)
+        and set(ref) == {"name", "key"}
+        and all(isinstance(ref[k], str) and ref[k] for k in ("name", "key"))
+    )
 
 
 def _criterion(raw: Mapping[str, Any]) -> Criterion:
@@ -743,14 +859,18 @@ def _criterion(raw: Mapping[str, Any]) -> Criterion:
 
 
 def _discover_workloads(
-    paths: list[str], files: Mapping[str, str], findings: list[Finding]
+    paths: list[str], files: Mapping[str, str], findings: list[Finding], symlinks: Collection[str] = ()
 ) -> dict[str, str]:
     """Workload keys -> Score file paths (in path order) among `paths` (sorted, under workloads/); what is wrong
-    with them goes to `findings`. Kept to C-level string calls: it runs over every workload file."""
+    with them goes to `findings`. Kept to C-level string calls: it runs over every workload file. A symbolic link
+    inside a workload folder fails that workload (see _load_workload); one above it is reported here."""
     found: dict[str, str] = {}
     folders: set[str] = set()  # folders holding other files than score.yaml
     for path in paths:
         depth = path.count("/")
+        if depth < 3 and path in symlinks:
+            findings.append(symlink_finding(path))
+            continue
         if depth == 3 and path.endswith(f"/{SCORE_FILE}"):
             key = path[len("workloads/") : -len(SCORE_FILE) - 1]
             if _VALID_KEY.match(key):  # both names DNS labels (and so never _shared)
@@ -814,6 +934,10 @@ def _load_workload(snapshot: Snapshot, key: str) -> Workload:
     team, name = key.split("/", 1)
     folder = f"workloads/{team}/{name}"
     max_bytes = snapshot.settings.max_file_bytes
+    folder_files = snapshot.workload_files(key)
+    linked = [symlink_finding(p) for p in folder_files if p in snapshot.source.symlinks]
+    if linked:  # a link anywhere in the folder: its Score file, an override, a referenced file or folder
+        raise InputError([_with_unit(f, key) for f in linked])
     try:
         document = _read_document(snapshot.source, snapshot.files, path, max_bytes)
     except InputError as exc:
@@ -830,7 +954,6 @@ def _load_workload(snapshot: Snapshot, key: str) -> Workload:
                     unit=key,
                 )
             )
-    folder_files = snapshot.workload_files(key)
     overrides: dict[str, Document] = {}
     for file_path in sorted(folder_files):
         base = file_path[len(folder) + 1 :]
@@ -948,11 +1071,18 @@ def _with_unit(finding: Finding, unit: str) -> Finding:
     return Finding(finding.path, finding.line, finding.column, finding.message, finding.severity, unit)
 
 
-def _load_codeowners(source: Source, files: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
+def _load_codeowners(
+    source: Source, files: Mapping[str, str], findings: list[Finding]
+) -> dict[str, tuple[str, ...]]:
     for path in CODEOWNERS_FILES:
         if path in files:
             owners: dict[str, tuple[str, ...]] = {}
-            for line in source.read(path).decode("utf-8", "replace").splitlines():
+            try:
+                text = source.read(path)
+            except InputError as exc:
+                _add_new(findings, exc.findings)
+                return {}
+            for line in text.decode("utf-8", "replace").splitlines():
                 line = line.split("#", 1)[0].strip()
                 if not line:
                     continue

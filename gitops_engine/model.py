@@ -8,19 +8,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gitops_engine.errors import UsageError
-from gitops_engine.yamlio import Document
 
-DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+# Re-exported for callers of the model; names.py is their home.
+from gitops_engine.names import DNS_LABEL as DNS_LABEL
+from gitops_engine.names import DNS_SUBDOMAIN as DNS_SUBDOMAIN
+from gitops_engine.names import SHARED_FOLDER as SHARED_FOLDER
+from gitops_engine.names import is_dns_label as is_dns_label
+from gitops_engine.yamlio import Document
 
 DEFAULT_CLASS = "default"
 WORKLOAD_TYPE = "workload"
-SHARED_FOLDER = "_shared"
 LOCK_FILE = "gitops-engine.lock"
-
-
-def is_dns_label(name: str) -> bool:
-    return len(name) <= 63 and bool(DNS_LABEL.match(name))
 
 
 def split_workload_key(key: str) -> tuple[str, str]:
@@ -62,6 +60,10 @@ class Settings:
     max_per_run: int = 50
     max_per_hour: int = 400
     max_file_bytes: int = 262_144
+    # One template evaluation's budget (see templating.TemplateLimits and docs/security.md).
+    template_steps: int = 20_000
+    template_seconds: float = 5.0
+    template_output_chars: int = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,9 @@ class Definition:
     template_manifests: str | None = None
     static_outputs: Mapping[str, Any] | None = None
     static_manifests: tuple[Mapping[str, Any], ...] = ()
+    secret_outputs: tuple[
+        str, ...
+    ] = ()  # `secretOutputs`: outputs that must be secretKeyRefs, besides password
 
     @property
     def version(self) -> str:

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from gitops_engine import RENDER_VERSION
+from gitops_engine import RENDER_VERSION, names
 from gitops_engine.affected import (
     Plan,
     RenderedState,
@@ -38,7 +38,7 @@ from gitops_engine.git import CommitRequest, Git, Identity, blob_id
 from gitops_engine.loading import GitSource, Snapshot, load_snapshot
 from gitops_engine.model import LOCK_FILE, SHARED_FOLDER
 
-BRANCH_PREFIX = "gitops-engine/"
+BRANCH_PREFIX = names.BRANCH_PREFIX
 MAIN = "main"
 SOURCE_TRAILER = "Gitops-Engine-Source"
 RENDER_TRAILER = "Gitops-Engine-Render"
@@ -92,7 +92,8 @@ class RunReport:
 
 
 def branch_for(unit: str) -> str:
-    return BRANCH_PREFIX + unit
+    """`gitops-engine/<unit>`, checked as git checks a branch name (names.branch_for)."""
+    return names.branch_for(unit)
 
 
 def unit_of_branch(branch: str) -> str | None:

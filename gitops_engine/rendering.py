@@ -18,13 +18,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from gitops_engine import RENDER_VERSION
+from gitops_engine import RENDER_VERSION, names
 from gitops_engine.errors import Finding, InputError, did_you_mean
-from gitops_engine.loading import Snapshot, secret_literal_problem
+from gitops_engine.loading import Snapshot, secret_literal_problem, secret_output_problems
 from gitops_engine.matching import Ambiguous, NoMatch, ResourceKey, match_definition
 from gitops_engine.model import (
     DEFAULT_CLASS,
-    DNS_SUBDOMAIN,
     LOCK_FILE,
     SHARED_FOLDER,
     WORKLOAD_TYPE,
@@ -37,7 +36,13 @@ from gitops_engine.model import (
 )
 from gitops_engine.placeholders import PlaceholderError, Reference, lookup, references, substitute, tokenize
 from gitops_engine.schema import validate_document
-from gitops_engine.templating import TemplateFailure, render_template, template_indent, template_line_offset
+from gitops_engine.templating import (
+    TemplateFailure,
+    TemplateLimits,
+    render_template,
+    template_indent,
+    template_line_offset,
+)
 from gitops_engine.yamlio import Document, YamlSyntaxError, dump, load_all
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "gitops-engine"}
@@ -74,6 +79,7 @@ _ENV_NAME_UNSAFE = re.compile(r"[^A-Z0-9_]")
 
 
 def unit_folder(env: str, unit: str) -> str:
+    """Where a unit's files are, as found or planned (names.unit_folder checks a folder about to be written)."""
     return f"rendered/{env}/{unit}"
 
 
@@ -175,6 +181,12 @@ class Renderer:
 
     def __init__(self, snapshot: Snapshot) -> None:
         self.snapshot = snapshot
+        settings = snapshot.settings
+        self.template_limits = TemplateLimits(
+            steps=settings.template_steps,
+            seconds=settings.template_seconds,
+            output_chars=settings.template_output_chars,
+        )
         self._shared: dict[tuple[str, str], tuple[ResolvedResource, RenderedUnit]] = {}
         self._effective: dict[tuple[str, str], dict[str, Any]] = {}
 
@@ -274,14 +286,14 @@ class Renderer:
         if cache_key in self._shared:
             return self._shared[cache_key]
         unit_name = shared_unit(request.id)
-        if not is_dns_label(request.id):
+        id_problem = names.label_problem(request.id, "shared resource id")
+        if id_problem:
             raise UnitFailure(
                 unit_name,
                 [
                     declared_in.document.finding(
                         ("resources", request.name, "id"),
-                        f"shared resource id {request.id!r} is not a valid name: use a DNS label (lower-case letters, "
-                        "digits, '-'), since it becomes a folder and object names",
+                        f"{id_problem}; it becomes a folder, a branch and object names",
                         unit=declared_in.key,
                     )
                 ],
@@ -454,11 +466,24 @@ class Renderer:
                 )
                 or []
             )
+        if definition.driver == "template":
+            secret_problems = secret_output_problems(outputs, definition.secret_outputs)
+            if secret_problems:
+                line, column = definition.document.locate(("template", "outputs"))
+                raise UnitFailure(
+                    unit,
+                    [
+                        Finding(definition.path, line, column, f"template.outputs: {problem}", unit=unit)
+                        for _, problem in secret_problems
+                    ],
+                )
         where = ("template", "manifests") if definition.driver == "template" else ("manifests",)
         for index, manifest in enumerate(manifests):
             problem = _manifest_problem(manifest) or secret_literal_problem(manifest)
             if problem:
-                line, column = definition.document.locate(where)
+                line, column = definition.document.locate(
+                    where if definition.driver == "template" else (*where, index)
+                )
                 raise UnitFailure(
                     unit, [Finding(definition.path, line, column, f"manifest {index}: {problem}", unit=unit)]
                 )
@@ -480,7 +505,7 @@ class Renderer:
             return None
         where = ("template", part)
         try:
-            rendered = render_template(text, context, functions)
+            rendered = render_template(text, context, functions, self.template_limits)
         except TemplateFailure as exc:
             line = (
                 template_line_offset(definition.document, where) + exc.line
@@ -494,13 +519,13 @@ class Renderer:
                 raise UnitFailure(
                     unit, [caller.blame(mistake, f"{definition.path}:{line} looks it up", unit)]
                 ) from None
-            raise UnitFailure(
-                unit, [Finding(definition.path, line, 1, f"template.{part}: {exc.message}", unit=unit)]
-            ) from None
-        except RecursionError:
-            raise UnitFailure(
-                unit, [Finding(definition.path, 1, 1, f"template.{part}: recursion too deep", unit=unit)]
-            ) from None
+            # Over budget: the unit is named, as the same template may stay within it for the other units.
+            message = (
+                f"template.{part} for {unit}: {exc.message}"
+                if exc.over_budget
+                else f"template.{part}: {exc.message}"
+            )
+            raise UnitFailure(unit, [Finding(definition.path, line, 1, message, unit=unit)]) from None
         try:
             documents = load_all(rendered, definition.path)
         except YamlSyntaxError as exc:
@@ -1059,7 +1084,7 @@ class _WorkloadContext:
             metadata["annotations"] = dict(sorted(annotations.items()))
         spec: dict[str, Any] = {}
         if "replicas" in policy:
-            spec["replicas"] = int(policy["replicas"])
+            spec["replicas"] = self._replicas(policy["replicas"], definition)
         spec["selector"] = {"matchLabels": dict(selector)}
         if kind == "StatefulSet":
             spec["serviceName"] = workload.name
@@ -1098,6 +1123,27 @@ class _WorkloadContext:
         objects.extend(extra)
         workload_labels = {"app.kubernetes.io/part-of": workload.team}
         return [_finish_object(o, env, namespace, workload_labels) for o in objects]
+
+    def _replicas(self, value: Any, definition: Definition) -> int:
+        """The workload definition's `replicas` output: an int32 of at least 0, as Kubernetes declares it."""
+        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= INT32[1]:
+            return value
+        line, column = definition.document.locate(
+            ("template", "outputs") if definition.driver == "template" else ("outputs", "replicas")
+        )
+        raise UnitFailure(
+            self.unit,
+            [
+                Finding(
+                    definition.path,
+                    line,
+                    column,
+                    f"workload output replicas is {str(value)[:40]!r}: give a whole number from 0 to {INT32[1]} "
+                    "(Kubernetes' int32)",
+                    unit=self.unit,
+                )
+            ],
+        )
 
     def _image(self, cname: str, container: Mapping[str, Any]) -> str:
         image = container["image"]
@@ -1173,7 +1219,16 @@ class _WorkloadContext:
         base = re.sub(r"[^-._a-zA-Z0-9]+", "-", posixpath.basename(target)).strip("-.") or "file"
         key_name = f"{base[:200]}-{sha256_hex(f'{cname}:{target}'.encode(), 8)}"
         if "binaryContent" in spec:
-            return key_name, str(spec["binaryContent"]), True
+            content = str(spec["binaryContent"])
+            try:  # line breaks are allowed, as Kubernetes (Go's base64) ignores them
+                base64.b64decode(re.sub(r"[\r\n]", "", content), validate=True)
+            except ValueError:
+                raise self.fail(
+                    (*where, "binaryContent"),
+                    "binaryContent is not valid base64: encode the file with `base64 -w0 FILE` (standard "
+                    "alphabet, '=' padding), or use content or source",
+                ) from None
+            return key_name, content, True
         if "content" in spec:
             content = spec["content"]
             if isinstance(content, list):  # early Score drafts allowed a list of lines
@@ -1346,15 +1401,77 @@ def _probe(probe: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _manifest_problem(manifest: Any) -> str | None:
+    """What keeps a definition's manifest from being rendered as one object in a file of its own (names.py)."""
     if not isinstance(manifest, dict):
         return f"must be a Kubernetes object (a mapping), got {type(manifest).__name__}"
-    for key in ("apiVersion", "kind"):
-        if not isinstance(manifest.get(key), str) or not manifest.get(key):
-            return f"needs {key}"
+    if not isinstance(manifest.get("apiVersion"), str) or not manifest.get("apiVersion"):
+        return "needs apiVersion"
+    kind = manifest.get("kind")
+    if not isinstance(kind, str):
+        return names.kind_problem(kind)
     metadata = manifest.get("metadata")
     name = metadata.get("name") if isinstance(metadata, dict) else None
-    if not isinstance(name, str) or len(name) > 253 or not DNS_SUBDOMAIN.match(name):
-        return f"{manifest['kind']} needs metadata.name that is a valid Kubernetes name (got {name!r})"
+    if not isinstance(name, str):
+        return names.kind_problem(kind) or names.object_name_problem(kind, name)
+    return names.object_file_problem(kind, name) or _integer_problem(manifest)
+
+
+# Fields Kubernetes declares int32 (or IntOrString, whose integer is an int32) in the objects definitions render:
+# workloads, pods, services, probes, autoscalers, disruption budgets, jobs. Every other integer is an int64.
+INT32_FIELDS = frozenset(
+    {
+        "replicas",
+        "minReplicas",
+        "maxReplicas",
+        "port",
+        "targetPort",
+        "containerPort",
+        "hostPort",
+        "nodePort",
+        "minAvailable",
+        "maxUnavailable",
+        "maxSurge",
+        "revisionHistoryLimit",
+        "progressDeadlineSeconds",
+        "minReadySeconds",
+        "initialDelaySeconds",
+        "periodSeconds",
+        "timeoutSeconds",
+        "successThreshold",
+        "failureThreshold",
+        "defaultMode",
+        "mode",
+        "parallelism",
+        "completions",
+        "backoffLimit",
+        "weight",
+        "priority",
+        "averageUtilization",
+        "stabilizationWindowSeconds",
+    }
+)
+INT32 = (-(2**31), 2**31 - 1)
+INT64 = (-(2**63), 2**63 - 1)
+
+
+def _integer_problem(manifest: Mapping[str, Any]) -> str | None:
+    """An integer Kubernetes cannot hold: an int32 field out of the int32 range, any other out of int64."""
+    stack: list[tuple[str, Any]] = [("", manifest)]
+    while stack:  # a loop, not recursion: nesting depth is the input's choice
+        where, value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend((f"{where}.{k}" if where else str(k), v) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((f"{where}[{i}]", v) for i, v in enumerate(value))
+        elif isinstance(value, int) and not isinstance(value, bool):
+            field_name = where.rsplit(".", 1)[-1]
+            low, high = INT32 if field_name in INT32_FIELDS else INT64
+            if not low <= value <= high:
+                size = "int32" if field_name in INT32_FIELDS else "int64"
+                return (
+                    f"{manifest['kind']} {where} is {value}, outside the {size} range Kubernetes allows "
+                    f"({low} to {high})"
+                )
     return None
 
 
@@ -1394,7 +1511,12 @@ def _finish_object(
 
 
 def object_file_name(obj: Mapping[str, Any]) -> str:
-    return f"{str(obj['kind']).lower()}-{obj['metadata']['name']}.yaml"
+    """The file of a rendered object, checked (names.InvalidName when a name slipped past validation)."""
+    kind, name = str(obj["kind"]), str(obj["metadata"]["name"])
+    problem = names.object_file_problem(kind, name)
+    if problem:
+        raise names.InvalidName(problem)
+    return names.object_file_name(kind, name)
 
 
 def _package(
@@ -1408,6 +1530,7 @@ def _package(
     workload_document: Document | None = None,
     request_fingerprint: str | None = None,
 ) -> RenderedUnit:
+    names.unit_folder(env.id, unit)  # checked: it becomes a folder and a branch
     files: dict[str, bytes] = {}
     for obj in objects:
         name = object_file_name(obj)

@@ -7,12 +7,14 @@ only when their source is gone (a deleted workload, an object a definition no lo
 from __future__ import annotations
 
 import copy
+import errno
 import os
 import tempfile
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gitops_engine import names
 from gitops_engine.errors import Finding, InputError, UsageError, group_findings
 from gitops_engine.loading import Snapshot
 from gitops_engine.model import LOCK_FILE, SHARED_FOLDER
@@ -335,19 +337,26 @@ def _source_gone(folder: str, snapshot: Snapshot, build: TreeBuild) -> bool:
 
 
 def write_tree(root: Path, changes: TreeChanges) -> None:
-    """Apply changes: each file written to a temporary file and renamed into place; empty folders removed."""
-    for path, content in sorted(changes.writes.items()):
-        target = root / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".part")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(content)
-            os.replace(tmp, target)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+    """Apply changes, all or nothing: every new file is first written to a temporary file beside its target (so a
+    name too long, a file where a folder should be or a full disk shows before anything changes), then each is
+    renamed into place; deletes follow, and empty folders go."""
+    staged: list[tuple[str, Path]] = []  # (temporary file, target)
+    created: list[Path] = []  # folders made for the new files, deepest last
+    try:
+        for path, content in sorted(changes.writes.items()):
+            staged.append(_stage(root, path, content, created))
+    except OSError as exc:
+        for tmp, _ in staged:
+            os.unlink(tmp)
+        for folder in reversed(created):
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+        raise UsageError(
+            f"cannot write {exc.filename or root}: {exc.strerror or exc}; nothing was written. Fix the file "
+            "system (a file where a folder should be, permissions, space) and run again"
+        ) from None
+    for tmp, target in staged:
+        os.replace(tmp, target)
     for path in changes.deletes:
         target = root / path
         if target.exists():
@@ -356,6 +365,30 @@ def write_tree(root: Path, changes: TreeChanges) -> None:
         while parent != root and parent.exists() and not any(parent.iterdir()):
             parent.rmdir()
             parent = parent.parent
+
+
+def _stage(root: Path, path: str, content: bytes, created: list[Path]) -> tuple[str, Path]:
+    """Write `content` to a temporary file in the folder of root/path (made, and noted in `created`, if need be)."""
+    target = root / path
+    for folder in [*reversed(target.relative_to(root).parents), Path(path)]:
+        if (root / folder).is_symlink():  # would write wherever the link points, perhaps outside the repo
+            raise OSError(errno.ELOOP, "a symbolic link is in the way (remove it)", str(root / folder))
+    missing = [p for p in reversed(target.relative_to(root).parents) if not (root / p).exists()]
+    for folder in missing:
+        (root / folder).mkdir()
+        created.append(root / folder)
+    if target.is_dir() and not target.is_symlink():
+        raise IsADirectoryError(errno.EISDIR, "a folder is in the way", str(target))
+    if len(target.name.encode("utf-8", "surrogateescape")) > names.MAX_FILE_NAME_BYTES:
+        raise OSError(errno.ENAMETOOLONG, "file name too long", str(target))
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return tmp, target
 
 
 def raise_if_failed(build: TreeBuild) -> None:

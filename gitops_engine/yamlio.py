@@ -33,6 +33,9 @@ except ImportError:  # pragma: no cover - depends on how PyYAML was built
 
 # An expanded document larger than this many nodes is an alias bomb, not a workload.
 MAX_EXPANDED_NODES = 100_000
+# Collections nested deeper than this are refused where they are read (every YAML input, and what templates render):
+# code that walks the data recursively (placeholders, merges, schemas) then never runs out of stack.
+MAX_DEPTH = 64
 
 _ALIAS_HINT = re.compile(r"(?:^|[\s\[\{,:-])[&*][^\s\]\},]")
 
@@ -70,11 +73,14 @@ class _Loader(_BaseLoader):  # type: ignore[misc,valid-type]
         # Fast path for plain documents (string keys, str/int/float/bool/null scalars, no aliases): the same data
         # as the general constructor, ~2x faster. Anything else, errors included, takes the general path.
         try:
-            data = _plain_data(self, node, set())
+            data = _plain_data(self, node, set(), 1)
+        except TooDeep:
+            raise
         except Exception:
             data = _NOT_PLAIN
         if data is not _NOT_PLAIN:
             return data
+        _check_depth(node)  # the fast path may have stopped (at an alias, say) before the deep part
         return super().construct_document(node)
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
@@ -164,9 +170,40 @@ _NOT_PLAIN = object()
 _FLOAT_TAG = "tag:yaml.org,2002:float"
 
 
-def _plain_data(loader: _Loader, node: yaml.Node, seen: set[int]) -> Any:
+class TooDeep(yaml.constructor.ConstructorError):
+    """Collections nested more than MAX_DEPTH deep."""
+
+    def __init__(self, node: yaml.Node) -> None:
+        super().__init__(
+            None,
+            None,
+            f"nested more than {MAX_DEPTH} levels deep: flatten the data (the engine reads at most {MAX_DEPTH} "
+            "levels of nested mappings and lists)",
+            node.start_mark,
+        )
+
+
+def _check_depth(root: yaml.Node) -> None:
+    """Raise TooDeep at the first collection nested deeper than MAX_DEPTH, following aliases."""
+    deepest: dict[int, int] = {}  # node id -> the greatest depth it was walked at
+    stack: list[tuple[yaml.Node, int]] = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, yaml.ScalarNode) or deepest.get(id(node), 0) >= depth:
+            continue
+        if depth > MAX_DEPTH:
+            raise TooDeep(node)
+        deepest[id(node)] = depth
+        if isinstance(node, yaml.MappingNode):
+            stack.extend((child, depth + 1) for pair in node.value for child in pair)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((child, depth + 1) for child in node.value)
+
+
+def _plain_data(loader: _Loader, node: yaml.Node, seen: set[int], depth: int) -> Any:
     """What the general constructor builds for a plain node tree, or _NOT_PLAIN (merge keys, non-string or
-    duplicate keys, explicit tags, aliases: `seen` holds the collections met so far)."""
+    duplicate keys, explicit tags, aliases: `seen` holds the collections met so far). Raises TooDeep for a
+    collection nested deeper than MAX_DEPTH (`depth` is `node`'s)."""
     tag = node.tag
     if isinstance(node, yaml.ScalarNode):
         if tag == _STR_TAG:
@@ -185,13 +222,15 @@ def _plain_data(loader: _Loader, node: yaml.Node, seen: set[int]) -> Any:
         return _NOT_PLAIN
     if id(node) in seen:
         return _NOT_PLAIN
+    if depth > MAX_DEPTH:
+        raise TooDeep(node)
     seen.add(id(node))
     if isinstance(node, yaml.MappingNode) and tag == _MAP_TAG:
         mapping: dict[str, Any] = {}
         for key_node, value_node in node.value:
             if type(key_node) is not yaml.ScalarNode or key_node.tag != _STR_TAG or key_node.value in mapping:
                 return _NOT_PLAIN
-            value = _plain_data(loader, value_node, seen)
+            value = _plain_data(loader, value_node, seen, depth + 1)
             if value is _NOT_PLAIN:
                 return _NOT_PLAIN
             mapping[key_node.value] = value
@@ -199,7 +238,7 @@ def _plain_data(loader: _Loader, node: yaml.Node, seen: set[int]) -> Any:
     if isinstance(node, yaml.SequenceNode) and tag == _SEQ_TAG:
         items: list[Any] = []
         for item_node in node.value:
-            item = _plain_data(loader, item_node, seen)
+            item = _plain_data(loader, item_node, seen, depth + 1)
             if item is _NOT_PLAIN:
                 return _NOT_PLAIN
             items.append(item)
@@ -278,9 +317,13 @@ def _positions_of(text: str) -> dict[Path, tuple[int, int]]:
 
 def _check_expansion(text: str, path: str) -> None:
     """Reject documents whose aliases expand beyond MAX_EXPANDED_NODES (billion laughs)."""
-    node = yaml.compose(text, Loader=_Loader)
+    _check_node_expansion(yaml.compose(text, Loader=_Loader), path)
+
+
+def _check_node_expansion(node: yaml.Node | None, path: str) -> None:
     if node is None:
         return
+    _check_depth(node)  # first: `size` below recurses
     sizes: dict[int, int] = {}
 
     def size(n: yaml.Node) -> int:
@@ -330,7 +373,9 @@ def load_document(text: str | bytes, path: str) -> Document:
     except yaml.YAMLError as exc:
         raise YamlSyntaxError(Finding(path, 1, 1, f"invalid YAML: {exc}")) from None
     except RecursionError:
-        raise YamlSyntaxError(Finding(path, 1, 1, "YAML nested too deeply")) from None
+        raise YamlSyntaxError(
+            Finding(path, 1, 1, f"invalid YAML: nested more than {MAX_DEPTH} levels deep")
+        ) from None
     return Document(path=path, text=text, data=data)
 
 
@@ -338,8 +383,8 @@ def load_all(text: str, path: str) -> list[Any]:
     """Parse a multi-document YAML stream (used for template-produced manifests)."""
     try:
         if _ALIAS_HINT.search(text):
-            for part in yaml.compose_all(text, Loader=_Loader):
-                del part
+            for node in yaml.compose_all(text, Loader=_Loader):
+                _check_node_expansion(node, path)
         return [d for d in yaml.load_all(text, Loader=_Loader) if d is not None]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -349,6 +394,10 @@ def load_all(text: str, path: str) -> list[Any]:
         ) from None
     except yaml.YAMLError as exc:
         raise YamlSyntaxError(Finding(path, 1, 1, f"invalid YAML: {exc}")) from None
+    except RecursionError:
+        raise YamlSyntaxError(
+            Finding(path, 1, 1, f"invalid YAML: nested more than {MAX_DEPTH} levels deep")
+        ) from None
 
 
 # ---------------------------------------------------------------------------------------------------------------

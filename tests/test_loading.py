@@ -208,8 +208,17 @@ def test_symlinks_in_the_work_tree_are_not_followed(
     os.symlink(outside, repo / "workloads/team-a/api/linked.yaml")
     os.symlink(tmp_path, repo / "workloads/team-a/escape")
     snapshot = load_snapshot(WorkTreeSource(repo))
-    assert "workloads/team-a/api/linked.yaml" not in snapshot.files
-    assert not any(path.startswith("workloads/team-a/escape") for path in snapshot.files)
+    # Listed as links (never read, never followed) and reported: issue 9, item 8.
+    assert snapshot.source.symlinks == {"workloads/team-a/api/linked.yaml", "workloads/team-a/escape"}
+    assert not any(path.startswith("workloads/team-a/escape/") for path in snapshot.files)
+    assert [f.path for f in snapshot.local_findings] == ["workloads/team-a/escape"]
+    with pytest.raises(InputError) as failed:
+        snapshot.workload("team-a/api")
+    assert [str(f) for f in failed.value.findings] == [
+        "workloads/team-a/api/linked.yaml: is a symbolic link: the engine reads only regular files and folders, "
+        "so that no input can point outside the repo or differ between checkouts; replace the link with the file "
+        "or folder itself"
+    ]
 
 
 def test_misplaced_files_are_reported(make_platform: Callable[..., Path]) -> None:
