@@ -200,19 +200,22 @@ def bump_sentinel(repo: Path, unit: str) -> str:
 # -- what a run changed ------------------------------------------------------------------------------------------
 
 
-def snapshot(repo: Path) -> dict[str, bytes]:
-    """The work tree's state: `git status --porcelain` (tracked and untracked, ignored too) and every rendered file."""
-    status = subprocess.run(
-        ["git", "status", "--porcelain", "--ignored", "--untracked-files=all"],
-        cwd=repo,
-        capture_output=True,
-        check=True,
-    ).stdout
-    found = {"<git status>": status}
-    rendered = repo / "rendered"
-    for path in sorted(rendered.rglob("*")):
-        if path.is_file() or path.is_symlink():
-            found[path.relative_to(repo).as_posix()] = path.read_bytes() if path.is_file() else b"<link>"
+def snapshot(root: Path) -> dict[str, bytes]:
+    """Everything below `root` (the folder holding the case's repo, so a write beside the repo shows too) except
+    git's own files: rendered files by content, other files by size and modification time, links by target."""
+    found: dict[str, bytes] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.endswith(".git"))
+        for name in [*filenames, *(d for d in dirnames if os.path.islink(os.path.join(dirpath, d)))]:
+            path = Path(dirpath) / name
+            rel = path.relative_to(root).as_posix()
+            if path.is_symlink():
+                found[rel] = b"-> " + os.readlink(path).encode()
+            elif "/rendered/" in f"/{rel}":
+                found[rel] = path.read_bytes()
+            else:
+                stat = path.stat()
+                found[rel] = f"{stat.st_size} {stat.st_mtime_ns}".encode()
     return found
 
 

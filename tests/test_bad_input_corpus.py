@@ -72,23 +72,26 @@ def _sentinel_files(repo: Path, unit: str) -> list[str]:
 def test_bad_input_exits_1_writes_nothing_and_others_still_render(
     case: Case, cli_server: CliServer, _template_base: Path, tmp_path: Path
 ) -> None:
-    repo = copy_repo(_template_base, tmp_path / "repo")
+    root = tmp_path / "case"
+    repo = copy_repo(_template_base, root / "repo")
     apply_case(repo, case)
-    before = snapshot(repo)
+    before = snapshot(root)
 
     run = cli_server.run(COMMANDS[case.command], repo, tmp_path / "run")
 
     _check_run(case, run)
-    assert snapshot(repo) == before
+    assert snapshot(root) == before
 
     # The same mistake beside a valid change to another unit: that unit renders, the broken ones keep their files.
     bump_sentinel(repo, case.sentinel)
-    before = snapshot(repo)
+    before = snapshot(root)
     run = cli_server.run(["render", "--keep-going"], repo, tmp_path / "keep-going")
 
     _check_run(case, run)
-    after = snapshot(repo)
-    expected = _sentinel_files(repo, case.sentinel) if case.others == "render" else []
+    after = snapshot(root)
+    expected = (
+        [f"repo/{path}" for path in _sentinel_files(repo, case.sentinel)] if case.others == "render" else []
+    )
     assert changed_paths(before, after) == expected, run.output
     assert len(expected) in (0, 2 * len(list((repo / "rendered").iterdir())))
 
