@@ -26,6 +26,7 @@ from gitops_engine.rendering import (
     object_clash,
     unit_folder,
 )
+from gitops_engine.workers import map_in_workers, plan_workers, slices_of
 
 RENDERED = "rendered"
 
@@ -105,23 +106,20 @@ def build_tree(
         return build
     renderer = renderer or Renderer(snapshot)
     shared_failures: dict[str, list[Finding]] = {}
-    for key in build.workloads:
-        for env in build.environments:
-            try:
-                rendered, shared_units = renderer.render_workload(key, env)
-            except UnitFailure as exc:
-                target = shared_failures if exc.unit.startswith(SHARED_FOLDER + "/") else build.failures
-                target.setdefault(exc.unit, []).extend(exc.findings)
-                if exc.unit != key:
-                    build.failures.setdefault(key, []).extend(exc.findings)
-                if on_unit is not None:
-                    on_unit()
-                continue
-            build.units[(env, key)] = rendered
-            for shared in shared_units:
-                build.units[(env, shared.unit)] = shared
-            if on_unit is not None:
-                on_unit()
+    workers = plan_workers(len(build.workloads))
+    if workers > 1:
+        # The first workload is rendered here: the caches it fills (definitions by type, compiled templates,
+        # strings already dumped) are inherited by every worker instead of being filled once per worker.
+        parts = [_render_slice(renderer, build.workloads[:1], build.environments, on_unit)]
+        parts += _render_in_workers(renderer, build.workloads[1:], build.environments, workers, on_unit)
+    else:
+        parts = [_render_slice(renderer, build.workloads, build.environments, on_unit)]
+    for part in parts:  # in workload order: what one process rendering them all would have collected
+        build.units.update(part.units)
+        for unit, findings in part.failures.items():
+            build.failures.setdefault(unit, []).extend(findings)
+        for unit, findings in part.shared_failures.items():
+            shared_failures.setdefault(unit, []).extend(findings)
     for failed, findings in shared_failures.items():
         build.failures.setdefault(failed, []).extend(findings)
     for failed in build.failures:
@@ -130,6 +128,63 @@ def build_tree(
         # The unit named is left as it is (two workloads in one namespace must not both be applied).
         build.failures.setdefault(finding.unit, []).append(finding)
     return build
+
+
+@dataclass
+class _RenderedSlice:
+    """What rendering some workloads in every selected environment produced, in rendering order."""
+
+    units: dict[tuple[str, str], RenderedUnit] = field(default_factory=dict)
+    failures: dict[str, list[Finding]] = field(default_factory=dict)
+    shared_failures: dict[str, list[Finding]] = field(default_factory=dict)
+
+
+def _render_slice(
+    renderer: Renderer,
+    workloads: list[str],
+    environments: list[str],
+    on_unit: Callable[[], None] | None = None,
+) -> _RenderedSlice:
+    part = _RenderedSlice()
+    for key in workloads:
+        for env in environments:
+            try:
+                rendered, shared_units = renderer.render_workload(key, env)
+            except UnitFailure as exc:
+                target = part.shared_failures if exc.unit.startswith(SHARED_FOLDER + "/") else part.failures
+                target.setdefault(exc.unit, []).extend(exc.findings)
+                if exc.unit != key:
+                    part.failures.setdefault(key, []).extend(exc.findings)
+            else:
+                part.units[(env, key)] = rendered
+                for shared in shared_units:
+                    part.units[(env, shared.unit)] = shared
+            if on_unit is not None:
+                on_unit()
+    return part
+
+
+def _render_in_workers(
+    renderer: Renderer,
+    workloads: list[str],
+    environments: list[str],
+    workers: int,
+    on_unit: Callable[[], None] | None,
+) -> list[_RenderedSlice]:
+    """Contiguous slices of the sorted workloads rendered in forked workers, returned in order. Progress ticks
+    as each slice comes back."""
+    parts: list[_RenderedSlice] = []
+    slices = slices_of(workloads, workers)
+
+    def render(keys: list[str]) -> _RenderedSlice:
+        return _render_slice(renderer, keys, environments)
+
+    for keys, part in zip(slices, map_in_workers(render, slices, workers, "rendering"), strict=True):
+        parts.append(part)
+        if on_unit is not None:
+            for _ in range(len(keys) * len(environments)):
+                on_unit()
+    return parts
 
 
 def cross_checks(
