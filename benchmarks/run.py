@@ -486,6 +486,19 @@ def child_single(repo: Path, scratch_dir: Path, repeats: int, partial: bool) -> 
         raise SystemExit(f"unexpected result of a port change: committed {report.committed_units}")
     result["port_s"] = seconds
     result["port_units"] = len(report.committed_units) + len(report.opened)
+    # Issue 12: the pull-request check of a one-workload change, as the template's workflow runs it (CLI wall).
+    before, commit = dev_commit(dev, {f"workloads/{picks[0]}/score.yaml": bump_image(50)}, "Bump again\n")
+    seconds, proc = timed(
+        lambda: subprocess.run(
+            [*command, "validate", "--repo", str(dev), "--base", before, "--head", commit],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    )
+    if proc.returncode != 0:
+        raise SystemExit(f"gitops-engine validate --base failed: {proc.stdout}{proc.stderr}")
+    result["pr_check_cli_s"] = seconds
     result["rss_mib"] = peak_rss_mib()
     return result
 
@@ -740,6 +753,13 @@ def table(
                 if "port_s" in p["single"]
                 else "n/a"
             ),
+        )
+        row(
+            "pull-request check of a one-workload change, `validate --base` CLI wall (issue 12)",
+            lambda p: (
+                f"**{ms(p['single']['pr_check_cli_s'])}**" if "pr_check_cli_s" in p["single"] else "n/a"
+            ),
+            "≤ 0.5 s at 2,000 and 10,000",
         )
         row("no-op second run, `--base`", lambda p: ms(p["single"]["noop_ranged_s"]))
         row(
