@@ -17,6 +17,11 @@ BROKEN = {
     # A reference to a resource the workload does not declare, and a Score file that is not YAML.
     "workloads/catalog/product-api/score.yaml": ("${resources.db.host}", "${resources.nope.host}"),
     "workloads/identity/mailer/score.yaml": ("metadata:", "metadata: [\n"),
+    # A shared topic declared differently from its other users.
+    "workloads/payments/fraud-scoring/score.yaml": (
+        "    id: order-events\n",
+        "    id: order-events\n    class: big\n",
+    ),
 }
 
 
@@ -52,12 +57,23 @@ def test_render_and_validate_say_and_write_the_same_with_one_and_two_workers(
         "invalid YAML: did not find expected ',' or ']'); definitions/service-port/service-port-default.yaml:14 "
         "looks it up (in development, staging, production)\n"
         "workloads/identity/mailer/score.yaml:9:8: invalid YAML: did not find expected ',' or ']'\n"
-        "3 errors in 3 files\n"
+        + "".join(
+            "workloads/payments/fraud-scoring/score.yaml:34:5: shared resource 'order-events' is declared with a "
+            "different type, class or params than in workloads/catalog/product-search/score.yaml "
+            f"({env}): a shared resource must be declared the same way everywhere\n"
+            for env in ("development", "production", "staging")
+        )
+        + "6 errors in 4 files\n"
     )
-    assert render_output.endswith("rendered 7 units in 3 environments: 146 file(s) written, 0 removed\n")
+    assert render_output.endswith("rendered 7 units in 3 environments: 130 file(s) written, 0 removed\n")
     assert not any(
         p in path
-        for p in ("/catalog/product-api/", "/identity/mailer/", "/identity/accounts-api/")
+        for p in (
+            "/catalog/product-api/",
+            "/identity/mailer/",
+            "/identity/accounts-api/",
+            "/payments/fraud-scoring/",
+        )
         for path in tree
     )
     assert any("/payments/checkout-api/" in path for path in tree)
