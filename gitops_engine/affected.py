@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import difflib
 import json
-import os
 import re
-import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from gitops_engine import RENDER_VERSION
-from gitops_engine.errors import Finding, GitopsError, InputError, UsageError, group_findings
+from gitops_engine.errors import Finding, InputError, group_findings
 from gitops_engine.git import Git, blob_id
 from gitops_engine.loading import PLATFORM_FILE, Snapshot
 from gitops_engine.matching import Ambiguous, NoMatch, ResourceKey, match_definition
@@ -36,6 +34,7 @@ from gitops_engine.rendering import (
     shared_namespace,
     unit_folder,
 )
+from gitops_engine.workers import map_in_workers, plan_workers, slices_of
 
 Cause = Literal["workload", "definitions", "removed"]
 _OVERRIDE_FILE = re.compile(r"overrides\.[^/]+\.yaml")
@@ -723,32 +722,6 @@ def _objects_after(plan: Plan, state: RenderedState, env: str, unit: str) -> set
     return names
 
 
-# Planning many workloads (a definition change reaching thousands) is CPU-bound Python: rendering, YAML and
-# diffs. Above this many candidates it is spread over forked worker processes, which inherit the loaded snapshot,
-# the rendered state and the compiled templates, and send back each unit's plan.
-PARALLEL_MIN_UNITS = 48
-MAX_WORKERS = 8
-
-
-def plan_workers(units: int) -> int:
-    """How many processes plan `units` workloads. GITOPS_ENGINE_WORKERS, when set, is obeyed (1 turns workers
-    off); otherwise the CPUs this process may use (at most MAX_WORKERS) for runs of PARALLEL_MIN_UNITS or more,
-    and 1 below that. Workers are forked, so only where `fork` is safe (Linux)."""
-    if sys.platform != "linux" or units < 2:
-        return 1
-    configured = os.environ.get("GITOPS_ENGINE_WORKERS", "").strip()
-    if configured:
-        if not configured.isdigit() or int(configured) < 1:
-            raise UsageError(
-                f"GITOPS_ENGINE_WORKERS={configured!r}: give a whole number of processes, 1 or more"
-            )
-        return min(int(configured), units)
-    if units < PARALLEL_MIN_UNITS:
-        return 1
-    cpus = len(os.sched_getaffinity(0))
-    return max(1, min(MAX_WORKERS, cpus, units // (PARALLEL_MIN_UNITS // 2)))
-
-
 @dataclass
 class _PlanContext:
     snapshot: Snapshot
@@ -793,32 +766,19 @@ def _plan_in_workers(
 ) -> None:
     """Plan contiguous slices of the sorted units in worker processes and merge them in order, so the plan is the
     one a single process would make (same units, same order, same failures, same shared renderings)."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-    from concurrent.futures.process import BrokenProcessPool
-
     global _CONTEXT
-    chunk = max(1, min(64, len(units) // (workers * 8)))  # small slices even out the workers' loads
-    slices = [units[i : i + chunk] for i in range(0, len(units), chunk)]
     _CONTEXT = context
-    # An executor rather than multiprocessing.Pool: a worker that dies (out of memory) fails the run instead of
-    # leaving it waiting forever; with `fork` it starts every worker before any helper thread of its own.
-    executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
     try:
-        with executor:
-            for units_part, failures, shared in executor.map(_plan_chunk, slices):
-                plan.units.update(units_part)
-                for unit, findings in failures.items():
-                    plan.failures.setdefault(unit, []).extend(findings)
-                for key, (rendered, cause) in shared.items():
-                    previous = shared_rendered.get(key)
-                    if previous is None or (previous[1] != "workload" and cause == "workload"):
-                        shared_rendered[key] = (rendered, cause)
-    except BrokenProcessPool:
-        raise GitopsError(
-            f"a planning worker process died (out of memory?) while planning {len(units)} units: run again, with "
-            "GITOPS_ENGINE_WORKERS=1 to plan in one process"
-        ) from None
+        for units_part, failures, shared in map_in_workers(
+            _plan_chunk, slices_of(units, workers), workers, "planning"
+        ):
+            plan.units.update(units_part)
+            for unit, findings in failures.items():
+                plan.failures.setdefault(unit, []).extend(findings)
+            for key, (rendered, cause) in shared.items():
+                previous = shared_rendered.get(key)
+                if previous is None or (previous[1] != "workload" and cause == "workload"):
+                    shared_rendered[key] = (rendered, cause)
     finally:
         _CONTEXT = None
 

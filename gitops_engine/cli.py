@@ -140,18 +140,28 @@ def demo(directory: Path | None) -> int:
     github="text plus GitHub Actions annotations and a job summary",
     sarif="SARIF 2.1.0, one result per finding (for GitHub code scanning)",
 )
+@click.option(
+    "--base",
+    default=None,
+    help="Check only what the commits since BASE change (a pull request's check); default: everything.",
+)
+@click.option("--head", default="HEAD", show_default=True, help="With --base: the commit after the change.")
 @_handled
-def validate(repo: Path, output_format: str) -> int:
+def validate(repo: Path, output_format: str, base: str | None, head: str) -> int:
     """Check every workload, definition and environment; report all problems with file:line:column.
+
+    With --base, only the workloads the commit range reaches are rendered (as `affected` finds them), against
+    the rendered/ of BASE; the files it changes and the CODEOWNERS lines of the teams it touches are checked.
 
     \b
     Examples:
       gitops-engine validate
       gitops-engine validate --format json | jq '.findings[].message'
+      gitops-engine validate --base origin/main
     """
     from gitops_engine.commands.validate import validate as run
 
-    return run(_toplevel(repo), output_format)
+    return run(_toplevel(repo), output_format, base=base, head=head)
 
 
 @main.command()

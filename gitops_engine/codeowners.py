@@ -9,6 +9,7 @@ reports. Reading and matching patterns is `loading`'s (Snapshot.owner_pattern); 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from gitops_engine.errors import Finding
@@ -87,9 +88,10 @@ def add_team_owner(path: str, text: str | None, team: str, owner: str) -> Additi
     return Addition(path, "".join(lines), number)
 
 
-def unowned_teams(snapshot: Snapshot) -> list[Finding]:
+def unowned_teams(snapshot: Snapshot, workloads: Iterable[str] | None = None) -> list[Finding]:
     """A warning per team folder whose workloads get their owners only from a pattern covering every team (or
-    from none). Repos without a CODEOWNERS file are not checked: they do not use code owners."""
+    from none). Repos without a CODEOWNERS file are not checked: they do not use code owners. `workloads`: only
+    the teams of these (default: every team)."""
     present = [p for p in CODEOWNERS_FILES if p in snapshot.files]
     if not present:
         return []
@@ -97,7 +99,7 @@ def unowned_teams(snapshot: Snapshot) -> list[Finding]:
     lines = snapshot.source.read(path).decode("utf-8", "replace").splitlines()
     findings: list[Finding] = []
     teams: dict[str, str] = {}
-    for key in sorted(snapshot.workload_paths):
+    for key in sorted(snapshot.workload_paths if workloads is None else workloads):
         teams.setdefault(key.split("/", 1)[0], key)
     for team, key in teams.items():
         name = key.split("/", 1)[1]

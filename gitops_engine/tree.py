@@ -28,8 +28,10 @@ from gitops_engine.rendering import (
     object_clash,
     unit_folder,
 )
+from gitops_engine.workers import map_in_workers, plan_workers, slices_of
 
 RENDERED = "rendered"
+_Declaration = tuple[str, str, str, tuple[object, object, object]]
 
 
 @dataclass
@@ -43,6 +45,8 @@ class TreeBuild:
     environments: list[str] = field(default_factory=list)
     workloads: list[str] = field(default_factory=list)
     complete: bool = True  # every workload and environment was in scope
+    # workload -> its shared resources' declarations, when found where it was rendered (a worker process)
+    declarations: dict[str, list[_Declaration]] = field(default_factory=dict)
 
     @property
     def findings(self) -> list[Finding]:
@@ -107,23 +111,18 @@ def build_tree(
         return build
     renderer = renderer or Renderer(snapshot)
     shared_failures: dict[str, list[Finding]] = {}
-    for key in build.workloads:
-        for env in build.environments:
-            try:
-                rendered, shared_units = renderer.render_workload(key, env)
-            except UnitFailure as exc:
-                target = shared_failures if exc.unit.startswith(SHARED_FOLDER + "/") else build.failures
-                target.setdefault(exc.unit, []).extend(exc.findings)
-                if exc.unit != key:
-                    build.failures.setdefault(key, []).extend(exc.findings)
-                if on_unit is not None:
-                    on_unit()
-                continue
-            build.units[(env, key)] = rendered
-            for shared in shared_units:
-                build.units[(env, shared.unit)] = shared
-            if on_unit is not None:
-                on_unit()
+    workers = plan_workers(len(build.workloads))
+    if workers > 1:
+        parts = _render_spread(renderer, build.workloads, build.environments, workers, on_unit)
+    else:
+        parts = [_render_slice(renderer, build.workloads, build.environments, on_unit)]
+    for part in parts:  # in workload order: what one process rendering them all would have collected
+        build.units.update(part.units)
+        for unit, findings in part.failures.items():
+            build.failures.setdefault(unit, []).extend(findings)
+        for unit, findings in part.shared_failures.items():
+            shared_failures.setdefault(unit, []).extend(findings)
+        build.declarations.update(part.declarations)
     for failed, findings in shared_failures.items():
         build.failures.setdefault(failed, []).extend(findings)
     for failed in build.failures:
@@ -132,6 +131,82 @@ def build_tree(
         # The unit named is left as it is (two workloads in one namespace must not both be applied).
         build.failures.setdefault(finding.unit, []).append(finding)
     return build
+
+
+@dataclass
+class _RenderedSlice:
+    """What rendering some workloads in every selected environment produced, in rendering order."""
+
+    units: dict[tuple[str, str], RenderedUnit] = field(default_factory=dict)
+    failures: dict[str, list[Finding]] = field(default_factory=dict)
+    shared_failures: dict[str, list[Finding]] = field(default_factory=dict)
+    declarations: dict[str, list[_Declaration]] = field(default_factory=dict)
+
+
+def _render_slice(
+    renderer: Renderer,
+    workloads: list[str],
+    environments: list[str],
+    on_unit: Callable[[], None] | None = None,
+) -> _RenderedSlice:
+    part = _RenderedSlice()
+    for key in workloads:
+        for env in environments:
+            try:
+                rendered, shared_units = renderer.render_workload(key, env)
+            except UnitFailure as exc:
+                target = part.shared_failures if exc.unit.startswith(SHARED_FOLDER + "/") else part.failures
+                target.setdefault(exc.unit, []).extend(exc.findings)
+                if exc.unit != key:
+                    part.failures.setdefault(key, []).extend(exc.findings)
+            else:
+                part.units[(env, key)] = rendered
+                for shared in shared_units:
+                    part.units[(env, shared.unit)] = shared
+            if on_unit is not None:
+                on_unit()
+    return part
+
+
+def _render_spread(
+    renderer: Renderer,
+    workloads: list[str],
+    environments: list[str],
+    workers: int,
+    on_unit: Callable[[], None] | None,
+) -> list[_RenderedSlice]:
+    """Render the workloads on `workers` processes, one part per workload in workload order, as one process would.
+
+    A shared resource is rendered once an environment, from the first workload that declares it (the renderer
+    caches it; later declarers reuse it). So that every worker reuses the same one, the workloads that would
+    render a shared resource first are rendered here, in order, before the fork; the first workload is too,
+    so the caches it fills (definitions by type, compiled templates) are inherited by every worker."""
+    snapshot = renderer.snapshot
+    parts: dict[str, _RenderedSlice] = {}
+    cached: set[tuple[str, str]] = set()
+    rest: list[str] = []
+    for index, key in enumerate(workloads):
+        shared = {(env, res_id) for env, _, res_id, _ in shared_declarations(snapshot, key, environments)}
+        if index == 0 or not shared <= cached:
+            parts[key] = _render_slice(renderer, [key], environments, on_unit)
+            cached |= shared
+        else:
+            rest.append(key)
+    slices = slices_of(rest, workers)
+
+    def render(keys: list[str]) -> list[_RenderedSlice]:
+        found = [_render_slice(renderer, [key], environments) for key in keys]
+        for key, part in zip(keys, found, strict=True):
+            # Found here, where the workload is parsed already: the cross checks need not parse it again.
+            part.declarations = {key: shared_declarations(snapshot, key, environments)}
+        return found
+
+    for keys, found in zip(slices, map_in_workers(render, slices, workers, "rendering"), strict=True):
+        parts.update(zip(keys, found, strict=True))
+        if on_unit is not None:
+            for _ in range(len(keys) * len(environments)):
+                on_unit()
+    return [parts[key] for key in workloads]
 
 
 def cross_checks(
@@ -169,32 +244,44 @@ def cross_checks(
             )
     declared: dict[tuple[str, str], tuple[str, object]] = {}
     for key in build.workloads:
-        workload = snapshot.try_workload(key)
-        if workload is None:
-            continue
-        for env_id in build.environments:
-            spec = dict(workload.spec)
-            override = workload.overrides.get(env_id)
-            if override is not None and override.data:
-                spec = deep_merge(copy.deepcopy(spec), override.data)
-            for res_name, raw in sorted((spec.get("resources") or {}).items()):
-                res_id = raw.get("id") if isinstance(raw, dict) else None
-                if not res_id:
-                    continue
-                shape = (raw.get("type"), raw.get("class") or "default", raw.get("params") or {})
-                first = declared.setdefault((env_id, res_id), (key, shape))
-                if first[1] != shape:
-                    findings.append(
-                        workload.document.finding(
-                            ("resources", res_name),
-                            f"shared resource {res_id!r} is declared with a different type, class or params than in "
-                            f"{snapshot.workload_paths[first[0]]} ({env_id}): a shared resource must be declared the "
-                            "same way everywhere",
-                            unit=key,
-                        )
+        declarations = build.declarations.get(key)
+        if declarations is None:
+            declarations = shared_declarations(snapshot, key, build.environments)
+        for env_id, res_name, res_id, shape in declarations:
+            first = declared.setdefault((env_id, res_id), (key, shape))
+            if first[1] != shape:
+                findings.append(
+                    snapshot.workload(key).document.finding(
+                        ("resources", res_name),
+                        f"shared resource {res_id!r} is declared with a different type, class or params than in "
+                        f"{snapshot.workload_paths[first[0]]} ({env_id}): a shared resource must be declared the "
+                        "same way everywhere",
+                        unit=key,
                     )
+                )
     findings.extend(_object_collisions(snapshot, build, {f.unit for f in findings}, held))
     return sorted(set(findings))
+
+
+def shared_declarations(snapshot: Snapshot, key: str, environments: list[str]) -> list[_Declaration]:
+    """(environment, resource name, shared id, (type, class, params)) of each shared resource a workload declares,
+    after its overrides ([] for a workload that does not load)."""
+    workload = snapshot.try_workload(key)
+    if workload is None:
+        return []
+    found: list[_Declaration] = []
+    for env_id in environments:
+        spec = dict(workload.spec)
+        override = workload.overrides.get(env_id)
+        if override is not None and override.data:
+            spec = deep_merge(copy.deepcopy(spec), override.data)
+        for res_name, raw in sorted((spec.get("resources") or {}).items()):
+            res_id = raw.get("id") if isinstance(raw, dict) else None
+            if not res_id:
+                continue
+            shape = (raw.get("type"), raw.get("class") or "default", raw.get("params") or {})
+            found.append((env_id, res_name, res_id, shape))
+    return found
 
 
 def _object_collisions(

@@ -9,31 +9,85 @@ from typing import TextIO
 
 from gitops_engine import ghactions
 from gitops_engine.codeowners import unowned_teams
-from gitops_engine.errors import Finding
+from gitops_engine.errors import Finding, group_findings
 from gitops_engine.loading import WorkTreeSource, load_snapshot
 from gitops_engine.progress import Progress
 from gitops_engine.sarif import sarif_log
 from gitops_engine.tree import build_tree, rendered_units
 
 
-def validate(repo: Path, output_format: str = "text", out: TextIO | None = None) -> int:
+def validate(
+    repo: Path,
+    output_format: str = "text",
+    out: TextIO | None = None,
+    *,
+    base: str | None = None,
+    head: str = "HEAD",
+) -> int:
+    """Every unit of the work tree; with `base`, only what the commits base..head reach (a pull request's check)."""
     # Resolved at call time: a default bound at import would keep the first caller's stream (CliRunner, tests).
     out = out or sys.stdout
     progress = Progress.for_command(output_format, stdout=out)
-    snapshot = load_snapshot(WorkTreeSource(repo))
-    envs = len(snapshot.environment_order)
-    with progress.section(
-        f"gitops-engine validate: {len(snapshot.workload_paths)} workloads in {envs} environments"
-    ):
-        progress.start("units rendered", len(snapshot.workload_paths) * envs)
-        build = build_tree(snapshot, already_rendered=rendered_units(repo), on_unit=progress.tick)
-        findings = [*build.findings, *unowned_teams(snapshot)]
+    if base is not None:
+        findings, units, envs = _range_findings(repo, base, head)
         if output_format in ("text", "github"):
             for finding in findings:
                 out.write(f"{finding}\n")
+    else:
+        snapshot = load_snapshot(WorkTreeSource(repo))
+        envs = len(snapshot.environment_order)
+        with progress.section(
+            f"gitops-engine validate: {len(snapshot.workload_paths)} workloads in {envs} environments"
+        ):
+            progress.start("units rendered", len(snapshot.workload_paths) * envs)
+            build = build_tree(snapshot, already_rendered=rendered_units(repo), on_unit=progress.tick)
+            findings = [*build.findings, *unowned_teams(snapshot)]
+            if output_format in ("text", "github"):
+                for finding in findings:
+                    out.write(f"{finding}\n")
+        units = len(build.workloads)
+        envs = len(build.environments)
+    return _report(findings, units, envs, output_format, out)
+
+
+def _range_findings(repo: Path, base: str, head: str) -> tuple[list[Finding], int, int]:
+    """What a full validate would find wrong with the changes of base..head, at the cost of the change: the
+    units the range reaches (as `affected` finds them) are rendered at `head` against rendered/ at `base`, whose
+    folder listings and locks stand in for every other unit (namespace and object clashes); the files the range
+    changes are checked (schemas, placement); CODEOWNERS covers the teams the range touches (every team when
+    CODEOWNERS changed)."""
+    from gitops_engine.affected import RenderedState, candidates_from_range, plan_changes
+    from gitops_engine.git import Git, default_identity
+    from gitops_engine.loading import CODEOWNERS_FILES, GitSource
+
+    with Git(repo) as git:
+        base_sha, head_sha = git.rev_parse(base), git.rev_parse(head)
+        snapshot = load_snapshot(GitSource(git, head_sha, lazy=True))
+        state = RenderedState(git, base_sha, full=False)
+        candidates = candidates_from_range(git, base_sha, head_sha, snapshot, state, default_identity().email)
+        plan = plan_changes(snapshot, state, candidates=candidates)
+        changed = {path for _, path in git.diff_names(base_sha, head_sha)}
+    reached = sorted(
+        u
+        for u in (snapshot.workload_paths if candidates is None else candidates)
+        if u in snapshot.workload_paths
+    )
+    # As a full build reports them: failures, then what blocks everything, then problems of one file each.
+    findings = group_findings(
+        [
+            *(f for fs in plan.failures.values() for f in fs),
+            *snapshot.findings,
+            *snapshot.local_findings,
+        ],
+        snapshot.environment_order,
+    )
+    everyone = candidates is None or bool(changed & set(CODEOWNERS_FILES))
+    findings += unowned_teams(snapshot, None if everyone else reached)
+    return findings, len(reached), len(snapshot.environment_order)
+
+
+def _report(findings: list[Finding], units: int, envs: int, output_format: str, out: TextIO) -> int:
     errors = [f for f in findings if f.severity == "error"]
-    units = len(build.workloads)
-    envs = len(build.environments)
     if output_format == "sarif":
         json.dump(sarif_log(findings), out, indent=2)
         out.write("\n")

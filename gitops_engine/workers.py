@@ -1,0 +1,83 @@
+"""Spreading CPU-bound work (rendering, planning) over forked worker processes.
+
+Rendering and planning many units is CPU-bound Python: templates, YAML and diffs. Above a few dozen units the work
+is cut into contiguous slices of its sorted input and handed to forked workers, which inherit everything loaded so
+far (the snapshot, the rendered state, compiled templates) and send back each slice's result; the caller merges
+the results in slice order, so the outcome is the one a single process would reach.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
+
+from gitops_engine.errors import GitopsError, UsageError
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+# Below this many units a worker's start-up costs more than it saves.
+PARALLEL_MIN_UNITS = 48
+MAX_WORKERS = 8
+
+_TASK: Callable[[Any], Any] | None = None  # what forked workers inherit (set just before the pool forks)
+
+
+def plan_workers(units: int) -> int:
+    """How many processes handle `units` workloads. GITOPS_ENGINE_WORKERS, when set, is obeyed (1 turns workers
+    off); otherwise the CPUs this process may use (at most MAX_WORKERS) for runs of PARALLEL_MIN_UNITS or more,
+    and 1 below that. Workers are forked, so only where `fork` is safe (Linux)."""
+    if sys.platform != "linux" or units < 2:
+        return 1
+    configured = os.environ.get("GITOPS_ENGINE_WORKERS", "").strip()
+    if configured:
+        if not configured.isdigit() or int(configured) < 1:
+            raise UsageError(
+                f"GITOPS_ENGINE_WORKERS={configured!r}: give a whole number of processes, 1 or more"
+            )
+        return min(int(configured), units)
+    if units < PARALLEL_MIN_UNITS:
+        return 1
+    cpus = len(os.sched_getaffinity(0))
+    return max(1, min(MAX_WORKERS, cpus, units // (PARALLEL_MIN_UNITS // 2)))
+
+
+def slices_of(items: Sequence[T], workers: int) -> list[list[T]]:
+    """Contiguous slices, small enough to even out the workers' loads."""
+    chunk = max(1, min(64, len(items) // (workers * 8)))
+    return [list(items[i : i + chunk]) for i in range(0, len(items), chunk)]
+
+
+def _run_slice(part: list[Any]) -> Any:
+    assert _TASK is not None
+    return _TASK(part)
+
+
+def map_in_workers(
+    task: Callable[[list[T]], R], slices: list[list[T]], workers: int, what: str
+) -> Iterator[R]:
+    """`task` of each slice, computed in `workers` forked processes, yielded in slice order. `task` is inherited
+    by the fork (never pickled); slices and results are. `what` names the work in the error a dead worker
+    causes."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    global _TASK
+    _TASK = task
+    # An executor rather than multiprocessing.Pool: a worker that dies (out of memory) fails the run instead of
+    # leaving it waiting forever; with `fork` it starts every worker before any helper thread of its own.
+    executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+    try:
+        with executor:
+            yield from executor.map(_run_slice, slices)
+    except BrokenProcessPool:
+        units = sum(len(s) for s in slices)
+        raise GitopsError(
+            f"a {what} worker process died (out of memory?) while {what} {units} units: run again, with "
+            f"GITOPS_ENGINE_WORKERS=1 to do it in one process"
+        ) from None
+    finally:
+        _TASK = None
