@@ -79,13 +79,14 @@ class BudgetExceeded(SecurityError):
 
 
 class _Budget:
-    __slots__ = ("built", "deadline", "limits", "output", "steps")
+    __slots__ = ("built", "chunks", "deadline", "limits", "output", "steps")
 
     def __init__(self, limits: TemplateLimits) -> None:
         self.limits = limits
         self.steps = 0
         self.built = 0
         self.output = 0
+        self.chunks = 0
         self.deadline = time.monotonic() + limits.seconds
 
     def step(self) -> None:
@@ -132,7 +133,9 @@ class _Budget:
                 f"the template's output is over {self.limits.output_chars} characters (platform.yaml "
                 "limits.templateOutputChars)"
             )
-        self.check_time()
+        self.chunks += 1
+        if not self.chunks & 63:
+            self.check_time()
 
 
 _ACTIVE: ContextVar[_Budget | None] = ContextVar("gitops_engine_template_budget", default=None)
@@ -482,8 +485,10 @@ class _Sandbox(SandboxedEnvironment):
         return tree
 
     def _finalize(self, value: Any) -> Any:
-        """Every `{{ … }}` is weighed before it is written out."""
-        _budget().weigh(value, "writing out this value")
+        """Every `{{ … }}` is weighed before it is written out (a string is already bounded where it was built,
+        and is counted as output)."""
+        if type(value) is not str:
+            _budget().weigh(value, "writing out this value")
         return value
 
 

@@ -432,7 +432,9 @@ def test_formats_examples_are_valid(kind: str, text: str) -> None:
         (
             "platform",
             PLATFORM_EXAMPLE.replace("  maxFileBytes", "  maxFileSize"),
-            ["10:3 limits: unknown key 'maxFileSize' (allowed: maxFileBytes, templateOutputChars, templateSeconds, templateSteps)"],
+            [
+                "10:3 limits: unknown key 'maxFileSize' (allowed: maxFileBytes, templateOutputChars, templateSeconds, templateSteps)"
+            ],
         ),
         (
             "environment",
