@@ -713,6 +713,7 @@ def _load_definitions(
             template_manifests=template.get("manifests"),
             static_outputs=data.get("outputs") if data["driver"] == "static" else None,
             static_manifests=tuple(data.get("manifests") or ()),
+            declared_version=data.get("version"),
         )
     return definitions, broken
 

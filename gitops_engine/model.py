@@ -121,6 +121,7 @@ class Definition:
     template_manifests: str | None = None
     static_outputs: Mapping[str, Any] | None = None
     static_manifests: tuple[Mapping[str, Any], ...] = ()
+    declared_version: str | None = None  # the file's optional `version:` (see gitops_engine.versions)
 
     @property
     def version(self) -> str:
