@@ -24,6 +24,7 @@ from gitops_engine.affected import (
     plan_changes,
     stale_reasons,
 )
+from gitops_engine.budget import BudgetedForge, WriteBudget
 from gitops_engine.errors import (
     Finding,
     ForgeError,
@@ -115,10 +116,13 @@ def process_repo(
     full: bool = False,
     dry_run: bool = False,
     progress: Callable[[str], None] = lambda line: None,
+    clock: Callable[[], float] = time.time,
 ) -> RunReport:
     """Reconcile the remote's main: the processor's whole run. `base` names the event's change (the reasons start
-    there); `full` checks every unit instead of what changed since the last complete run (see range_start)."""
+    there); `full` checks every unit instead of what changed since the last complete run (see range_start);
+    `clock` dates the forge writes in the budget across runs (see gitops_engine.budget)."""
     git = Git(root)
+    budgeted: BudgetedForge | None = None
     try:
         # Locks a killed run left on the refs only the engine writes in this clone would wedge it for good.
         for stale in git.remove_stale_ref_locks(ENGINE_LOCAL_REFS, started=time.time()):
@@ -194,6 +198,11 @@ def process_repo(
                 progress(f"committed {commit[:12]} to main: {len(main_units)} unit(s)")
                 main = commit
             report.pending = sorted(pending)
+            if forge is not None:  # every forge write from here on is covered by the hourly budget first
+                budgeted = BudgetedForge(
+                    forge, WriteBudget(git, snapshot.settings.max_per_hour, identity, clock=clock)
+                )
+                forge = budgeted
             limited: RateLimited | None = None
             open_pulls: list[PullRequest] = []
             touched = {u.unit for u in plan.pull_units()} | (with_branch - pending)
@@ -227,7 +236,11 @@ def process_repo(
             return report
         raise GitopsError(f"main kept moving during {MAX_ATTEMPTS} attempts: run again later")
     finally:
-        git.close()
+        try:
+            if budgeted is not None:
+                budgeted.settle()  # what was reserved and not written goes back to the budget
+        finally:
+            git.close()
 
 
 def _sync_remote(git: Git) -> tuple[str, dict[str, str], str | None]:
@@ -526,7 +539,8 @@ def _publish_pulls(
     open pull request that this run did not examine (nothing in its range reached them, or their branch is up to
     date): left as they are; `since`: where the run's range starts (None: every unit was checked); `asked`: the
     units whose open pull requests `open_pulls` holds (the forge was asked about them)."""
-    pr_units = sorted(plan.pull_units(), key=lambda u: u.unit)
+    # Work a budget cut short first (its branch is pushed already), then the newly requested changes.
+    pr_units = sorted(plan.pull_units(), key=lambda u: (branch_for(u.unit) not in branches, u.unit))
     wanted = {u.unit for u in pr_units}
     open_by_branch = {p.branch: p for p in open_pulls}
     budget = snapshot.settings.max_per_run
