@@ -26,6 +26,7 @@ from gitops_engine.model import (
     Workload,
     is_dns_label,
 )
+from gitops_engine.rollout import rollout_problems
 from gitops_engine.schema import validate_document
 from gitops_engine.yamlio import Document, YamlSyntaxError, load_document
 
@@ -554,6 +555,8 @@ def _load_settings(source: Source, files: Mapping[str, str], findings: list[Find
         max_per_run=int(pulls.get("maxPerRun", 50)),
         max_per_hour=int(pulls.get("maxPerHour", 400)),
         max_file_bytes=int(limits.get("maxFileBytes", DEFAULT_MAX_FILE_BYTES)),
+        merge_method=pulls.get("mergeMethod", "squash"),
+        group_by=pulls.get("groupBy", "workload"),
     )
 
 
@@ -561,6 +564,7 @@ def _load_environments(
     source: Source, files: Mapping[str, str], settings: Settings, findings: list[Finding]
 ) -> dict[str, Environment]:
     environments: dict[str, Environment] = {}
+    documents: dict[str, Document] = {}
     on_disk = {
         path[len("environments/") : -len(".yaml")]: path
         for path in _outside_workloads(files)
@@ -616,6 +620,7 @@ def _load_environments(
                 )
             )
             continue
+        rollout = data.get("rollout") or {}
         environments[env_id] = Environment(
             id=env_id,
             type=data["type"],
@@ -624,7 +629,11 @@ def _load_environments(
             values=dict(data.get("values") or {}),
             path=path,
             blob=files[path],
+            rollout_mode=rollout.get("mode", "pull-request"),
+            after=tuple(rollout.get("after") or ()),
         )
+        documents[env_id] = document
+    findings.extend(rollout_problems(environments, documents, settings.environments))
     return environments
 
 

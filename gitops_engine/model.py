@@ -62,6 +62,8 @@ class Settings:
     max_per_run: int = 50
     max_per_hour: int = 400
     max_file_bytes: int = 262_144
+    merge_method: str = "squash"  # how auto-merge pull requests land: merge, squash or rebase
+    group_by: str = "workload"  # one pull request per workload, or per team and wave ("team")
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,8 @@ class Environment:
     values: Mapping[str, Any]
     path: str
     blob: str
+    rollout_mode: str = "pull-request"  # direct | pull-request | automerge (definition changes only)
+    after: tuple[str, ...] = ()  # environments that must be live for a unit before this one gets a change
 
     def namespace_for(self, team: str, workload: str) -> str:
         return (
