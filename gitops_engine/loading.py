@@ -557,6 +557,7 @@ def _load_settings(source: Source, files: Mapping[str, str], findings: list[Find
         max_file_bytes=int(limits.get("maxFileBytes", DEFAULT_MAX_FILE_BYTES)),
         merge_method=pulls.get("mergeMethod", "squash"),
         group_by=pulls.get("groupBy", "workload"),
+        dashboard=bool(pulls.get("dashboard", True)),
     )
 
 

@@ -64,6 +64,7 @@ class Settings:
     max_file_bytes: int = 262_144
     merge_method: str = "squash"  # how auto-merge pull requests land: merge, squash or rebase
     group_by: str = "workload"  # one pull request per workload, or per team and wave ("team")
+    dashboard: bool = True  # keep the rollout dashboard issue (see gitops_engine.dashboard)
 
 
 @dataclass(frozen=True)

@@ -249,6 +249,8 @@ def process_repo(
                     groups=groups,
                 )
                 _record_reconciled(git, main, marker, reconciled, report, progress, trailer=_complete(plan))
+            if forge is not None and snapshot.settings.dashboard and _changed_anything(report):
+                _update_dashboard(git, forge, main, report, progress)
             return report
         raise GitopsError(f"main kept moving during {MAX_ATTEMPTS} attempts: run again later")
     finally:
@@ -257,6 +259,38 @@ def process_repo(
                 budgeted.settle()  # what was reserved and not written goes back to the budget
         finally:
             git.close()
+
+
+def _changed_anything(report: RunReport) -> bool:
+    return bool(
+        report.merged
+        or report.committed
+        or report.opened
+        or report.updated
+        or report.closed
+        or report.deleted_branches
+    )
+
+
+def _update_dashboard(
+    git: Git, forge: Forge, main: str, report: RunReport, progress: Callable[[str], None]
+) -> None:
+    """Bring the rollout dashboard issue up to date (see gitops_engine.dashboard); a write only when it changed."""
+    from gitops_engine import dashboard
+
+    run = dashboard.RunState(
+        waiting={(unit, env) for unit, env, _ in report.waiting},
+        deferred=set(report.deferred),
+        failed={unit: str(found[0]) for unit, found in report.failures.items() if found},
+    )
+    try:
+        pulls = [p for p in forge.list_pull_requests("open") if p.branch.startswith(BRANCH_PREFIX)]
+        issue = dashboard.publish(forge, dashboard.build(git, main, pulls, run))
+    except RateLimited as exc:
+        progress(f"rate limited ({exc}); the dashboard is left for the next run")
+        return
+    if issue is not None:
+        progress(f"dashboard #{issue.number} updated")
 
 
 def _sync_remote(git: Git) -> tuple[str, dict[str, str], str | None]:
