@@ -557,6 +557,7 @@ def _load_settings(source: Source, files: Mapping[str, str], findings: list[Find
         max_file_bytes=int(limits.get("maxFileBytes", DEFAULT_MAX_FILE_BYTES)),
         merge_method=pulls.get("mergeMethod", "squash"),
         group_by=pulls.get("groupBy", "workload"),
+        dashboard=bool(pulls.get("dashboard", True)),
     )
 
 
@@ -722,6 +723,7 @@ def _load_definitions(
             template_manifests=template.get("manifests"),
             static_outputs=data.get("outputs") if data["driver"] == "static" else None,
             static_manifests=tuple(data.get("manifests") or ()),
+            declared_version=data.get("version"),
         )
     return definitions, broken
 

@@ -64,6 +64,7 @@ class Settings:
     max_file_bytes: int = 262_144
     merge_method: str = "squash"  # how auto-merge pull requests land: merge, squash or rebase
     group_by: str = "workload"  # one pull request per workload, or per team and wave ("team")
+    dashboard: bool = True  # keep the rollout dashboard issue (see gitops_engine.dashboard)
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,7 @@ class Definition:
     template_manifests: str | None = None
     static_outputs: Mapping[str, Any] | None = None
     static_manifests: tuple[Mapping[str, Any], ...] = ()
+    declared_version: str | None = None  # the file's optional `version:` (see gitops_engine.versions)
 
     @property
     def version(self) -> str:

@@ -24,6 +24,7 @@ from gitops_engine.affected import (
     plan_changes,
     stale_reasons,
 )
+from gitops_engine.budget import BudgetedForge, WriteBudget
 from gitops_engine.errors import (
     Finding,
     ForgeError,
@@ -123,10 +124,13 @@ def process_repo(
     full: bool = False,
     dry_run: bool = False,
     progress: Callable[[str], None] = lambda line: None,
+    clock: Callable[[], float] = time.time,
 ) -> RunReport:
     """Reconcile the remote's main: the processor's whole run. `base` names the event's change (the reasons start
-    there); `full` checks every unit instead of what changed since the last complete run (see range_start)."""
+    there); `full` checks every unit instead of what changed since the last complete run (see range_start);
+    `clock` dates the forge writes in the budget across runs (see gitops_engine.budget)."""
     git = Git(root)
+    budgeted: BudgetedForge | None = None
     try:
         # Locks a killed run left on the refs only the engine writes in this clone would wedge it for good.
         for stale in git.remove_stale_ref_locks(ENGINE_LOCAL_REFS, started=time.time()):
@@ -207,6 +211,11 @@ def process_repo(
                 progress(f"committed {commit[:12]} to main: {len(main_units)} unit(s)")
                 main = commit
             report.pending = sorted(pending)
+            if forge is not None:  # every forge write from here on is covered by the hourly budget first
+                budgeted = BudgetedForge(
+                    forge, WriteBudget(git, snapshot.settings.max_per_hour, identity, clock=clock)
+                )
+                forge = budgeted
             limited: RateLimited | None = None
             open_pulls: list[PullRequest] = []
             touched = {u.unit for u in plan.pull_units()} | (with_branch - pending)
@@ -240,10 +249,48 @@ def process_repo(
                     groups=groups,
                 )
                 _record_reconciled(git, main, marker, reconciled, report, progress, trailer=_complete(plan))
+            if forge is not None and snapshot.settings.dashboard and _changed_anything(report):
+                _update_dashboard(git, forge, main, report, progress)
             return report
         raise GitopsError(f"main kept moving during {MAX_ATTEMPTS} attempts: run again later")
     finally:
-        git.close()
+        try:
+            if budgeted is not None:
+                budgeted.settle()  # what was reserved and not written goes back to the budget
+        finally:
+            git.close()
+
+
+def _changed_anything(report: RunReport) -> bool:
+    return bool(
+        report.merged
+        or report.committed
+        or report.opened
+        or report.updated
+        or report.closed
+        or report.deleted_branches
+    )
+
+
+def _update_dashboard(
+    git: Git, forge: Forge, main: str, report: RunReport, progress: Callable[[str], None]
+) -> None:
+    """Bring the rollout dashboard issue up to date (see gitops_engine.dashboard); a write only when it changed."""
+    from gitops_engine import dashboard
+
+    run = dashboard.RunState(
+        waiting={(unit, env) for unit, env, _ in report.waiting},
+        deferred=set(report.deferred),
+        failed={unit: str(found[0]) for unit, found in report.failures.items() if found},
+    )
+    try:
+        pulls = [p for p in forge.list_pull_requests("open") if p.branch.startswith(BRANCH_PREFIX)]
+        issue = dashboard.publish(forge, dashboard.build(git, main, pulls, run))
+    except RateLimited as exc:
+        progress(f"rate limited ({exc}); the dashboard is left for the next run")
+        return
+    if issue is not None:
+        progress(f"dashboard #{issue.number} updated")
 
 
 def _sync_remote(git: Git) -> tuple[str, dict[str, str], str | None]:
@@ -603,7 +650,8 @@ def _publish_pulls(
     # 1. Decide per pull request: push the branch? write to the forge?
     pushes: list[tuple[PullGroup, str | None]] = []  # (pull request, old branch sha)
     todo: list[tuple[PullGroup, PullRequestDraft, PullRequest | None]] = []
-    for group in groups:
+    # Work a budget cut short first (its branch is pushed already), then the newly requested changes.
+    for group in sorted(groups, key=lambda g: g.branch not in branches):
         branch = group.branch
         old = branches.get(branch)
         draft = PullRequestDraft(

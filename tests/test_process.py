@@ -1385,7 +1385,8 @@ def test_render_check_on_main_reports_what_waits_in_engine_pull_requests_as_pend
 
 
 def test_usage_json_names_behind_units_and_their_pull_requests(upgraded: tuple[World, str]) -> None:
-    world, _ = upgraded
+    world, pushed = upgraded
+    seeded = world.rgit("log", "--format=%H", f"{pushed}^", "--", PG_INCLUSTER).split()[-1]
     old = lock(world, "main", "development", "shop/orders")["resources"]
     old_version = next(r["version"] for r in old if r["definition"] == "pg-incluster")
     numbers = {u: pull_of(world, u).number for u in SHOP_PG}
@@ -1398,6 +1399,7 @@ def test_usage_json_names_behind_units_and_their_pull_requests(upgraded: tuple[W
     (definition,) = report["definitions"]
     assert definition["id"] == "pg-incluster"
     assert definition["version"] == version_at(world, "main", PG_INCLUSTER) != old_version
+    assert definition["human_version"] == f"Upgrade in-cluster PostgreSQL to 17 ({pushed[:7]})"
     assert definition["behind"] == 4
     assert definition["uses"] == [
         {
@@ -1405,6 +1407,7 @@ def test_usage_json_names_behind_units_and_their_pull_requests(upgraded: tuple[W
             "environment": env,
             "resource": "db",
             "version": old_version,
+            "human_version": f"Platform sources ({seeded[:7]})",
             "current": False,
             "pull_request": numbers[unit],
         }
