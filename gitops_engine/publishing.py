@@ -50,6 +50,7 @@ from gitops_engine.rollout import (
     rollout_marker,
 )
 from gitops_engine.rollout import unit_of_branch as unit_of_branch
+from gitops_engine.versions import VersionNames
 
 BRANCH_PREFIX = "gitops-engine/"  # branch names are made and parsed in gitops_engine.rollout
 MAIN = "main"
@@ -636,6 +637,7 @@ def _publish_pulls(
     budget = snapshot.settings.max_per_run
     labels = tuple(snapshot.settings.labels)
     config = rollout_config(snapshot)
+    names = VersionNames(git, main)
     existing_branches = {b: sha for b, sha in branches.items() if b in wanted}
     holding = _branches_holding(
         git, [g for g in groups if g.branch in existing_branches], plan, snapshot, existing_branches
@@ -658,7 +660,7 @@ def _publish_pulls(
             branch=branch,
             base=MAIN,
             title=group_title(group, active=config.active),
-            body=group_body(git, group, snapshot),
+            body=group_body(git, group, names),
             labels=labels,
             reviewers=_group_reviewers(snapshot, group),
             automerge=config.merge_method if group.automerge else None,  # type: ignore[arg-type]
@@ -1012,10 +1014,10 @@ def group_title(group: PullGroup, *, active: bool) -> str:
     return f"Update {who} ({count}): {what}{where}"
 
 
-def group_body(git: Git, group: PullGroup, snapshot: Snapshot) -> str:
+def group_body(git: Git, group: PullGroup, names: VersionNames) -> str:
     """The pull request's body: the rollout marker (what other tools read), then a unit's body (pull_body), or
     for a team's group one section per unit (without diffs when they would not all fit)."""
-    marker = rollout_marker(group, _versions(group))
+    marker = rollout_marker(group, _versions(group, names))
     if group.group == "workload":
         unit = group.units[0]
         body = unit.body if unit.body is not None else pull_body(git, unit)
@@ -1049,15 +1051,21 @@ def group_body(git: Git, group: PullGroup, snapshot: Snapshot) -> str:
     return body
 
 
-def _versions(group: PullGroup) -> dict[str, str]:
-    """Definition files (and environments) the pull request's units move to, by version."""
+def _versions(group: PullGroup, names: VersionNames) -> dict[str, str]:
+    """The definition files the pull request's units move to, by human-readable version (gitops_engine.versions):
+    those whose version differs from what main's locks record."""
+    old: set[tuple[str, str]] = set()
+    for unit in group.units:
+        for lock in unit.old_locks.values():
+            for resource in lock.get("resources", []):
+                old.add((str(resource.get("definition_path")), str(resource.get("version"))))
     versions: dict[str, str] = {}
     for unit in group.units:
         for rendered in unit.rendered.values():
             for resource in rendered.provenance.get("resources", []):
-                path = resource.get("definition_path") or resource.get("definition")
-                if path and resource.get("version"):
-                    versions.setdefault(str(path), str(resource["version"]))
+                path, version = resource.get("definition_path"), resource.get("version")
+                if path and version and (str(path), str(version)) not in old and path not in versions:
+                    versions[str(path)] = names.of_definition_version(str(path), str(version))
     return versions
 
 

@@ -146,6 +146,7 @@ def test_a_definition_change_rolls_out_in_three_waves(world: World) -> None:
             True,
             "workload",
         )
+        assert marker.versions == {WORKLOAD_DEFS[0]: f"Workloads: fsGroup 2000 everywhere ({pushed[:7]})"}
         assert sorted({p.split("/")[1] for p in world.changed("main", pull.branch)}) == ["staging"]
     assert not any(p.startswith("rendered/production/") for p in world.changed(before, "main"))
     assert differing(world, rendering) == {(e, u) for e in ("staging", "production") for u in ALL}
@@ -166,6 +167,9 @@ def test_a_definition_change_rolls_out_in_three_waves(world: World) -> None:
     assert differing(world, rendering) == {("production", u) for u in ALL}
     for pull in report.opened:
         assert pull.title.endswith(" [production]")
+        marker = read_marker(pull.body, pull.branch)
+        assert marker is not None and marker.wave == 2 and marker.environments == ("production",)
+        assert marker.versions == {WORKLOAD_DEFS[1]: f"Workloads: fsGroup 2000 everywhere ({pushed[:7]})"}
         assert sorted({p.split("/")[1] for p in world.changed("main", pull.branch)}) == ["production"]
         assert pull.reviewers == (
             ("billing-team",) if pull.branch.startswith("gitops-engine/billing/") else ("shop-team",)
