@@ -147,6 +147,7 @@ STEPS = [
     "forge replace pulls/1.json",  # #1 closed with its comment
     "git push",  # #1's branch deleted
     "git push",  # RECONCILED_REF moved to main
+    "forge replace issues/1.json",  # the rollout dashboard opened
     "git hash-object",  # the ledger settled: what was reserved and not written goes back to the budget
     "git mktree",
     "git commit-tree",
@@ -287,6 +288,7 @@ GITHUB_STEPS = [
     "http PATCH /repos/octo-org/platform/pulls/1",  # ... then closed
     "git push",  # #1's branch deleted
     "git push",  # RECONCILED_REF
+    "http POST /repos/octo-org/platform/issues",  # the rollout dashboard opened
     "git hash-object",  # the ledger settled
     "git mktree",
     "git commit-tree",

@@ -1433,13 +1433,22 @@ def test_demo_tells_the_whole_story(tmp_path: Path) -> None:
         output,
     )
     assert re.search(r"touches only [\w/-]+'s rendered files: \d+ file\(s\)", output)
+    assert "3. The infra team switches on three waves and one pull request per team" in output
     assert re.search(
-        r"3\. The infra team upgrades PostgreSQL.*\n.*\n   processor: opened [1-9]\d* pull request\(s\)",
+        r"4\. The infra team upgrades PostgreSQL.*\n.*\n   processor: committed [0-9a-f]{12} \(.*\); "
+        r"opened [1-9]\d* pull request\(s\)",
         output,
     )
-    assert "nothing was committed to main: each team reviews its own pull request" in output
+    # Waves: development committed at once, staging in one auto-merge pull request per team.
+    assert re.search(r"\n         branch gitops-engine/[a-z-]+/_team\.automerge, reviewers [a-z-]+\n", output)
+    assert "development was committed to main at once (direct)" in output
+    assert re.search(
+        r"\n   the rollout dashboard, issue #1:\n     \| # gitops-engine rollout dashboard\n", output
+    )
+    assert "| staging | 0 | " in output
+    assert re.search(r"5\. The next run merges the auto-merge pull requests.*\n.*\n     merged #1 \(", output)
+    assert "Every definition change has rolled out: all units are live." in output
     assert "(no commit, no push, no pull-request write)" in output
-    assert re.search(r"#1 is now merged", output)
     assert re.search(r"done in \d+\.\d s", output)
     assert (tmp_path / "demo" / "remote.git" / "gitops-engine" / "pulls" / "1.json").is_file()
 
