@@ -76,6 +76,7 @@ class WriteBudget:
         self.remote = remote
         self.reserved = 0  # reserved by this run in the ledger
         self._mine: list[Entry] = []  # the ledger lines this run wrote
+        self._before: tuple[str | None, list[Entry]] | None = None  # the ledger before this run's first line
 
     def available(self) -> int:
         """Writes the budget still allows now (what other runs and this one reserved is taken)."""
@@ -93,6 +94,8 @@ class WriteBudget:
                 return 0
             entry = Entry(now, granted)
             if self._write(head, [*_recent(entries, now), entry]):
+                if self._before is None:
+                    self._before = (head, entries)
                 self._mine.append(entry)
                 self.reserved += granted
                 return granted
@@ -111,6 +114,18 @@ class WriteBudget:
                 if entry in kept:
                     kept.remove(entry)
             settled = [Entry(now, spent)] if spent else []
+            if (
+                not spent
+                and self._before is not None
+                and sorted(kept, key=_key) == sorted(self._before[1], key=_key)
+            ):
+                # Nothing written and nobody else reserved: the ledger goes back to the very commit it was (a run
+                # with nothing to write leaves every ref as it found it).
+                ok, _ = self.git.push_with_leases(self.remote, {BUDGET_REF: (head, self._before[0])})
+                if ok:
+                    self._mine, self.reserved = [], 0
+                    return
+                continue
             if self._write(head, [*_recent(kept, now), *settled]):
                 self._mine = settled
                 self.reserved = spent
@@ -141,6 +156,10 @@ class WriteBudget:
         commit = self.git.run("commit-tree", tree, "-m", "gitops-engine write budget", env=env).strip()
         ok, _ = self.git.push_with_leases(self.remote, {BUDGET_REF: (head, commit)})
         return ok
+
+
+def _key(entry: Entry) -> tuple[int, int]:
+    return (entry.at, entry.writes)
 
 
 def _recent(entries: list[Entry], now: float) -> list[Entry]:
