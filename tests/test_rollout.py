@@ -419,7 +419,7 @@ def test_group_by_team_one_pull_request_per_team_through_changes_and_merges(
     report, forge = run(world)
     assert report.failures == {} and report.committed is None
     assert groups_open(world) == expected_groups()
-    assert len(report.opened) == 25 and forge.stats.writes == 25 + 1  # and the rollout dashboard
+    assert len(report.opened) == 25 and forge.stats.writes == 25 + 1  # and the dashboard issue, once
     assert_no_op(world)
 
     # A workload change inside a group: committed to main, and its team's pull request shrinks.

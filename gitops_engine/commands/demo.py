@@ -228,8 +228,9 @@ def engine_command() -> str:
 
 def pull_excerpt(body: str, diff_lines: int = 8) -> list[str]:
     """The heading, the definitions table and the start of the first diff of a pull request's body."""
-    lines = body.splitlines()
-    excerpt = [line for line in lines if not line.startswith("<!--")][:1]  # the heading (after the markers)
+    # Hidden markers (the unit and the rollout marker) are for tools, not for people.
+    lines = [line for line in body.splitlines() if not line.startswith("<!-- gitops-engine:")]
+    excerpt = [line for line in lines[:1]]  # the heading
     if "### Definitions" in lines:
         start = lines.index("### Definitions")
         end = lines.index("", start + 2) if "" in lines[start + 2 :] else len(lines)
