@@ -394,6 +394,9 @@ class UnitPlan:
     users: list[str] = field(default_factory=list)  # shared units: the workloads that use it
     body: str | None = None  # the pull-request body, when plan_changes was given `describe`
     order: tuple[str, ...] = ()  # platform.yaml's environments: the order reports list them in
+    # The rollout part this plan is (see gitops_engine.rollout): how it lands and the wave of its environments.
+    mode: str = "pull-request"
+    wave: int = 1
 
     @property
     def changed(self) -> bool:
@@ -444,7 +447,7 @@ class UnitPlan:
     def goes_to_main(self) -> bool:
         """Developer changes and provenance-only changes are committed; the rest needs review, and so does
         anything that would delete data-holding objects in a production-type environment."""
-        if self.cause == "workload":
+        if self.cause == "workload" or self.mode == "direct":
             return not self.removes_production_data
         if self.cause == "removed":
             return not self.removes_production_data and not self.unit.startswith(SHARED_FOLDER + "/")
@@ -477,6 +480,10 @@ class Plan:
     state: RenderedState | None = None  # what main held when planned (blob ids of every unit folder read)
     candidates: int = 0
     order: tuple[str, ...] = ()  # platform.yaml's environments
+    # With rollout settings (gitops_engine.rollout.apply_rollout): the units split into parts by environment mode
+    # and wave, and the (unit, environment, environments it waits for) left for a later wave.
+    parts: list[UnitPlan] | None = None
+    waiting: list[tuple[str, str, tuple[str, ...]]] = field(default_factory=list)
 
     @property
     def findings(self) -> list[Finding]:
@@ -485,11 +492,14 @@ class Plan:
             [*(f for fs in self.failures.values() for f in fs), *self.global_findings], self.order
         )
 
+    def _parts(self) -> Iterable[UnitPlan]:
+        return self.units.values() if self.parts is None else self.parts
+
     def main_units(self) -> list[UnitPlan]:
-        return [u for u in self.units.values() if u.changed and u.goes_to_main]
+        return [u for u in self._parts() if u.changed and u.goes_to_main]
 
     def pull_units(self) -> list[UnitPlan]:
-        return [u for u in self.units.values() if u.changed and not u.goes_to_main]
+        return [u for u in self._parts() if u.changed and not u.goes_to_main]
 
 
 def candidates_from_range(

@@ -322,6 +322,23 @@ def process(
 @main.command()
 @_repo_option
 @_forge_option
+@_format_option("text", text="the dashboard issue as people read it", json="its counts as one JSON object")
+@_handled
+def dashboard(repo: Path, forge: str | None, output_format: str) -> int:
+    """Show the rollout dashboard: how far each definition change has rolled out, per environment.
+
+    \b
+    Example:
+      gitops-engine dashboard --format json
+    """
+    from gitops_engine.commands.dashboard import dashboard as run
+
+    return run(_toplevel(repo), forge, output_format)
+
+
+@main.command()
+@_repo_option
+@_forge_option
 @click.option(
     "--state",
     type=click.Choice(["open", "closed", "all"]),

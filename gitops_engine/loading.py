@@ -26,6 +26,7 @@ from gitops_engine.model import (
     is_dns_label,
 )
 from gitops_engine.names import WORKLOAD_KEY
+from gitops_engine.rollout import rollout_problems
 from gitops_engine.schema import validate_document
 from gitops_engine.templating import (
     DEFAULT_TEMPLATE_OUTPUT_CHARS,
@@ -623,6 +624,9 @@ def _load_settings(source: Source, files: Mapping[str, str], findings: list[Find
         template_steps=int(limits.get("templateSteps", DEFAULT_TEMPLATE_STEPS)),
         template_seconds=float(limits.get("templateSeconds", DEFAULT_TEMPLATE_SECONDS)),
         template_output_chars=int(limits.get("templateOutputChars", DEFAULT_TEMPLATE_OUTPUT_CHARS)),
+        merge_method=pulls.get("mergeMethod", "squash"),
+        group_by=pulls.get("groupBy", "workload"),
+        dashboard=bool(pulls.get("dashboard", True)),
     )
 
 
@@ -630,6 +634,7 @@ def _load_environments(
     source: Source, files: Mapping[str, str], settings: Settings, findings: list[Finding]
 ) -> dict[str, Environment]:
     environments: dict[str, Environment] = {}
+    documents: dict[str, Document] = {}
     on_disk = {
         path[len("environments/") : -len(".yaml")]: path
         for path in _outside_workloads(files)
@@ -685,6 +690,7 @@ def _load_environments(
                 )
             )
             continue
+        rollout = data.get("rollout") or {}
         environments[env_id] = Environment(
             id=env_id,
             type=data["type"],
@@ -693,7 +699,11 @@ def _load_environments(
             values=dict(data.get("values") or {}),
             path=path,
             blob=files[path],
+            rollout_mode=rollout.get("mode", "pull-request"),
+            after=tuple(rollout.get("after") or ()),
         )
+        documents[env_id] = document
+    findings.extend(rollout_problems(environments, documents, settings.environments))
     return environments
 
 
@@ -791,6 +801,7 @@ def _load_definitions(
             static_outputs=data.get("outputs") if data["driver"] == "static" else None,
             static_manifests=tuple(data.get("manifests") or ()),
             secret_outputs=tuple(data.get("secretOutputs") or ()),
+            declared_version=data.get("version"),
         )
     return definitions, broken
 

@@ -64,6 +64,9 @@ class Settings:
     template_steps: int = 20_000
     template_seconds: float = 5.0
     template_output_chars: int = 1_000_000
+    merge_method: str = "squash"  # how auto-merge pull requests land: merge, squash or rebase
+    group_by: str = "workload"  # one pull request per workload, or per team and wave ("team")
+    dashboard: bool = True  # keep the rollout dashboard issue (see gitops_engine.dashboard)
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,8 @@ class Environment:
     values: Mapping[str, Any]
     path: str
     blob: str
+    rollout_mode: str = "pull-request"  # direct | pull-request | automerge (definition changes only)
+    after: tuple[str, ...] = ()  # environments that must be live for a unit before this one gets a change
 
     def namespace_for(self, team: str, workload: str) -> str:
         return (
@@ -126,6 +131,7 @@ class Definition:
     secret_outputs: tuple[
         str, ...
     ] = ()  # `secretOutputs`: outputs that must be secretKeyRefs, besides password
+    declared_version: str | None = None  # the file's optional `version:` (see gitops_engine.versions)
 
     @property
     def version(self) -> str:

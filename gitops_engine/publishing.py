@@ -24,6 +24,7 @@ from gitops_engine.affected import (
     plan_changes,
     stale_reasons,
 )
+from gitops_engine.budget import BudgetedForge, WriteBudget
 from gitops_engine.errors import (
     Finding,
     ForgeError,
@@ -37,6 +38,19 @@ from gitops_engine.forge import Forge, PullRequest, PullRequestDraft, open_forge
 from gitops_engine.git import CommitRequest, Git, Identity, blob_id
 from gitops_engine.loading import GitSource, Snapshot, load_snapshot
 from gitops_engine.model import LOCK_FILE, SHARED_FOLDER
+from gitops_engine.rollout import (
+    PullGroup,
+    Waiting,
+    apply_rollout,
+    branch_of,
+    parse_branch,
+    pull_groups,
+    read_marker,
+    rollout_config,
+    rollout_marker,
+)
+from gitops_engine.rollout import unit_of_branch as unit_of_branch
+from gitops_engine.versions import VersionNames
 
 BRANCH_PREFIX = names.BRANCH_PREFIX
 MAIN = "main"
@@ -76,6 +90,8 @@ class RunReport:
         default_factory=list
     )  # (unit, why) — human commits, closed by a person
     deferred: list[str] = field(default_factory=list)  # beyond the per-run cap or a rate limit
+    # (unit, environment, environments it waits for): parts of a change left for a later wave (not failures)
+    waiting: list[Waiting] = field(default_factory=list)
     retry: bool = False  # something moved under the run (a branch): the next run must go over it again
     reconciled: str | None = None  # where this run moved RECONCILED_REF
     failures: dict[str, list[Finding]] = field(default_factory=dict)
@@ -92,15 +108,8 @@ class RunReport:
 
 
 def branch_for(unit: str) -> str:
-    """`gitops-engine/<unit>`, checked as git checks a branch name (names.branch_for)."""
-    return names.branch_for(unit)
-
-
-def unit_of_branch(branch: str) -> str | None:
-    if not branch.startswith(BRANCH_PREFIX):
-        return None
-    unit = branch[len(BRANCH_PREFIX) :]
-    return unit if unit.count("/") == 1 else None
+    """The branch of a unit's pull request (its pull-request part: see gitops_engine.rollout for the others)."""
+    return branch_of(unit)
 
 
 # -------------------------------------------------------------------------------------------------------------
@@ -116,10 +125,13 @@ def process_repo(
     full: bool = False,
     dry_run: bool = False,
     progress: Callable[[str], None] = lambda line: None,
+    clock: Callable[[], float] = time.time,
 ) -> RunReport:
     """Reconcile the remote's main: the processor's whole run. `base` names the event's change (the reasons start
-    there); `full` checks every unit instead of what changed since the last complete run (see range_start)."""
+    there); `full` checks every unit instead of what changed since the last complete run (see range_start);
+    `clock` dates the forge writes in the budget across runs (see gitops_engine.budget)."""
     git = Git(root)
+    budgeted: BudgetedForge | None = None
     try:
         # Locks a killed run left on the refs only the engine writes in this clone would wedge it for good.
         for stale in git.remove_stale_ref_locks(ENGINE_LOCAL_REFS, started=time.time()):
@@ -162,6 +174,9 @@ def process_repo(
                     maybe_pending = (reached - candidates) | (candidates & settled)
                     candidates |= reached
                     candidates -= _pending_pulls(git, snapshot, state, maybe_pending, branches)
+                    # A team's group pull request is made again from all of its units whenever it is examined:
+                    # the units its branch holds are always planned, so none is dropped from it by mistake.
+                    candidates |= _group_branch_units(git, branches)
                     pending = with_branch - candidates
             plan = plan_changes(
                 snapshot,
@@ -169,12 +184,14 @@ def process_repo(
                 candidates=candidates,
                 describe=None if forge is None else lambda u: pull_body(git, u),
             )
+            report.waiting = apply_rollout(plan, snapshot)
             report.plan = plan
             report.failures = plan.failures
             report.global_findings = plan.global_findings
             progress(
                 f"plan: {plan.mode} reconcile of {plan.candidates} candidate unit(s) at {main[:12]}: "
                 f"{len(plan.main_units())} to commit, {len(plan.pull_units())} for pull requests, {len(plan.failures)} failed"
+                + (f", {len(report.waiting)} part(s) waiting for a wave" if report.waiting else "")
             )
             if any(f in plan.global_findings for f in snapshot.findings):
                 return report  # settings or environments are broken: nothing can be rendered safely
@@ -195,12 +212,19 @@ def process_repo(
                 progress(f"committed {commit[:12]} to main: {len(main_units)} unit(s)")
                 main = commit
             report.pending = sorted(pending)
+            if forge is not None:  # every forge write from here on is covered by the hourly budget first
+                budgeted = BudgetedForge(
+                    forge, WriteBudget(git, snapshot.settings.max_per_hour, identity, clock=clock)
+                )
+                forge = budgeted
             limited: RateLimited | None = None
             open_pulls: list[PullRequest] = []
             touched = {u.unit for u in plan.pull_units()} | (with_branch - pending)
+            groups = pull_groups(plan.pull_units(), rollout_config(snapshot).group_by)
+            asked = _branches_to_ask(touched, groups, branches)
             if forge is not None:
                 try:
-                    open_pulls = _engine_pulls(forge, touched)
+                    open_pulls = _engine_pulls(forge, asked)
                 except RateLimited as exc:  # main is committed already: pull requests wait for the next run
                     limited = exc
             if forge is not None and limited is not None:
@@ -222,13 +246,52 @@ def process_repo(
                     report,
                     progress,
                     since=None if candidates is None else start,
-                    asked=touched,
+                    asked=asked,
+                    groups=groups,
                 )
                 _record_reconciled(git, main, marker, reconciled, report, progress, trailer=_complete(plan))
+            if forge is not None and snapshot.settings.dashboard and _changed_anything(report):
+                _update_dashboard(git, forge, main, report, progress)
             return report
         raise GitopsError(f"main kept moving during {MAX_ATTEMPTS} attempts: run again later")
     finally:
-        git.close()
+        try:
+            if budgeted is not None:
+                budgeted.settle()  # what was reserved and not written goes back to the budget
+        finally:
+            git.close()
+
+
+def _changed_anything(report: RunReport) -> bool:
+    return bool(
+        report.merged
+        or report.committed
+        or report.opened
+        or report.updated
+        or report.closed
+        or report.deleted_branches
+    )
+
+
+def _update_dashboard(
+    git: Git, forge: Forge, main: str, report: RunReport, progress: Callable[[str], None]
+) -> None:
+    """Bring the rollout dashboard issue up to date (see gitops_engine.dashboard); a write only when it changed."""
+    from gitops_engine import dashboard
+
+    run = dashboard.RunState(
+        waiting={(unit, env) for unit, env, _ in report.waiting},
+        deferred=set(report.deferred),
+        failed={unit: str(found[0]) for unit, found in report.failures.items() if found},
+    )
+    try:
+        pulls = [p for p in forge.list_pull_requests("open") if p.branch.startswith(BRANCH_PREFIX)]
+        issue = dashboard.publish(forge, dashboard.build(git, main, pulls, run))
+    except RateLimited as exc:
+        progress(f"rate limited ({exc}); the dashboard is left for the next run")
+        return
+    if issue is not None:
+        progress(f"dashboard #{issue.number} updated")
 
 
 def _sync_remote(git: Git) -> tuple[str, dict[str, str], str | None]:
@@ -287,7 +350,9 @@ def _record_reconciled(
     ref, and without this every later run would go over (and plan) the whole range again. A second run over the
     same state writes nothing, since the point is then main. A run cut short (failures, the per-run cap, a rate
     limit, a branch that moved) leaves the ref where it was, so the next run goes over the same range again."""
-    complete = not (report.failures or report.global_findings or report.deferred or report.retry)
+    complete = not (
+        report.failures or report.global_findings or report.deferred or report.retry or report.waiting
+    )
     if not complete or (report.committed is not None and trailer) or main in (marker, reconciled):
         return
     ok, output = git.push_with_leases("origin", {RECONCILED_REF: (marker, main)})
@@ -390,7 +455,7 @@ def _complete(plan: Plan) -> bool:
     """Can the main commit vouch that everything up to its source is reconciled? Only when it is the run's whole
     work: no unit failed, and no unit waits for a pull request (the run may yet be cut short before opening or
     updating it; a run that finishes them records that afterwards, see _record_reconciled)."""
-    return not (plan.failures or plan.global_findings or plan.pull_units())
+    return not (plan.failures or plan.global_findings or plan.pull_units() or plan.waiting)
 
 
 # Above this many units to ask about, one listing of every open pull request costs fewer requests than a lookup
@@ -398,17 +463,55 @@ def _complete(plan: Plan) -> bool:
 PULL_LOOKUP_MAX = 20
 
 
-def _engine_pulls(forge: Forge, units: set[str]) -> list[PullRequest]:
-    """The open pull requests of these units' branches: a lookup per branch for a few, one listing for many. A run
-    that touches no pull request asks the forge nothing."""
-    if not units:
+def _engine_pulls(forge: Forge, branches: set[str]) -> list[PullRequest]:
+    """The open pull requests of these branches: a lookup per branch for a few, one listing for many. A run that
+    touches no pull request asks the forge nothing."""
+    if not branches:
         return []
-    if len(units) > PULL_LOOKUP_MAX:
-        return [p for p in forge.list_pull_requests("open") if unit_of_branch(p.branch) in units]
+    if len(branches) > PULL_LOOKUP_MAX:
+        return [p for p in forge.list_pull_requests("open") if p.branch in branches]
     found: list[PullRequest] = []
-    for unit in sorted(units):
-        found += [p for p in forge.find_pull_requests(branch_for(unit)) if p.state == "open"]
+    for branch in sorted(branches):
+        found += [p for p in forge.find_pull_requests(branch) if p.state == "open"]
     return found
+
+
+def _branches_to_ask(touched: set[str], groups: list[PullGroup], branches: dict[str, str]) -> set[str]:
+    """The branches whose open pull requests a run needs: its units' pull-request branches, their automerge
+    branches and every group branch that exists, and the branches of the pull requests it wants."""
+    asked = {branch_for(u) for u in touched} | {g.branch for g in groups}
+    for branch in branches:
+        parsed = parse_branch(branch)
+        if parsed is not None and (parsed.is_group or parsed.unit in touched):
+            asked.add(branch)
+    return asked
+
+
+def _group_branch_units(git: Git, branches: dict[str, str]) -> set[str]:
+    """The units whose rendered folders the engine's group branches change (one diff per group branch)."""
+    units: set[str] = set()
+    for branch, sha in sorted(branches.items()):
+        parsed = parse_branch(branch)
+        if parsed is not None and parsed.is_group:
+            units |= _units_changed_by(git, sha)
+    return units
+
+
+def _units_changed_by(git: Git, sha: str) -> set[str]:
+    """Units whose rendered folders a commit changes against its first parent."""
+    out = git.run(
+        "diff-tree",
+        "--no-commit-id",
+        "--name-only",
+        "-r",
+        "-z",
+        f"{sha}^",
+        sha,
+        "--",
+        "rendered/",
+        check=False,
+    )
+    return {"/".join(p.split("/")[2:4]) for p in out.split("\0") if p.count("/") >= 4}
 
 
 def range_start(
@@ -522,73 +625,75 @@ def _publish_pulls(
     progress: Callable[[str], None],
     since: str | None,
     asked: set[str],
+    groups: list[PullGroup],
 ) -> None:
     """`branches`: the remote's engine branches (name -> head) as this run fetched them; `pending`: units with an
     open pull request that this run did not examine (nothing in its range reached them, or their branch is up to
     date): left as they are; `since`: where the run's range starts (None: every unit was checked); `asked`: the
-    units whose open pull requests `open_pulls` holds (the forge was asked about them)."""
-    pr_units = sorted(plan.pull_units(), key=lambda u: u.unit)
-    wanted = {u.unit for u in pr_units}
+    branches whose open pull requests `open_pulls` holds (the forge was asked about them); `groups`: the pull
+    requests this run wants (see gitops_engine.rollout.pull_groups)."""
+    wanted = {g.branch for g in groups}
     open_by_branch = {p.branch: p for p in open_pulls}
     budget = snapshot.settings.max_per_run
     labels = tuple(snapshot.settings.labels)
-    existing_branches = {b: sha for b, sha in branches.items() if unit_of_branch(b) in wanted}
+    config = rollout_config(snapshot)
+    names = VersionNames(git, main)
+    existing_branches = {b: sha for b, sha in branches.items() if b in wanted}
     holding = _branches_holding(
-        git,
-        [u for u in pr_units if branch_for(u.unit) in existing_branches],
-        plan,
-        snapshot,
-        existing_branches,
+        git, [g for g in groups if g.branch in existing_branches], plan, snapshot, existing_branches
     )
     # Branches with commits by anyone else are never overwritten nor deleted (one `git log` for all of them).
     # Pending units' branches are left alone, so they need no check (thousands may be open).
     foreign = _foreign_branches(
         git, main, {b: sha for b, sha in branches.items() if unit_of_branch(b) not in pending}, identity
     )
+    failed = set(plan.failures)
 
-    # 1. Decide per unit: push the branch? write to the forge?
-    pushes: list[tuple[UnitPlan, str | None]] = []  # (unit, old branch sha)
-    todo: list[tuple[UnitPlan, PullRequestDraft, PullRequest | None]] = []
-    for unit in pr_units:
-        branch = branch_for(unit.unit)
+    # 1. Decide per pull request: push the branch? write to the forge?
+    pushes: list[tuple[PullGroup, str | None]] = []  # (pull request, old branch sha)
+    todo: list[tuple[PullGroup, PullRequestDraft, PullRequest | None]] = []
+    # Work a budget cut short first (its branch is pushed already), then the newly requested changes.
+    for group in sorted(groups, key=lambda g: g.branch not in branches):
+        branch = group.branch
         old = branches.get(branch)
         draft = PullRequestDraft(
             branch=branch,
             base=MAIN,
-            title=pull_title(unit),
-            body=unit.body if unit.body is not None else pull_body(git, unit),
+            title=group_title(group, active=config.active),
+            body=group_body(git, group, names),
             labels=labels,
-            reviewers=_reviewers(snapshot, unit),
+            reviewers=_group_reviewers(snapshot, group),
+            automerge=config.merge_method if group.automerge else None,  # type: ignore[arg-type]
         )
         existing = open_by_branch.get(branch)
-        same_content = unit.unit in holding
+        same_content = branch in holding
         human = branch in foreign
         if human:
             if existing is not None and not same_content:
                 _comment_human(forge, existing, branch, report)
-            report.blocked.append((unit.unit, "the branch has commits by someone else: not overwritten"))
+            report.blocked.append((group.label, "the branch has commits by someone else: not overwritten"))
             continue
         if existing is None and old is not None and same_content:
             try:
                 latest = forge.find_pull_requests(branch)
             except RateLimited:
-                report.deferred.append(unit.unit)
+                report.deferred.extend(group.names)
                 continue
             if latest and latest[0].state == "closed":
                 report.blocked.append(
-                    (unit.unit, f"#{latest[0].number} was closed without merging: not reopened")
+                    (group.label, f"#{latest[0].number} was closed without merging: not reopened")
                 )
                 continue
         needs_write = existing is None or _differs(existing, draft)
         if not same_content or needs_write:
             if budget <= 0:
-                report.deferred.append(unit.unit)
+                report.deferred.extend(group.names)
                 continue
             budget -= 1
         if not same_content:
-            pushes.append((unit, old))
+            pushes.append((group, old))
         if needs_write or not same_content:
-            todo.append((unit, draft, existing))
+            todo.append((group, draft, existing))
         else:
             assert existing is not None
             report.unchanged.append(existing)
@@ -598,88 +703,83 @@ def _publish_pulls(
         commits = git.write_commits(
             [
                 CommitRequest(
-                    parent=main, changes=_changes(unit), message=_branch_message(unit), identity=identity
+                    parent=main, changes=_group_changes(g), message=_group_message(g), identity=identity
                 )
-                for unit, _ in pushes
+                for g, _ in pushes
             ]
         )
         updates = {
-            f"refs/heads/{branch_for(u.unit)}": (old, sha)
-            for (u, old), sha in zip(pushes, commits, strict=True)
+            f"refs/heads/{g.branch}": (old, sha) for (g, old), sha in zip(pushes, commits, strict=True)
         }
         ok, _ = git.push_with_leases("origin", updates)
         if not ok:
             # Someone moved a branch meanwhile: push one by one and skip the ones that moved.
+            labels_of = {f"refs/heads/{g.branch}": g for g, _ in pushes}
             for ref, update in updates.items():
                 single_ok, _ = git.push_with_leases("origin", {ref: update})
                 if not single_ok:
-                    unit_name = ref[len(f"refs/heads/{BRANCH_PREFIX}") :]
-                    report.blocked.append((unit_name, "the branch moved during the run; next run retries"))
+                    report.blocked.append(
+                        (labels_of[ref].label, "the branch moved during the run; next run retries")
+                    )
                     report.retry = True
-                    todo = [t for t in todo if t[0].unit != unit_name]
+                    todo = [t for t in todo if f"refs/heads/{t[0].branch}" != ref]
         progress(f"pushed {len(pushes)} branch(es)")
 
     # 3. Open or update pull requests.
-    pushed = {u.unit for u, _ in pushes}
-    for index, (unit, draft, existing) in enumerate(todo):
+    pushed = {g.branch for g, _ in pushes}
+    for index, (group, draft, existing) in enumerate(todo):
         try:
             if existing is None:
                 pull = forge.create_pull_request(draft)
                 report.opened.append(pull)
-                progress(f"opened #{pull.number} for {unit.unit}")
-            elif _differs(existing, draft) or unit.unit in pushed:
+                progress(f"opened #{pull.number} for {group.label}")
+            elif _differs(existing, draft) or group.branch in pushed:
                 # Also after a push that leaves title and body as they were: the forge then knows the branch's new
                 # head (the local forge tells a merge by it; GitHub only reads the pull request and writes nothing).
                 pull = forge.update_pull_request(existing.number, _review_teams(existing, draft))
                 report.updated.append(pull)
-                progress(f"updated #{pull.number} for {unit.unit}")
+                progress(f"updated #{pull.number} for {group.label}")
             else:
                 report.updated.append(existing)
         except RateLimited as exc:
-            report.deferred.extend(t[0].unit for t in todo[index:])
+            report.deferred.extend(u for t in todo[index:] for u in t[0].names)
             progress(f"rate limited ({exc}); {len(todo) - index} pull request(s) left for the next run")
             break
 
     # 4. Close pull requests main no longer needs, and delete merged or obsolete engine branches.
     deletes: dict[str, tuple[str | None, str | None]] = {}
     for pull in open_pulls:
-        closing = unit_of_branch(pull.branch)
-        if closing is None or closing in wanted or closing in plan.failures:
+        marker = read_marker(pull.body, pull.branch)
+        if pull.branch in wanted or marker is None or set(marker.units) & failed:
             continue
-        unit_name = closing
+        name = marker.units[0] if len(marker.units) == 1 else pull.branch[len(BRANCH_PREFIX) :]
         branch_sha = branches.get(pull.branch)
         if pull.branch in foreign:
-            report.blocked.append(
-                (unit_name, "obsolete, but the branch has commits by someone else: left open")
-            )
+            report.blocked.append((name, "obsolete, but the branch has commits by someone else: left open"))
             continue
-        why = _close_reason(git, main, unit_name, branch_sha)
+        why = _close_reason(git, main, marker.units, branch_sha)
         try:
             forge.close_pull_request(pull.number, why + " Closed by gitops-engine.")
         except RateLimited:
-            report.deferred.append(unit_name)
+            report.deferred.extend(marker.units)
             continue
         report.closed.append((pull, why))
-        progress(f"closed #{pull.number} ({unit_name})")
+        progress(f"closed #{pull.number} ({name})")
         if branch_sha:
             deletes[f"refs/heads/{pull.branch}"] = (branch_sha, None)
     open_branches = {p.branch for p in open_pulls}
     idle = {
         branch: sha
         for branch, sha in branches.items()
-        if f"refs/heads/{branch}" not in deletes
-        and branch not in open_branches
-        and unit_of_branch(branch) not in wanted
+        if f"refs/heads/{branch}" not in deletes and branch not in open_branches and branch not in wanted
     }
-    # Branches of units the forge was asked about that have no open pull request and nothing to propose: the
-    # engine's own leftovers (a run killed after closing a pull request but before deleting its branch, or after
-    # pushing a branch whose pull request it never opened). Branches with anyone else's commits stay.
+    # Branches the forge was asked about that have no open pull request and nothing to propose: the engine's own
+    # leftovers (a run killed after closing a pull request but before deleting its branch, or after pushing a
+    # branch whose pull request it never opened). Branches with anyone else's commits stay.
     obsolete = {
         branch: sha
         for branch, sha in idle.items()
-        if unit_of_branch(branch) in asked
-        and unit_of_branch(branch) not in plan.failures
-        and branch not in foreign
+        if branch in asked and not (_branch_units(git, branch, sha) & failed) and branch not in foreign
     }
     deletes.update({f"refs/heads/{b}": (sha, None) for b, sha in sorted(obsolete.items())})
     idle = {b: sha for b, sha in idle.items() if b not in obsolete}
@@ -706,10 +806,26 @@ def _publish_pulls(
             report.retry = True
 
 
-def _close_reason(git: Git, main: str, unit: str, branch_sha: str | None) -> str:
+def _branch_units(git: Git, branch: str, sha: str) -> set[str]:
+    """The units an engine branch proposes changes for."""
+    parsed = parse_branch(branch)
+    if parsed is None:
+        return set()
+    if parsed.unit is not None:
+        return {parsed.unit}
+    return _units_changed_by(git, sha)
+
+
+def _close_reason(git: Git, main: str, units: Sequence[str], branch_sha: str | None) -> str:
     """Why an obsolete pull request is closed, from the repository's state alone (a run that finishes the work of
     a killed one writes the same words): superseded when main re-rendered the unit differently since the branch
     was made, otherwise main already holds what it proposed (merged another way, or the change was reverted)."""
+    if len(units) != 1:
+        return (
+            f"`main` already contains these changes for {len(units)} units, or they moved to another pull "
+            "request: nothing left to merge here."
+        )
+    unit = units[0]
     rendered = f":(glob)rendered/*/{unit}/**"
     if branch_sha is not None and not git.ok("diff", "--quiet", branch_sha, main, "--", rendered):
         since = git.run(
@@ -727,40 +843,62 @@ def _changes(unit: UnitPlan) -> dict[str, bytes | None]:
     return changes
 
 
+def _group_changes(group: PullGroup) -> dict[str, bytes | None]:
+    changes: dict[str, bytes | None] = {}
+    for unit in group.units:
+        changes.update(_changes(unit))
+    return changes
+
+
+def _group_message(group: PullGroup) -> str:
+    if group.group == "workload":
+        return _branch_message(group.units[0])
+    return f"{group_title(group, active=True)}\n\n" + "\n".join(f"- {u}" for u in group.names[:200]) + "\n"
+
+
 def _branches_holding(
-    git: Git, units: Sequence[UnitPlan], plan: Plan, snapshot: Snapshot, branches: dict[str, str]
+    git: Git, groups: Sequence[PullGroup], plan: Plan, snapshot: Snapshot, branches: dict[str, str]
 ) -> set[str]:
-    """Units whose branch already holds exactly their new rendering (whatever main it was based on).
+    """Branches that already hold exactly their new rendering (whatever main they were based on).
 
     Compares folder tree ids: the desired ones computed here from blob ids, the branch's read with one
-    `cat-file --batch-check` for all units, instead of listing every branch."""
-    if not units or plan.state is None:
+    `cat-file --batch-check` for all of them, instead of listing every branch. A group branch must also change
+    no other unit than the group's (a unit that left the group: the team merged a workload change meanwhile)."""
+    if not groups or plan.state is None:
         return set()
     state = plan.state
-    requests: list[tuple[str, str | None]] = []  # (unit, desired tree id) in request order
+    requests: list[tuple[str, str | None]] = []  # (branch, desired tree id) in request order
     lines: list[str] = []
-    for unit in units:
-        envs = set(snapshot.environment_order) | set(state.envs_of(unit.unit))
-        envs |= {p.split("/")[1] for p in [*unit.writes, *unit.deletes]}
-        for env in sorted(envs):
-            folder = f"rendered/{env}/{unit.unit}"
-            files = dict(state.files_of(env, unit.unit))
-            for path, content in unit.writes.items():
-                if path.startswith(folder + "/"):
-                    files[path[len(folder) + 1 :]] = blob_id(content)
-            for path in unit.deletes:
-                if path.startswith(folder + "/"):
-                    files.pop(path[len(folder) + 1 :], None)
-            requests.append((unit.unit, _tree_id(files) if files else None))
-            lines.append(f"{branches[branch_for(unit.unit)]}:{folder}")
+    for group in groups:
+        for unit in group.units:
+            envs = set(snapshot.environment_order) | set(state.envs_of(unit.unit))
+            envs |= {p.split("/")[1] for p in [*unit.writes, *unit.deletes]}
+            for env in sorted(envs):
+                folder = f"rendered/{env}/{unit.unit}"
+                files = dict(state.files_of(env, unit.unit))
+                for path, content in unit.writes.items():
+                    if path.startswith(folder + "/"):
+                        files[path[len(folder) + 1 :]] = blob_id(content)
+                for path in unit.deletes:
+                    if path.startswith(folder + "/"):
+                        files.pop(path[len(folder) + 1 :], None)
+                requests.append((group.branch, _tree_id(files) if files else None))
+                lines.append(f"{branches[group.branch]}:{folder}")
     out = git.run_bytes("cat-file", "--batch-check=%(objectname)", input=("\n".join(lines) + "\n").encode())
     answers = out.decode().splitlines()
     differing = {
-        unit
-        for (unit, desired), answer in zip(requests, answers, strict=True)
+        branch
+        for (branch, desired), answer in zip(requests, answers, strict=True)
         if (None if answer.endswith(" missing") else answer.strip()) != desired
     }
-    return {u.unit for u in units} - differing
+    for group in groups:
+        if (
+            group.group == "team"
+            and group.branch not in differing
+            and _units_changed_by(git, branches[group.branch]) != set(group.names)
+        ):
+            differing.add(group.branch)
+    return {g.branch for g in groups} - differing
 
 
 def _tree_id(files: dict[str, str]) -> str:
@@ -808,6 +946,7 @@ def _differs(pull: PullRequest, draft: PullRequestDraft) -> bool:
         or pull.body != draft.body
         or not set(draft.labels) <= set(pull.labels)
         or bool(draft.reviewers and not pull.reviewers)
+        or bool(draft.automerge and not pull.automerge)
     )
 
 
@@ -830,8 +969,104 @@ def _reviewers(snapshot: Snapshot, unit: UnitPlan) -> tuple[str, ...]:
     return tuple(sorted(teams))
 
 
+def _group_reviewers(snapshot: Snapshot, group: PullGroup) -> tuple[str, ...]:
+    """A unit's owners; for a team's group, the owners of the team's workloads; for the shared resources' group,
+    the owners of `definitions/` (the infra team)."""
+    if group.group == "workload":
+        return _reviewers(snapshot, group.units[0])
+    paths = (
+        ["definitions/"]
+        if group.team == SHARED_FOLDER
+        else [f"workloads/{u}/score.yaml" for u in group.names]
+    )
+    teams: set[str] = set()
+    for path in paths:
+        for owner in snapshot.owners_of(path):
+            if owner.startswith("@") and "/" in owner:
+                teams.add(owner.split("/", 1)[1])
+    return tuple(sorted(teams))
+
+
 # -------------------------------------------------------------------------------------------------------------
 # Titles, bodies, messages
+
+
+def group_title(group: PullGroup, *, active: bool) -> str:
+    """A unit's pull-request title (pull_title); a team's group says how many workloads it holds. With rollout
+    settings, the environments it carries follow, so two parts of one unit are told apart."""
+    where = f" [{', '.join(group.environments)}]" if active else ""
+    if group.group == "workload":
+        return pull_title(group.units[0]) + where
+    who = "shared resources" if group.team == SHARED_FOLDER else group.team
+    count = f"{len(group.units)} {'resource' if group.team == SHARED_FOLDER else 'workload'}"
+    count += "s" if len(group.units) != 1 else ""
+    changes = sorted(
+        {c for u in group.units for c in u.definition_changes()}, key=lambda c: (c[0], c[1] or "", c[2] or "")
+    )
+    ids = sorted({c[0] for c in changes})
+    if len(changes) == 1:
+        definition_id, old, new = changes[0]
+        what = f"{definition_id} {old or 'new'} → {new or 'removed'}"
+    elif ids:
+        what = f"{len(ids)} definition{'s' if len(ids) != 1 else ''} changed"
+    else:
+        what = "environments or settings changed"
+    return f"Update {who} ({count}): {what}{where}"
+
+
+def group_body(git: Git, group: PullGroup, names: VersionNames) -> str:
+    """The pull request's body: the rollout marker (what other tools read), then a unit's body (pull_body), or
+    for a team's group one section per unit (without diffs when they would not all fit)."""
+    marker = rollout_marker(group, _versions(group, names))
+    if group.group == "workload":
+        unit = group.units[0]
+        body = unit.body if unit.body is not None else pull_body(git, unit)
+        first, _, rest = body.partition("\n")
+        return f"{first}\n{marker}\n{rest}"
+    who = "shared resources" if group.team == SHARED_FOLDER else f"team `{group.team}`"
+    head = [
+        marker,
+        *(MARKER.format(unit=u) for u in group.names),
+        f"# {len(group.units)} unit(s) of {who}: rendered manifests change",
+        "",
+        "Resource definitions, environments or settings changed on `main`. This pull request holds every affected "
+        f"unit of {who} for {', '.join(group.environments)} (wave {group.wave}). Merging deploys the change to all "
+        "of them; a workload you change meanwhile leaves this pull request, which the engine then updates.",
+        "",
+    ]
+    body = "\n".join(head) + "\n"
+    for diffs in (True, False):
+        sections = [pull_body(git, u, diffs=diffs).partition("\n")[2] for u in group.units]
+        if diffs and len(body) + sum(len(s) for s in sections) > BODY_LIMIT:
+            continue
+        for index, section in enumerate(sections):
+            if len(body) + len(section) > BODY_LIMIT:
+                left = group.names[index:]
+                body += f"\n_{len(left)} more unit(s), shown on the branch: {', '.join(left)}._\n"[
+                    : BODY_LIMIT // 4
+                ]
+                break
+            body += section + "\n"
+        break
+    return body
+
+
+def _versions(group: PullGroup, names: VersionNames) -> dict[str, str]:
+    """The definition files the pull request's units move to, by human-readable version (gitops_engine.versions):
+    those whose version differs from what main's locks record."""
+    old: set[tuple[str, str]] = set()
+    for unit in group.units:
+        for lock in unit.old_locks.values():
+            for resource in lock.get("resources", []):
+                old.add((str(resource.get("definition_path")), str(resource.get("version"))))
+    versions: dict[str, str] = {}
+    for unit in group.units:
+        for rendered in unit.rendered.values():
+            for resource in rendered.provenance.get("resources", []):
+                path, version = resource.get("definition_path"), resource.get("version")
+                if path and version and (str(path), str(version)) not in old and path not in versions:
+                    versions[str(path)] = names.of_definition_version(str(path), str(version))
+    return versions
 
 
 def pull_title(unit: UnitPlan) -> str:
@@ -850,7 +1085,7 @@ def _branch_message(unit: UnitPlan) -> str:
     return f"{pull_title(unit)}\n\n" + "\n".join(f"- {r}" for r in unit.reasons[:50]) + "\n"
 
 
-def pull_body(git: Git, unit: UnitPlan) -> str:
+def pull_body(git: Git, unit: UnitPlan, *, diffs: bool = True) -> str:
     lines = [MARKER.format(unit=unit.unit), f"## {unit.unit}: rendered manifests change", ""]
     if unit.cause == "removed":
         lines.append(
@@ -887,6 +1122,8 @@ def pull_body(git: Git, unit: UnitPlan) -> str:
     diagram = _mermaid(unit)
     if diagram:
         lines += ["", "### Resources", "", "```mermaid", diagram, "```"]
+    if not diffs:
+        return "\n".join([*lines, "", "_The rendered diff is on the branch._", ""])
     lines += ["", "### Rendered diff", ""]
     body = "\n".join(lines) + "\n"
     for env in unit.environments:
@@ -946,7 +1183,7 @@ def pending_renderings(
         numbers: dict[str, str] | None = None
         try:
             forge = open_forge(forge_name, root)
-            pulls = _engine_pulls(forge, set(desired))
+            pulls = _engine_pulls(forge, {branch_for(u) for u in desired})
             numbers = {u: f"#{p.number}" for p in pulls if (u := unit_of_branch(p.branch))}
         except (UsageError, ForgeError) as exc:
             notes.append(f"no forge reachable ({exc}): judged from the engine branches on origin")

@@ -30,6 +30,7 @@ from helpers import git
 from process_helpers import World, prepare_world
 
 from gitops_engine import publishing
+from gitops_engine.budget import BUDGET_REF
 from gitops_engine.forge import PullRequestDraft
 from gitops_engine.forge.local import LocalForge
 from gitops_engine.git import ENGINE_EMAIL, default_identity
@@ -86,7 +87,8 @@ def _dated(world: World, text: str) -> str:
 def end_state(world: World, since: str, *, pulls: bool = True) -> dict[str, Any]:
     """What a finished run leaves behind, free of commit dates: the remote's refs (as trees), main's history since
     `since`, and the local forge's pull requests."""
-    refs = world.refs()
+    # The write budget's ledger holds the times of the writes: only that it is there counts here.
+    refs = {ref: sha for ref, sha in world.refs().items() if ref != BUDGET_REF}
     history = world.rgit(
         "log", "--first-parent", "--format=%T %ae %s", f"{since}..refs/heads/main"
     ).splitlines()
@@ -134,6 +136,10 @@ STEPS = [
     "git push",  # main
     "git fast-import",  # the two branches' commits
     "git push",  # both branches, atomically
+    "git hash-object",  # the write budget's ledger, reserving writes before the first one ...
+    "git mktree",
+    "git commit-tree",
+    "git push",  # ... pushed with a lease
     "forge replace branches/gitops-engine%2Fshop%2Fcatalog",  # the index announces #2 ...
     "forge replace pulls/2.json",  # ... then #2 is written
     "forge replace branches/gitops-engine%2Fshop%2Forders",
@@ -141,6 +147,11 @@ STEPS = [
     "forge replace pulls/1.json",  # #1 closed with its comment
     "git push",  # #1's branch deleted
     "git push",  # RECONCILED_REF moved to main
+    "forge replace issues/1.json",  # the rollout dashboard opened
+    "git hash-object",  # the ledger settled: what was reserved and not written goes back to the budget
+    "git mktree",
+    "git commit-tree",
+    "git push",
 ]
 
 
@@ -167,6 +178,7 @@ def _uninterrupted(
         "refs/heads/gitops-engine/shop/orders",
         "refs/heads/main",
     ]
+    assert BUDGET_REF in reference.refs()
     return expected
 
 
@@ -262,6 +274,10 @@ GITHUB_STEPS = [
     "git push",  # main
     "git fast-import",
     "git push",  # both branches
+    "git hash-object",  # writes reserved in the budget's ledger
+    "git mktree",
+    "git commit-tree",
+    "git push",
     "http POST /repos/octo-org/platform/pulls",  # #2 opened ...
     "http PUT /repos/octo-org/platform/issues/2/labels",  # ... labelled ...
     "http POST /repos/octo-org/platform/pulls/2/requested_reviewers",  # ... and its team asked to review
@@ -272,6 +288,11 @@ GITHUB_STEPS = [
     "http PATCH /repos/octo-org/platform/pulls/1",  # ... then closed
     "git push",  # #1's branch deleted
     "git push",  # RECONCILED_REF
+    "http POST /repos/octo-org/platform/issues",  # the rollout dashboard opened
+    "git hash-object",  # the ledger settled
+    "git mktree",
+    "git commit-tree",
+    "git push",
 ]
 
 

@@ -330,10 +330,14 @@ def test_the_demo_shows_a_pull_request_and_ends_with_commands_that_work(
 
     assert code == 0, output
     root = tmp_path / "demo"
-    excerpt = output[output.index("   pull request #1 as its team sees it") : output.index("\n4. ")]
+    excerpt = output[
+        output.index("   pull request #1 as its team sees it") : output.index(
+            "   the rollout dashboard, issue #1"
+        )
+    ]
     assert re.fullmatch(
         r"   pull request #1 as its team sees it \(an excerpt of its body\):\n"
-        r"     \| ## identity/accounts-api: rendered manifests change\n"
+        r"     \| # 1 unit\(s\) of team `identity`: rendered manifests change\n"
         r"     \|\n"
         r"     \| ### Definitions\n"
         r"     \|\n"
@@ -342,8 +346,8 @@ def test_the_demo_shows_a_pull_request_and_ends_with_commands_that_work(
         r"     \| \| `postgres-incluster` \| `[0-9a-f]{12}` \| `[0-9a-f]{12}` \|\n"
         r"     \|\n"
         r"     \| ```diff\n"
-        r"     \| --- a/rendered/development/identity/accounts-api/statefulset-accounts-api-db.yaml\n"
-        r"     \| \+\+\+ b/rendered/development/identity/accounts-api/statefulset-accounts-api-db.yaml\n"
+        r"     \| --- a/rendered/staging/identity/accounts-api/statefulset-accounts-api-db.yaml\n"
+        r"     \| \+\+\+ b/rendered/staging/identity/accounts-api/statefulset-accounts-api-db.yaml\n"
         r"     \| -        image: docker.io/library/postgres:16.4\n"
         r"     \| \+        image: docker.io/library/postgres:17.0\n"
         r"     \| … \(the whole diff is in the pull request\)\n",
@@ -355,7 +359,9 @@ def test_the_demo_shows_a_pull_request_and_ends_with_commands_that_work(
     assert try_line.startswith(f"   try: cd {root / 'platform'} && {sys.executable} -m gitops_engine pulls")
     tried = subprocess.run(try_line[len("   try: ") :], shell=True, capture_output=True, text=True)
     assert tried.returncode == 0, tried.stderr
-    assert "#1\tmerged\tidentity/accounts-api\tUpdate identity/accounts-api" in tried.stdout
+    assert (
+        "#1\tmerged\tidentity/accounts-api\tUpdate identity (1 workload): postgres-incluster " in tried.stdout
+    )
     assert "postgres-incluster (postgres, version " in tried.stdout
 
 

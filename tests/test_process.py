@@ -1415,7 +1415,8 @@ def test_render_check_on_main_reports_what_waits_in_engine_pull_requests_as_pend
 
 
 def test_usage_json_names_behind_units_and_their_pull_requests(upgraded: tuple[World, str]) -> None:
-    world, _ = upgraded
+    world, pushed = upgraded
+    seeded = world.rgit("log", "--format=%H", f"{pushed}^", "--", PG_INCLUSTER).split()[-1]
     old = lock(world, "main", "development", "shop/orders")["resources"]
     old_version = next(r["version"] for r in old if r["definition"] == "pg-incluster")
     numbers = {u: pull_of(world, u).number for u in SHOP_PG}
@@ -1428,6 +1429,7 @@ def test_usage_json_names_behind_units_and_their_pull_requests(upgraded: tuple[W
     (definition,) = report["definitions"]
     assert definition["id"] == "pg-incluster"
     assert definition["version"] == version_at(world, "main", PG_INCLUSTER) != old_version
+    assert definition["human_version"] == f"Upgrade in-cluster PostgreSQL to 17 ({pushed[:7]})"
     assert definition["behind"] == 4
     assert definition["uses"] == [
         {
@@ -1435,6 +1437,7 @@ def test_usage_json_names_behind_units_and_their_pull_requests(upgraded: tuple[W
             "environment": env,
             "resource": "db",
             "version": old_version,
+            "human_version": f"Platform sources ({seeded[:7]})",
             "current": False,
             "pull_request": numbers[unit],
         }
@@ -1460,13 +1463,22 @@ def test_demo_tells_the_whole_story(tmp_path: Path) -> None:
         output,
     )
     assert re.search(r"touches only [\w/-]+'s rendered files: \d+ file\(s\)", output)
+    assert "3. The infra team switches on three waves and one pull request per team" in output
     assert re.search(
-        r"3\. The infra team upgrades PostgreSQL.*\n.*\n   processor: opened [1-9]\d* pull request\(s\)",
+        r"4\. The infra team upgrades PostgreSQL.*\n.*\n   processor: committed [0-9a-f]{12} \(.*\); "
+        r"opened [1-9]\d* pull request\(s\)",
         output,
     )
-    assert "nothing was committed to main: each team reviews its own pull request" in output
+    # Waves: development committed at once, staging in one auto-merge pull request per team.
+    assert re.search(r"\n         branch gitops-engine/[a-z-]+/_team\.automerge, reviewers [a-z-]+\n", output)
+    assert "development was committed to main at once (direct)" in output
+    assert re.search(
+        r"\n   the rollout dashboard, issue #1:\n     \| # gitops-engine rollout dashboard\n", output
+    )
+    assert "| staging | 0 | " in output
+    assert re.search(r"5\. The next run merges the auto-merge pull requests.*\n.*\n     merged #1 \(", output)
+    assert "Every definition change has rolled out: all units are live." in output
     assert "(no commit, no push, no pull-request write)" in output
-    assert re.search(r"#1 is now merged", output)
     assert re.search(r"done in \d+\.\d s", output)
     assert (tmp_path / "demo" / "remote.git" / "gitops-engine" / "pulls" / "1.json").is_file()
 

@@ -406,7 +406,9 @@ def test_merged_pull_request_is_detected_and_a_superseded_one_closed(
     assert after_merge.report.deleted_branches == ["gitops-engine/payments/checkout-api"]
     assert after_merge.report.committed is None and after_merge.report.opened == []
     assert site.branches() == {"identity/accounts-api": other_head}
-    assert github.writes == []  # nothing to say on a merged pull request, and no new one
+    # Nothing to say on a merged pull request, and no new one: only the rollout dashboard counts the unit live.
+    dashboard = next(i for i in github.issues.values() if not i.is_pull)
+    assert [(w.method, w.path) for w in github.writes] == [("PATCH", f"{REPO}/issues/{dashboard.number}")]
     assert open_units(github) == ["identity/accounts-api"]
     assert len(engine_pulls(github)) == 2
     assert github.comments_on(merged.number) == []
@@ -433,6 +435,7 @@ def test_merged_pull_request_is_detected_and_a_superseded_one_closed(
     assert [(w.method, w.path) for w in github.writes] == [
         ("POST", f"{REPO}/issues/{other.number}/comments"),
         ("PATCH", f"{REPO}/pulls/{other.number}"),
+        ("PATCH", f"{REPO}/issues/{dashboard.number}"),
     ]
     assert superseded.report.deleted_branches == ["gitops-engine/identity/accounts-api"]
     assert site.branches() == {}

@@ -440,7 +440,7 @@ def test_formats_examples_are_valid(kind: str, text: str) -> None:
             "environment",
             ENVIRONMENT_EXAMPLE.replace("values:", "value:"),
             [
-                "8:1 top level: unknown key 'value' (allowed: apiVersion, id, kind, labels, namespace, type, values); "
+                "8:1 top level: unknown key 'value' (allowed: apiVersion, id, kind, labels, namespace, rollout, type, values); "
                 "did you mean 'values'?"
             ],
         ),

@@ -93,6 +93,15 @@ def demo(directory: Path | None, out: TextIO | None = None) -> int:
         for path in changed[:6]:
             story.say(f"  {path}")
 
+    story.heading("The infra team switches on three waves and one pull request per team")
+    changed = _switch_on_waves(work)
+    _commit(work, INFRA, "Roll out in three waves, one pull request per team", changed)
+    report = _process(work, forge)
+    story.say(
+        "development: direct; staging: automerge; production: pull-request after staging; groupBy: team"
+    )
+    story.say(f"processor: {_summary(report)}")
+
     story.heading("The infra team upgrades PostgreSQL for development and staging in one file")
     definition, old, new = _upgrade_postgres(work)
     _commit(work, INFRA, f"Upgrade in-cluster PostgreSQL {old} -> {new}", [str(definition.relative_to(work))])
@@ -102,12 +111,24 @@ def demo(directory: Path | None, out: TextIO | None = None) -> int:
     for pull in report.opened:
         story.say(f"  #{pull.number} {pull.title}")
         story.say(f"      branch {pull.branch}, reviewers {', '.join(pull.reviewers) or '-'}")
-    story.say("nothing was committed to main: each team reviews its own pull request")
+    story.say(
+        "development was committed to main at once (direct); staging waits in auto-merge pull requests, one per team"
+    )
     if report.opened:
         first = min(report.opened, key=lambda p: p.number)
         story.say(f"pull request #{first.number} as its team sees it (an excerpt of its body):")
         for line in pull_excerpt(first.body):
             story.say(f"  | {line}".rstrip())
+
+    if report.waiting:
+        story.say(f"{len(report.waiting)} part(s) wait for an earlier wave to be live")
+    _show_dashboard(story, forge)
+    story.heading("The next run merges the auto-merge pull requests: staging is live")
+    report = _process(work, forge)
+    story.say(f"processor: {_summary(report)}")
+    for pull in report.merged:
+        story.say(f"  merged #{pull.number} ({pull.branch})")
+    _show_dashboard(story, forge)
 
     story.heading("Running the processor again changes nothing")
     writes_before = forge.stats.writes
@@ -160,6 +181,39 @@ def demo(directory: Path | None, out: TextIO | None = None) -> int:
     return 0
 
 
+def _switch_on_waves(work: Path) -> list[str]:
+    """Uncomment the three-wave example the template's environment files carry, and group pull requests by team."""
+    changed = []
+    for path in sorted((work / "environments").glob("*.yaml")):
+        text = path.read_text()
+        switched = re.sub(
+            r"^# (rollout:\n)((?:#   .*\n)+)",
+            lambda m: m[1] + re.sub(r"^# ", "", m[2], flags=re.M),
+            text,
+            flags=re.M,
+        )
+        if switched != text:
+            path.write_text(switched)
+            changed.append(str(path.relative_to(work)))
+    platform = work / "platform.yaml"
+    platform.write_text(
+        platform.read_text().replace("pullRequests:\n", "pullRequests:\n  groupBy: team\n", 1)
+    )
+    return [*changed, "platform.yaml"]
+
+
+def _show_dashboard(story: _Story, forge: LocalForge) -> None:
+    from gitops_engine.dashboard import DATA_START, MARKER
+
+    issue = forge.find_issue(MARKER)
+    if issue is None:
+        return
+    story.say(f"the rollout dashboard, issue #{issue.number}:")
+    text = issue.body[: issue.body.find(DATA_START)] if DATA_START in issue.body else issue.body
+    for line in text.replace(MARKER + "\n", "", 1).strip("\n").splitlines():
+        story.say(f"  | {line}".rstrip())
+
+
 def engine_command() -> str:
     """How to run this very gitops-engine from any folder: its name when PATH finds this script, the script's
     path when it is not on PATH (a virtual environment not activated), else `python -m gitops_engine`."""
@@ -174,8 +228,9 @@ def engine_command() -> str:
 
 def pull_excerpt(body: str, diff_lines: int = 8) -> list[str]:
     """The heading, the definitions table and the start of the first diff of a pull request's body."""
-    lines = body.splitlines()
-    excerpt = [line for line in lines[1:2]]  # the heading (after the marker)
+    # Hidden markers (the unit and the rollout marker) are for tools, not for people.
+    lines = [line for line in body.splitlines() if not line.startswith("<!-- gitops-engine:")]
+    excerpt = [line for line in lines[:1]]  # the heading
     if "### Definitions" in lines:
         start = lines.index("### Definitions")
         end = lines.index("", start + 2) if "" in lines[start + 2 :] else len(lines)

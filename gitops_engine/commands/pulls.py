@@ -9,7 +9,7 @@ from typing import Literal, TextIO, cast
 
 from gitops_engine.forge import open_forge
 from gitops_engine.loading import load_settings
-from gitops_engine.publishing import unit_of_branch
+from gitops_engine.rollout import read_marker, unit_of_branch
 
 
 def pulls(
@@ -20,11 +20,12 @@ def pulls(
     name = forge_name or load_settings(repo).forge
     forge = open_forge(name, repo)
     found = [
-        p
+        (p, marker)
         for p in forge.list_pull_requests(cast(Literal["open", "closed", "all"], state))
-        if unit_of_branch(p.branch)
+        if (marker := read_marker(p.body, p.branch)) is not None
     ]
     if output_format == "json":
+        # The rollout fields come from the hidden marker in each body (see gitops_engine.rollout).
         json.dump(
             [
                 {
@@ -33,11 +34,16 @@ def pulls(
                     "state": p.state,
                     "branch": p.branch,
                     "workload": unit_of_branch(p.branch),
+                    "units": list(marker.units),
+                    "environments": list(marker.environments),
+                    "wave": marker.wave,
+                    "automerge": marker.automerge or p.automerge,
+                    "group": marker.group,
                     "url": p.url,
                     "labels": list(p.labels),
                     "reviewers": list(p.reviewers),
                 }
-                for p in found
+                for p, marker in found
             ],
             out,
             indent=2,
@@ -46,6 +52,8 @@ def pulls(
         return 0
     if not found:
         out.write(f"no {state if state != 'all' else ''} pull requests by gitops-engine\n".replace("  ", " "))
-    for p in found:
-        out.write(f"#{p.number}\t{p.state}\t{unit_of_branch(p.branch)}\t{p.title}\n")
+    for p, marker in found:
+        out.write(
+            f"#{p.number}\t{p.state}\t{unit_of_branch(p.branch) or ','.join(marker.units)}\t{p.title}\n"
+        )
     return 0

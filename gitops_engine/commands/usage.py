@@ -18,6 +18,7 @@ from gitops_engine.forge import open_forge
 from gitops_engine.git import Git
 from gitops_engine.loading import GitSource, load_snapshot
 from gitops_engine.publishing import unit_of_branch
+from gitops_engine.versions import VersionNames
 
 
 @dataclass
@@ -26,6 +27,7 @@ class DefinitionUsage:
     type: str
     path: str
     version: str | None  # None: the definition no longer exists
+    human_version: str | None  # see gitops_engine.versions
     uses: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -36,8 +38,10 @@ class DefinitionUsage:
 def collect_usage(git: Git, commit: str) -> dict[str, DefinitionUsage]:
     snapshot = load_snapshot(GitSource(git, commit))
     state = RenderedState(git, snapshot.source.commit if isinstance(snapshot.source, GitSource) else commit)
+    names = VersionNames(git, commit)
     by_id: dict[str, DefinitionUsage] = {
-        d.id: DefinitionUsage(d.id, d.type, d.path, d.version) for d in snapshot.definitions.values()
+        d.id: DefinitionUsage(d.id, d.type, d.path, d.version, names.of_definition(d))
+        for d in snapshot.definitions.values()
     }
     rank = {env: index for index, env in enumerate(snapshot.environment_order)}
     # platform.yaml's order of environments (an environment no longer listed last), then units by name
@@ -48,15 +52,23 @@ def collect_usage(git: Git, commit: str) -> dict[str, DefinitionUsage]:
             definition_id = resource["definition"]
             entry = by_id.setdefault(
                 definition_id,
-                DefinitionUsage(definition_id, resource["type"], resource.get("definition_path", ""), None),
+                DefinitionUsage(
+                    definition_id, resource["type"], resource.get("definition_path", ""), None, None
+                ),
             )
+            current = resource["version"] == entry.version
             entry.uses.append(
                 {
                     "workload": unit,
                     "environment": env,
                     "resource": resource["name"],
                     "version": resource["version"],
-                    "current": resource["version"] == entry.version,
+                    "human_version": entry.human_version
+                    if current
+                    else names.of_definition_version(
+                        resource.get("definition_path", entry.path), resource["version"]
+                    ),
+                    "current": current,
                     "pull_request": None,
                 }
             )
@@ -93,6 +105,7 @@ def usage(
                         "type": e.type,
                         "path": e.path,
                         "version": e.version,
+                        "human_version": e.human_version,
                         "uses": e.uses,
                         "behind": len(e.behind),
                     }
@@ -105,12 +118,12 @@ def usage(
         out.write("\n")
         return 0
     for entry in selected:
-        state = f"version {entry.version}" if entry.version else "deleted"
+        state = f"version {entry.human_version}" if entry.version else "deleted"
         out.write(
             f"{entry.id} ({entry.type}, {state}): used by {len(entry.uses)}, behind {len(entry.behind)}\n"
         )
         for use in entry.uses:
-            mark = "current" if use["current"] else f"behind ({use['version']})"
+            mark = "current" if use["current"] else f"behind ({use['human_version']})"
             pull = f", pull request #{use['pull_request']}" if use["pull_request"] else ""
             out.write(f"  {use['workload']} [{use['environment']}] {use['resource']}: {mark}{pull}\n")
     return 0

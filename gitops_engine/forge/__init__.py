@@ -128,6 +128,11 @@ class Forge(Protocol):
         """Create a comment containing `marker`, or edit the one that already does (only if the body differs)."""
         ...
 
+    def draft_writes(self, draft: PullRequestDraft) -> int:
+        """The most content-creating requests opening or updating a pull request to `draft` can take (what the
+        write budget reserves before the call; see gitops_engine.budget)."""
+        ...
+
     def find_issue(self, marker: str, *, label: str | None = None) -> Issue | None:
         """The issue (any state, open ones first, then the oldest) whose body contains `marker`, among those
         carrying `label` when one is given (GitHub filters by label on the server: the cheap way to find it)."""

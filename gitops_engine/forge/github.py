@@ -242,6 +242,10 @@ class GitHubForge:
             data = {**data, "auto_merge": self._enable_automerge(data, method)}
         return _to_pull(data)
 
+    def draft_writes(self, draft: PullRequestDraft) -> int:
+        """The pull request itself, its labels, its reviewers and auto-merge: a request each."""
+        return 1 + bool(draft.labels) + bool(draft.reviewers) + bool(draft.automerge)
+
     def merge_ready(self) -> list[PullRequest]:
         """Nothing to do: GitHub merges auto-merge pull requests itself once their checks pass."""
         return []

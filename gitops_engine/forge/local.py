@@ -329,6 +329,10 @@ class LocalForge:
                 self._save(record)
             return self._to_pull(record)
 
+    def draft_writes(self, draft: PullRequestDraft) -> int:
+        """One write for the pull request (labels and reviewers are part of it here), one for auto-merge."""
+        return 1 + bool(draft.automerge)
+
     def merge_ready(self) -> list[PullRequest]:
         """Merge every open auto-merge pull request, as if its checks had passed (see Forge.merge_ready)."""
         merged: list[PullRequest] = []

@@ -1,0 +1,157 @@
+"""The rollout dashboard: one issue saying how far each definition change has rolled out.
+
+Computed from durable state, so it is right whatever range a run looked at: main's locks say which units are live
+on a definition's current version in each environment; the open pull requests' rollout markers say which parts
+wait in a pull request; the run says which parts wait for a wave, for the write budget, or failed. The issue is
+found by its hidden marker and written only when its body changes: a run with nothing new writes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from gitops_engine.affected import RenderedState
+from gitops_engine.forge import Forge, Issue, PullRequest
+from gitops_engine.git import Git
+from gitops_engine.loading import GitSource, load_snapshot
+from gitops_engine.rollout import read_marker
+from gitops_engine.versions import VersionNames
+
+TITLE = "gitops-engine rollout dashboard"
+MARKER = "<!-- gitops-engine:dashboard -->"
+DATA_START = "<!-- gitops-engine:dashboard-data "
+DATA_END = " -->"
+STATES = ("live", "pull_request", "waiting_for_wave", "waiting_for_budget", "failed")
+HEADINGS = {
+    "live": "live",
+    "pull_request": "pull request open",
+    "waiting_for_wave": "waiting for a wave",
+    "waiting_for_budget": "waiting for the write budget",
+    "failed": "failed",
+}
+
+
+@dataclass
+class RunState:
+    """What only the run knows: parts waiting for a wave, units left for the write budget, failed units."""
+
+    waiting: set[tuple[str, str]] = field(default_factory=set)  # (unit, environment)
+    deferred: set[str] = field(default_factory=set)  # units (or branches) left for a later run
+    failed: dict[str, str] = field(default_factory=dict)  # unit -> its first problem
+
+
+def build(git: Git, main: str, open_pulls: list[PullRequest], run: RunState) -> dict[str, Any]:
+    """The dashboard's data: every definition some unit is behind on in some environment, by version."""
+    snapshot = load_snapshot(GitSource(git, main))
+    state = RenderedState(git, main)
+    names = VersionNames(git, main)
+    in_pull: dict[tuple[str, str], PullRequest] = {}
+    for pull in open_pulls:
+        marker = read_marker(pull.body, pull.branch)
+        if marker is not None:
+            for unit in marker.units:
+                for env in marker.environments:
+                    in_pull[(unit, env)] = pull
+    current = {d.id: d for d in snapshot.definitions.values()}
+    uses: dict[str, dict[str, list[tuple[str, bool]]]] = {}  # definition -> env -> [(unit, live)]
+    for (env, unit), lock in sorted(state.all_locks().items()):
+        for resource in lock.get("resources", []):
+            definition = current.get(resource["definition"])
+            if definition is not None:
+                live = resource["version"] == definition.version
+                uses.setdefault(definition.id, {}).setdefault(env, []).append((unit, live))
+    changes = []
+    for definition_id in sorted(uses):
+        by_env = uses[definition_id]
+        if all(live for units in by_env.values() for _, live in units):
+            continue  # nothing left to roll out
+        definition = current[definition_id]
+        environments = {}
+        for env in [e for e in snapshot.environment_order if e in by_env]:
+            counts = {name: 0 for name in STATES}
+            pulls: dict[int, str] = {}
+            for unit, live in sorted(set(by_env[env])):
+                status = _status(unit, env, live, in_pull, run)
+                counts[status] += 1
+                if status == "pull_request":
+                    pull = in_pull[(unit, env)]
+                    pulls[pull.number] = pull.url
+            environments[env] = {
+                **counts,
+                "pull_requests": [{"number": n, "url": pulls[n]} for n in sorted(pulls)],
+            }
+        changes.append(
+            {
+                "definition": definition_id,
+                "path": definition.path,
+                "version": definition.version,
+                "human_version": names.of_definition(definition),
+                "environments": environments,
+            }
+        )
+    failed = [{"unit": unit, "problem": run.failed[unit]} for unit in sorted(run.failed)]
+    return {"changes": changes, "failed": failed}
+
+
+def _status(
+    unit: str, env: str, live: bool, in_pull: dict[tuple[str, str], PullRequest], run: RunState
+) -> str:
+    if live:
+        return "live"
+    if unit in run.failed:
+        return "failed"
+    if (unit, env) in in_pull:
+        return "pull_request"
+    if (unit, env) in run.waiting:
+        return "waiting_for_wave"
+    return "waiting_for_budget"  # planned, but no pull request could be written yet
+
+
+def render_body(data: dict[str, Any]) -> str:
+    lines = [MARKER, f"# {TITLE}", ""]
+    if not data["changes"]:
+        lines.append("Every definition change has rolled out: all units are live.")
+    for change in data["changes"]:
+        lines += [f"## `{change['definition']}`: {change['human_version']}", ""]
+        lines.append("| environment | " + " | ".join(HEADINGS[s] for s in STATES) + " |")
+        lines.append("|---|" + "---|" * len(STATES))
+        for env, counts in change["environments"].items():
+            lines.append(f"| {env} | " + " | ".join(str(counts[s]) for s in STATES) + " |")
+        links = {p["number"]: p["url"] for c in change["environments"].values() for p in c["pull_requests"]}
+        if links:
+            lines += ["", "Pull requests: " + ", ".join(f"[#{n}]({links[n]})" for n in sorted(links))]
+        lines.append("")
+    if data["failed"]:
+        lines += ["", "## Failed units", ""]
+        lines += [f"- `{f['unit']}`: {f['problem']}" for f in data["failed"]]
+    payload = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).replace(
+        "--", "-\\u002d"
+    )
+    lines += ["", DATA_START + payload + DATA_END]
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def publish(forge: Forge, data: dict[str, Any]) -> Issue | None:
+    """Create the dashboard issue, or edit it in place; nothing is written when its body would not change."""
+    body = render_body(data)
+    found = forge.find_issue(MARKER)
+    if found is None and not (data["changes"] or data["failed"]):
+        return None  # nothing has rolled out yet: no issue to open
+    if found is not None and found.body == body and found.title == TITLE and found.state == "open":
+        return None
+    return forge.upsert_issue(MARKER, TITLE, body)
+
+
+def read(issue: Issue) -> dict[str, Any] | None:
+    """The data a dashboard issue holds (None when its hidden data is missing or broken)."""
+    start = issue.body.find(DATA_START)
+    if start < 0:
+        return None
+    end = issue.body.find(DATA_END, start + len(DATA_START))
+    try:
+        data = json.loads(issue.body[start + len(DATA_START) : end])
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None

@@ -1,0 +1,123 @@
+"""The rollout dashboard: one issue, created once, edited in place, its counts equal to the state of the pull
+requests after every step of a rollout; a run with nothing new writes nothing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from helpers import git, run_cli
+from process_helpers import World, prepare_world
+
+from gitops_engine.dashboard import MARKER, TITLE
+from gitops_engine.forge.local import LocalForge
+from gitops_engine.git import default_identity
+from gitops_engine.publishing import process_repo
+
+PG = "definitions/postgres/pg-incluster.yaml"
+SHOP_PG = ["shop/catalog", "shop/orders"]
+
+
+@pytest.fixture(scope="module")
+def _prepared(tmp_path_factory: pytest.TempPathFactory) -> World:
+    return prepare_world(tmp_path_factory.mktemp("dashboard"))
+
+
+@pytest.fixture
+def world(_prepared: World, tmp_path: Path) -> World:
+    return _prepared.copy_to(tmp_path / "world")
+
+
+def run(world: World) -> int:
+    forge = LocalForge(world.remote)
+    report = process_repo(world.engine, forge, default_identity())
+    assert not report.findings, report.findings
+    return forge.stats.writes
+
+
+def counts(world: World) -> dict[str, dict[str, int]]:
+    code, output = run_cli(["dashboard", "--format", "json", "--forge", "local"], world.dev)
+    assert code == 0, output
+    (change,) = json.loads(output)["changes"]
+    assert change["definition"] == "pg-incluster"
+    return {
+        env: {k: v for k, v in c.items() if k != "pull_requests" and v}
+        for env, c in change["environments"].items()
+    }
+
+
+def merge(world: World, number: int) -> None:
+    forge = LocalForge(world.remote)
+    pull = next(p for p in forge.list_pull_requests("open") if p.number == number)
+    git(world.dev, "fetch", "--quiet", "origin")
+    git(world.dev, "checkout", "--quiet", "-B", "main", "origin/main")
+    git(world.dev, "merge", "--quiet", "--no-edit", f"origin/{pull.branch}")
+    git(world.dev, "push", "--quiet", "origin", "HEAD:main")
+
+
+def test_the_dashboard_follows_a_rollout_created_once_and_edited_in_place(world: World) -> None:
+    pushed = world.push_change(
+        world.edit(PG, "postgres:16.4", "postgres:17.0"), "Upgrade in-cluster PostgreSQL to 17"
+    )
+    run(world)
+    forge = LocalForge(world.remote)
+    issue = forge.find_issue(MARKER)
+    assert issue is not None and issue.title == TITLE and issue.state == "open"
+    numbers = {p.branch.removeprefix("gitops-engine/"): p.number for p in forge.list_pull_requests("open")}
+    assert sorted(numbers) == SHOP_PG
+    assert counts(world) == {"development": {"pull_request": 2}, "staging": {"pull_request": 2}}
+
+    code, output = run_cli(["dashboard", "--forge", "local"], world.dev)
+    assert code == 0, output
+    lines = output.splitlines()
+    assert lines[0] == f"#{issue.number} {issue.url}"
+    assert f"## `pg-incluster`: Upgrade in-cluster PostgreSQL to 17 ({pushed[:7]})" in lines
+    assert "| development | 0 | 2 | 0 | 0 | 0 |" in lines and "| staging | 0 | 2 | 0 | 0 | 0 |" in lines
+
+    # A second run: nothing new, not a single write.
+    assert run(world) == 0
+
+    # One pull request merged: its unit is live everywhere, and the same issue says so.
+    merge(world, numbers["shop/catalog"])
+    run(world)
+    assert counts(world) == {
+        "development": {"live": 1, "pull_request": 1},
+        "staging": {"live": 1, "pull_request": 1},
+    }
+    assert run(world) == 0
+
+    # The last one merged: nothing left rolling out.
+    merge(world, numbers["shop/orders"])
+    run(world)
+    code, output = run_cli(["dashboard", "--format", "json", "--forge", "local"], world.dev)
+    assert code == 0 and json.loads(output)["changes"] == [], output
+    assert (
+        "Every definition change has rolled out: all units are live."
+        in run_cli(["dashboard", "--forge", "local"], world.dev)[1]
+    )
+    after = LocalForge(world.remote).find_issue(MARKER)
+    assert after is not None and after.number == issue.number  # edited in place, never duplicated
+    assert [i["number"] for i in _issues(world)] == [issue.number]
+    assert run(world) == 0
+
+
+def _issues(world: World) -> list[dict[str, object]]:
+    folder = world.remote / "gitops-engine" / "issues"
+    return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
+
+
+def test_without_a_dashboard_issue_the_command_says_how_to_get_one(world: World) -> None:
+    code, output = run_cli(["dashboard", "--forge", "local"], world.dev)
+
+    assert code == 2, output
+    assert f"no issue titled {TITLE!r} yet" in output
+
+
+def test_dashboard_false_keeps_no_issue(world: World) -> None:
+    text = world.show("main:platform.yaml") + "  dashboard: false\n"
+    world.push_change(
+        {"platform.yaml": text, **world.edit(PG, "postgres:16.4", "postgres:17.0")}, "No dashboard"
+    )
+    run(world)
+    assert LocalForge(world.remote).find_issue(MARKER) is None
