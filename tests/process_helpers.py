@@ -418,7 +418,9 @@ class World:
 
     def changed_objects(self, a: str, b: str) -> list[str]:
         """Objects (by their `<kind>-<name>.yaml` path) and locks that differ between two revisions."""
-        folders = sorted({p.rpartition("/")[0] + "/" for p in self.changed(a, b) if p.startswith("rendered/")})
+        folders = sorted(
+            {p.rpartition("/")[0] + "/" for p in self.changed(a, b) if p.startswith("rendered/")}
+        )
         before: dict[str, str] = {}
         after: dict[str, str] = {}
         for folder in folders:

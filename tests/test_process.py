@@ -201,9 +201,7 @@ def test_workload_change_is_one_commit_touching_only_that_workload(world: World)
     (commit,) = engine_commits(world, pushed)
     assert world.rgit("rev-parse", f"{commit}^").strip() == pushed
     assert world.changed(pushed, commit) == sorted(
-        f"rendered/{env}/shop/cart/{name}"
-        for env in ENVIRONMENTS
-        for name in ("manifest.yaml", LOCK_FILE)
+        f"rendered/{env}/shop/cart/{name}" for env in ENVIRONMENTS for name in ("manifest.yaml", LOCK_FILE)
     )
     assert "cart:2.1.0" in world.show(f"{commit}:rendered/production/shop/cart/deployment-cart.yaml")
     assert f"committed {commit[:12]} to main: shop/cart" in output
@@ -1463,9 +1461,7 @@ def test_misplaced_files_are_reported_by_the_runs_that_cover_them(world: World) 
     )
     (commit,) = engine_commits(world, pushed)
     assert world.changed(pushed, commit) == sorted(
-        f"rendered/{env}/shop/cart/{name}"
-        for env in ENVIRONMENTS
-        for name in ("manifest.yaml", LOCK_FILE)
+        f"rendered/{env}/shop/cart/{name}" for env in ENVIRONMENTS for name in ("manifest.yaml", LOCK_FILE)
     )
     # Fixed: the next run over the fix is clean, and commits nothing.
     tidy = world.push_change(
@@ -1614,7 +1610,6 @@ def test_a_team_called_shared_cannot_take_a_shared_resources_object(plain_world:
     assert code == 1, output
     assert (
         "workloads/shared/cache/score.yaml:1:1: rendered/development/shared/cache renders Service cache in "
-        "namespace shared-development, as rendered/development/_shared/cache does"
-        in output
+        "namespace shared-development, as rendered/development/_shared/cache does" in output
     )
     assert world.main() == pushed

@@ -18,9 +18,9 @@ from helpers import (
     assert_golden_tree,
     clone,
     commit_all,
-    run_cli,
     read_object,
     rendered_objects,
+    run_cli,
     snapshot_tree,
     write_files,
 )

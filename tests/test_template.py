@@ -149,7 +149,9 @@ def test_render_check_fails_when_the_template_output_is_stale(template_repo: Pat
     # `render --check` passing above means something only if it can fail on this very repo.
     repo = clone(template_repo, tmp_path / "stale")
     victim = next(
-        p for p in sorted((repo / "rendered" / "production").rglob("manifest.yaml")) if "replicas: 3" in p.read_text()
+        p
+        for p in sorted((repo / "rendered" / "production").rglob("manifest.yaml"))
+        if "replicas: 3" in p.read_text()
     )
     victim.write_text(victim.read_text().replace("replicas: 3", "replicas: 1", 1))
     code, output = run_cli(["render", "--check", "--repo", str(repo)], tmp_path)
@@ -188,7 +190,9 @@ def test_one_manifest_per_unit_in_install_order(template_repo: Path) -> None:
         keys = [order_key(f"{obj['kind']}/{obj['metadata']['name']}") for obj in documents]
         assert keys == sorted(keys) and len(set(keys)) == len(keys), folder
         lock = json.loads((folder / "gitops-engine.lock").read_text())
-        assert sorted(lock["manifests"]) == sorted(f"{obj['kind']}/{obj['metadata']['name']}" for obj in documents)
+        assert sorted(lock["manifests"]) == sorted(
+            f"{obj['kind']}/{obj['metadata']['name']}" for obj in documents
+        )
 
 
 def test_the_validator_rejects_what_kubernetes_rejects(
