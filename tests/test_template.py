@@ -541,3 +541,27 @@ def test_production_data_services_are_managed(rendered_objects: dict[str, list[d
         and obj["metadata"]["name"] != path.split("/")[2]
     ]
     assert stateful == []
+
+
+def test_the_deploy_examples_apply_each_manifest_and_never_a_lock(template_repo: Path) -> None:
+    """Argo CD's ApplicationSet: one Application per folder its generator finds, applying what `include` matches;
+    Flux: one Kustomization per environment folder, reading .yaml/.yml/.json files."""
+    import fnmatch
+
+    deploy = template_dir() / "deploy"
+    appset = load_objects(deploy / "argocd")["applicationset.yaml"][0]
+    (generator,) = appset["spec"]["generators"]
+    (directories,) = generator["git"]["directories"]
+    include = appset["spec"]["template"]["spec"]["source"]["directory"]["include"]
+    folders = sorted(p for p in (template_repo / "rendered").glob("*/*/*") if p.is_dir())
+    assert sorted(template_repo.glob(directories["path"])) == folders and len(folders) == 30
+    for folder in folders:
+        assert [p.name for p in sorted(folder.iterdir()) if fnmatch.fnmatch(p.name, include)] == [
+            "manifest.yaml"
+        ]
+    for env in ENVIRONMENTS:
+        kustomization = load_objects(deploy / "flux")[f"{env}.yaml"][0]
+        path = template_repo / kustomization["spec"]["path"]
+        assert path == template_repo / "rendered" / env and path.is_dir()
+        applied = sorted(p.name for p in path.rglob("*") if p.suffix in (".yaml", ".yml", ".json"))
+        assert applied and set(applied) == {"manifest.yaml"}
