@@ -19,6 +19,18 @@ from gitops_engine import RENDER_VERSION
 from gitops_engine.errors import Finding, InputError, group_findings
 from gitops_engine.git import Git, blob_id
 from gitops_engine.loading import PLATFORM_FILE, Snapshot
+from gitops_engine.manifest import (
+    MANIFEST_FILE,
+    ObjectChange,
+    document_key,
+    is_legacy_object_file,
+    kind_of,
+    legacy_file_name,
+    object_changes,
+    object_id,
+    objects_of,
+    split_manifest,
+)
 from gitops_engine.matching import Ambiguous, NoMatch, ResourceKey, match_definition
 from gitops_engine.model import LOCK_FILE, SHARED_FOLDER, WORKLOAD_TYPE, Environment
 from gitops_engine.rendering import (
@@ -26,7 +38,7 @@ from gitops_engine.rendering import (
     Renderer,
     UnitFailure,
     describe_workload,
-    is_cluster_scoped_file,
+    is_cluster_scoped,
     lookup_fingerprint,
     namespace_clash,
     object_clash,
@@ -136,6 +148,16 @@ class RenderedState:
     def files_of(self, env: str, unit: str) -> dict[str, str]:
         self.ensure([unit])
         return self.folders.get((env, unit), {})
+
+    def objects_of(self, env: str, unit: str) -> dict[str, str]:
+        """Object id (`manifest.object_id`) -> object key of the unit's folder in `env`, from its lock (an
+        unreadable lock: from the names of an older engine's per-object files; none when there is no folder)."""
+        lock = self.lock(env, unit)
+        if lock is not None and isinstance(lock.get("manifests"), dict):
+            return {object_id(str(key)): str(key) for key in lock["manifests"]}
+        return {
+            object_id(n): n for n in self.files_of(env, unit) if n.endswith(".yaml") and n != MANIFEST_FILE
+        }
 
     def lock(self, env: str, unit: str) -> dict[str, Any] | None:
         key = (env, unit)
@@ -397,6 +419,9 @@ class UnitPlan:
     # The rollout part this plan is (see gitops_engine.rollout): how it lands and the wave of its environments.
     mode: str = "pull-request"
     wave: int = 1
+    object_envs: set[str] = field(
+        default_factory=set
+    )  # environments where an object is added, changed or removed
 
     @property
     def changed(self) -> bool:
@@ -404,7 +429,9 @@ class UnitPlan:
 
     @property
     def manifests_changed(self) -> bool:
-        return any(not p.endswith("/" + LOCK_FILE) for p in [*self.writes, *self.deletes])
+        """Whether any object changes: not the lock alone, nor only the layout objects are written in (the first
+        run of an engine that moved an older engine's per-object files into manifest.yaml)."""
+        return bool(self.object_envs)
 
     @property
     def environments(self) -> list[str]:
@@ -413,30 +440,51 @@ class UnitPlan:
 
     @property
     def manifest_environments(self) -> list[str]:
-        """Environments whose manifests change (not only the provenance lock)."""
-        paths = [*self.writes, *self.deletes]
-        return self._ordered({p.split("/")[1] for p in paths if not p.endswith("/" + LOCK_FILE)})
+        """Environments whose objects change (not only the provenance lock or the layout)."""
+        return self._ordered(self.object_envs)
 
     def _ordered(self, envs: set[str]) -> list[str]:
         rank = {env: index for index, env in enumerate(self.order)}
         return sorted(envs, key=lambda env: (rank.get(env, len(rank)), env))
 
+    def object_changes(self, git: Git, env: str) -> list[ObjectChange]:
+        """The objects that differ in `env`, old and new document each, in manifest.yaml's order."""
+        if env not in self.object_envs:
+            return []
+        prefix = f"rendered/{env}/{self.unit}/"
+        paths = sorted(p for p in {*self.writes, *self.deletes, *self.old_files} if p.startswith(prefix))
+        old_blobs = [(p, self.old_files[p]) for p in paths if p in self.old_files]
+        old = objects_of(
+            (p[len(prefix) :], data)
+            for (p, _), data in zip(old_blobs, git.read_many([b for _, b in old_blobs]), strict=True)
+            if data is not None
+        )
+        new_files = {p[len(prefix) :]: c for p, c in self.writes.items() if p.startswith(prefix)}
+        for path, blob in old_blobs:  # kept as they are (old_files also names unchanged files the diff needs)
+            name = path[len(prefix) :]
+            if path not in self.writes and path not in self.deletes and name == MANIFEST_FILE:
+                new_files[name] = git.read_blob(blob)
+        return object_changes(old, objects_of(new_files.items()))
+
     def diff(self, git: Git, env: str) -> str:
-        """The unit's manifests' unified diff in `env` (locks aside), fenced-code safe."""
-        prefix = f"rendered/{env}/"
+        """The unit's unified diff in `env`, object by object (the lock aside), each headed by the object's kind
+        and name; fenced-code safe."""
+        folder = f"rendered/{env}/{self.unit}"
         out: list[str] = []
-        for path in sorted(
-            p for p in {*self.writes, *self.deletes} if p.startswith(prefix) and not p.endswith(LOCK_FILE)
-        ):
-            old_blob = self.old_files.get(path)
-            old = git.read_blob(old_blob).decode("utf-8", "replace") if old_blob else ""
-            new = self.writes[path].decode("utf-8", "replace") if path in self.writes else ""
+        for change in self.object_changes(git, env):
+            heading = change.key.replace("/", " ", 1)
+            old = change.old.decode("utf-8", "replace") if change.old is not None else ""
+            new = change.new.decode("utf-8", "replace") if change.new is not None else ""
             out.extend(
                 difflib.unified_diff(
                     old.splitlines(keepends=True),
                     new.splitlines(keepends=True),
-                    fromfile=f"a/{path}" if old_blob else "/dev/null",
-                    tofile=f"b/{path}" if path in self.writes else "/dev/null",
+                    fromfile=f"a/{folder}/{MANIFEST_FILE}: {heading}"
+                    if change.old is not None
+                    else "/dev/null",
+                    tofile=f"b/{folder}/{MANIFEST_FILE}: {heading}"
+                    if change.new is not None
+                    else "/dev/null",
                     n=3,
                 )
             )
@@ -670,7 +718,7 @@ def _refuse_object_clashes(plan: Plan, snapshot: Snapshot, state: RenderedState)
         for env_id in plan.units[unit].rendered:
             namespace = snapshot.environments[env_id].namespace_for(*unit.split("/", 1))
             scopes.setdefault((env_id, namespace), set()).add(unit)
-            if any(is_cluster_scoped_file(name) for name in _objects_after(plan, state, env_id, unit)):
+            if any(is_cluster_scoped(key) for key in _objects_after(plan, state, env_id, unit).values()):
                 scopes.setdefault((env_id, ""), set()).add(unit)
     refused: dict[str, Finding] = {}
     for (env_id, namespace), mine in sorted(scopes.items()):
@@ -685,7 +733,9 @@ def _refuse_object_clashes(plan: Plan, snapshot: Snapshot, state: RenderedState)
             members = set(mine) | {u for team in sorted(teams) for u in state.units_in(env_id, team)}
         else:
             members = set(mine) | set(state.units_in(env_id))
-        owners: dict[str, list[str]] = {}
+        state.read_all_locks(members - mine)  # their objects, in one read
+        owners: dict[str, list[str]] = {}  # object id -> the units rendering it
+        keys: dict[str, str] = {}  # object id -> its key, as the first unit names it
         for member in sorted(members):
             if member in refused:
                 continue
@@ -696,14 +746,15 @@ def _refuse_object_clashes(plan: Plan, snapshot: Snapshot, state: RenderedState)
                 else env.namespace_for(team, workload)
             ):
                 continue
-            for name in _objects_after(plan, state, env_id, member):
-                if is_cluster_scoped_file(name) != (not namespace):
+            for ident, key in _objects_after(plan, state, env_id, member).items():
+                if is_cluster_scoped(key) != (not namespace):
                     continue
-                owners.setdefault(name, []).append(member)
-        for name, units in sorted(owners.items()):
+                owners.setdefault(ident, []).append(member)
+                keys.setdefault(ident, key)
+        for ident, units in sorted(owners.items()):
             if len(units) < 2:
                 continue
-            holding = [u for u in units if name in state.files_of(env_id, u)]
+            holding = [u for u in units if ident in state.objects_of(env_id, u)]
             keeper = (holding or units)[0]
             for unit in units:
                 if unit == keeper or unit not in mine or unit in refused:
@@ -712,7 +763,7 @@ def _refuse_object_clashes(plan: Plan, snapshot: Snapshot, state: RenderedState)
                     snapshot.workload_paths[unit],
                     1,
                     1,
-                    object_clash(env_id, unit, keeper, name, namespace),
+                    object_clash(env_id, unit, keeper, keys[ident], namespace),
                     unit=unit,
                 )
     for unit, finding in sorted(refused.items()):
@@ -720,16 +771,15 @@ def _refuse_object_clashes(plan: Plan, snapshot: Snapshot, state: RenderedState)
         plan.failures.setdefault(unit, []).append(finding)
 
 
-def _objects_after(plan: Plan, state: RenderedState, env: str, unit: str) -> set[str]:
-    """The object files (lock aside) of a unit's folder in `env` once this run's plan is written."""
-    names = set(state.files_of(env, unit))
+def _objects_after(plan: Plan, state: RenderedState, env: str, unit: str) -> dict[str, str]:
+    """Object id -> key of the objects of a unit's folder in `env` once this run's plan is written."""
     unit_plan = plan.units.get(unit)
-    if unit_plan is not None:
-        prefix = f"{unit_folder(env, unit)}/"
-        names |= {path[len(prefix) :] for path in unit_plan.writes if path.startswith(prefix)}
-        names -= {path[len(prefix) :] for path in unit_plan.deletes if path.startswith(prefix)}
-    names.discard(LOCK_FILE)
-    return names
+    if unit_plan is not None and env in unit_plan.rendered:
+        return {object_id(key): key for key in unit_plan.rendered[env].provenance["manifests"]}
+    folder = f"{unit_folder(env, unit)}/"
+    if unit_plan is not None and any(p.startswith(folder) for p in unit_plan.deletes):
+        return {}  # not rendered in `env` but deleted from it: the whole folder goes
+    return state.objects_of(env, unit)
 
 
 @dataclass
@@ -834,13 +884,7 @@ def _plan_workload(
             return
         removal = UnitPlan(unit, "removed", [f"workloads/{unit}/ removed"], order=tuple(envs))
         for env in existing_envs:
-            removal.old_locks[env] = state.lock(env, unit) or {}
-            for name, blob in state.files_of(env, unit).items():
-                path = f"{unit_folder(env, unit)}/{name}"
-                removal.deletes.append(path)
-                removal.old_files[path] = blob
-            if _holds_data(snapshot, env, removal.old_locks[env], state.files_of(env, unit)):
-                removal.removes_production_data = True
+            _remove_folder(removal, env, unit, state, snapshot)
         plan.units[unit] = removal
         return
     reasons: list[str] = []
@@ -892,10 +936,7 @@ def _plan_workload(
     if failed:
         return
     for env in gone_envs:
-        for name, blob in state.files_of(env, unit).items():
-            path = f"{unit_folder(env, unit)}/{name}"
-            unit_plan.deletes.append(path)
-            unit_plan.old_files[path] = blob
+        _remove_folder(unit_plan, env, unit, state, snapshot, environment_gone=True)
     plan.units[unit] = unit_plan
 
 
@@ -1005,27 +1046,71 @@ def _diff_folder(
     for name, blob in gone.items():
         unit_plan.deletes.append(f"{folder}/{name}")
         unit_plan.old_files[f"{folder}/{name}"] = blob
-    if gone and snapshot is not None and _holds_data(snapshot, env, {}, gone):
-        unit_plan.removes_production_data = True
+    if not _objects_same(existing, files.get(MANIFEST_FILE)):
+        unit_plan.object_envs.add(env)
+        if MANIFEST_FILE in existing:
+            unit_plan.old_files.setdefault(f"{folder}/{MANIFEST_FILE}", existing[MANIFEST_FILE])
+        new_objects = {object_id(key) for key in _manifest_keys(files.get(MANIFEST_FILE))}
+        removed = {
+            ident: key for ident, key in state.objects_of(env, unit).items() if ident not in new_objects
+        }
+        if removed and snapshot is not None and _holds_data(snapshot, env, removed.values()):
+            unit_plan.removes_production_data = True
+
+
+def _manifest_keys(manifest: bytes | None) -> list[str]:
+    if manifest is None:
+        return []
+    return [document_key(document) or "" for document in split_manifest(manifest)]
+
+
+def _objects_same(existing: Mapping[str, str], manifest: bytes | None) -> bool:
+    """Whether a folder (name -> blob id) holds the objects of `manifest` (None: no object) exactly. A folder an
+    older engine wrote holds the same documents one file each: their blob ids are compared, nothing is read."""
+    legacy = {name: blob for name, blob in existing.items() if is_legacy_object_file(name)}
+    if MANIFEST_FILE in existing or manifest is None:
+        held = existing.get(MANIFEST_FILE)
+        return not legacy and held == (blob_id(manifest) if manifest is not None else None)
+    documents = split_manifest(manifest)
+    keys = [document_key(document) for document in documents]
+    if any(key is None for key in keys):
+        return False
+    wanted = {legacy_file_name(str(key)): blob_id(doc) for key, doc in zip(keys, documents, strict=True)}
+    return wanted == legacy
 
 
 def _remove_folder(
-    unit_plan: UnitPlan, env: str, unit: str, state: RenderedState, snapshot: Snapshot
+    unit_plan: UnitPlan,
+    env: str,
+    unit: str,
+    state: RenderedState,
+    snapshot: Snapshot,
+    *,
+    environment_gone: bool = False,
 ) -> None:
-    lock = state.lock(env, unit) or {}
-    unit_plan.old_locks[env] = lock
+    """Delete the unit's folder in `env`. (A removed environment's folders go with it, data or not: the
+    environment's own removal was the reviewed change.)"""
+    if not environment_gone:
+        unit_plan.old_locks[env] = state.lock(env, unit) or {}
     for name, blob in state.files_of(env, unit).items():
         path = f"{unit_folder(env, unit)}/{name}"
         unit_plan.deletes.append(path)
         unit_plan.old_files[path] = blob
-    if _holds_data(snapshot, env, lock, state.files_of(env, unit)):
+    objects = state.objects_of(env, unit)
+    if objects:
+        unit_plan.object_envs.add(env)
+    if not environment_gone and _holds_data(snapshot, env, objects.values()):
         unit_plan.removes_production_data = True
 
 
-def _holds_data(snapshot: Snapshot, env: str, lock: Mapping[str, Any], files: Mapping[str, str]) -> bool:
-    """Removing this folder would delete data in a production-type environment."""
+def _holds_data(snapshot: Snapshot, env: str, objects: Iterable[str]) -> bool:
+    """Removing these objects (keys, or an older engine's file names) would delete data in a production-type
+    environment."""
     environment = snapshot.environments.get(env)
     production = environment.type == "production" if environment else env == "production"
     if not production:
         return False
-    return any(name.split("-", 1)[0] in {k.lower() for k in DATA_KINDS} for name in files)
+    return any(kind_of(key) in _DATA_KINDS_LOWER for key in objects)
+
+
+_DATA_KINDS_LOWER = frozenset(kind.lower() for kind in DATA_KINDS)

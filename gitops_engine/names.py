@@ -88,11 +88,6 @@ def kind_problem(kind: object) -> str | None:
     return None
 
 
-def object_file_name(kind: str, name: str) -> str:
-    """The file a rendered object is written to: `<kind>-<name>.yaml`, lower-case kind."""
-    return f"{kind.lower()}-{name}.yaml"
-
-
 def file_name_problem(file_name: str) -> str | None:
     """Why `file_name` cannot be one entry of a folder in a checkout, or None."""
     if not file_name or file_name in (".", "..") or "/" in file_name or "\0" in file_name:
@@ -106,13 +101,9 @@ def file_name_problem(file_name: str) -> str | None:
     return None
 
 
-def object_file_problem(kind: str, name: str) -> str | None:
-    """Why an object of this kind and name cannot be rendered to a file of its own, or None."""
-    return (
-        kind_problem(kind)
-        or object_name_problem(kind, name)
-        or file_name_problem(object_file_name(kind, name))
-    )
+def object_problem(kind: str, name: str) -> str | None:
+    """Why an object of this kind and name cannot be rendered (a document of its unit's manifest.yaml), or None."""
+    return kind_problem(kind) or object_name_problem(kind, name)
 
 
 def unit_folder(env: str, unit: str) -> str:

@@ -1108,13 +1108,10 @@ def pull_body(git: Git, unit: UnitPlan, *, diffs: bool = True) -> str:
         lines.append("")
     lines += ["### Environments", "", "| environment | changed | added | removed |", "|---|---|---|---|"]
     for env in unit.environments:
-        prefix = f"rendered/{env}/"
-        manifests = [
-            p for p in [*unit.writes, *unit.deletes] if p.startswith(prefix) and not p.endswith(LOCK_FILE)
-        ]
-        added = sum(1 for p in manifests if p in unit.writes and p not in unit.old_files)
-        removed = sum(1 for p in manifests if p in unit.deletes)
-        lines.append(f"| {env} | {len(manifests) - added - removed} | {added} | {removed} |")
+        objects = unit.object_changes(git, env)
+        added = sum(1 for change in objects if change.old is None)
+        removed = sum(1 for change in objects if change.new is None)
+        lines.append(f"| {env} | {len(objects) - added - removed} | {added} | {removed} |")
     lines += ["", "### Why", ""]
     lines += [f"- {reason}" for reason in unit.reasons[:30]]
     if len(unit.reasons) > 30:

@@ -21,6 +21,7 @@ from typing import Any
 from gitops_engine import RENDER_VERSION, names
 from gitops_engine.errors import Finding, InputError, did_you_mean
 from gitops_engine.loading import Snapshot, secret_literal_problem, secret_output_problems
+from gitops_engine.manifest import MANIFEST_FILE, join_manifest, kind_of, object_key
 from gitops_engine.matching import Ambiguous, NoMatch, ResourceKey, match_definition
 from gitops_engine.model import (
     DEFAULT_CLASS,
@@ -97,9 +98,9 @@ def shared_namespace(env: Environment, res_id: str) -> str:
 _CLUSTER_SCOPED_PREFIXES = frozenset(kind.lower() for kind in CLUSTER_SCOPED_KINDS)
 
 
-def is_cluster_scoped_file(name: str) -> bool:
-    """Whether a rendered file (`<kind>-<name>.yaml`) holds a cluster-scoped object."""
-    return name.split("-", 1)[0] in _CLUSTER_SCOPED_PREFIXES
+def is_cluster_scoped(key: str) -> bool:
+    """Whether an object (its key `<Kind>/<name>`, or an older engine's file name) is cluster-scoped."""
+    return kind_of(key) in _CLUSTER_SCOPED_PREFIXES
 
 
 def namespace_clash(name: str, namespace: str, env: Environment, keeper_path: str) -> str:
@@ -109,12 +110,12 @@ def namespace_clash(name: str, namespace: str, env: Environment, keeper_path: st
     )
 
 
-def object_clash(env: str, unit: str, keeper: str, name: str, namespace: str) -> str:
-    """`namespace` is "" for a cluster-scoped object."""
+def object_clash(env: str, unit: str, keeper: str, key: str, namespace: str) -> str:
+    """`key` is the object's `<Kind>/<name>`; `namespace` is "" for a cluster-scoped object."""
+    kind, _, name = key.partition("/")
     return (
-        f"{unit_folder(env, unit)}/{name} is the same object as {unit_folder(env, keeper)}/{name}"
-        f"{f' in namespace {namespace}' if namespace else ''}: rename the resource or workload so their object "
-        "names differ"
+        f"{unit_folder(env, unit)} renders {kind} {name}{f' in namespace {namespace}' if namespace else ''}, as "
+        f"{unit_folder(env, keeper)} does: rename the resource or workload so their object names differ"
     )
 
 
@@ -1413,7 +1414,7 @@ def _manifest_problem(manifest: Any) -> str | None:
     name = metadata.get("name") if isinstance(metadata, dict) else None
     if not isinstance(name, str):
         return names.kind_problem(kind) or names.object_name_problem(kind, name)
-    return names.object_file_problem(kind, name) or _integer_problem(manifest)
+    return names.object_problem(kind, name) or _integer_problem(manifest)
 
 
 # Fields Kubernetes declares int32 (or IntOrString, whose integer is an int32) in the objects definitions render:
@@ -1510,15 +1511,6 @@ def _finish_object(
     return ordered
 
 
-def object_file_name(obj: Mapping[str, Any]) -> str:
-    """The file of a rendered object, checked (names.InvalidName when a name slipped past validation)."""
-    kind, name = str(obj["kind"]), str(obj["metadata"]["name"])
-    problem = names.object_file_problem(kind, name)
-    if problem:
-        raise names.InvalidName(problem)
-    return names.object_file_name(kind, name)
-
-
 def _package(
     unit: str,
     env: Environment,
@@ -1531,10 +1523,10 @@ def _package(
     request_fingerprint: str | None = None,
 ) -> RenderedUnit:
     names.unit_folder(env.id, unit)  # checked: it becomes a folder and a branch
-    files: dict[str, bytes] = {}
+    documents: dict[str, bytes] = {}
     for obj in objects:
-        name = object_file_name(obj)
-        if name in files:
+        key = object_key(str(obj["kind"]), str(obj["metadata"]["name"]))
+        if key in documents:
             raise UnitFailure(
                 unit,
                 [
@@ -1542,13 +1534,13 @@ def _package(
                         workload_document.path if workload_document else env.path,
                         0,
                         0,
-                        f"two objects render to {name} in {unit_folder(env.id, unit)}: a definition or the workload "
-                        "creates the same kind and name twice",
+                        f"two objects are {key.replace('/', ' ')} in {unit_folder(env.id, unit)}: a definition or "
+                        "the workload creates the same kind and name twice",
                         unit=unit,
                     )
                 ],
             )
-        files[name] = dump(obj).encode()
+        documents[key] = dump(obj).encode()
     provenance: dict[str, Any] = {
         "engine": RENDER_VERSION,
         "unit": unit,
@@ -1570,11 +1562,13 @@ def _package(
             }
             for r in resolved
         ],
-        "manifests": {name: sha256_hex(content) for name, content in sorted(files.items())},
+        "manifests": {key: sha256_hex(content) for key, content in sorted(documents.items())},
     }
     if request_fingerprint:
         provenance["request"] = request_fingerprint
-    files[LOCK_FILE] = (json.dumps(provenance, indent=1, sort_keys=True) + "\n").encode()
+    files = {LOCK_FILE: (json.dumps(provenance, indent=1, sort_keys=True) + "\n").encode()}
+    if documents:
+        files[MANIFEST_FILE] = join_manifest(documents)
     return RenderedUnit(
         unit=unit, env=env.id, files=dict(sorted(files.items())), provenance=provenance, resources=resolved
     )

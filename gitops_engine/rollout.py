@@ -281,6 +281,7 @@ def _part(
         old_files={p: b for p, b in unit.old_files.items() if mine(p)},
         rendered={e: r for e, r in unit.rendered.items() if e in keep},
         old_locks={e: lk for e, lk in unit.old_locks.items() if e in keep},
+        object_envs=unit.object_envs & keep,
         body=unit.body if whole and mode == "pull-request" else None,
         mode=mode,
         wave=_wave_of(envs, config),

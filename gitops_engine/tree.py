@@ -8,22 +8,24 @@ from __future__ import annotations
 
 import copy
 import errno
+import json
 import os
 import tempfile
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from gitops_engine import names
 from gitops_engine.errors import Finding, InputError, UsageError, group_findings
 from gitops_engine.loading import Snapshot
+from gitops_engine.manifest import object_id, objects_of
 from gitops_engine.model import LOCK_FILE, SHARED_FOLDER
 from gitops_engine.rendering import (
     RenderedUnit,
     Renderer,
     UnitFailure,
     deep_merge,
-    is_cluster_scoped_file,
+    is_cluster_scoped,
     namespace_clash,
     object_clash,
     unit_folder,
@@ -92,8 +94,8 @@ def build_tree(
     on_unit: Callable[[], None] | None = None,
 ) -> TreeBuild:
     """Render the selected workloads (default all) in the selected environments (default all).
-    `already_rendered`: (environment, unit) -> file names of the folders already there, which keep their namespace
-    and objects in a clash (see cross_checks). `on_unit` is called after each workload and environment (progress)."""
+    `already_rendered`: (environment, unit) -> object ids (`manifest.object_id`) of the folders already there,
+    which keep their namespace and objects in a clash (see cross_checks). `on_unit` is called after each workload and environment (progress)."""
     build = TreeBuild(global_findings=list(snapshot.findings), local_findings=list(snapshot.local_findings))
     all_envs = snapshot.environment_order
     build.environments = list(environments) if environments is not None else all_envs
@@ -294,23 +296,21 @@ def _object_collisions(
     whose rendered/ folder already holds the object keeps it (as `process` decides), else the first in path
     order."""
     findings: list[Finding] = []
-    # (env, namespace or "" for a cluster-scoped object, file) -> the units rendering it
-    owners: dict[tuple[str, str, str], list[str]] = {}
+    # (env, namespace or "" for a cluster-scoped object, object id) -> (unit, object key) of the units rendering it
+    owners: dict[tuple[str, str, str], list[tuple[str, str]]] = {}
     for (env, unit), rendered in sorted(build.units.items()):
         if unit in reported:
             continue  # refused already (a namespace clash): its objects are not written, so they claim nothing
         namespace = str(rendered.provenance.get("namespace", ""))
-        for name in rendered.files:
-            if name == LOCK_FILE:
-                continue
-            scope = "" if is_cluster_scoped_file(name) else namespace
-            owners.setdefault((env, scope, name), []).append(unit)
-    for (env, scope, name), claims in sorted(owners.items()):
+        for key in rendered.provenance["manifests"]:
+            scope = "" if is_cluster_scoped(key) else namespace
+            owners.setdefault((env, scope, object_id(key)), []).append((unit, key))
+    for (env, scope, ident), claims in sorted(owners.items()):
         if len(claims) < 2:
             continue
-        holding = [unit for unit in claims if name in already_rendered.get((env, unit), ())]
-        keeper = holding[0] if holding else claims[0]
-        for unit in claims:
+        holding = [unit for unit, _ in claims if ident in already_rendered.get((env, unit), ())]
+        keeper = holding[0] if holding else claims[0][0]
+        for unit, key in claims:
             if unit == keeper or unit in reported:
                 continue
             path = snapshot.workload_paths.get(unit, f"{RENDERED}/{env}/{unit}")
@@ -319,7 +319,7 @@ def _object_collisions(
                     path,
                     1 if unit in snapshot.workload_paths else 0,
                     1 if unit in snapshot.workload_paths else 0,
-                    object_clash(env, unit, keeper, name, scope),
+                    object_clash(env, unit, keeper, key, scope),
                     unit=unit,
                 )
             )
@@ -343,24 +343,60 @@ class TreeChanges:
         return sorted([*self.writes, *self.deletes])
 
 
-def rendered_units(root: Path) -> dict[tuple[str, str], frozenset[str]]:
-    """(environment, unit) -> file names of every unit folder under rendered/ in a work tree (nothing is read)."""
-    found: dict[tuple[str, str], frozenset[str]] = {}
-    base = root / RENDERED
-    if not base.is_dir():
-        return found
-    for env in os.scandir(base):
-        if not env.is_dir(follow_symlinks=False):
-            continue
-        for team in os.scandir(env.path):
-            if not team.is_dir(follow_symlinks=False):
+class RenderedFolders(Mapping[tuple[str, str], frozenset[str]]):
+    """(environment, unit) -> object ids (`manifest.object_id`) of every unit folder under rendered/ in a work
+    tree. Folders are listed up front; a folder's objects are read (from its lock) only when asked for, which a
+    full render does only for the few units that clash."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._folders: dict[tuple[str, str], Path] = {}
+        self._objects: dict[tuple[str, str], frozenset[str]] = {}
+        base = root / RENDERED
+        if not base.is_dir():
+            return
+        for env in os.scandir(base):
+            if not env.is_dir(follow_symlinks=False):
                 continue
-            for unit in os.scandir(team.path):
-                if unit.is_dir(follow_symlinks=False):
-                    found[(env.name, f"{team.name}/{unit.name}")] = frozenset(
-                        f.name for f in os.scandir(unit.path) if f.is_file(follow_symlinks=False)
-                    )
-    return found
+            for team in os.scandir(env.path):
+                if not team.is_dir(follow_symlinks=False):
+                    continue
+                for unit in os.scandir(team.path):
+                    if unit.is_dir(follow_symlinks=False):
+                        self._folders[(env.name, f"{team.name}/{unit.name}")] = Path(unit.path)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._folders
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self._folders)
+
+    def __len__(self) -> int:
+        return len(self._folders)
+
+    def __getitem__(self, key: tuple[str, str]) -> frozenset[str]:
+        if key not in self._objects:
+            self._objects[key] = _folder_objects(self._folders[key])
+        return self._objects[key]
+
+
+def _folder_objects(folder: Path) -> frozenset[str]:
+    """Object ids of a unit folder: the keys its lock records, else (no readable lock) what its files hold."""
+    try:
+        lock = json.loads((folder / LOCK_FILE).read_bytes())
+    except (OSError, ValueError):
+        lock = None
+    if isinstance(lock, dict) and isinstance(lock.get("manifests"), dict):
+        return frozenset(object_id(str(key)) for key in lock["manifests"])
+    files = [
+        (f.name, Path(f.path).read_bytes()) for f in os.scandir(folder) if f.is_file(follow_symlinks=False)
+    ]
+    return frozenset(object_id(key) for key in objects_of(files) if "/" in key)
+
+
+def rendered_units(root: Path) -> RenderedFolders:
+    """Every unit folder under rendered/ in a work tree, with its objects read on demand."""
+    return RenderedFolders(root)
 
 
 def existing_rendered(root: Path) -> dict[str, bytes]:

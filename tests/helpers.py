@@ -291,3 +291,31 @@ def assert_golden_tree(name: str, files: Mapping[str, bytes]) -> None:
     )
     for path in sorted(files):
         assert_golden(f"{name}/{path}", files[path].decode("utf-8"))
+
+
+def rendered_objects(files: Mapping[str, bytes]) -> dict[str, bytes]:
+    """Every object of a rendered tree (path -> content, as snapshot_tree gives it) by the path an engine before
+    render version 3 wrote it to, `rendered/<env>/<unit>/<kind>-<name>.yaml`, as `manifest.yaml` holds it; the
+    locks as they are. What tests that name objects by path read."""
+    from gitops_engine.manifest import MANIFEST_FILE, document_key, legacy_file_name, split_manifest
+
+    out: dict[str, bytes] = {}
+    for path, content in files.items():
+        folder, _, name = path.rpartition("/")
+        if name != MANIFEST_FILE:
+            out[path] = content
+            continue
+        for document in split_manifest(content):
+            key = document_key(document)
+            assert key is not None, f"{path}: a document without kind or name"
+            out[f"{folder}/{legacy_file_name(key)}"] = document
+    return dict(sorted(out.items()))
+
+
+def read_object(repo: Path, path: str) -> str:
+    """One rendered object, named as `rendered/<env>/<unit>/<kind>-<name>.yaml` (see rendered_objects)."""
+    folder = path.rpartition("/")[0]
+    objects = rendered_objects(snapshot_tree(repo, folder))
+    if path not in objects:
+        raise FileNotFoundError(f"{path}: no such object in {folder}/manifest.yaml")
+    return objects[path].decode("utf-8")

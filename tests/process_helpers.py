@@ -21,7 +21,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from helpers import FileSpec, git, make_repo, write_files
+from helpers import FileSpec, git, make_repo, rendered_objects, write_files
 
 from gitops_engine.forge.local import LocalForge
 from gitops_engine.git import default_identity
@@ -375,7 +375,24 @@ class World:
         return self.rgit("rev-parse", "refs/heads/main").strip()
 
     def show(self, spec: str) -> str:
+        """`git show REV:PATH`; an object named `rendered/<env>/<unit>/<kind>-<name>.yaml` is read out of the
+        folder's manifest.yaml (see helpers.rendered_objects)."""
+        rev, _, path = spec.partition(":")
+        folder, _, name = path.rpartition("/")
+        if path.startswith("rendered/") and name not in ("manifest.yaml", "gitops-engine.lock"):
+            manifest = self.rgit("show", f"{rev}:{folder}/manifest.yaml").encode()
+            objects = rendered_objects({f"{folder}/manifest.yaml": manifest})
+            if path not in objects:
+                raise AssertionError(f"{spec}: no such object in {folder}/manifest.yaml")
+            return objects[path].decode()
         return self.rgit("show", spec)
+
+    def objects(self, rev: str, under: str = "rendered/") -> dict[str, str]:
+        """Every rendered object at `rev` on the remote by its `<kind>-<name>.yaml` path (rendered_objects)."""
+        manifests = {
+            p: self.rgit("show", f"{rev}:{p}").encode() for p in self.files(rev, under) if p.endswith(".yaml")
+        }
+        return {p: c.decode() for p, c in rendered_objects(manifests).items()}
 
     def refs(self) -> dict[str, str]:
         """Every ref on the remote: `git ls-remote`, ref -> sha."""
@@ -398,6 +415,19 @@ class World:
 
     def changed(self, a: str, b: str) -> list[str]:
         return sorted(self.rgit("diff", "--name-only", "--no-renames", a, b).split())
+
+    def changed_objects(self, a: str, b: str) -> list[str]:
+        """Objects (by their `<kind>-<name>.yaml` path) and locks that differ between two revisions."""
+        folders = sorted(
+            {p.rpartition("/")[0] + "/" for p in self.changed(a, b) if p.startswith("rendered/")}
+        )
+        before: dict[str, str] = {}
+        after: dict[str, str] = {}
+        for folder in folders:
+            before.update(self.objects(a, folder))
+            after.update(self.objects(b, folder))
+        locks = [p for p in self.changed(a, b) if p.endswith("/gitops-engine.lock")]
+        return sorted([*(p for p in {*before, *after} if before.get(p) != after.get(p)), *locks])
 
     def log(self, rev_range: str) -> list[str]:
         return self.rgit("log", "--format=%H", rev_range).split()

@@ -19,6 +19,7 @@ from helpers import (
     PLATFORM_YAML,
     WEB_SCORE,
     FileSpec,
+    rendered_objects,
     run_cli,
     snapshot_tree,
     write_files,
@@ -574,14 +575,14 @@ def test_render_keep_going_renders_the_valid_units(platform_repo: Path) -> None:
     after = snapshot_tree(platform_repo)
     changed = sorted(path for path in after if after[path] != before.get(path))
     assert changed == [
-        "rendered/development/team-b/web/deployment-web.yaml",
         "rendered/development/team-b/web/gitops-engine.lock",
-        "rendered/production/team-b/web/deployment-web.yaml",
+        "rendered/development/team-b/web/manifest.yaml",
         "rendered/production/team-b/web/gitops-engine.lock",
+        "rendered/production/team-b/web/manifest.yaml",
     ]
     assert (
         b"image: registry.example.com/web:2.1\n"
-        in after["rendered/production/team-b/web/deployment-web.yaml"]
+        in rendered_objects(after)["rendered/production/team-b/web/deployment-web.yaml"]
     )
     # The broken workload keeps its last rendered output, untouched and complete.
     assert {p: c for p, c in after.items() if "/team-a/api/" in p} == {
@@ -695,9 +696,9 @@ def test_an_object_clash_leaves_the_object_to_the_unit_already_holding_it(
 
         assert code == 1, output
         assert (
-            f"{API}:1:1: rendered/development/team-a/api/service-api-db.yaml is the same object as "
-            "rendered/development/team-a/api-db/service-api-db.yaml in namespace team-a-development: rename the "
-            "resource or workload so their object names differ" in output
+            f"{API}:1:1: rendered/development/team-a/api renders Service api-db in namespace team-a-development, as "
+            "rendered/development/team-a/api-db does: rename the resource or workload so their object names differ"
+            in output
         )
         assert "workloads/team-a/api-db/score.yaml:1:1" not in output
         assert snapshot_tree(repo) == before

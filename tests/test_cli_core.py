@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 import pytest
-from helpers import API_SCORE, git, run_cli, snapshot_tree, write_files
+from helpers import API_SCORE, git, read_object, run_cli, snapshot_tree, write_files
 
 from gitops_engine.cli import main
 
@@ -167,8 +167,8 @@ def test_render_only_selected_environment_and_workload(platform_repo: Path) -> N
     assert (code, output) == (0, "rendered 1 units in 1 environments: 2 file(s) written, 0 removed\n")
     after = snapshot_tree(platform_repo)
     assert sorted(p for p in after if after[p] != before[p]) == [
-        "rendered/production/team-a/api/deployment-api.yaml",
         "rendered/production/team-a/api/gitops-engine.lock",
+        "rendered/production/team-a/api/manifest.yaml",
     ]
 
 
@@ -176,7 +176,7 @@ def test_render_reads_the_work_tree_not_the_last_commit(platform_repo: Path) -> 
     write_files(platform_repo, {"workloads/team-a/api/score.yaml": API_SCORE.replace("api:1.0", "api:1.2")})
     assert git(platform_repo, "status", "--short") == " M workloads/team-a/api/score.yaml\n"
     assert run_cli(["render"], platform_repo)[0] == 0
-    deployment = (platform_repo / "rendered/development/team-a/api/deployment-api.yaml").read_text()
+    deployment = read_object(platform_repo, "rendered/development/team-a/api/deployment-api.yaml")
     assert "image: registry.example.com/api:1.2\n" in deployment
 
 

@@ -346,8 +346,8 @@ def test_the_demo_shows_a_pull_request_and_ends_with_commands_that_work(
         r"     \| \| `postgres-incluster` \| `[0-9a-f]{12}` \| `[0-9a-f]{12}` \|\n"
         r"     \|\n"
         r"     \| ```diff\n"
-        r"     \| --- a/rendered/staging/identity/accounts-api/statefulset-accounts-api-db.yaml\n"
-        r"     \| \+\+\+ b/rendered/staging/identity/accounts-api/statefulset-accounts-api-db.yaml\n"
+        r"     \| --- a/rendered/staging/identity/accounts-api/manifest.yaml: StatefulSet accounts-api-db\n"
+        r"     \| \+\+\+ b/rendered/staging/identity/accounts-api/manifest.yaml: StatefulSet accounts-api-db\n"
         r"     \| -        image: docker.io/library/postgres:16.4\n"
         r"     \| \+        image: docker.io/library/postgres:17.0\n"
         r"     \| … \(the whole diff is in the pull request\)\n",

@@ -97,14 +97,14 @@ def test_names_says_what_git_and_file_systems_refuse() -> None:
 # 6. Long names: validated, and render writes all or nothing
 
 
-def test_a_250_character_metadata_name_is_refused_before_anything_is_written(template_repo: Path) -> None:
-    name = "a" * 250
+def test_a_254_character_metadata_name_is_refused_before_anything_is_written(template_repo: Path) -> None:
+    name = "a" * 254
     append_manifest(
         template_repo, PG, f"- apiVersion: v1\n  kind: ConfigMap\n  metadata:\n    name: {name}\n"
     )
     assert errors(refused(template_repo)) == [
-        f"{PG}:25:14: manifest 4: the file name configmap-{'a' * 30}... is 265 bytes long, over the 255 bytes a "
-        "file system allows: shorten the kind or metadata.name"
+        f"{PG}:25:14: manifest 4: ConfigMap metadata.name is 254 characters long: Kubernetes allows at most 253; "
+        "shorten it"
     ]
 
 

@@ -31,10 +31,10 @@ def test_a_broken_definition_fails_only_the_units_that_use_its_type(platform_rep
     after = snapshot_tree(platform_repo)
     changed = sorted(p for p in after if after[p] != before.get(p))
     assert changed == [
-        "rendered/development/team-b/web/deployment-web.yaml",
         "rendered/development/team-b/web/gitops-engine.lock",
-        "rendered/production/team-b/web/deployment-web.yaml",
+        "rendered/development/team-b/web/manifest.yaml",
         "rendered/production/team-b/web/gitops-engine.lock",
+        "rendered/production/team-b/web/manifest.yaml",
     ]
     # The api workload also uses postgres in production, where pg-prod is fine: it is still not rendered, since
     # the unit (all its environments) cannot be rendered consistently.
@@ -62,8 +62,8 @@ def test_two_units_rendering_the_same_object_are_refused(platform_repo: Path) ->
 
     assert code == 1, output
     assert output.splitlines() == [
-        "workloads/team-b/api-db/score.yaml:1:1: rendered/development/team-b/api-db/service-api-db.yaml is the same "
-        "object as rendered/development/team-a/api/service-api-db.yaml in namespace development: rename the resource "
-        "or workload so their object names differ",
+        "workloads/team-b/api-db/score.yaml:1:1: rendered/development/team-b/api-db renders Service api-db in "
+        "namespace development, as rendered/development/team-a/api does: rename the resource or workload so their "
+        "object names differ",
         "1 error in 1 file",
     ]

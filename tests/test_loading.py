@@ -196,7 +196,7 @@ def test_environment_values_reach_templates(make_platform: Callable[..., Path]) 
     )
     snapshot = load_snapshot(WorkTreeSource(repo))
     unit, _ = Renderer(snapshot).render_workload("team-a/api", "development")
-    assert b"value: db.dev.example.com\n" in unit.files["deployment-api.yaml"]
+    assert b"value: db.dev.example.com\n" in unit.files["manifest.yaml"]
 
 
 def test_symlinks_in_the_work_tree_are_not_followed(

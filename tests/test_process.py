@@ -53,7 +53,7 @@ def _prepared(tmp_path_factory: pytest.TempPathFactory) -> World:
     # The processor's first render is exactly what `render` writes.
     code, output = run_cli(["render", "--check"], world.dev)
     assert code == 0, output
-    assert len(world.files("main")) == 58
+    assert len(world.files("main")) == 36
     return world
 
 
@@ -201,9 +201,7 @@ def test_workload_change_is_one_commit_touching_only_that_workload(world: World)
     (commit,) = engine_commits(world, pushed)
     assert world.rgit("rev-parse", f"{commit}^").strip() == pushed
     assert world.changed(pushed, commit) == sorted(
-        f"rendered/{env}/shop/cart/{name}"
-        for env in ENVIRONMENTS
-        for name in ("deployment-cart.yaml", LOCK_FILE)
+        f"rendered/{env}/shop/cart/{name}" for env in ENVIRONMENTS for name in ("manifest.yaml", LOCK_FILE)
     )
     assert "cart:2.1.0" in world.show(f"{commit}:rendered/production/shop/cart/deployment-cart.yaml")
     assert f"committed {commit[:12]} to main: shop/cart" in output
@@ -232,7 +230,7 @@ def test_port_change_in_an_override_reaches_the_workloads_that_look_it_up(world:
     assert_branch_holds_new_rendering(world, "shop/cart", rendering)
     # The port moves in staging only: locks record what the lookup returned, so the other environments are
     # untouched.
-    assert world.changed("main", "refs/heads/gitops-engine/shop/cart") == [
+    assert world.changed_objects("main", "refs/heads/gitops-engine/shop/cart") == [
         "rendered/staging/shop/cart/deployment-cart.yaml",
         f"rendered/staging/shop/cart/{LOCK_FILE}",
     ]
@@ -318,7 +316,7 @@ def test_definition_change_opens_a_pull_request_per_affected_workload(world: Wor
         assert pull.reviewers == ("shop-team",)
         assert f"opened #{pull.number} {pull.title}" in output
         assert_branch_holds_new_rendering(world, unit, rendering)
-        assert world.changed("main", pull.branch) == sorted(
+        assert world.changed_objects("main", pull.branch) == sorted(
             f"rendered/{env}/{unit}/{name}"
             for env in ("development", "staging")
             for name in (LOCK_FILE, f"statefulset-{unit.split('/')[1]}-db.yaml")
@@ -410,7 +408,7 @@ def test_deleted_definition_falls_back_to_the_next_one(world: World) -> None:
     assert open_units(world) == ["billing/invoices"]
     assert_branch_holds_new_rendering(world, "billing/invoices", rendering)
     branch = "refs/heads/gitops-engine/billing/invoices"
-    changed = world.changed("main", branch)
+    changed = world.changed_objects("main", branch)
     assert "rendered/development/billing/invoices/configmap-tuned-invoices-db.yaml" in changed
     assert "rendered/development/billing/invoices/statefulset-invoices-db.yaml" in changed
     assert "pg-tuned" in pull_of(world, "billing/invoices").body
@@ -1243,7 +1241,7 @@ def test_rendered_files_edited_by_a_person_are_checked_again(plain_world: World)
 
 def test_deleted_workload_is_removed_in_a_commit_on_main(world: World) -> None:
     before = unit_files(world, "main", "billing/mailer")
-    assert len(before) == 7  # deployment and lock in each environment, a PodDisruptionBudget in production
+    assert len(before) == 6  # manifest.yaml and lock in each environment
     pushed = world.push_change({"workloads/billing/mailer/score.yaml": None}, "Retire the mailer")
 
     process_ok(world)
@@ -1392,7 +1390,7 @@ def test_render_check_on_main_reports_what_waits_in_engine_pull_requests_as_pend
     # Unexplained staleness still fails: a hand edit, and a rendering no pull request holds (a newer definition
     # change the processor has not handled yet).
     world.push_change(world.edit(PG_INCLUSTER, "postgres:17.0", "postgres:17.1"), "PostgreSQL 17.1")
-    cart = world.dev / "rendered/staging/shop/cart/deployment-cart.yaml"
+    cart = world.dev / "rendered/staging/shop/cart/manifest.yaml"
     cart.write_text(cart.read_text().replace("cart:2.0.0", "cart:9.9.9"))
 
     code, output = run_cli(["render", "--check"], world.dev)
@@ -1401,12 +1399,12 @@ def test_render_check_on_main_reports_what_waits_in_engine_pull_requests_as_pend
     assert output.splitlines() == [
         *sorted(
             [
-                "stale: rendered/staging/shop/cart/deployment-cart.yaml",
+                "stale: rendered/staging/shop/cart/manifest.yaml",
                 *(
                     f"stale: rendered/{env}/{unit}/{name}"
                     for unit in SHOP_PG
                     for env in ("development", "staging")
-                    for name in (LOCK_FILE, f"statefulset-{unit.split('/')[1]}-db.yaml")
+                    for name in (LOCK_FILE, "manifest.yaml")
                 ),
             ]
         ),
@@ -1505,9 +1503,7 @@ def test_misplaced_files_are_reported_by_the_runs_that_cover_them(world: World) 
     )
     (commit,) = engine_commits(world, pushed)
     assert world.changed(pushed, commit) == sorted(
-        f"rendered/{env}/shop/cart/{name}"
-        for env in ENVIRONMENTS
-        for name in ("deployment-cart.yaml", LOCK_FILE)
+        f"rendered/{env}/shop/cart/{name}" for env in ENVIRONMENTS for name in ("manifest.yaml", LOCK_FILE)
     )
     # Fixed: the next run over the fix is clean, and commits nothing.
     tidy = world.push_change(
@@ -1597,9 +1593,9 @@ def test_a_workload_rendering_an_object_another_holds_is_refused(world: World) -
     for env in ("development", "staging"):
         for unit, keeper in (("orders-db", "orders"), ("pay-db", "pay")):
             assert (
-                f"workloads/shop/{unit}/score.yaml:1:1: rendered/{env}/shop/{unit}/service-{keeper}-db.yaml is the "
-                f"same object as rendered/{env}/shop/{keeper}/service-{keeper}-db.yaml in namespace shop-{env}: "
-                "rename the resource or workload so their object names differ" in output
+                f"workloads/shop/{unit}/score.yaml:1:1: rendered/{env}/shop/{unit} renders Service {keeper}-db in "
+                f"namespace shop-{env}, as rendered/{env}/shop/{keeper} does: rename the resource or workload so "
+                "their object names differ" in output
             ) == (env == "development")  # one finding a unit: the first environment found
     (commit,) = engine_commits(world, pushed)
     assert sorted({unit_of(p) for p in world.changed(pushed, commit)}) == ["shop/cart", "shop/pay"]
@@ -1625,8 +1621,8 @@ def test_the_unit_holding_an_object_keeps_it_from_a_newcomer_first_in_path_order
 
     assert code == 1, output
     assert (
-        "workloads/shop/pay/score.yaml:1:1: rendered/development/shop/pay/service-pay-db.yaml is the same object as "
-        "rendered/development/shop/pay-db/service-pay-db.yaml in namespace shop-development" in output
+        "workloads/shop/pay/score.yaml:1:1: rendered/development/shop/pay renders Service pay-db in namespace "
+        "shop-development, as rendered/development/shop/pay-db does" in output
     )
     assert world.main() == pushed  # nothing of shop/pay; shop/pay-db untouched
 
@@ -1655,8 +1651,7 @@ def test_a_team_called_shared_cannot_take_a_shared_resources_object(plain_world:
 
     assert code == 1, output
     assert (
-        "workloads/shared/cache/score.yaml:1:1: rendered/development/shared/cache/service-cache.yaml is the same "
-        "object as rendered/development/_shared/cache/service-cache.yaml in namespace shared-development"
-        in output
+        "workloads/shared/cache/score.yaml:1:1: rendered/development/shared/cache renders Service cache in "
+        "namespace shared-development, as rendered/development/_shared/cache does" in output
     )
     assert world.main() == pushed

@@ -18,6 +18,8 @@ from helpers import (
     assert_golden_tree,
     clone,
     commit_all,
+    read_object,
+    rendered_objects,
     run_cli,
     snapshot_tree,
     write_files,
@@ -34,7 +36,10 @@ def rendered_focused(focused_repo: Path) -> Path:
 
 
 def _load(repo: Path, path: str) -> Any:
-    return yaml.safe_load((repo / path).read_text(encoding="utf-8"))
+    """A lock, or one object named `rendered/<env>/<unit>/<kind>-<name>.yaml` (read from the unit's manifest.yaml)."""
+    if path.endswith(".lock"):
+        return yaml.safe_load((repo / path).read_text(encoding="utf-8"))
+    return yaml.safe_load(read_object(repo, path))
 
 
 def _container(repo: Path, env: str, unit: str, kind: str, name: str) -> dict[str, Any]:
@@ -57,40 +62,31 @@ def test_focused_platform_matches_golden_files(rendered_focused: Path) -> None:
 def test_rendered_layout(rendered_focused: Path) -> None:
     assert sorted(snapshot_tree(rendered_focused)) == [
         "rendered/development/_shared/shared-cache/gitops-engine.lock",
-        "rendered/development/_shared/shared-cache/service-shared-cache.yaml",
-        "rendered/development/team-a/orders/configmap-orders-files-daca3b6ed4.yaml",
-        "rendered/development/team-a/orders/deployment-orders.yaml",
-        "rendered/development/team-a/orders/externalsecret-orders-db.yaml",
+        "rendered/development/_shared/shared-cache/manifest.yaml",
         "rendered/development/team-a/orders/gitops-engine.lock",
-        "rendered/development/team-a/orders/ingress-orders-route.yaml",
-        "rendered/development/team-a/orders/networkpolicy-same-namespace.yaml",
-        "rendered/development/team-a/orders/persistentvolumeclaim-orders-data.yaml",
-        "rendered/development/team-a/orders/service-orders-db.yaml",
-        "rendered/development/team-a/orders/service-orders.yaml",
-        "rendered/development/team-b/ledger/configmap-ledger-files-67a75abfc5.yaml",
+        "rendered/development/team-a/orders/manifest.yaml",
         "rendered/development/team-b/ledger/gitops-engine.lock",
-        "rendered/development/team-b/ledger/networkpolicy-same-namespace.yaml",
-        "rendered/development/team-b/ledger/persistentvolumeclaim-ledger-journal.yaml",
-        "rendered/development/team-b/ledger/service-ledger.yaml",
-        "rendered/development/team-b/ledger/statefulset-ledger.yaml",
+        "rendered/development/team-b/ledger/manifest.yaml",
         "rendered/production/_shared/shared-cache/gitops-engine.lock",
-        "rendered/production/_shared/shared-cache/service-shared-cache.yaml",
-        "rendered/production/team-a/orders/configmap-orders-files-9c9d75c93b.yaml",
-        "rendered/production/team-a/orders/deployment-orders.yaml",
-        "rendered/production/team-a/orders/externalsecret-orders-db.yaml",
+        "rendered/production/_shared/shared-cache/manifest.yaml",
         "rendered/production/team-a/orders/gitops-engine.lock",
-        "rendered/production/team-a/orders/ingress-orders-route.yaml",
-        "rendered/production/team-a/orders/persistentvolumeclaim-orders-data.yaml",
-        "rendered/production/team-a/orders/poddisruptionbudget-orders.yaml",
-        "rendered/production/team-a/orders/service-orders-db.yaml",
-        "rendered/production/team-a/orders/service-orders.yaml",
-        "rendered/production/team-b/ledger/configmap-ledger-files-9444f3d1f6.yaml",
+        "rendered/production/team-a/orders/manifest.yaml",
         "rendered/production/team-b/ledger/gitops-engine.lock",
-        "rendered/production/team-b/ledger/persistentvolumeclaim-ledger-journal.yaml",
-        "rendered/production/team-b/ledger/poddisruptionbudget-ledger.yaml",
-        "rendered/production/team-b/ledger/service-ledger.yaml",
-        "rendered/production/team-b/ledger/statefulset-ledger.yaml",
+        "rendered/production/team-b/ledger/manifest.yaml",
     ]
+    # Every object in one stream, in the order Argo CD and Helm install kinds in, then by name.
+    manifest = (rendered_focused / "rendered/production/team-a/orders/manifest.yaml").read_text()
+    assert [(d["kind"], d["metadata"]["name"]) for d in yaml.safe_load_all(manifest)] == [
+        ("PodDisruptionBudget", "orders"),
+        ("ExternalSecret", "orders-db"),
+        ("ConfigMap", "orders-files-9c9d75c93b"),
+        ("PersistentVolumeClaim", "orders-data"),
+        ("Service", "orders"),
+        ("Service", "orders-db"),
+        ("Deployment", "orders"),
+        ("Ingress", "orders-route"),
+    ]
+    assert manifest.startswith("---\napiVersion: policy/v1\nkind: PodDisruptionBudget\n")
 
 
 # -- variables: secrets, escapes, JSON ---------------------------------------------------------------------------
@@ -236,7 +232,9 @@ def test_statefulset_through_the_kind_annotation(rendered_focused: Path) -> None
     statefulset = _load(rendered_focused, "rendered/development/team-b/ledger/statefulset-ledger.yaml")
     assert statefulset["kind"] == "StatefulSet"
     assert statefulset["spec"]["serviceName"] == "ledger"
-    assert not (rendered_focused / "rendered/development/team-b/ledger/deployment-ledger.yaml").exists()
+    assert "rendered/development/team-b/ledger/deployment-ledger.yaml" not in rendered_objects(
+        snapshot_tree(rendered_focused)
+    )
 
 
 # -- overrides ---------------------------------------------------------------------------------------------------
@@ -260,12 +258,13 @@ def test_shared_resource_rendered_once(rendered_focused: Path) -> None:
     shared = sorted(p for p in tree if "/_shared/" in p)
     assert shared == [
         "rendered/development/_shared/shared-cache/gitops-engine.lock",
-        "rendered/development/_shared/shared-cache/service-shared-cache.yaml",
+        "rendered/development/_shared/shared-cache/manifest.yaml",
         "rendered/production/_shared/shared-cache/gitops-engine.lock",
-        "rendered/production/_shared/shared-cache/service-shared-cache.yaml",
+        "rendered/production/_shared/shared-cache/manifest.yaml",
     ]
     # Not once per workload.
-    assert [p for p in tree if p.endswith("service-shared-cache.yaml") and "/_shared/" not in p] == []
+    objects = rendered_objects(tree)
+    assert [p for p in objects if p.endswith("service-shared-cache.yaml") and "/_shared/" not in p] == []
     service = _load(rendered_focused, "rendered/development/_shared/shared-cache/service-shared-cache.yaml")
     assert service["metadata"]["namespace"] == "shared-development"
     ledger = _env_vars(_container(rendered_focused, "development", "team-b/ledger", "statefulset", "ledger"))
@@ -331,7 +330,7 @@ def test_two_clones_render_byte_identical_trees(focused_repo: Path, tmp_path: Pa
     assert run_cli(["render"], one)[0] == 0
     assert run_cli(["render"], two)[0] == 0
     assert snapshot_tree(one) == snapshot_tree(two)
-    assert len(snapshot_tree(one)) == 34
+    assert len(snapshot_tree(one)) == 12
 
 
 ANCHOR_OR_ALIAS = re.compile(rb"(^|[\s\[{,:-])[&*][A-Za-z0-9_]+")
@@ -342,10 +341,11 @@ def test_no_yaml_anchors_or_aliases_in_output(rendered_focused: Path) -> None:
     for path, content in tree.items():
         assert ANCHOR_OR_ALIAS.search(content) is None, path
     # The static definition's anchored selector is written out in full, twice.
-    policy = tree["rendered/development/team-a/orders/networkpolicy-same-namespace.yaml"].decode()
+    objects = rendered_objects(tree)
+    policy = objects["rendered/development/team-a/orders/networkpolicy-same-namespace.yaml"].decode()
     assert policy.count("app.kubernetes.io/managed-by: gitops-engine") == 3
     # So is the template's (ExternalSecret labels reused through an alias).
-    secret = tree["rendered/development/team-a/orders/externalsecret-orders-db.yaml"].decode()
+    secret = objects["rendered/development/team-a/orders/externalsecret-orders-db.yaml"].decode()
     assert secret.count("app.kubernetes.io/instance: orders-db") == 2
 
 
@@ -365,10 +365,10 @@ def test_deleted_workload_is_removed_on_full_render(platform_repo: Path) -> None
     assert (code, output) == (0, "rendered 1 units in 2 environments: 0 file(s) written, 4 removed\n")
     after = snapshot_tree(platform_repo)
     assert sorted(set(before) - set(after)) == [
-        "rendered/development/team-b/web/deployment-web.yaml",
         "rendered/development/team-b/web/gitops-engine.lock",
-        "rendered/production/team-b/web/deployment-web.yaml",
+        "rendered/development/team-b/web/manifest.yaml",
         "rendered/production/team-b/web/gitops-engine.lock",
+        "rendered/production/team-b/web/manifest.yaml",
     ]
     assert not (platform_repo / "rendered/development/team-b").exists()
     assert {p: after[p] for p in after} == {p: before[p] for p in after}
@@ -394,23 +394,23 @@ def test_render_check_lists_stale_missing_and_extra_files(platform_repo: Path) -
         {
             "workloads/team-a/api/score.yaml": API_SCORE.replace("api:1.0", "api:1.1"),
             "rendered/development/team-b/web/extra.yaml": "kind: ConfigMap\n",
-            "rendered/production/team-c/gone/deployment-gone.yaml": "kind: Deployment\n",
+            "rendered/production/team-c/gone/manifest.yaml": "kind: Deployment\n",
         },
     )
-    (platform_repo / "rendered/production/team-b/web/deployment-web.yaml").unlink()
+    (platform_repo / "rendered/production/team-b/web/manifest.yaml").unlink()
     before = snapshot_tree(platform_repo)
 
     code, output = run_cli(["render", "--check"], platform_repo)
 
     assert code == 1
     assert output == (
-        "stale: rendered/development/team-a/api/deployment-api.yaml\n"
         "stale: rendered/development/team-a/api/gitops-engine.lock\n"
+        "stale: rendered/development/team-a/api/manifest.yaml\n"
         "extra: rendered/development/team-b/web/extra.yaml\n"
-        "stale: rendered/production/team-a/api/deployment-api.yaml\n"
         "stale: rendered/production/team-a/api/gitops-engine.lock\n"
-        "missing: rendered/production/team-b/web/deployment-web.yaml\n"
-        "extra: rendered/production/team-c/gone/deployment-gone.yaml\n"
+        "stale: rendered/production/team-a/api/manifest.yaml\n"
+        "missing: rendered/production/team-b/web/manifest.yaml\n"
+        "extra: rendered/production/team-c/gone/manifest.yaml\n"
         "7 rendered file(s) out of date: run `gitops-engine render`\n"
     )
     assert snapshot_tree(platform_repo) == before  # --check writes nothing

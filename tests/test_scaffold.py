@@ -63,7 +63,7 @@ def test_new_workload_validates_as_written_and_renders(bare: Path) -> None:
     assert output.endswith("ok: 1 workloads in 3 environments are valid\n")
     code, output = run_cli(["render"], bare)
     assert code == 0, output
-    assert (bare / "rendered/production/payments/refunds/deployment-refunds.yaml").is_file()
+    assert "kind: Deployment\n" in (bare / "rendered/production/payments/refunds/manifest.yaml").read_text()
 
 
 def test_new_workload_refuses_what_it_cannot_write(bare: Path) -> None:

@@ -28,6 +28,7 @@ from helpers import GIT_ENV, GOLDEN_DIR, GOLDEN_UPDATE, assert_golden, clone, gi
 from k8s import is_builtin, load_objects, validate_object, validate_tree
 
 from gitops_engine.loading import WorkTreeSource, load_snapshot
+from gitops_engine.manifest import order_key
 from gitops_engine.matching import NoMatch, ResourceKey, match_definition
 from gitops_engine.model import SecretRef
 from gitops_engine.rendering import Renderer
@@ -147,8 +148,12 @@ def test_init_refuses_a_non_empty_directory(tmp_path: Path) -> None:
 def test_render_check_fails_when_the_template_output_is_stale(template_repo: Path, tmp_path: Path) -> None:
     # `render --check` passing above means something only if it can fail on this very repo.
     repo = clone(template_repo, tmp_path / "stale")
-    victim = next((repo / "rendered" / "production").rglob("deployment-*.yaml"))
-    victim.write_text(victim.read_text().replace("replicas: 3", "replicas: 1"))
+    victim = next(
+        p
+        for p in sorted((repo / "rendered" / "production").rglob("manifest.yaml"))
+        if "replicas: 3" in p.read_text()
+    )
+    victim.write_text(victim.read_text().replace("replicas: 3", "replicas: 1", 1))
     code, output = run_cli(["render", "--check", "--repo", str(repo)], tmp_path)
     assert code == 1, output
     assert victim.relative_to(repo).as_posix() in output
@@ -174,13 +179,20 @@ def test_rendered_kinds_cover_what_the_template_promises(
     assert "HTTPRoute" not in builtin and "ExternalSecret" not in builtin
 
 
-def test_one_object_per_file_named_after_its_kind_and_name(
-    rendered_objects: dict[str, list[dict[str, Any]]],
-) -> None:
-    for path, documents in rendered_objects.items():
-        assert len(documents) == 1, path
-        (obj,) = documents
-        assert path.rsplit("/", 1)[1] == f"{obj['kind'].lower()}-{obj['metadata']['name']}.yaml"
+def test_one_manifest_per_unit_in_install_order(template_repo: Path) -> None:
+    """Each unit folder holds manifest.yaml (every object, kinds in install order, then by name) and the lock;
+    nothing else: one entry fewer per object for git, Argo CD and Flux to walk."""
+    folders = sorted({p.parent for p in (template_repo / "rendered").rglob("*") if p.is_file()})
+    assert len(folders) == 30
+    for folder in folders:
+        assert sorted(p.name for p in folder.iterdir()) == ["gitops-engine.lock", "manifest.yaml"], folder
+        documents = load_objects(folder)["manifest.yaml"]
+        keys = [order_key(f"{obj['kind']}/{obj['metadata']['name']}") for obj in documents]
+        assert keys == sorted(keys) and len(set(keys)) == len(keys), folder
+        lock = json.loads((folder / "gitops-engine.lock").read_text())
+        assert sorted(lock["manifests"]) == sorted(
+            f"{obj['kind']}/{obj['metadata']['name']}" for obj in documents
+        )
 
 
 def test_the_validator_rejects_what_kubernetes_rejects(
@@ -529,3 +541,27 @@ def test_production_data_services_are_managed(rendered_objects: dict[str, list[d
         and obj["metadata"]["name"] != path.split("/")[2]
     ]
     assert stateful == []
+
+
+def test_the_deploy_examples_apply_each_manifest_and_never_a_lock(template_repo: Path) -> None:
+    """Argo CD's ApplicationSet: one Application per folder its generator finds, applying what `include` matches;
+    Flux: one Kustomization per environment folder, reading .yaml/.yml/.json files."""
+    import fnmatch
+
+    deploy = template_dir() / "deploy"
+    appset = load_objects(deploy / "argocd")["applicationset.yaml"][0]
+    (generator,) = appset["spec"]["generators"]
+    (directories,) = generator["git"]["directories"]
+    include = appset["spec"]["template"]["spec"]["source"]["directory"]["include"]
+    folders = sorted(p for p in (template_repo / "rendered").glob("*/*/*") if p.is_dir())
+    assert sorted(template_repo.glob(directories["path"])) == folders and len(folders) == 30
+    for folder in folders:
+        assert [p.name for p in sorted(folder.iterdir()) if fnmatch.fnmatch(p.name, include)] == [
+            "manifest.yaml"
+        ]
+    for env in ENVIRONMENTS:
+        kustomization = load_objects(deploy / "flux")[f"{env}.yaml"][0]
+        path = template_repo / kustomization["spec"]["path"]
+        assert path == template_repo / "rendered" / env and path.is_dir()
+        applied = sorted(p.name for p in path.rglob("*") if p.suffix in (".yaml", ".yml", ".json"))
+        assert applied and set(applied) == {"manifest.yaml"}
