@@ -8,6 +8,7 @@ is pushed with a lease (when main moved, the whole run starts again on the new m
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -178,11 +179,12 @@ def process_repo(
                     # the units its branch holds are always planned, so none is dropped from it by mistake.
                     candidates |= _group_branch_units(git, branches)
                     pending = with_branch - candidates
+            versions = VersionNames(git, main)  # names definitions' versions in titles and bodies
             plan = plan_changes(
                 snapshot,
                 state,
                 candidates=candidates,
-                describe=None if forge is None else lambda u: pull_body(git, u),
+                describe=None if forge is None else functools.partial(pull_body, git, names=versions),
             )
             report.waiting = apply_rollout(plan, snapshot)
             report.plan = plan
@@ -659,7 +661,7 @@ def _publish_pulls(
         draft = PullRequestDraft(
             branch=branch,
             base=MAIN,
-            title=group_title(group, active=config.active),
+            title=group_title(group, active=config.active, names=names),
             body=group_body(git, group, names),
             labels=labels,
             reviewers=_group_reviewers(snapshot, group),
@@ -991,17 +993,18 @@ def _group_reviewers(snapshot: Snapshot, group: PullGroup) -> tuple[str, ...]:
 # Titles, bodies, messages
 
 
-def group_title(group: PullGroup, *, active: bool) -> str:
+def group_title(group: PullGroup, *, active: bool, names: VersionNames | None = None) -> str:
     """A unit's pull-request title (pull_title); a team's group says how many workloads it holds. With rollout
     settings, the environments it carries follow, so two parts of one unit are told apart."""
     where = f" [{', '.join(group.environments)}]" if active else ""
     if group.group == "workload":
-        return pull_title(group.units[0]) + where
+        return pull_title(group.units[0], names) + where
     who = "shared resources" if group.team == SHARED_FOLDER else group.team
     count = f"{len(group.units)} {'resource' if group.team == SHARED_FOLDER else 'workload'}"
     count += "s" if len(group.units) != 1 else ""
     changes = sorted(
-        {c for u in group.units for c in u.definition_changes()}, key=lambda c: (c[0], c[1] or "", c[2] or "")
+        {c for u in group.units for c in named_changes(u, names)},
+        key=lambda c: (c[0], c[1] or "", c[2] or ""),
     )
     ids = sorted({c[0] for c in changes})
     if len(changes) == 1:
@@ -1020,7 +1023,7 @@ def group_body(git: Git, group: PullGroup, names: VersionNames) -> str:
     marker = rollout_marker(group, _versions(group, names))
     if group.group == "workload":
         unit = group.units[0]
-        body = unit.body if unit.body is not None else pull_body(git, unit)
+        body = unit.body if unit.body is not None else pull_body(git, unit, names=names)
         first, _, rest = body.partition("\n")
         return f"{first}\n{marker}\n{rest}"
     who = "shared resources" if group.team == SHARED_FOLDER else f"team `{group.team}`"
@@ -1036,7 +1039,7 @@ def group_body(git: Git, group: PullGroup, names: VersionNames) -> str:
     ]
     body = "\n".join(head) + "\n"
     for diffs in (True, False):
-        sections = [pull_body(git, u, diffs=diffs).partition("\n")[2] for u in group.units]
+        sections = [pull_body(git, u, diffs=diffs, names=names).partition("\n")[2] for u in group.units]
         if diffs and len(body) + sum(len(s) for s in sections) > BODY_LIMIT:
             continue
         for index, section in enumerate(sections):
@@ -1069,8 +1072,28 @@ def _versions(group: PullGroup, names: VersionNames) -> dict[str, str]:
     return versions
 
 
-def pull_title(unit: UnitPlan) -> str:
+def named_changes(unit: UnitPlan, names: VersionNames | None) -> list[tuple[str, str | None, str | None]]:
+    """unit.definition_changes() with each version by its human-readable name (gitops_engine.versions), when
+    `names` is given: the definition's `version:` field or the commit that made it, as people call it."""
     changes = unit.definition_changes()
+    if names is None:
+        return changes
+    paths: dict[str, str] = {}
+    resources = [r for lock in unit.old_locks.values() for r in lock.get("resources", [])]
+    resources += [r for rendered in unit.rendered.values() for r in rendered.provenance.get("resources", [])]
+    for resource in resources:
+        if resource.get("definition_path"):
+            paths.setdefault(str(resource["definition"]), str(resource["definition_path"]))
+
+    def named(definition_id: str, version: str | None) -> str | None:
+        path = paths.get(definition_id)
+        return names.of_definition_version(path, version) if path and version else version
+
+    return [(d, named(d, old), named(d, new)) for d, old, new in changes]
+
+
+def pull_title(unit: UnitPlan, names: VersionNames | None = None) -> str:
+    changes = named_changes(unit, names)
     if unit.cause == "removed":
         return f"Remove rendered manifests of {unit.unit}"
     if len(changes) == 1:
@@ -1081,11 +1104,24 @@ def pull_title(unit: UnitPlan) -> str:
     return f"Update {unit.unit}: environments or settings changed"
 
 
+def _version_cell(version: str | None, name: str | None) -> str:
+    """A definitions-table cell: the human-readable version, then the hash the locks record."""
+    if not version:
+        return "—"
+    if not name or name == version:
+        return f"`{version}`"
+    return f"{_escape_cell(name)} `{version}`"
+
+
+def _escape_cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("`", "'")
+
+
 def _branch_message(unit: UnitPlan) -> str:
     return f"{pull_title(unit)}\n\n" + "\n".join(f"- {r}" for r in unit.reasons[:50]) + "\n"
 
 
-def pull_body(git: Git, unit: UnitPlan, *, diffs: bool = True) -> str:
+def pull_body(git: Git, unit: UnitPlan, *, diffs: bool = True, names: VersionNames | None = None) -> str:
     lines = [MARKER.format(unit=unit.unit), f"## {unit.unit}: rendered manifests change", ""]
     if unit.cause == "removed":
         lines.append(
@@ -1098,12 +1134,14 @@ def pull_body(git: Git, unit: UnitPlan, *, diffs: bool = True) -> str:
             "manifests change with them. Merging deploys the change; nothing else in your workload changes."
         )
     lines.append("")
-    changes = unit.definition_changes()
-    if changes:
+    hashes = unit.definition_changes()
+    if hashes:
         lines += ["### Definitions", "", "| definition | before | after |", "|---|---|---|"]
-        for definition_id, old, new in changes:
+        for (definition_id, old, new), (_, old_name, new_name) in zip(
+            hashes, named_changes(unit, names), strict=True
+        ):
             lines.append(
-                f"| `{definition_id}` | {f'`{old}`' if old else '—'} | {f'`{new}`' if new else '—'} |"
+                f"| `{definition_id}` | {_version_cell(old, old_name)} | {_version_cell(new, new_name)} |"
             )
         lines.append("")
     lines += ["### Environments", "", "| environment | changed | added | removed |", "|---|---|---|---|"]

@@ -332,7 +332,7 @@ def test_the_demo_shows_a_pull_request_and_ends_with_commands_that_work(
     root = tmp_path / "demo"
     excerpt = output[
         output.index("   pull request #1 as its team sees it") : output.index(
-            "   the rollout dashboard, issue #1"
+            "   wave 2: 2 production part(s) wait until staging is live"
         )
     ]
     assert re.fullmatch(
@@ -343,7 +343,8 @@ def test_the_demo_shows_a_pull_request_and_ends_with_commands_that_work(
         r"     \|\n"
         r"     \| \| definition \| before \| after \|\n"
         r"     \| \|---\|---\|---\|\n"
-        r"     \| \| `postgres-incluster` \| `[0-9a-f]{12}` \| `[0-9a-f]{12}` \|\n"
+        r"     \| \| `postgres-incluster` \| Platform repo from the gitops-engine template \([0-9a-f]{7}\) `[0-9a-f]{12}` "
+        r"\| Upgrade PostgreSQL 16\.4 -> 17\.0 \([0-9a-f]{7}\) `[0-9a-f]{12}` \|\n"
         r"     \|\n"
         r"     \| ```diff\n"
         r"     \| --- a/rendered/staging/identity/accounts-api/manifest.yaml: StatefulSet accounts-api-db\n"

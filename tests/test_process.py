@@ -161,6 +161,11 @@ def version_at(world: World, rev: str, path: str) -> str:
     return world.rgit("rev-parse", f"{rev}:{path}").strip()[:12]
 
 
+def named_at(world: World, rev: str, path: str) -> str:
+    """A definition's human-readable version: the subject and short id of the last commit that changed it."""
+    return world.rgit("log", "-1", "--format=%s (%h)", "--abbrev=7", rev, "--", path).strip()
+
+
 def lock(world: World, rev: str, env: str, unit: str) -> dict[str, Any]:
     return json.loads(world.show(f"{rev}:rendered/{env}/{unit}/{LOCK_FILE}"))
 
@@ -286,9 +291,10 @@ def test_a_bare_lookup_follows_the_callers_team_when_its_team_gains_a_workload_o
 
 
 def test_definition_change_opens_a_pull_request_per_affected_workload(world: World) -> None:
-    old_version = version_at(world, "main", PG_INCLUSTER)
+    old_version, old_name = version_at(world, "main", PG_INCLUSTER), named_at(world, "main", PG_INCLUSTER)
     pushed = world.push_change(world.edit(*PG_17), "Upgrade in-cluster PostgreSQL to 17")
-    new_version = version_at(world, "main", PG_INCLUSTER)
+    new_version, new_name = version_at(world, "main", PG_INCLUSTER), named_at(world, "main", PG_INCLUSTER)
+    assert new_name == f"Upgrade in-cluster PostgreSQL to 17 ({pushed[:7]})"
     rendering = full_render(world)
     expected = units_differing(world, rendering)
     assert expected == set(SHOP_PG)  # the scenario is what we think it is
@@ -305,8 +311,8 @@ def test_definition_change_opens_a_pull_request_per_affected_workload(world: Wor
         unit = pull.branch.removeprefix("gitops-engine/")
         assert pull.state == "open"
         assert pull.base == "main"
-        assert pull.title == f"Update {unit}: pg-incluster {old_version} → {new_version}"
-        assert f"| `pg-incluster` | `{old_version}` | `{new_version}` |" in pull.body
+        assert pull.title == f"Update {unit}: pg-incluster {old_name} → {new_name}"
+        assert f"| `pg-incluster` | {old_name} `{old_version}` | {new_name} `{new_version}` |" in pull.body
         assert re.search(r"^-\s+image: docker.io/library/postgres:16.4$", pull.body, re.M)
         assert re.search(r"^\+\s+image: docker.io/library/postgres:17.0$", pull.body, re.M)
         assert "```mermaid" in pull.body
@@ -661,9 +667,10 @@ def test_superseding_workload_change_closes_the_pull_request(upgraded: tuple[Wor
 def test_later_definition_change_updates_the_open_pull_request(upgraded: tuple[World, str]) -> None:
     world, first_push = upgraded
     before = {p.branch: p for p in pulls(world)}
-    oldest = version_at(world, f"{first_push}^", PG_INCLUSTER)
+    oldest = named_at(world, f"{first_push}^", PG_INCLUSTER)
     world.push_change(world.edit(PG_INCLUSTER, "postgres:17.0", "postgres:17.2"), "PostgreSQL 17.2")
-    newest = version_at(world, "main", PG_INCLUSTER)
+    newest = named_at(world, "main", PG_INCLUSTER)
+    assert newest.startswith("PostgreSQL 17.2 (")
     rendering = full_render(world)
 
     report, _ = process_api(world)
@@ -1473,9 +1480,17 @@ def test_demo_tells_the_whole_story(tmp_path: Path) -> None:
     assert re.search(
         r"\n   the rollout dashboard, issue #1:\n     \| # gitops-engine rollout dashboard\n", output
     )
-    assert "| staging | 0 | " in output
+    assert "| staging | 0 | 2 | 0 | 0 | 0 |" in output
+    # Production waits for staging: wave 2 opens only once the auto-merge pull requests are merged.
+    assert "wave 2: 2 production part(s) wait until staging is live" in output
+    assert "| production | 0 | 0 | 2 | 0 | 0 |" in output
     assert re.search(r"5\. The next run merges the auto-merge pull requests.*\n.*\n     merged #1 \(", output)
-    assert "Every definition change has rolled out: all units are live." in output
+    assert re.search(
+        r"\n     #3 Update identity \(1 workload\): postgres-managed .* \[production\]\n", output
+    )
+    assert "\n         branch gitops-engine/identity/_team, reviewers identity\n" in output
+    assert "| production | 0 | 2 | 0 | 0 | 0 |" in output
+    assert "| production | 1 | 1 | 0 | 0 | 0 |" in output  # after a team merged its production pull request
     assert "(no commit, no push, no pull-request write)" in output
     assert re.search(r"done in \d+\.\d s", output)
     assert (tmp_path / "demo" / "remote.git" / "gitops-engine" / "pulls" / "1.json").is_file()

@@ -111,6 +111,10 @@ class Site:
         assert old in text, f"{old!r} not in {path}"
         return {path: text.replace(old, new)}
 
+    def named(self, path: str, rev: str = "main") -> str:
+        """A definition's human-readable version: the subject and short id of the last commit that changed it."""
+        return self.rgit("log", "-1", "--format=%s (%h)", "--abbrev=7", rev, "--", path)
+
     def version(self, path: str, rev: str = "main") -> str:
         """A definition's version as the engine names it: its blob id, shortened."""
         return self.rgit("rev-parse", f"{rev}:{path}")[:12]
@@ -274,9 +278,9 @@ def opened(site: Site, github: FakeGitHub, clock: FakeClock) -> str:
 def test_definition_change_opens_one_pull_request_per_affected_workload(
     site: Site, github: FakeGitHub, clock: FakeClock
 ) -> None:
-    old_version = site.version(POSTGRES)
+    old_version, old_name = site.version(POSTGRES), site.named(POSTGRES)
     pushed = bump_postgres(site, "16.4", "17.0")
-    new_version = site.version(POSTGRES)
+    new_version, new_name = site.version(POSTGRES), site.named(POSTGRES)
     expected = units_to_review(site)
     assert expected == PG_USERS  # the scenario is what we think it is
 
@@ -294,9 +298,9 @@ def test_definition_change_opens_one_pull_request_per_affected_workload(
         assert pull.head_sha == site.branches()[unit]
         assert pull.labels == ["gitops-engine"]
         assert pull.requested_teams == [TEAM_OF[unit]]
-        assert pull.title == f"Update {unit}: postgres-incluster {old_version} → {new_version}"
+        assert pull.title == f"Update {unit}: postgres-incluster {old_name} → {new_name}"
         body = pull.body or ""
-        assert f"| `postgres-incluster` | `{old_version}` | `{new_version}` |" in body
+        assert f"| `postgres-incluster` | {old_name} `{old_version}` | {new_name} `{new_version}` |" in body
         assert "```diff\n" in body
         assert (
             changed_images(body)

@@ -102,32 +102,39 @@ def demo(directory: Path | None, out: TextIO | None = None) -> int:
     )
     story.say(f"processor: {_summary(report)}")
 
-    story.heading("The infra team upgrades PostgreSQL for development and staging in one file")
-    definition, old, new = _upgrade_postgres(work)
-    _commit(work, INFRA, f"Upgrade in-cluster PostgreSQL {old} -> {new}", [str(definition.relative_to(work))])
+    story.heading(
+        "The infra team upgrades PostgreSQL everywhere: the in-cluster image and the managed cluster"
+    )
+    edited, old, new = _upgrade_postgres(work)
+    definition = edited[0]
+    _commit(work, INFRA, f"Upgrade PostgreSQL {old} -> {new}", [str(p.relative_to(work)) for p in edited])
     report = _process(work, forge)
-    story.say(f"edited {definition.relative_to(work)}: postgres:{old} -> postgres:{new}, pushed to main")
-    story.say(f"processor: {_summary(report)}")
-    for pull in report.opened:
-        story.say(f"  #{pull.number} {pull.title}")
-        story.say(f"      branch {pull.branch}, reviewers {', '.join(pull.reviewers) or '-'}")
     story.say(
-        "development was committed to main at once (direct); staging waits in auto-merge pull requests, one per team"
+        f"edited {', '.join(str(p.relative_to(work)) for p in edited)}: PostgreSQL {old} -> {new}, pushed to main"
+    )
+    story.say(f"processor: {_summary(report)}")
+    _say_opened(story, report)
+    story.say(
+        "wave 1: development was committed to main at once (direct); staging waits in auto-merge pull requests, "
+        "one per team"
     )
     if report.opened:
         first = min(report.opened, key=lambda p: p.number)
         story.say(f"pull request #{first.number} as its team sees it (an excerpt of its body):")
         for line in pull_excerpt(first.body):
             story.say(f"  | {line}".rstrip())
-
     if report.waiting:
-        story.say(f"{len(report.waiting)} part(s) wait for an earlier wave to be live")
+        story.say(f"wave 2: {len(report.waiting)} production part(s) wait until staging is live")
     _show_dashboard(story, forge)
-    story.heading("The next run merges the auto-merge pull requests: staging is live")
+
+    story.heading(
+        "The next run merges the auto-merge pull requests: staging is live, production's wave opens"
+    )
     report = _process(work, forge)
     story.say(f"processor: {_summary(report)}")
     for pull in report.merged:
         story.say(f"  merged #{pull.number} ({pull.branch})")
+    _say_opened(story, report)
     _show_dashboard(story, forge)
 
     story.heading("Running the processor again changes nothing")
@@ -168,6 +175,7 @@ def demo(directory: Path | None, out: TextIO | None = None) -> int:
         story.say(
             f"#{pull.number} is now {states.get(pull.number)}; the other pull requests stay open for their teams"
         )
+        _show_dashboard(story, forge)
 
     story.heading("Where to look")
     story.say(f"the demo's folder:    {root} (remove it with: rm -rf {shlex.quote(str(root))})")
@@ -200,6 +208,12 @@ def _switch_on_waves(work: Path) -> list[str]:
         platform.read_text().replace("pullRequests:\n", "pullRequests:\n  groupBy: team\n", 1)
     )
     return [*changed, "platform.yaml"]
+
+
+def _say_opened(story: _Story, report: RunReport) -> None:
+    for pull in report.opened:
+        story.say(f"  #{pull.number} {pull.title}")
+        story.say(f"      branch {pull.branch}, reviewers {', '.join(pull.reviewers) or '-'}")
 
 
 def _show_dashboard(story: _Story, forge: LocalForge) -> None:
@@ -297,7 +311,9 @@ def _bump(tag: str) -> str:
     return tag[: match.start()] + str(int(match.group(1)) + 1) + tag[match.end() :]
 
 
-def _upgrade_postgres(work: Path) -> tuple[Path, str, str]:
+def _upgrade_postgres(work: Path) -> tuple[list[Path], str, str]:
+    """Bump the in-cluster image (development, staging) and move production to the managed cluster of the new
+    major version: one change that reaches every environment, so the waves show."""
     for path in sorted((work / "definitions" / "postgres").glob("*.yaml")):
         text = path.read_text()
         match = re.search(r"postgres:(\d+)(\.\d+)?", text)
@@ -310,7 +326,16 @@ def _upgrade_postgres(work: Path) -> tuple[Path, str, str]:
                     f"PostgreSQL {old}", f"PostgreSQL {new}"
                 )
             )
-            return path, old, new
+            edited = [path]
+            managed = work / "definitions" / "postgres" / "postgres-managed.yaml"
+            if managed.is_file() and "host: platform-postgres.cluster" in managed.read_text():
+                managed.write_text(
+                    managed.read_text()
+                    .replace("host: platform-postgres.cluster", f"host: platform-postgres-{major}.cluster")
+                    .replace(f"PostgreSQL {old}", f"PostgreSQL {new}")
+                )
+                edited.append(managed)
+            return edited, old, new
     raise UsageError(
         "the demo expected a definition with a postgres:<version> image under definitions/postgres/"
     )
