@@ -137,8 +137,10 @@ def publish(forge: Forge, data: dict[str, Any]) -> Issue | None:
     """Create the dashboard issue, or edit it in place; nothing is written when its body would not change."""
     body = render_body(data)
     found = forge.find_issue(MARKER)
-    if found is None and not (data["changes"] or data["failed"]):
-        return None  # nothing has rolled out yet: no issue to open
+    if found is None and not data["changes"]:
+        # Nothing is rolling out: no issue to open (a workload's own mistake fails its team's check and the run,
+        # not a rollout; once the issue exists, it lists failed units too).
+        return None
     if found is not None and found.body == body and found.title == TITLE and found.state == "open":
         return None
     return forge.upsert_issue(MARKER, TITLE, body)

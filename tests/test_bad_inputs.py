@@ -602,7 +602,7 @@ def test_keep_going_keeps_shared_resources_of_failed_workloads(template_repo: Pa
 
     assert code == 1, output
     assert output.splitlines()[-1] == "rendered 10 units in 3 environments: 0 file(s) written, 0 removed"
-    assert "rendered/staging/_shared/order-events/kafkatopic-order-events.yaml" in before
+    assert "rendered/staging/_shared/order-events/manifest.yaml" in before
     assert snapshot_tree(template_repo) == before
 
 

@@ -25,7 +25,7 @@ PG_UNITS = (
     "identity/accounts-api",
     "payments/checkout-api",
 )  # the units whose postgres PG provides (dev, staging)
-OTHER = "rendered/development/catalog/product-api/deployment-product-api.yaml"
+OTHER = "rendered/development/catalog/product-api/manifest.yaml"
 GUARD_BYTES = 2 * 1024**3
 OUTPUT_LIMIT = "(platform.yaml limits.templateOutputChars)"
 STEPS = (

@@ -65,7 +65,7 @@ def test_render_and_validate_say_and_write_the_same_with_one_and_two_workers(
         )
         + "6 errors in 4 files\n"
     )
-    assert render_output.endswith("rendered 7 units in 3 environments: 130 file(s) written, 0 removed\n")
+    assert render_output.endswith("rendered 7 units in 3 environments: 36 file(s) written, 0 removed\n")
     assert not any(
         p in path
         for p in (
