@@ -958,17 +958,12 @@ def _review_teams(pull: PullRequest, draft: PullRequestDraft) -> PullRequestDraf
 
 
 def _reviewers(snapshot: Snapshot, unit: UnitPlan) -> tuple[str, ...]:
-    """Team slugs that own the unit (CODEOWNERS `@org/team` entries)."""
+    """Team slugs that own the unit (CODEOWNERS `@org/team` entries); a shared resource's, its users' owners."""
     if unit.unit.startswith(SHARED_FOLDER + "/"):
-        paths = [snapshot.workload_paths[u] for u in unit.users if u in snapshot.workload_paths]
-    else:
-        paths = [f"workloads/{unit.unit}/score.yaml"]
-    teams: set[str] = set()
-    for path in paths:
-        for owner in snapshot.owners_of(path):
-            if owner.startswith("@") and "/" in owner:
-                teams.add(owner.split("/", 1)[1])
-    return tuple(sorted(teams))
+        return _owning_teams(
+            snapshot, [snapshot.workload_paths[u] for u in unit.users if u in snapshot.workload_paths]
+        )
+    return _owning_teams(snapshot, [f"workloads/{unit.unit}/score.yaml"])
 
 
 def _group_reviewers(snapshot: Snapshot, group: PullGroup) -> tuple[str, ...]:
@@ -976,16 +971,19 @@ def _group_reviewers(snapshot: Snapshot, group: PullGroup) -> tuple[str, ...]:
     the owners of `definitions/` (the infra team)."""
     if group.group == "workload":
         return _reviewers(snapshot, group.units[0])
-    paths = (
-        ["definitions/"]
-        if group.team == SHARED_FOLDER
-        else [f"workloads/{u}/score.yaml" for u in group.names]
-    )
-    teams: set[str] = set()
-    for path in paths:
-        for owner in snapshot.owners_of(path):
-            if owner.startswith("@") and "/" in owner:
-                teams.add(owner.split("/", 1)[1])
+    if group.team == SHARED_FOLDER:
+        return _owning_teams(snapshot, ["definitions/"])
+    return _owning_teams(snapshot, [f"workloads/{u}/score.yaml" for u in group.names])
+
+
+def _owning_teams(snapshot: Snapshot, paths: list[str]) -> tuple[str, ...]:
+    """The team slugs of the CODEOWNERS `@org/team` owners of `paths`, sorted."""
+    teams = {
+        owner.split("/", 1)[1]
+        for path in paths
+        for owner in snapshot.owners_of(path)
+        if owner.startswith("@") and "/" in owner
+    }
     return tuple(sorted(teams))
 
 
