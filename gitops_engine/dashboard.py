@@ -15,7 +15,7 @@ from typing import Any
 from gitops_engine.affected import RenderedState
 from gitops_engine.forge import Forge, Issue, PullRequest
 from gitops_engine.git import Git
-from gitops_engine.loading import GitSource, load_snapshot
+from gitops_engine.loading import PLATFORM_FILE, GitSource, load_snapshot
 from gitops_engine.rollout import read_marker
 from gitops_engine.versions import VersionNames
 
@@ -43,7 +43,8 @@ class RunState:
 
 
 def build(git: Git, main: str, open_pulls: list[PullRequest], run: RunState) -> dict[str, Any]:
-    """The dashboard's data: every definition some unit is behind on in some environment, by version."""
+    """The dashboard's data: every definition, environment file or platform.yaml some unit is behind on in some
+    environment, by version."""
     snapshot = load_snapshot(GitSource(git, main))
     state = RenderedState(git, main)
     names = VersionNames(git, main)
@@ -55,19 +56,26 @@ def build(git: Git, main: str, open_pulls: list[PullRequest], run: RunState) -> 
                 for env in marker.environments:
                     in_pull[(unit, env)] = pull
     current = {d.id: d for d in snapshot.definitions.values()}
-    uses: dict[str, dict[str, list[tuple[str, bool]]]] = {}  # definition -> env -> [(unit, live)]
+    uses: dict[str, dict[str, list[tuple[str, bool]]]] = {}  # definition or file -> env -> [(unit, live)]
     for (env, unit), lock in sorted(state.all_locks().items()):
         for resource in lock.get("resources", []):
             definition = current.get(resource["definition"])
             if definition is not None:
                 live = resource["version"] == definition.version
                 uses.setdefault(definition.id, {}).setdefault(env, []).append((unit, live))
+        # An environment or settings change rolls out too: a unit is behind on it while its lock records an
+        # older blob of the environment file or platform.yaml.
+        inputs = lock.get("inputs", {})
+        for path in (f"environments/{env}.yaml", PLATFORM_FILE):
+            if path in inputs and path in snapshot.files:
+                uses.setdefault(path, {}).setdefault(env, []).append(
+                    (unit, inputs[path] == snapshot.files[path])
+                )
     changes = []
-    for definition_id in sorted(uses):
+    for definition_id in sorted(uses, key=lambda key: (key not in current, key)):
         by_env = uses[definition_id]
         if all(live for units in by_env.values() for _, live in units):
             continue  # nothing left to roll out
-        definition = current[definition_id]
         environments = {}
         for env in [e for e in snapshot.environment_order if e in by_env]:
             counts = {name: 0 for name in STATES}
@@ -82,12 +90,17 @@ def build(git: Git, main: str, open_pulls: list[PullRequest], run: RunState) -> 
                 **counts,
                 "pull_requests": [{"number": n, "url": pulls[n]} for n in sorted(pulls)],
             }
+        definition = current.get(definition_id)
         changes.append(
             {
                 "definition": definition_id,
-                "path": definition.path,
-                "version": definition.version,
-                "human_version": names.of_definition(definition),
+                "path": definition.path if definition is not None else definition_id,
+                "version": definition.version
+                if definition is not None
+                else snapshot.files[definition_id][:12],
+                "human_version": names.of_definition(definition)
+                if definition is not None
+                else names.of_file(definition_id),
                 "environments": environments,
             }
         )
@@ -112,7 +125,7 @@ def _status(
 def render_body(data: dict[str, Any]) -> str:
     lines = [MARKER, f"# {TITLE}", ""]
     if not data["changes"]:
-        lines.append("Every definition change has rolled out: all units are live.")
+        lines.append("Every definition, environment and settings change has rolled out: all units are live.")
     for change in data["changes"]:
         lines += [f"## `{change['definition']}`: {change['human_version']}", ""]
         lines.append("| environment | " + " | ".join(HEADINGS[s] for s in STATES) + " |")

@@ -275,12 +275,29 @@ def _changed_anything(report: RunReport) -> bool:
     )
 
 
+def _rollout_activity(report: RunReport) -> bool:
+    """Did this run move a rollout: a pull request merged, opened, updated or closed, a part waiting for a wave,
+    or a commit to main of a part not caused by a workload's own change (a direct part, a lock-only change)?"""
+    if report.merged or report.opened or report.updated or report.closed or report.deleted_branches:
+        return True
+    if report.waiting or report.deferred or report.failures:
+        return True
+    return report.plan is not None and any(u.cause != "workload" for u in report.plan.main_units())
+
+
 def _update_dashboard(
     git: Git, forge: Forge, main: str, report: RunReport, progress: Callable[[str], None]
 ) -> None:
     """Bring the rollout dashboard issue up to date (see gitops_engine.dashboard); a write only when it changed."""
     from gitops_engine import dashboard
 
+    if not _rollout_activity(report):
+        # A developer's change alone: the dashboard is read (one forge read) and rebuilt only when a rollout is
+        # in progress, so everyday runs don't pay for reading every lock of the repo.
+        issue = forge.find_issue(dashboard.MARKER)
+        data = dashboard.read(issue) if issue is not None else None
+        if not (data and (data.get("changes") or data.get("failed"))):
+            return
     run = dashboard.RunState(
         waiting={(unit, env) for unit, env, _ in report.waiting},
         deferred=set(report.deferred),

@@ -93,7 +93,7 @@ def test_the_dashboard_follows_a_rollout_created_once_and_edited_in_place(world:
     code, output = run_cli(["dashboard", "--format", "json", "--forge", "local"], world.dev)
     assert code == 0 and json.loads(output)["changes"] == [], output
     assert (
-        "Every definition change has rolled out: all units are live."
+        "Every definition, environment and settings change has rolled out: all units are live."
         in run_cli(["dashboard", "--forge", "local"], world.dev)[1]
     )
     after = LocalForge(world.remote).find_issue(MARKER)
@@ -121,3 +121,30 @@ def test_dashboard_false_keeps_no_issue(world: World) -> None:
     )
     run(world)
     assert LocalForge(world.remote).find_issue(MARKER) is None
+
+
+def test_an_environment_change_is_followed_by_its_file_and_commit(world: World) -> None:
+    pushed = world.push_change(
+        world.edit("environments/staging.yaml", "example.com/env: staging", "example.com/env: stage"),
+        "Staging label: stage",
+    )
+    run(world)
+    forge = LocalForge(world.remote)
+    staging_pulls = sorted(p.number for p in forge.list_pull_requests("open"))
+    assert staging_pulls  # every unit of staging gets its pull request
+
+    code, output = run_cli(["dashboard", "--format", "json", "--forge", "local"], world.dev)
+    assert code == 0, output
+    (change,) = json.loads(output)["changes"]
+    assert (change["definition"], change["path"]) == (
+        "environments/staging.yaml",
+        "environments/staging.yaml",
+    )
+    assert change["human_version"] == f"Staging label: stage ({pushed[:7]})"
+    assert list(change["environments"]) == ["staging"]
+    staging = change["environments"]["staging"]
+    assert staging["pull_request"] == len(staging_pulls) and staging["live"] == 0
+    assert [p["number"] for p in staging["pull_requests"]] == staging_pulls
+    code, text = run_cli(["dashboard", "--forge", "local"], world.dev)
+    assert f"## `environments/staging.yaml`: Staging label: stage ({pushed[:7]})" in text.splitlines()
+    assert run(world) == 0
