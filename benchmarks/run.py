@@ -288,6 +288,16 @@ def workload_keys(dev: Path) -> list[str]:
 # Issue 2: full render against its floor
 
 
+def unit_manifest(folder: Path) -> list[Any]:
+    """Every object of a rendered unit folder: its manifest.yaml's documents (render version 3 and later)."""
+    import yaml
+
+    manifest = folder / "manifest.yaml"
+    if not manifest.is_file():
+        return []
+    return [o for o in yaml.load_all(manifest.read_bytes(), Loader=yaml.CSafeLoader) if o]
+
+
 def child_render(repo: Path, scratch: Path) -> dict[str, Any]:
     import yaml
 
@@ -311,11 +321,10 @@ def child_render(repo: Path, scratch: Path) -> dict[str, Any]:
         for folder in sorted((work / "rendered" / env).glob("*/*")):
             if folder.parent.name == "_shared":
                 continue
-            names = sorted(p.name for p in folder.glob("*.yaml"))
-            first = [n for n in names if n.startswith(("deployment-", "statefulset-"))]
-            chosen = (first + [n for n in names if n not in first])[:3]
-            objects = [yaml.load((folder / n).read_bytes(), Loader=yaml.CSafeLoader) for n in chosen]
-            floor_objects.append((f"{env}/{folder.parent.name}/{folder.name}", objects))
+            every = unit_manifest(folder)
+            first = [o for o in every if o.get("kind") in ("Deployment", "StatefulSet")]
+            chosen = (first + [o for o in every if o not in first])[:3]
+            floor_objects.append((f"{env}/{folder.parent.name}/{folder.name}", chosen))
 
     def floor() -> int:
         for path in score_files:
@@ -337,9 +346,7 @@ def child_render(repo: Path, scratch: Path) -> dict[str, Any]:
         for folder in sorted((work / "rendered" / env).glob("*/*")):
             if folder.parent.name == "_shared":
                 continue
-            names = sorted(p.name for p in folder.glob("*.yaml"))
-            objects = [yaml.load((folder / n).read_bytes(), Loader=yaml.CSafeLoader) for n in names]
-            unit_objects.append((f"{env}/{folder.parent.name}/{folder.name}", objects))
+            unit_objects.append((f"{env}/{folder.parent.name}/{folder.name}", unit_manifest(folder)))
 
     def floor_one_file() -> int:
         for path in score_files:
