@@ -292,12 +292,10 @@ def _update_dashboard(
     from gitops_engine import dashboard
 
     if not _rollout_activity(report):
-        # A developer's change alone: the dashboard is read (one forge read) and rebuilt only when a rollout is
-        # in progress, so everyday runs don't pay for reading every lock of the repo.
-        issue = forge.find_issue(dashboard.MARKER)
-        data = dashboard.read(issue) if issue is not None else None
-        if not (data and (data.get("changes") or data.get("failed"))):
-            return
+        # A developer's change alone leaves the dashboard as it is: rebuilding it reads every lock of the repo,
+        # which everyday runs must not pay for. A unit such a change took live is counted by the next run that
+        # moves the rollout (a merge, a pull request opened, updated or closed, a wave).
+        return
     run = dashboard.RunState(
         waiting={(unit, env) for unit, env, _ in report.waiting},
         deferred=set(report.deferred),
