@@ -311,6 +311,46 @@ def test_branch_names_are_made_and_read_in_one_place() -> None:
     assert LOCK_FILE  # the marker never names files
 
 
+def test_shared_resources_form_one_group_reviewed_by_the_owner_of_definitions(world: World) -> None:
+    rollout(world, {}, platform_extra="  groupBy: team\n")
+    world.push_change(
+        world.edit("definitions/redis/redis-incluster.yaml", "port: 6379", "port: 6380"), "Redis on 6380"
+    )
+
+    report, _ = run(world)
+
+    assert not report.findings, report.findings
+    # The users read only the host: their locks alone change, committed to main; the shared resource is reviewed.
+    assert sorted(report.committed_units) == ["shop/cart", "shop/orders"]
+    (pull,) = report.opened
+    assert pull.branch == "gitops-engine/_shared/_team"
+    assert pull.reviewers == ("infra",)
+    assert re.fullmatch(
+        r"Update shared resources \(1 resource\): redis-incluster Platform sources \([0-9a-f]{7}\) → "
+        r"Redis on 6380 \([0-9a-f]{7}\) \[development, staging, production\]",
+        pull.title,
+    ), pull.title
+    marker = read_marker(pull.body, pull.branch)
+    assert marker is not None
+    assert (marker.units, marker.environments, marker.group, marker.wave, marker.automerge) == (
+        ("_shared/cache",),
+        ("development", "staging", "production"),
+        "team",
+        1,
+        False,
+    )
+    assert_no_op(world)
+
+    git(world.dev, "fetch", "--quiet", "origin")
+    git(world.dev, "checkout", "--quiet", "-B", "main", "origin/main")
+    git(world.dev, "merge", "--quiet", "--no-ff", "--no-edit", f"origin/{pull.branch}")
+    git(world.dev, "push", "--quiet", "origin", "HEAD:main")
+    report, _ = run(world)
+    assert report.deleted_branches == [pull.branch] and report.opened == []
+    assert differing(world, full_render(world)) == set()
+    assert_no_op(world)
+
+
 # -------------------------------------------------------------------------------------------------------------
 # groupBy team: 300 workloads in 25 teams
 
