@@ -702,3 +702,64 @@ def test_process_through_the_cli_never_shows_the_token(
     assert len(engine_pulls(github)) == 2
     for text in (output, failed, recovered, caplog.text):
         assert github.token not in text
+
+
+# -------------------------------------------------------------------------------------------------------------
+# Rollouts on GitHub: staging's pull requests open with auto-merge (GraphQL), land when their checks pass, and
+# production's wave opens in the run after
+
+
+def test_three_waves_on_github_automerge_lands_staging_then_production_opens(
+    site: Site, github: FakeGitHub, clock: FakeClock
+) -> None:
+    settings = {
+        "development": "  mode: direct\n",
+        "staging": "  mode: automerge\n",
+        "production": "  mode: pull-request\n  after: [staging]\n",
+    }
+    files = {
+        f"environments/{env}.yaml": site.rgit("show", f"main:environments/{env}.yaml")
+        + "\nrollout:\n"
+        + block
+        for env, block in settings.items()
+    }
+    site.push_change(files, "Roll out in three waves")
+    assert run(site, github, clock).report.opened == []  # the settings alone change no manifest
+    managed = "definitions/postgres/postgres-managed.yaml"
+    change = {
+        **site.edit(POSTGRES, "postgres:16.4", "postgres:17.0"),
+        **site.edit(managed, "host: platform-postgres.cluster", "host: platform-postgres-17.cluster"),
+    }
+    site.push_change(change, "PostgreSQL 17 everywhere")
+
+    first = run(site, github, clock).report
+
+    assert sorted(first.committed_units) == sorted(PG_USERS)  # development, directly
+    assert sorted(p.branch for p in first.opened) == sorted(f"gitops-engine/{u}.automerge" for u in PG_USERS)
+    assert sorted((unit, env) for unit, env, _ in first.waiting) == sorted(
+        (u, "production") for u in PG_USERS
+    )
+    staging = engine_pulls(github, "open")
+    assert sorted((p.head_ref, p.automerge) for p in staging) == sorted(
+        (f"gitops-engine/{u}.automerge", "squash") for u in PG_USERS
+    )
+
+    github.clear_log()
+    assert run(site, github, clock).report.opened == []  # checks still running: nothing moves
+    assert github.writes == []
+
+    assert sorted(github.pass_checks()) == sorted(p.number for p in staging)
+    second = run(site, github, clock).report
+
+    assert sorted(p.branch for p in second.opened) == sorted(f"gitops-engine/{u}" for u in PG_USERS)
+    assert second.waiting == []
+    production = [p for p in engine_pulls(github, "open")]
+    assert sorted((p.head_ref, p.automerge) for p in production) == sorted(
+        (f"gitops-engine/{u}", None) for u in PG_USERS
+    )
+    assert all(
+        p.requested_teams == [TEAM_OF[(p.head_ref or "").removeprefix("gitops-engine/")]] for p in production
+    )
+    github.clear_log()
+    result = run(site, github, clock)
+    assert github.writes == [] and result.forge.stats.writes == 0
