@@ -10,7 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from helpers import BASE_PLATFORM, FileSpec, commit_all, make_repo, run_cli
+from helpers import BASE_PLATFORM, FileSpec, commit_all, git, make_repo, run_cli
+from process_helpers import World
 
 DATA = Path(__file__).parent / "data"
 
@@ -76,3 +77,14 @@ def focused_repo(tmp_path: Path) -> Path:
     target = tmp_path / "focused"
     shutil.copytree(DATA / "platforms" / "focused", target)
     return make_repo(target, {})
+
+
+@pytest.fixture
+def template_world(_template_base: Path, tmp_path: Path) -> World:
+    """The template on a bare remote, with the engine's clone and a developer's clone (the local forge)."""
+    world = World(tmp_path / "site")
+    world.root.mkdir()
+    git(world.root, "clone", "--quiet", "--bare", str(_template_base), str(world.remote))
+    git(world.root, "clone", "--quiet", str(world.remote), str(world.engine))
+    git(world.root, "clone", "--quiet", str(world.remote), str(world.dev))
+    return world

@@ -278,14 +278,8 @@ def test_preview_of_a_workload_that_fails_to_render_shows_no_deletion(repo: Path
 
 
 @pytest.fixture
-def site(_template_base: Path, tmp_path: Path) -> World:
-    """The template on a bare remote, with the engine's clone and a developer's clone (the local forge)."""
-    world = World(tmp_path / "site")
-    world.root.mkdir()
-    git(world.root, "clone", "--quiet", "--bare", str(_template_base), str(world.remote))
-    git(world.root, "clone", "--quiet", str(world.remote), str(world.engine))
-    git(world.root, "clone", "--quiet", str(world.remote), str(world.dev))
-    return world
+def site(template_world: World) -> World:
+    return template_world
 
 
 @pytest.mark.parametrize("with_base", [True, False], ids=["push-event", "reconcile"])

@@ -263,14 +263,8 @@ def test_a_symbolic_link_in_the_work_tree_is_an_error(template_repo: Path, tmp_p
 
 
 @pytest.fixture
-def site(_template_base: Path, tmp_path: Path) -> World:
-    """The template on a bare remote, with the engine's clone and a developer's clone (the local forge)."""
-    world = World(tmp_path / "site")
-    world.root.mkdir()
-    git(world.root, "clone", "--quiet", "--bare", str(_template_base), str(world.remote))
-    git(world.root, "clone", "--quiet", str(world.remote), str(world.engine))
-    git(world.root, "clone", "--quiet", str(world.remote), str(world.dev))
-    return world
+def site(template_world: World) -> World:
+    return template_world
 
 
 def test_a_committed_symbolic_link_fails_its_workload_in_process(site: World) -> None:
