@@ -288,6 +288,19 @@ class Git:
         fields = [f.decode("utf-8", "surrogateescape") for f in out.split(b"\0") if f]
         return [(fields[i][0], fields[i + 1]) for i in range(0, len(fields) - 1, 2)]
 
+    def changes_by_committer(self, base: str, head: str, path: str) -> list[tuple[str, list[str]]]:
+        """(committer email, paths changed under `path`) of every commit in base..head, newest first; renames as
+        delete + add (one `log`)."""
+        out = self.run_bytes(
+            "log", "--no-renames", "--name-only", "-z", "--format=%x01%ce", f"{base}..{head}", "--", path
+        )
+        commits: list[tuple[str, list[str]]] = []
+        for entry in out.split(b"\x01")[1:]:
+            committer, _, names = entry.partition(b"\0")  # -z: "\x01<committer>\0\n<path>\0<path>\0..."
+            paths = [n.decode("utf-8", "surrogateescape").strip("\n") for n in names.split(b"\0")]
+            commits.append((committer.decode("utf-8", "replace"), [p for p in paths if p]))
+        return commits
+
     def is_ancestor(self, ancestor: str, descendant: str) -> bool:
         return self.ok("merge-base", "--is-ancestor", ancestor, descendant)
 
