@@ -304,6 +304,33 @@ class Git:
     def is_ancestor(self, ancestor: str, descendant: str) -> bool:
         return self.ok("merge-base", "--is-ancestor", ancestor, descendant)
 
+    def merge_base_octopus(self, commits: Sequence[str]) -> str:
+        """The best common ancestor of all `commits` (one `merge-base --octopus`)."""
+        return self.run("merge-base", "--octopus", *commits).strip()
+
+    def parents(self, commits: Iterable[str]) -> dict[str, list[str]]:
+        """commit -> its parents, for each of `commits` (one `log --no-walk`)."""
+        out = self.run(
+            "log", "--no-walk=unsorted", "--stdin", "--format=%H %P", input="\n".join(commits).encode()
+        )
+        return {sha: rest for sha, *rest in (line.split() for line in out.splitlines() if line.strip())}
+
+    def paths_changed_by(self, commit: str, path: str) -> list[str]:
+        """Files under `path` that `commit` changes against its first parent ([] for a root commit)."""
+        out = self.run(
+            "diff-tree",
+            "--no-commit-id",
+            "--name-only",
+            "-r",
+            "-z",
+            f"{commit}^",
+            commit,
+            "--",
+            path,
+            check=False,
+        )
+        return [p for p in out.split("\0") if p]
+
     def local_refs(self, prefixes: Sequence[str]) -> dict[str, str]:
         """ref -> sha for local refs under the prefixes (one `for-each-ref`)."""
         out = self.run("for-each-ref", "--format=%(refname) %(objectname)", *prefixes)

@@ -670,17 +670,38 @@ class RangeEffect:
     changed_paths: list[str]
 
 
-def range_effect(git: Git, base: str, head: str) -> RangeEffect:
-    """What merging `head` into `base` makes the processor do: the plan it makes on the merged sources against the
-    rendered/ that `base` holds (so a unit that fails keeps its output, pending definition updates that a changed
-    workload adopts show, and `preview`, `affected` and `process --dry-run` agree by construction)."""
+@dataclass
+class RangePlan:
+    """The processor's plan for merging base..head: made on head's sources against the rendered/ base holds."""
+
+    base: str
+    head: str
+    snapshot: Snapshot
+    candidates: set[str] | None  # None: the range reaches every unit
+    plan: Plan
+    changes: list[tuple[str, str]]  # (status letter, path) of every file the range changes
+
+
+def plan_range(git: Git, base: str, head: str) -> RangePlan:
+    """Plan what merging `head` into `base` makes the processor do (`affected`, `preview`, `validate --base`)."""
     base_sha, head_sha = git.rev_parse(base), git.rev_parse(head)
     # Lazy: workloads are listed folder by folder as the range reaches them (a range over everything lists all).
     snapshot = load_snapshot(GitSource(git, head_sha, lazy=True))
     changes = git.diff_names(base_sha, head_sha)
     state = RenderedState(git, base_sha, full=False)
-    candidates = candidates_from_range(git, base_sha, head_sha, snapshot, state, default_identity().email)
+    candidates = candidates_from_range(
+        git, base_sha, head_sha, snapshot, state, default_identity().email, changed=[p for _, p in changes]
+    )
     plan = plan_changes(snapshot, state, candidates=candidates)
+    return RangePlan(base_sha, head_sha, snapshot, candidates, plan, changes)
+
+
+def range_effect(git: Git, base: str, head: str) -> RangeEffect:
+    """What merging `head` into `base` makes the processor do: the plan it makes on the merged sources against the
+    rendered/ that `base` holds (so a unit that fails keeps its output, pending definition updates that a changed
+    workload adopts show, and `preview`, `affected` and `process --dry-run` agree by construction)."""
+    planned = plan_range(git, base, head)
+    plan, changes = planned.plan, planned.changes
     units: list[AffectedUnit] = []
     provenance_only: list[str] = []
     for name, unit_plan in sorted(plan.units.items()):
@@ -692,8 +713,8 @@ def range_effect(git: Git, base: str, head: str) -> RangeEffect:
         reasons = _reasons(unit_plan, changes)
         units.append(AffectedUnit(name, unit_plan.manifest_environments, reasons, unit_plan))
     return RangeEffect(
-        base_sha,
-        head_sha,
+        planned.base,
+        planned.head,
         units,
         provenance_only,
         plan.findings,

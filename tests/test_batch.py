@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from helpers import BASE_PLATFORM, DEVELOPMENT_YAML, WEB_SCORE, commit_all, run_cli
+from helpers import DEVELOPMENT_YAML, WEB_SCORE, commit_all, run_cli
 
 from gitops_engine.batch import build_tree, namespace_clash_of, render_unit
 from gitops_engine.errors import Finding
@@ -44,7 +44,8 @@ def _with_broken_shared_cache(make_platform: Callable[..., Path]) -> Path:
     return make_platform(
         {
             "definitions/redis/cache.yaml": BROKEN_CACHE,
-            "workloads/team-b/web/score.yaml": WEB_SCORE + "resources:\n  cache:\n    type: redis\n    id: main-cache\n",
+            "workloads/team-b/web/score.yaml": WEB_SCORE
+            + "resources:\n  cache:\n    type: redis\n    id: main-cache\n",
         }
     )
 
@@ -93,7 +94,9 @@ def test_render_unit_records_a_shared_failure_apart_and_charges_the_workload_onl
 def test_of_two_workloads_in_one_namespace_the_one_rendered_there_keeps_it(
     make_platform: Callable[..., Path],
 ) -> None:
-    repo = make_platform({"environments/development.yaml": DEVELOPMENT_YAML.replace("{team}-{env}", "apps-{env}")})
+    repo = make_platform(
+        {"environments/development.yaml": DEVELOPMENT_YAML.replace("{team}-{env}", "apps-{env}")}
+    )
     assert run_cli(["render"], repo)[0] == 0
     rendered = commit_all(repo, "render")
     (repo / "workloads/team-a/web").mkdir()

@@ -9,7 +9,12 @@ from helpers import API_SCORE, PG_DEV_YAML, commit_all, git
 from gitops_engine.git import Git
 from gitops_engine.loading import GitSource, load_snapshot
 from gitops_engine.lock import Lock, LockedResource, lock_bytes
-from gitops_engine.provenance import RenderedState, definition_versions, stale_reasons, workload_inputs_changed
+from gitops_engine.provenance import (
+    RenderedState,
+    definition_versions,
+    stale_reasons,
+    workload_inputs_changed,
+)
 
 API_LOCK = "rendered/development/team-a/api/gitops-engine.lock"
 
@@ -28,7 +33,11 @@ def test_a_lock_reads_back_byte_for_byte_with_typed_views(platform_repo: Path) -
         "platform.yaml",
         "workloads/team-a/api/score.yaml",
     ]
-    assert lock.manifests is not None and sorted(lock.manifests) == ["Deployment/api", "Service/api", "Service/api-db"]
+    assert lock.manifests is not None and sorted(lock.manifests) == [
+        "Deployment/api",
+        "Service/api",
+        "Service/api-db",
+    ]
     assert lock.resources == (
         LockedResource(
             name="db",
@@ -82,7 +91,9 @@ def test_a_fresh_unit_has_no_reasons_and_each_change_gives_one(platform_repo: Pa
         state = RenderedState(repo, rendered, full=False)
         before = load_snapshot(GitSource(repo, rendered, lazy=True))
         after = load_snapshot(GitSource(repo, changed, lazy=True))
-        assert stale_reasons(state.lock("development", "team-a/api"), before, "development", "team-a/api") == []
+        assert (
+            stale_reasons(state.lock("development", "team-a/api"), before, "development", "team-a/api") == []
+        )
         assert stale_reasons(state.lock("development", "team-a/api"), after, "development", "team-a/api") == [
             "definitions/postgres/pg-dev.yaml changed",
             "workloads/team-a/api/score.yaml changed",
