@@ -15,7 +15,7 @@ selected workload in every selected environment) and the planning of `process`, 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from gitops_engine.errors import Finding, UsageError, group_findings
@@ -253,7 +253,7 @@ def cross_checks(
         for (namespace, name), keys in slots.items():
             if len(keys) < 2:
                 continue
-            keeper = next((k for k in keys if (env_id, k) in held), keys[0])
+            keeper = keeper_of(keys, ((env_id, k) in held for k in keys))
             findings.extend(
                 Finding(
                     snapshot.workload_paths[key],
@@ -329,8 +329,8 @@ def _object_collisions(
     for (env, scope, ident), claims in sorted(owners.items()):
         if len(claims) < 2:
             continue
-        holding = [unit for unit, _ in claims if ident in already_rendered.get((env, unit), ())]
-        keeper = holding[0] if holding else claims[0][0]
+        claimants = [unit for unit, _ in claims]
+        keeper = keeper_of(claimants, (ident in already_rendered.get((env, u), ()) for u in claimants))
         for unit, key in claims:
             if unit == keeper or unit in reported:
                 continue
@@ -346,6 +346,13 @@ def _object_collisions(
             )
             reported.add(unit)
     return findings
+
+
+def keeper_of(claimants: Sequence[str], holding: Iterable[bool]) -> str:
+    """Of the units claiming one namespace slot or one object (in path order), the first `holding` says holds it
+    already (a newcomer never displaces a running workload), else the first. `holding` is read only as far as
+    the keeper: a generator asks no more than it must."""
+    return next((unit for unit, holds in zip(claimants, holding, strict=True) if holds), claimants[0])
 
 
 def namespace_clash_of(snapshot: Snapshot, state: RenderedState, unit: str, env_id: str) -> Finding | None:

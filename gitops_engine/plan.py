@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from gitops_engine.batch import namespace_clash_of, render_unit
+from gitops_engine.batch import keeper_of, namespace_clash_of, render_unit
 from gitops_engine.candidates import candidates_from_range
 from gitops_engine.errors import Finding, group_findings
 from gitops_engine.git import Git, blob_id, default_identity
@@ -308,8 +308,7 @@ def _refuse_object_clashes(plan: Plan, snapshot: Snapshot, state: RenderedState)
         for ident, units in sorted(owners.items()):
             if len(units) < 2:
                 continue
-            holding = [u for u in units if ident in state.objects_of(env_id, u)]
-            keeper = (holding or units)[0]
+            keeper = keeper_of(units, (ident in state.objects_of(env_id, u) for u in units))
             for unit in units:
                 if unit == keeper or unit not in mine or unit in refused:
                     continue
