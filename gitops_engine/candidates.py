@@ -155,7 +155,15 @@ def select_candidates(
     # Examined when the range reaches them (their pull request may be half-made: a run cut short after pushing
     # the branch), or when something since their branch was made reaches them and the branch is no longer fresh.
     reached, settled = _pulls_to_examine(
-        git, main, snapshot, state, with_branch, branches, engine_email, reconciled
+        git,
+        main,
+        snapshot,
+        state,
+        with_branch,
+        branches,
+        engine_email,
+        reconciled,
+        (start, frozenset(candidates)),
     )
     # A fresh branch is left alone, whether the range reaches its unit or not, when a complete run has gone over
     # it since it was made (`settled`): its pull request is whole.
@@ -175,6 +183,7 @@ def _pulls_to_examine(
     branches: Mapping[str, str],
     engine_email: str,
     reconciled: str | None,
+    run_range: tuple[str, frozenset[str]],
 ) -> tuple[set[str], set[str]]:
     """Units with an open pull request that something since their branch was made may have reached; and the
     units whose branch a complete run has gone over since it was made (its base is an ancestor of `reconciled`).
@@ -183,7 +192,9 @@ def _pulls_to_examine(
     branch already, whatever the range of this run. Only changes since then matter: the range from the oldest
     such main (one diff for all), by the same rules as the run's own candidates. With thousands of pull requests
     open after a definition change, a push that touches none of them examines none of them. Branches that are not
-    one engine commit on an ancestor of main (someone else's commits on top, say) are always examined."""
+    one engine commit on an ancestor of main (someone else's commits on top, say) are always examined.
+    `run_range`: the run's own start and candidates, which answer when the branches start where the run does (the
+    branches the last run made): the candidates restricted to the branches' units are what the range gives them."""
     heads = {unit: branches[branch_of(unit)] for unit in units if branch_of(unit) in branches}
     examine = set(units) - set(heads)
     if not heads:
@@ -203,8 +214,10 @@ def _pulls_to_examine(
     if not on_main:
         return examine, settled
     start = on_main.pop() if len(on_main) == 1 else git.merge_base_octopus(sorted(on_main))
-    # Only these units matter here: the resource-type index reads their locks, not every unit's.
-    reached = candidates_from_range(git, start, main, snapshot, state, engine_email, within=set(bases))
+    reached: set[str] | frozenset[str] | None = run_range[1]
+    if start != run_range[0]:
+        # Only these units matter here: the resource-type index reads their locks, not every unit's.
+        reached = candidates_from_range(git, start, main, snapshot, state, engine_email, within=set(bases))
     return examine | (set(bases) if reached is None else set(bases) & reached), settled
 
 

@@ -152,3 +152,21 @@ def test_a_unit_with_a_pull_request_the_range_reaches_is_planned_again(platform_
         {"team-b/web"},
         set(),
     )
+
+
+def test_a_pull_request_reached_since_its_branch_was_made_is_planned_though_the_run_starts_later(
+    platform_repo: Path,
+) -> None:
+    branches = _engine_branch(platform_repo, "team-b/web")
+    _change(platform_repo, "workloads/team-b/web/score.yaml", WEB_SCORE.replace("web:2.0", "web:2.1"))
+    start, head = _change(
+        platform_repo, "workloads/team-a/api/score.yaml", API_SCORE.replace("api:1.0", "api:1.1")
+    )
+    with Git(platform_repo) as repo:
+        snapshot = load_snapshot(GitSource(repo, head, lazy=True))
+        assert candidates_from_range(repo, start, head, snapshot, RenderedState(repo, head, full=False)) == {
+            "team-a/api"
+        }
+        selection = select_candidates(repo, head, start, snapshot, branches, "engine@example.com", None)
+    # The branch was made before web's change: the range from its base reaches it, and its lock is stale now.
+    assert (selection.units, selection.pending) == ({"team-a/api", "team-b/web"}, set())
