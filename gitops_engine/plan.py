@@ -253,7 +253,7 @@ def plan_changes(
         for res_id in lock.shared_ids()
     }
     if shared_candidates:
-        _plan_shared(shared_candidates, snapshot, state, renderer, envs, plan, shared_rendered)
+        _plan_shared(shared_candidates, context, plan, shared_rendered)
     return plan
 
 
@@ -352,9 +352,7 @@ def _plan_chunk_into(
     units: Sequence[str], context: _PlanContext, plan: Plan, shared_rendered: _Shared
 ) -> None:
     for unit in units:
-        _plan_workload(
-            unit, context.snapshot, context.state, context.renderer, context.envs, plan, shared_rendered
-        )
+        _plan_workload(unit, context, plan, shared_rendered)
         unit_plan = plan.units.get(unit)
         if (
             context.describe is not None
@@ -396,15 +394,10 @@ def _plan_in_workers(
         _CONTEXT = None
 
 
-def _plan_workload(
-    unit: str,
-    snapshot: Snapshot,
-    state: RenderedState,
-    renderer: Renderer,
-    envs: list[str],
-    plan: Plan,
-    shared_rendered: dict[tuple[str, str], tuple[RenderedUnit, Cause]],
-) -> None:
+def _plan_workload(unit: str, context: _PlanContext, plan: Plan, shared_rendered: _Shared) -> None:
+    """Plan a workload unit: its removal when its folder is gone from workloads/, else (when stale) its new
+    rendering in each stale environment; a unit failing in one environment is not planned at all."""
+    snapshot, state, renderer, envs = context.snapshot, context.state, context.renderer, context.envs
     existing_envs = state.envs_of(unit)
     if unit not in snapshot.workload_paths:
         if not existing_envs:
@@ -466,14 +459,11 @@ def _plan_workload(
 
 
 def _plan_shared(
-    shared_candidates: set[str],
-    snapshot: Snapshot,
-    state: RenderedState,
-    renderer: Renderer,
-    envs: list[str],
-    plan: Plan,
-    shared_rendered: dict[tuple[str, str], tuple[RenderedUnit, Cause]],
+    shared_candidates: set[str], context: _PlanContext, plan: Plan, shared_rendered: _Shared
 ) -> None:
+    """Plan the shared units: as this run's workloads rendered them, else rendered again through a user (or
+    removed when no workload uses one any more)."""
+    snapshot, state, renderer, envs = context.snapshot, context.state, context.renderer, context.envs
     declarers: dict[str, list[str]] = {}  # shared resource id -> its users, looked up once
     for unit in sorted(shared_candidates):
         unit_plan = UnitPlan(unit, "definitions", [], order=tuple(envs))
