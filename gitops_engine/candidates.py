@@ -170,6 +170,8 @@ def select_candidates(
     maybe_pending = (reached - candidates) | (candidates & settled)
     candidates |= reached
     candidates -= _pending_pulls(git, snapshot, state, maybe_pending, branches)
+    # A team's group pull request is made again from all of its units whenever it is examined: the units its
+    # branch holds are always planned, so none is dropped from it by mistake.
     candidates |= _group_branch_units(git, branches)
     return Selection(state, candidates, with_branch, with_branch - candidates)
 
@@ -261,7 +263,10 @@ def _group_branch_units(git: Git, branches: Mapping[str, str]) -> set[str]:
     for branch, sha in sorted(branches.items()):
         parsed = parse_branch(branch)
         if parsed is not None and parsed.is_group:
-            units |= {
-                str(Unit.of_path(p)) for p in git.paths_changed_by(sha, "rendered/") if p.count("/") >= 4
-            }
+            units |= units_changed_by(git, sha)
     return units
+
+
+def units_changed_by(git: Git, sha: str) -> set[str]:
+    """Units whose rendered folders a commit changes against its first parent."""
+    return {str(Unit.of_path(p)) for p in git.paths_changed_by(sha, "rendered/") if p.count("/") >= 4}

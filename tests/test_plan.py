@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from helpers import API_SCORE, PG_DEV_YAML, WEB_SCORE, commit_all, git
+from helpers import API_SCORE, PG_DEV_YAML, commit_all, git
 
-from gitops_engine.candidates import candidates_from_range, select_candidates
+from gitops_engine.candidates import candidates_from_range
 from gitops_engine.git import Git, blob_id
 from gitops_engine.loading import GitSource, load_snapshot
 from gitops_engine.plan import plan_changes, range_effect
@@ -98,75 +98,3 @@ def test_range_effect_says_what_merging_a_range_makes_the_processor_do(platform_
     assert [(u.unit, u.environments, u.reasons, u.merge) for u in effect.units] == [
         ("team-a/api", ["development"], [f"definition pg-dev: {OLD} → {NEW}"], "pull request")
     ]
-
-
-def _engine_branch(repo: Path, unit: str) -> dict[str, str]:
-    """An engine branch for `unit`: one commit on HEAD touching its rendered folder, as the engine pushes one."""
-    git(repo, "checkout", "-q", "-b", f"gitops-engine/{unit}")
-    lock = repo / f"rendered/development/{unit}/gitops-engine.lock"
-    lock.write_bytes(lock.read_bytes().replace(b'"engine"', b'"engine" '))
-    sha = commit_all(repo, "rendered on a branch").strip()
-    git(repo, "checkout", "-q", "-")
-    return {f"gitops-engine/{unit}": sha}
-
-
-def test_a_run_without_a_start_plans_every_unit_against_a_full_listing(platform_repo: Path) -> None:
-    with Git(platform_repo) as repo:
-        main = repo.rev_parse("HEAD")
-        snapshot = load_snapshot(GitSource(repo, main, lazy=True))
-        selection = select_candidates(repo, main, None, snapshot, {}, "engine@example.com", None)
-    assert (selection.units, selection.with_branch, selection.pending, selection.state.full) == (
-        None,
-        set(),
-        set(),
-        True,
-    )
-
-
-def test_a_unit_with_a_pull_request_the_range_does_not_reach_is_left_pending(platform_repo: Path) -> None:
-    branches = _engine_branch(platform_repo, "team-b/web")
-    base, head = _change(
-        platform_repo, "workloads/team-a/api/score.yaml", API_SCORE.replace("api:1.0", "api:1.1")
-    )
-    with Git(platform_repo) as repo:
-        snapshot = load_snapshot(GitSource(repo, head, lazy=True))
-        selection = select_candidates(repo, head, base, snapshot, branches, "engine@example.com", None)
-    assert (selection.units, selection.with_branch, selection.pending, selection.state.full) == (
-        {"team-a/api"},
-        {"team-b/web"},
-        {"team-b/web"},
-        False,
-    )
-
-
-def test_a_unit_with_a_pull_request_the_range_reaches_is_planned_again(platform_repo: Path) -> None:
-    branches = _engine_branch(platform_repo, "team-b/web")
-    base, head = _change(
-        platform_repo, "workloads/team-b/web/score.yaml", WEB_SCORE.replace("web:2.0", "web:2.1")
-    )
-    with Git(platform_repo) as repo:
-        snapshot = load_snapshot(GitSource(repo, head, lazy=True))
-        selection = select_candidates(repo, head, base, snapshot, branches, "engine@example.com", None)
-    assert (selection.units, selection.with_branch, selection.pending) == (
-        {"team-b/web"},
-        {"team-b/web"},
-        set(),
-    )
-
-
-def test_a_pull_request_reached_since_its_branch_was_made_is_planned_though_the_run_starts_later(
-    platform_repo: Path,
-) -> None:
-    branches = _engine_branch(platform_repo, "team-b/web")
-    _change(platform_repo, "workloads/team-b/web/score.yaml", WEB_SCORE.replace("web:2.0", "web:2.1"))
-    start, head = _change(
-        platform_repo, "workloads/team-a/api/score.yaml", API_SCORE.replace("api:1.0", "api:1.1")
-    )
-    with Git(platform_repo) as repo:
-        snapshot = load_snapshot(GitSource(repo, head, lazy=True))
-        assert candidates_from_range(repo, start, head, snapshot, RenderedState(repo, head, full=False)) == {
-            "team-a/api"
-        }
-        selection = select_candidates(repo, head, start, snapshot, branches, "engine@example.com", None)
-    # The branch was made before web's change: the range from its base reaches it, and its lock is stale now.
-    assert (selection.units, selection.pending) == ({"team-a/api", "team-b/web"}, set())
