@@ -133,8 +133,9 @@ class RenderedState:
         """Object id (`manifest.object_id`) -> object key of the unit's folder in `env`, from its lock (an
         unreadable lock: from the names of an older engine's per-object files; none when there is no folder)."""
         lock = self.lock(env, unit)
-        if lock is not None and isinstance(lock.get("manifests"), dict):
-            return {object_id(str(key)): str(key) for key in lock["manifests"]}
+        manifests = lock.manifests if lock is not None else None
+        if manifests is not None:
+            return {object_id(str(key)): str(key) for key in manifests}
         return {
             object_id(n): n for n in self.files_of(env, unit) if n.endswith(".yaml") and n != MANIFEST_FILE
         }

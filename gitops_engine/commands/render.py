@@ -8,19 +8,12 @@ from pathlib import Path
 from typing import TextIO
 
 from gitops_engine import ghactions
+from gitops_engine.batch import TreeBuild, build_tree
 from gitops_engine.git import blob_id
 from gitops_engine.loading import WorkTreeSource, load_snapshot
 from gitops_engine.progress import Progress
 from gitops_engine.publishing import PendingRenderings, pending_renderings
-from gitops_engine.tree import (
-    TreeBuild,
-    TreeChanges,
-    build_tree,
-    diff_tree,
-    existing_rendered,
-    rendered_units,
-    write_tree,
-)
+from gitops_engine.tree import TreeChanges, diff_tree, existing_rendered, rendered_units, write_tree
 from gitops_engine.units import Unit
 
 

@@ -8,12 +8,13 @@ from pathlib import Path
 from typing import TextIO
 
 from gitops_engine import ghactions
+from gitops_engine.batch import build_tree
 from gitops_engine.codeowners import unowned_teams
 from gitops_engine.errors import Finding, group_findings
 from gitops_engine.loading import WorkTreeSource, load_snapshot
 from gitops_engine.progress import Progress
 from gitops_engine.sarif import sarif_log
-from gitops_engine.tree import build_tree, rendered_units
+from gitops_engine.tree import rendered_units
 
 
 def validate(
