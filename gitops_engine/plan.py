@@ -259,7 +259,7 @@ def plan_changes(
 
 def _refuse_object_clashes(plan: Plan, snapshot: Snapshot, state: RenderedState) -> None:
     """Two units rendering one object in an environment (same kind and name, and same namespace unless the kind is
-    cluster-scoped): Argo CD or Flux would fight over it, so a full render refuses it (tree._object_collisions)
+    cluster-scoped): Argo CD or Flux would fight over it, so a full render refuses it (batch._object_collisions)
     and so does the processor. The workloads this run writes are checked against the units sharing their
     namespace (a team's folder with a `{team}` namespace rule; everything in the environment without one, or for a
     cluster-scoped object). The unit that already holds the object keeps it, so a newcomer never displaces a
