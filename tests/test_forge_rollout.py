@@ -429,7 +429,9 @@ def test_a_team_the_organisation_lacks_is_logged_and_left_out(
 
         assert pull.reviewers == ("shop",)
         assert follow_ups(github) == [["addLabelsToLabelable", "requestReviews"]]
-        assert "GitHub has no team 'ghosts' in octo-org" in caplog.text
+        assert (
+            "GitHub shows no team 'ghosts' in octo-org to this token (404 Not Found): no review requested from it"
+        ) in caplog.text
         assert github.spec_violations == []
         forge.close()
 

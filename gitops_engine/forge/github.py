@@ -368,19 +368,23 @@ class GitHubForge:
         return ids
 
     def _lookup_teams(self, slugs: tuple[str, ...]) -> dict[str, str]:
-        """The node ids of teams `slugs` of the repository's organisation, read once per run; a team that does
-        not exist (or the token cannot see) is logged and left out."""
+        """The node ids of teams `slugs` of the repository's organisation, read once per run (reading a team needs
+        the organisation permission Members: read); a team that does not exist, or the token cannot see, is logged
+        and left out: the pull request is still worth having."""
         for slug in slugs:
             if slug in self._team_ids:
                 continue
             response = self.http.request(
                 "GET", f"orgs/{quote(self.owner, safe='')}/teams/{quote(slug, safe='')}"
             )
-            if response.status_code == 404:
+            if response.status_code in (403, 404):
                 log.warning(
-                    "GitHub has no team %r in %s (or the token cannot see it): no review requested from it",
+                    "GitHub shows no team %r in %s to this token (%d %s): no review requested from it; give the "
+                    "GitHub App the organisation permission Members: read, or check the CODEOWNERS team",
                     slug,
                     self.owner,
+                    response.status_code,
+                    self.http.message(response),
                 )
                 self._team_ids[slug] = None
                 continue
