@@ -138,7 +138,9 @@ class GitHubTransport:
     def graphql(self, query: str, variables: dict[str, Json]) -> dict[str, Json]:
         """POST one GraphQL document (one write, whatever it holds); GitHub's answer, `data` and/or `errors`.
 
-        GitHub answers 200 even when some or all of the document failed: the caller reads `errors`."""
+        GitHub answers 200 even when some or all of the document failed: the caller reads `errors`. A failed
+        request is retried like a GET: send only mutations that are safe to repeat (adding labels or review
+        requests, enabling auto-merge)."""
         response = self.request("POST", self.graphql_url(), json={"query": query, "variables": variables})
         data = self.expect(response, 200)
         if not isinstance(data, dict):
