@@ -436,6 +436,85 @@ def test_a_team_the_organisation_lacks_is_logged_and_left_out(
         forge.close()
 
 
+def test_a_token_that_may_not_read_teams_still_opens_the_labelled_pull_request(
+    bare: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Reading a team needs the organisation permission Members: read; without it GitHub answers 403."""
+    with FakeGitHub(bare, labels=("gitops-engine",)) as github:
+        forge = github_forge(github)
+        github.inject(
+            "GET",
+            "/orgs/octo-org/teams/*",
+            403,
+            body={"message": "Resource not accessible by integration"},
+            times=1,
+        )
+        branch = push_branch(bare, "shop/orders", {"rendered/a.yaml": "a: 2\n"})
+
+        pull = forge.create_pull_request(draft(branch, labels=("gitops-engine",), reviewers=("shop",)))
+
+        assert (pull.labels, pull.reviewers) == (("gitops-engine",), ())
+        assert follow_ups(github) == [["addLabelsToLabelable"]]
+        assert forge.stats.writes == 2
+        assert (
+            "GitHub shows no team 'shop' in octo-org to this token (403 Resource not accessible by integration): no "
+            "review requested from it; give the GitHub App the organisation permission Members: read"
+        ) in caplog.text
+        forge.close()
+
+
+def test_a_follow_up_refused_as_a_whole_fails_every_part(
+    bare: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with FakeGitHub(bare, labels=("gitops-engine",)) as github:
+        forge = github_forge(github)
+        branch = push_branch(bare, "shop/orders", {"rendered/a.yaml": "a: 2\n"})
+        github.inject(
+            "POST",
+            "/graphql",
+            200,
+            body={"errors": [{"type": "FORBIDDEN", "message": "Resource not accessible by integration"}]},
+        )
+
+        with pytest.raises(ForgeError) as raised:
+            forge.create_pull_request(
+                draft(branch, labels=("gitops-engine",), reviewers=("shop",), automerge="squash")
+            )
+
+        assert str(raised.value) == (
+            "GitHub would not add the labels gitops-engine to #1: Resource not accessible by integration; GitHub "
+            "would not enable auto-merge on #1: Resource not accessible by integration (allow auto-merge in the "
+            "repository's settings, and protect the base branch with required checks)"
+        )
+        assert "GitHub would not request review from shop on #1 (Resource not accessible by integration)" in (
+            caplog.text
+        )
+        assert (github.pull(1).labels, github.pull(1).requested_teams, github.pull(1).automerge) == (
+            [],
+            [],
+            None,
+        )
+        forge.close()
+
+
+def test_labels_with_spaces_and_colons_are_read_and_created_by_their_escaped_name(bare: Path) -> None:
+    with FakeGitHub(bare, labels=("rollout: wave 1",)) as github:
+        forge = github_forge(github)
+        branch = push_branch(bare, "shop/orders", {"rendered/a.yaml": "a: 2\n"})
+
+        pull = forge.create_pull_request(draft(branch, labels=("rollout: wave 1", "needs review")))
+
+        assert pull.labels == ("needs review", "rollout: wave 1")
+        assert [(r.method, r.path) for r in github.requests][:3] == [
+            ("GET", f"{REPO}/labels/rollout%3A%20wave%201"),
+            ("GET", f"{REPO}/labels/needs%20review"),
+            ("POST", f"{REPO}/pulls"),
+        ]
+        assert sorted(github.pull(1).labels) == ["needs review", "rollout: wave 1"]
+        assert github.spec_violations == []
+        forge.close()
+
+
 def test_github_enterprise_serves_graphql_beside_its_rest_root(bare: Path) -> None:
     with FakeGitHub(bare, api_prefix="/api/v3") as github:
         forge = github_forge(github)
