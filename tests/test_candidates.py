@@ -6,7 +6,7 @@ from pathlib import Path
 
 from helpers import API_SCORE, PG_DEV_YAML, PLATFORM_YAML, WEB_SCORE, commit_all, git
 
-from gitops_engine.candidates import candidates_from_range, select_candidates
+from gitops_engine.candidates import Selection, candidates_from_range, select_candidates
 from gitops_engine.git import Git
 from gitops_engine.loading import GitSource, load_snapshot
 from gitops_engine.provenance import RenderedState
@@ -67,14 +67,18 @@ def test_a_run_without_a_start_plans_every_unit_against_a_full_listing(platform_
     )
 
 
+def _select(repo: Path, start: str, head: str, branches: dict[str, str]) -> Selection:
+    with Git(repo) as opened:
+        snapshot = load_snapshot(GitSource(opened, head, lazy=True))
+        return select_candidates(opened, head, start, snapshot, branches, "engine@example.com", None)
+
+
 def test_a_unit_with_a_pull_request_the_range_does_not_reach_is_left_pending(platform_repo: Path) -> None:
     branches = _engine_branch(platform_repo, "team-b/web")
-    base, head = _change(
-        platform_repo, "workloads/team-a/api/score.yaml", API_SCORE.replace("api:1.0", "api:1.1")
+    api = API_SCORE.replace("api:1.0", "api:1.1")
+    selection = _select(
+        platform_repo, *_change(platform_repo, "workloads/team-a/api/score.yaml", api), branches
     )
-    with Git(platform_repo) as repo:
-        snapshot = load_snapshot(GitSource(repo, head, lazy=True))
-        selection = select_candidates(repo, head, base, snapshot, branches, "engine@example.com", None)
     assert (selection.units, selection.with_branch, selection.pending, selection.state.full) == (
         {"team-a/api"},
         {"team-b/web"},
@@ -85,12 +89,10 @@ def test_a_unit_with_a_pull_request_the_range_does_not_reach_is_left_pending(pla
 
 def test_a_unit_with_a_pull_request_the_range_reaches_is_planned_again(platform_repo: Path) -> None:
     branches = _engine_branch(platform_repo, "team-b/web")
-    base, head = _change(
-        platform_repo, "workloads/team-b/web/score.yaml", WEB_SCORE.replace("web:2.0", "web:2.1")
+    web = WEB_SCORE.replace("web:2.0", "web:2.1")
+    selection = _select(
+        platform_repo, *_change(platform_repo, "workloads/team-b/web/score.yaml", web), branches
     )
-    with Git(platform_repo) as repo:
-        snapshot = load_snapshot(GitSource(repo, head, lazy=True))
-        selection = select_candidates(repo, head, base, snapshot, branches, "engine@example.com", None)
     assert (selection.units, selection.with_branch, selection.pending) == (
         {"team-b/web"},
         {"team-b/web"},
