@@ -12,6 +12,7 @@ from functools import partial
 from typing import Any
 
 from gitops_engine.render.context import Where, WorkloadContext
+from gitops_engine.render.convert.forms import by_target
 from gitops_engine.render.records import ResolvedResource, UnitFailure, sha256_hex, stable_name
 
 
@@ -55,7 +56,7 @@ def file_mounts(
 ) -> list[dict[str, Any]]:
     """Add the container's files to `files`; their mounts."""
     mounts: list[dict[str, Any]] = []
-    for target, file_spec in _normalized_files(container.get("files")):
+    for target, file_spec in by_target(container.get("files")):
         where = ("containers", cname, "files", target)
         key_name, content, binary = _file_content(ctx, cname, target, file_spec, by_name, where)
         if binary:
@@ -68,16 +69,6 @@ def file_mounts(
         files.items.append(item)
         mounts.append({"name": "files", "mountPath": target, "subPath": key_name, "readOnly": True})
     return mounts
-
-
-def _normalized_files(files: Any) -> list[tuple[str, dict[str, Any]]]:
-    if not files:
-        return []
-    if isinstance(files, list):  # deprecated list form
-        return sorted(
-            ((f["target"], {k: v for k, v in f.items() if k != "target"}) for f in files), key=lambda x: x[0]
-        )
-    return sorted(((target, dict(spec or {})) for target, spec in files.items()), key=lambda x: x[0])
 
 
 def _file_mode(mode: Any, fail: Callable[[str], UnitFailure]) -> int:

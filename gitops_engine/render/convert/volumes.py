@@ -8,6 +8,7 @@ from typing import Any
 
 from gitops_engine.placeholders import PlaceholderError, Reference, tokenize
 from gitops_engine.render.context import Where, WorkloadContext
+from gitops_engine.render.convert.forms import by_target
 from gitops_engine.render.records import ResolvedResource
 
 
@@ -20,7 +21,7 @@ def volume_mounts(
 ) -> list[dict[str, Any]]:
     """Add the container's volumes to the pod's `volumes` (named by position); their mounts."""
     mounts: list[dict[str, Any]] = []
-    for target, volume_spec in _normalized_volumes(container.get("volumes")):
+    for target, volume_spec in by_target(container.get("volumes")):
         where = ("containers", cname, "volumes", target)
         source = _volume_source(ctx, volume_spec.get("source"), by_name, where)
         volume_name = f"volume-{len(volumes)}"
@@ -32,17 +33,6 @@ def volume_mounts(
             mount["readOnly"] = True
         mounts.append(mount)
     return mounts
-
-
-def _normalized_volumes(volumes: Any) -> list[tuple[str, dict[str, Any]]]:
-    if not volumes:
-        return []
-    if isinstance(volumes, list):  # deprecated list form
-        return sorted(
-            ((v["target"], {k: x for k, x in v.items() if k != "target"}) for v in volumes),
-            key=lambda x: x[0],
-        )
-    return sorted(((target, dict(spec or {})) for target, spec in volumes.items()), key=lambda x: x[0])
 
 
 def _volume_source(
