@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import rendered_objects, snapshot_tree
+from helpers import rendered_objects, run_cli, snapshot_tree, write_files
 from render_support import container_of, env_vars, load_object, render_focused
 
 
@@ -190,3 +190,47 @@ def test_workload_definition_adjusts_generated_objects(rendered_focused: Path) -
         "selector": {"matchLabels": {"app.kubernetes.io/instance": "orders"}},
     }
     assert pdb["metadata"]["namespace"] == "team-a"
+
+
+STATIC_WORKLOAD_DEFINITION = """\
+apiVersion: gitops-engine.dev/v1
+kind: ResourceDefinition
+id: production
+type: workload
+criteria:
+  - env_type: production
+driver: static
+outputs:
+  podSecurityContext: {runAsNonRoot: true}
+  %s
+"""
+
+
+@pytest.mark.parametrize(
+    ("output", "message"),
+    [
+        (
+            "replicas: many",
+            "10:13: workload output replicas is 'many': give a whole number from 0 to 2147483647 (Kubernetes' int32)",
+        ),
+        (
+            "replica: 3",
+            "9:3: workload definition outputs replica are not known: allowed are annotations, "
+            "automountServiceAccountToken, containerSecurityContext, labels, podAnnotations, podSecurityContext, "
+            "replicas, serviceAccountName",
+        ),
+    ],
+)
+def test_a_static_workload_definition_is_told_about_its_output(
+    focused_repo: Path, output: str, message: str
+) -> None:
+    """A static definition's mistake is located at the output (a template's at its `template.outputs`)."""
+    path = "definitions/workload/production.yaml"
+    write_files(focused_repo, {path: STATIC_WORKLOAD_DEFINITION % output})
+    code, printed = run_cli(["render", "--env", "production"], focused_repo)
+    line = f"{path}:{message}\n"  # orders and ledger both
+    assert (code, printed) == (
+        1,
+        f"{line}{line}nothing written: 2 problem(s). Fix them, or pass --keep-going to render the units that are "
+        "valid and leave the others as they are\n",
+    )
