@@ -22,7 +22,7 @@ from gitops_engine.errors import Finding, UsageError, group_findings
 from gitops_engine.loading import Snapshot
 from gitops_engine.manifest import object_id
 from gitops_engine.provenance import RenderedState
-from gitops_engine.rendering import (
+from gitops_engine.render import (
     RenderedUnit,
     Renderer,
     UnitFailure,

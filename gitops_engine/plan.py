@@ -37,7 +37,7 @@ from gitops_engine.provenance import (
     stale_reasons,
     workload_inputs_changed,
 )
-from gitops_engine.rendering import (
+from gitops_engine.render import (
     RenderedUnit,
     Renderer,
     is_cluster_scoped,

@@ -21,7 +21,7 @@ from gitops_engine.lock import Lock, parse_lock
 from gitops_engine.manifest import MANIFEST_FILE, object_id
 from gitops_engine.matching import Ambiguous, NoMatch, ResourceKey, match_definition
 from gitops_engine.model import LOCK_FILE, WORKLOAD_TYPE, Environment
-from gitops_engine.rendering import Renderer, describe_workload, lookup_fingerprint, resolve_workload_name
+from gitops_engine.render import Renderer, describe_workload, lookup_fingerprint, resolve_workload_name
 from gitops_engine.units import Unit
 
 __all__ = [

@@ -21,7 +21,7 @@ from gitops_engine.loading import Snapshot
 from gitops_engine.lock import Lock
 from gitops_engine.manifest import object_id, objects_of
 from gitops_engine.model import LOCK_FILE
-from gitops_engine.rendering import unit_folder
+from gitops_engine.render import unit_folder
 from gitops_engine.units import Unit
 
 __all__ = [

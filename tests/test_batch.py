@@ -12,7 +12,7 @@ from gitops_engine.errors import Finding
 from gitops_engine.git import Git
 from gitops_engine.loading import GitSource, WorkTreeSource, load_snapshot
 from gitops_engine.provenance import RenderedState
-from gitops_engine.rendering import Renderer
+from gitops_engine.render import Renderer
 from gitops_engine.tree import rendered_units
 
 BROKEN_CACHE = """\
