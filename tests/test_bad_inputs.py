@@ -11,18 +11,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from helpers import (
+from testing.cli import run_cli
+from testing.golden import rendered_objects, snapshot_tree
+from testing.repos import FileSpec, write_files
+from testing.small_platform import (
     API_SCORE,
     DEVELOPMENT_YAML,
     PG_DEV_YAML,
     PG_PROD_YAML,
     PLATFORM_YAML,
     WEB_SCORE,
-    FileSpec,
-    rendered_objects,
-    run_cli,
-    snapshot_tree,
-    write_files,
 )
 
 API = "workloads/team-a/api/score.yaml"

@@ -7,8 +7,9 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import git, run_cli
-from process_helpers import World, prepare_world
+from testing.cli import run_cli
+from testing.repos import git
+from testing.world import World, prepare_world
 
 from gitops_engine.dashboard import MARKER, TITLE
 from gitops_engine.forge.local import LocalForge

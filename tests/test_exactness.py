@@ -20,8 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from helpers import git
-from process_helpers import World, prepare_world
+from testing.repos import git
+from testing.world import World, prepare_world
 
 from gitops_engine.forge.local import LocalForge
 from gitops_engine.git import default_identity

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 from fakegithub import FakeClock, FakeGitHub, commit_files, git, make_bare_repo, make_forge
+from testing.faults import KILLPOINTS
 
 from gitops_engine.errors import ForgeError
 from gitops_engine.forge import Forge, MergeMethod, PullRequestDraft
@@ -26,7 +27,6 @@ from gitops_engine.forge.local import LocalForge
 
 REPO = "/repos/octo-org/platform"
 MARKER = "<!-- gitops-engine:dashboard -->"
-KILLPOINTS = Path(__file__).parent / "killpoints"
 
 
 @pytest.fixture

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from helpers import WEB_SCORE, run_cli, snapshot_tree, write_files
+from testing.cli import run_cli
+from testing.golden import snapshot_tree
+from testing.repos import write_files
+from testing.small_platform import WEB_SCORE
 
 API_FOLDERS = ("rendered/development/team-a/api/", "rendered/production/team-a/api/")
 

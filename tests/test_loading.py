@@ -7,7 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from helpers import API_SCORE, BASE_PLATFORM, PG_DEV_YAML, commit_all, git, write_files
+from testing.repos import commit_all, git, write_files
+from testing.small_platform import API_SCORE, BASE_PLATFORM, PG_DEV_YAML
 
 from gitops_engine import yamlio
 from gitops_engine.errors import InputError

@@ -24,7 +24,8 @@ from typing import Any
 
 import pytest
 from fakegithub import FakeClock, FakeGitHub, Issue, make_forge
-from helpers import git, run_cli, write_files
+from testing.cli import run_cli
+from testing.repos import git, write_files
 
 from gitops_engine.commands.init import create_platform_repo
 from gitops_engine.commands.process import format_report

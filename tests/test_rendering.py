@@ -2,7 +2,7 @@
 determinism, the absence of YAML anchors, removal of deleted workloads and `render --check`.
 
 The platform under test is tests/data/platforms/focused/. Refresh the golden files with GOLDEN_UPDATE=1 (see
-tests/helpers.py) and review the diff.
+tests/testing/__init__.py) and review the diff.
 """
 
 from __future__ import annotations
@@ -13,17 +13,10 @@ from typing import Any
 
 import pytest
 import yaml
-from helpers import (
-    API_SCORE,
-    assert_golden_tree,
-    clone,
-    commit_all,
-    read_object,
-    rendered_objects,
-    run_cli,
-    snapshot_tree,
-    write_files,
-)
+from testing.cli import run_cli
+from testing.golden import assert_golden_tree, read_object, rendered_objects, snapshot_tree
+from testing.repos import clone, commit_all, write_files
+from testing.small_platform import API_SCORE
 
 ORDERS = "workloads/team-a/orders/score.yaml"
 

@@ -15,7 +15,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import commit_all, run_cli, snapshot_tree, write_files
+from testing.cli import run_cli
+from testing.golden import snapshot_tree
+from testing.repos import commit_all, write_files
 
 from gitops_engine.templating import TemplateFailure, TemplateLimits, render_template
 from gitops_engine.yamlio import MAX_DEPTH, YamlSyntaxError, load_all, load_document
