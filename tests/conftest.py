@@ -13,15 +13,22 @@ import pytest
 from testing.cli import run_cli
 from testing.repos import FileSpec, commit_all, make_repo
 from testing.small_platform import BASE_PLATFORM
-from testing.world import World, world_from
+from testing.world import World, prepare_world, world_from
 
 DATA = Path(__file__).parent / "data"
 
 
 @pytest.fixture(autouse=True)
-def _outside_github_actions(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The suite may itself run in GitHub Actions: commands must not switch to annotations and job summaries.
-    for name in ("GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY", "GITHUB_OUTPUT"):
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The suite may itself run in GitHub Actions: commands must not switch to annotations and job summaries; and
+    # the engine's commits carry its own identity unless a test sets one.
+    for name in (
+        "GITHUB_ACTIONS",
+        "GITHUB_STEP_SUMMARY",
+        "GITHUB_OUTPUT",
+        "GITOPS_ENGINE_AUTHOR_NAME",
+        "GITOPS_ENGINE_AUTHOR_EMAIL",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -79,6 +86,19 @@ def focused_repo(tmp_path: Path) -> Path:
     target = tmp_path / "focused"
     shutil.copytree(DATA / "platforms" / "focused", target)
     return make_repo(target, {})
+
+
+@pytest.fixture(scope="session")
+def prepared_world(tmp_path_factory: pytest.TempPathFactory) -> World:
+    """testing.scenario's platform on a bare remote, rendered by the processor itself (testing.world.prepare_world),
+    made once per session. Never change it: take `world` (a copy)."""
+    return prepare_world(tmp_path_factory.mktemp("prepared"))
+
+
+@pytest.fixture
+def world(prepared_world: World, tmp_path: Path) -> World:
+    """A private copy of `prepared_world`."""
+    return prepared_world.copy_to(tmp_path / "world")
 
 
 @pytest.fixture

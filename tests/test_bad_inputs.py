@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from testing.cli import run_cli
 from testing.golden import rendered_objects, snapshot_tree
+from testing.hostile import alias_bomb
 from testing.repos import FileSpec, write_files
 from testing.small_platform import (
     API_SCORE,
@@ -52,19 +53,7 @@ def _pg_dev(old: str, new: str) -> dict[str, FileSpec]:
     return {PG_DEV: PG_DEV_YAML.replace(old, new, 1)}
 
 
-BILLION_LAUGHS = (
-    API_SCORE
-    + """x-bomb:
-  a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]
-  b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]
-  c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]
-  d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]
-  e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]
-  f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]
-  g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f]
-  h: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g]
-"""
-)
+BILLION_LAUGHS = API_SCORE + "x-bomb:\n" + alias_bomb(2) + "\n"
 
 CYCLE = API_SCORE.replace(
     "  db:\n    type: postgres\n",

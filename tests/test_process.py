@@ -21,7 +21,7 @@ from testing.cli import run_cli
 from testing.platform import Resource
 from testing.repos import git
 from testing.scenario import ENVIRONMENTS, PLATFORM_YAML, WORKLOADS, environment, score
-from testing.world import World, prepare_world
+from testing.world import World
 
 from gitops_engine import RENDER_VERSION, publishing
 from gitops_engine.affected import RenderedState, plan_changes
@@ -41,10 +41,10 @@ SHOP_PG = ["shop/catalog", "shop/orders"]  # the workloads pg-incluster serves (
 
 
 @pytest.fixture(scope="module")
-def _prepared(tmp_path_factory: pytest.TempPathFactory) -> World:
+def _prepared(prepared_world: World) -> World:
     """The platform's sources pushed to a bare remote and rendered by the processor itself (a new repo's first
-    push), cloned twice. Built once per module; tests work on copies."""
-    world = prepare_world(tmp_path_factory.mktemp("prepared"))
+    push), cloned twice (conftest's `prepared_world`). Tests work on copies."""
+    world = prepared_world
     # The processor's first render is exactly what `render` writes.
     code, output = run_cli(["render", "--check"], world.dev)
     assert code == 0, output
@@ -63,12 +63,6 @@ def world(_prepared: World, tmp_path: Path, request: pytest.FixtureRequest) -> W
 def plain_world(_prepared: World, tmp_path: Path) -> World:
     """A private copy, for scenarios that pass --base themselves or do not depend on it."""
     return _prepared.copy_to(tmp_path / "world")
-
-
-@pytest.fixture(autouse=True)
-def _engine_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("GITOPS_ENGINE_AUTHOR_NAME", "GITOPS_ENGINE_AUTHOR_EMAIL"):
-        monkeypatch.delenv(name, raising=False)
 
 
 # -------------------------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from testing.cli import run_cli
 from testing.repos import git
-from testing.world import World, clone_dev, prepare_world, world_from
+from testing.world import World, clone_dev, world_from
 
 from gitops_engine.forge.local import LocalForge
 from gitops_engine.git import default_identity
@@ -30,22 +30,6 @@ HARDEN = (
     "podSecurityContext: {runAsNonRoot: true, fsGroup: 2000}",
 )
 ALL = ["billing/invoices", "billing/mailer", "shop/cart", "shop/catalog", "shop/orders"]
-
-
-@pytest.fixture(scope="module")
-def _prepared(tmp_path_factory: pytest.TempPathFactory) -> World:
-    return prepare_world(tmp_path_factory.mktemp("prepared"))
-
-
-@pytest.fixture
-def world(_prepared: World, tmp_path: Path) -> World:
-    return _prepared.copy_to(tmp_path / "world")
-
-
-@pytest.fixture(autouse=True)
-def _engine_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("GITOPS_ENGINE_AUTHOR_NAME", "GITOPS_ENGINE_AUTHOR_EMAIL"):
-        monkeypatch.delenv(name, raising=False)
 
 
 def run(world: World) -> tuple[RunReport, LocalForge]:

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from testing.cli import run_cli
 from testing.golden import snapshot_tree
+from testing.hostile import alias_bomb
 from testing.repos import commit_all, write_files
 
 from gitops_engine.yamlio import YamlSyntaxError, load_all
@@ -206,18 +207,7 @@ def test_platform_yaml_refuses_a_budget_that_is_not_a_number(template_repo: Path
 # ---------------------------------------------------------------------------------------------------------------
 # Item 5: an alias bomb in what a template renders
 
-BOMB = """- apiVersion: v1
-      kind: ConfigMap
-      metadata: {name: bomb}
-      data:
-        a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]
-        b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]
-        c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]
-        d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]
-        e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]
-        f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]
-        g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f]
-        h: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g]"""
+BOMB = "- apiVersion: v1\n      kind: ConfigMap\n      metadata: {name: bomb}\n      data:\n" + alias_bomb(8)
 
 
 def test_an_alias_bomb_rendered_by_a_template_is_a_finding(template_repo: Path) -> None:

@@ -126,6 +126,20 @@ def definition(
     return File(f"definitions/{def_type}/{def_id}.yaml", text)
 
 
+def database_outputs(host: str, secret: str, port: int = 5432) -> str:
+    """What a database definition outputs: host, port, and the password as a key of a Secret."""
+    return f"host: {host}\nport: {port}\npassword:\n  secretKeyRef: {{name: {secret}, key: password}}\n"
+
+
+def service_manifest(port_name: str, port: int) -> str:
+    """A manifests entry: the Service of an in-cluster resource, named and selected by the resource's uid."""
+    return (
+        "- apiVersion: v1\n  kind: Service\n  metadata:\n    name: {{ resource.uid }}\n  spec:\n"
+        "    selector: {app.kubernetes.io/instance: {{ resource.uid }}}\n    ports:\n"
+        f"      - {{name: {port_name}, port: {port}}}\n"
+    )
+
+
 @dataclass(frozen=True)
 class Resource:
     """One entry of a Score file's `resources:`; `params` are written in flow style, their texts as they are."""

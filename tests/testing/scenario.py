@@ -51,26 +51,16 @@ def environment(env_id: str, env_type: str, namespace: str = "{team}-{env}") -> 
     )
 
 
+IN_CLUSTER_HOST = "{{ resource.uid }}.{{ environment.namespace }}.svc.cluster.local"
+
 PG_INCLUSTER = p.definition(
     "pg-incluster",
     "postgres",
     description="In-cluster PostgreSQL for development and staging.",
     criteria=[{"env_type": "development"}, {"env_type": "staging"}],
-    template_outputs="""\
-host: {{ resource.uid }}.{{ environment.namespace }}.svc.cluster.local
-port: 5432
-password:
-  secretKeyRef: {name: {{ resource.uid }}, key: password}
-""",
-    manifests="""\
-- apiVersion: v1
-  kind: Service
-  metadata:
-    name: {{ resource.uid }}
-  spec:
-    selector: {app.kubernetes.io/instance: {{ resource.uid }}}
-    ports:
-      - {name: postgres, port: 5432}
+    template_outputs=p.database_outputs(IN_CLUSTER_HOST, "{{ resource.uid }}"),
+    manifests=p.service_manifest("postgres", 5432)
+    + """\
 - apiVersion: apps/v1
   kind: StatefulSet
   metadata:
@@ -94,24 +84,14 @@ PG_MANAGED = p.definition(
     "postgres",
     description="The managed database in production.",
     criteria=[{"env_type": "production"}],
-    outputs="""\
-host: db.production.example.com
-port: 5432
-password:
-  secretKeyRef: {name: pg-managed, key: password}
-""",
+    outputs=p.database_outputs("db.production.example.com", "pg-managed"),
 )
 PG_TUNED = p.definition(
     "pg-tuned",
     "postgres",
     description="A tuned database for the billing team.",
     criteria=[{"team": "billing"}],
-    template_outputs="""\
-host: tuned-{{ resource.uid }}.{{ environment.namespace }}.svc.cluster.local
-port: 6432
-password:
-  secretKeyRef: {name: tuned-{{ resource.uid }}, key: password}
-""",
+    template_outputs=p.database_outputs(f"tuned-{IN_CLUSTER_HOST}", "tuned-{{ resource.uid }}", 6432),
     manifests="""\
 - apiVersion: v1
   kind: ConfigMap
@@ -125,20 +105,8 @@ REDIS = p.definition(
     "redis-incluster",
     "redis",
     criteria=[{}],
-    template_outputs="""\
-host: {{ resource.uid }}.{{ environment.namespace }}.svc.cluster.local
-port: 6379
-""",
-    manifests="""\
-- apiVersion: v1
-  kind: Service
-  metadata:
-    name: {{ resource.uid }}
-  spec:
-    selector: {app.kubernetes.io/instance: {{ resource.uid }}}
-    ports:
-      - {name: redis, port: 6379}
-""",
+    template_outputs=f"host: {IN_CLUSTER_HOST}\nport: 6379\n",
+    manifests=p.service_manifest("redis", 6379),
 )
 VOLUME = p.definition(
     "volume-emptydir",

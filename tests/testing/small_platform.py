@@ -14,12 +14,9 @@ PG_DEV = p.definition(
     "pg-dev",
     "postgres",
     criteria=[{"env_type": "development"}],
-    template_outputs="""\
-host: {{ resource.uid }}.{{ environment.namespace }}.svc
-port: 5432
-password:
-  secretKeyRef: {name: {{ resource.uid }}, key: password}
-""",
+    template_outputs=p.database_outputs(
+        "{{ resource.uid }}.{{ environment.namespace }}.svc", "{{ resource.uid }}"
+    ),
     manifests="""\
 - apiVersion: v1
   kind: Service
@@ -34,12 +31,7 @@ PG_PROD = p.definition(
     "pg-prod",
     "postgres",
     criteria=[{"env_type": "production"}],
-    outputs="""\
-host: db.prod.example.com
-port: 5432
-password:
-  secretKeyRef: {name: pg-prod, key: password}
-""",
+    outputs=p.database_outputs("db.prod.example.com", "pg-prod"),
 )
 
 API = p.workload(
