@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from testing.cli import run_cli
-from testing.golden import rendered_objects, snapshot_tree
+from testing.golden import changed_paths, rendered_objects, snapshot_tree
 from testing.hostile import alias_bomb
 from testing.repos import FileSpec, write_files
 from testing.small_platform import (
@@ -560,7 +560,7 @@ def test_render_keep_going_renders_the_valid_units(platform_repo: Path) -> None:
         "rendered 1 units in 2 environments: 4 file(s) written, 0 removed",
     ]
     after = snapshot_tree(platform_repo)
-    changed = sorted(path for path in after if after[path] != before.get(path))
+    changed = changed_paths(before, after)
     assert changed == [
         "rendered/development/team-b/web/gitops-engine.lock",
         "rendered/development/team-b/web/manifest.yaml",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from testing.cli import run_cli
-from testing.golden import snapshot_tree
+from testing.golden import changed_paths, snapshot_tree
 from testing.repos import write_files
 from testing.small_platform import WEB_SCORE
 
@@ -32,7 +32,7 @@ def test_a_broken_definition_fails_only_the_units_that_use_its_type(platform_rep
         "definitions/postgres/pg-dev.yaml fails to load: fix that definition first"
     )
     after = snapshot_tree(platform_repo)
-    changed = sorted(p for p in after if after[p] != before.get(p))
+    changed = changed_paths(before, after)
     assert changed == [
         "rendered/development/team-b/web/gitops-engine.lock",
         "rendered/development/team-b/web/manifest.yaml",

@@ -26,6 +26,11 @@ def snapshot_tree(root: Path, under: str = "rendered") -> dict[str, bytes]:
     return found
 
 
+def changed_paths(before: Mapping[str, bytes], after: Mapping[str, bytes]) -> list[str]:
+    """Paths of `after` (a snapshot_tree) that are new or differ from `before`, sorted."""
+    return sorted(path for path in after if after[path] != before.get(path))
+
+
 def tree_text(files: Mapping[str, bytes]) -> str:
     """A tree as one text (for golden files): each file under a `# path` header."""
     parts = []
