@@ -2,13 +2,15 @@
 
 - `repos`: real git repositories in temporary folders (`git`, `make_repo`, `write_files`, `commit_all`, `clone`).
 - `cli`: the real command line through click's runner (`run_cli`).
-- `golden`: golden files and rendered trees (`assert_golden`, `snapshot_tree`, `rendered_objects`).
+- `golden`: golden files and rendered trees (`assert_golden`, `snapshot_tree`, `changed_paths`, `rendered_objects`).
 - `platform`: the platform builder (platform.yaml, environments, definitions, Score files, CODEOWNERS), used by
   the fixture platforms below and by `benchmarks/generate.py`.
 - `small_platform`: two environments, postgres, two teams (the CLI tests' platform).
 - `scenario`: three environments, five workloads, two teams (the processor's scenario platform).
-- `world`: a bare remote with the engine's and a developer's clones (`World`, `prepare_world`).
+- `world`: a bare remote with the engine's and a developer's clones (`World`, `world_from`, `prepare_world`;
+  conftest's `prepared_world` and `world` fixtures).
 - `clock`: `FakeClock`, time that moves only when a test (or a sleep) moves it.
+- `hostile`: hostile inputs (an alias bomb).
 - `faults`: fault injection into a real `gitops-engine` subprocess (kill at the Nth write step).
 - `fakegithub`: the stand-in GitHub (REST checked against the OpenAPI description, GraphQL against the schema).
 
