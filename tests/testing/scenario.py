@@ -41,7 +41,12 @@ CODEOWNERS = p.codeowners(
 )
 
 
-def environment(env_id: str, env_type: str, namespace: str = "{team}-{env}") -> p.File:
+def environment(env_id: str, env_type: str, namespace: str = "{team}-{env}") -> str:
+    """The text of environments/<id>.yaml as this platform writes it."""
+    return environment_file(env_id, env_type, namespace).text
+
+
+def environment_file(env_id: str, env_type: str, namespace: str = "{team}-{env}") -> p.File:
     return p.environment(
         env_id,
         env_type,
@@ -196,9 +201,9 @@ MAILER = score(
 PLATFORM: dict[str, FileSpec] = p.files(
     PLATFORM_FILE,
     CODEOWNERS,
-    environment("development", "development"),
-    environment("staging", "staging"),
-    environment("production", "production", "{team}"),
+    environment_file("development", "development"),
+    environment_file("staging", "staging"),
+    environment_file("production", "production", "{team}"),
     PG_INCLUSTER,
     PG_MANAGED,
     PG_TUNED,
