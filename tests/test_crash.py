@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakegithub import FakeGitHub
 from testing import faults
+from testing.fakegithub import FakeGitHub
 from testing.faults import fault_env
 from testing.repos import git
 from testing.world import World, prepare_world

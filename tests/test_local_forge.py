@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakegithub import commit_files, make_bare_repo, merge_into
+from testing.fakegithub import commit_files, make_bare_repo, merge_into
 from testing.repos import git
 
 from gitops_engine.errors import ForgeError, UsageError
