@@ -30,6 +30,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+# The platform builder the tests use too.
+from testing import platform as p
+
 GENERATOR_VERSION = 2  # 2: the render commit's trailers name the render version
 DEFAULT_SEED = 20240601
 ENVIRONMENTS = ("development", "staging", "production")
@@ -129,13 +134,12 @@ SIDECARS = ("log-shipper", "metrics-exporter", "envoy")
 # ---------------------------------------------------------------------------------------------------------------
 # Fixed files
 
-PLATFORM_YAML = """\
-# yaml-language-server: $schema=https://gitops-engine.dev/schemas/platform.json
-# Synthetic platform repo for gitops-engine benchmarks.
-apiVersion: gitops-engine.dev/v1
-kind: Platform
-environments: [development, staging, production]
-forge: local
+PLATFORM = p.platform(
+    ENVIRONMENTS,
+    forge="local",
+    comment="# Synthetic platform repo for gitops-engine benchmarks.\n",
+    schema=True,
+    extra="""\
 pullRequests:
   labels: [gitops-engine]
   # High enough that a definition change reaching every workload is published in one run.
@@ -143,461 +147,397 @@ pullRequests:
   maxPerHour: 100000
 limits:
   maxFileBytes: 262144
-"""
-
-ENVIRONMENT_YAML = """\
-# yaml-language-server: $schema=https://gitops-engine.dev/schemas/environment.json
-apiVersion: gitops-engine.dev/v1
-kind: Environment
-id: {env}
-type: {env}
-namespace: "{{team}}-{{env}}"
-labels:
-  example.com/environment: {env}
-values:
-  domain: {domain}
-  region: eu-west-1
-  logLevel: {log_level}
-  gatewayName: internal
-  gatewayNamespace: gateway-system
-  ingressClass: nginx
-  clusterIssuer: letsencrypt-production
-  storageClass: {storage_class}
-  dataStorage: {data_storage}
-"""
+""",
+)
 
 ENVIRONMENT_VALUES = {
-    "development": {
-        "domain": "dev.example.com",
-        "log_level": "debug",
-        "storage_class": "standard",
-        "data_storage": "1Gi",
-    },
-    "staging": {
-        "domain": "staging.example.com",
-        "log_level": "info",
-        "storage_class": "gp3",
-        "data_storage": "10Gi",
-    },
-    "production": {
-        "domain": "example.com",
-        "log_level": "info",
-        "storage_class": "gp3",
-        "data_storage": "100Gi",
-    },
+    "development": {"domain": "dev.example.com", "logLevel": "debug", "storage": "standard", "data": "1Gi"},
+    "staging": {"domain": "staging.example.com", "logLevel": "info", "storage": "gp3", "data": "10Gi"},
+    "production": {"domain": "example.com", "logLevel": "info", "storage": "gp3", "data": "100Gi"},
 }
 
-DEFINITIONS: dict[str, str] = {
-    "postgres/postgres-incluster.yaml": """\
-# yaml-language-server: $schema=https://gitops-engine.dev/schemas/definition.json
-apiVersion: gitops-engine.dev/v1
-kind: ResourceDefinition
-id: postgres-incluster
-type: postgres
-description: PostgreSQL 16.4 in the workload's namespace for development and staging.
-criteria:
-  - env_type: development
-  - env_type: staging
-driver: template
-template:
-  outputs: |
-    {% set db = resource.params.get('database', resource.uid | replace('-', '_')) %}
-    host: {{ resource.uid }}.{{ environment.namespace }}.svc.cluster.local
-    port: 5432
-    name: {{ db | to_json }}
-    database: {{ db | to_json }}
-    username:
-      secretKeyRef: {name: {{ resource.uid }}, key: username}
-    password:
-      secretKeyRef: {name: {{ resource.uid }}, key: password}
-  manifests: |
-    {% set db = resource.params.get('database', resource.uid | replace('-', '_')) %}
-    - apiVersion: external-secrets.io/v1beta1
-      kind: ExternalSecret
+
+def environment(env: str) -> p.File:
+    given = ENVIRONMENT_VALUES[env]
+    values = {
+        "domain": given["domain"],
+        "region": "eu-west-1",
+        "logLevel": given["logLevel"],
+        "gatewayName": "internal",
+        "gatewayNamespace": "gateway-system",
+        "ingressClass": "nginx",
+        "clusterIssuer": "letsencrypt-production",
+        "storageClass": given["storage"],
+        "dataStorage": given["data"],
+    }
+    return p.environment(env, env, labels={"example.com/environment": env}, values=values, schema=True)
+
+
+DEFINITIONS: list[p.File] = [
+    p.definition(
+        "postgres-incluster",
+        "postgres",
+        description="PostgreSQL 16.4 in the workload's namespace for development and staging.",
+        criteria=[{"env_type": "development"}, {"env_type": "staging"}],
+        template_outputs="""\
+{% set db = resource.params.get('database', resource.uid | replace('-', '_')) %}
+host: {{ resource.uid }}.{{ environment.namespace }}.svc.cluster.local
+port: 5432
+name: {{ db | to_json }}
+database: {{ db | to_json }}
+username:
+  secretKeyRef: {name: {{ resource.uid }}, key: username}
+password:
+  secretKeyRef: {name: {{ resource.uid }}, key: password}
+""",
+        manifests="""\
+{% set db = resource.params.get('database', resource.uid | replace('-', '_')) %}
+- apiVersion: external-secrets.io/v1beta1
+  kind: ExternalSecret
+  metadata:
+    name: {{ resource.uid }}
+  spec:
+    refreshInterval: "0"
+    target:
+      name: {{ resource.uid }}
+      creationPolicy: Owner
+      template:
+        engineVersion: v2
+        data:
+          username: {{ db | to_json }}
+          password: "{% raw %}{{ .password }}{% endraw %}"
+    dataFrom:
+      - sourceRef:
+          generatorRef:
+            apiVersion: generators.external-secrets.io/v1alpha1
+            kind: Password
+            name: {{ resource.uid }}
+- apiVersion: v1
+  kind: Service
+  metadata:
+    name: {{ resource.uid }}
+  spec:
+    clusterIP: None
+    selector:
+      app.kubernetes.io/name: postgresql
+      app.kubernetes.io/instance: {{ resource.uid }}
+    ports:
+      - name: postgres
+        port: 5432
+        targetPort: postgres
+- apiVersion: apps/v1
+  kind: StatefulSet
+  metadata:
+    name: {{ resource.uid }}
+  spec:
+    serviceName: {{ resource.uid }}
+    replicas: 1
+    selector:
+      matchLabels:
+        app.kubernetes.io/name: postgresql
+        app.kubernetes.io/instance: {{ resource.uid }}
+    template:
       metadata:
-        name: {{ resource.uid }}
-      spec:
-        refreshInterval: "0"
-        target:
-          name: {{ resource.uid }}
-          creationPolicy: Owner
-          template:
-            engineVersion: v2
-            data:
-              username: {{ db | to_json }}
-              password: "{% raw %}{{ .password }}{% endraw %}"
-        dataFrom:
-          - sourceRef:
-              generatorRef:
-                apiVersion: generators.external-secrets.io/v1alpha1
-                kind: Password
-                name: {{ resource.uid }}
-    - apiVersion: v1
-      kind: Service
-      metadata:
-        name: {{ resource.uid }}
-      spec:
-        clusterIP: None
-        selector:
+        labels:
           app.kubernetes.io/name: postgresql
           app.kubernetes.io/instance: {{ resource.uid }}
-        ports:
+          app.kubernetes.io/version: "16.4"
+      spec:
+        securityContext:
+          runAsNonRoot: true
+          runAsUser: 999
+          fsGroup: 999
+        containers:
           - name: postgres
-            port: 5432
-            targetPort: postgres
-    - apiVersion: apps/v1
-      kind: StatefulSet
-      metadata:
-        name: {{ resource.uid }}
-      spec:
-        serviceName: {{ resource.uid }}
-        replicas: 1
-        selector:
-          matchLabels:
-            app.kubernetes.io/name: postgresql
-            app.kubernetes.io/instance: {{ resource.uid }}
-        template:
-          metadata:
-            labels:
-              app.kubernetes.io/name: postgresql
-              app.kubernetes.io/instance: {{ resource.uid }}
-              app.kubernetes.io/version: "16.4"
-          spec:
-            securityContext:
-              runAsNonRoot: true
-              runAsUser: 999
-              fsGroup: 999
-            containers:
+            image: docker.io/library/postgres:16.4
+            ports:
               - name: postgres
-                image: docker.io/library/postgres:16.4
-                ports:
-                  - name: postgres
-                    containerPort: 5432
-                env:
-                  - name: POSTGRES_DB
-                    value: {{ db | to_json }}
-                  - name: POSTGRES_PASSWORD
-                    valueFrom:
-                      secretKeyRef: {name: {{ resource.uid }}, key: password}
-                readinessProbe:
-                  exec:
-                    command: ["pg_isready", "--host=127.0.0.1"]
-                resources:
-                  requests: {cpu: 100m, memory: 256Mi}
-                  limits: {memory: 512Mi}
-                volumeMounts:
-                  - name: data
-                    mountPath: /var/lib/postgresql/data
-        volumeClaimTemplates:
-          - metadata:
-              name: data
-            spec:
-              accessModes: [ReadWriteOnce]
-              storageClassName: {{ environment.values.storageClass }}
-              resources:
-                requests:
-                  storage: {{ resource.params.get('storage', environment.values.dataStorage) }}
+                containerPort: 5432
+            env:
+              - name: POSTGRES_DB
+                value: {{ db | to_json }}
+              - name: POSTGRES_PASSWORD
+                valueFrom:
+                  secretKeyRef: {name: {{ resource.uid }}, key: password}
+            readinessProbe:
+              exec:
+                command: ["pg_isready", "--host=127.0.0.1"]
+            resources:
+              requests: {cpu: 100m, memory: 256Mi}
+              limits: {memory: 512Mi}
+            volumeMounts:
+              - name: data
+                mountPath: /var/lib/postgresql/data
+    volumeClaimTemplates:
+      - metadata:
+          name: data
+        spec:
+          accessModes: [ReadWriteOnce]
+          storageClassName: {{ environment.values.storageClass }}
+          resources:
+            requests:
+              storage: {{ resource.params.get('storage', environment.values.dataStorage) }}
 """,
-    "postgres/postgres-managed.yaml": """\
-# yaml-language-server: $schema=https://gitops-engine.dev/schemas/definition.json
-apiVersion: gitops-engine.dev/v1
-kind: ResourceDefinition
-id: postgres-managed
-type: postgres
-description: Production PostgreSQL on the shared Aurora cluster; credentials through External Secrets.
-criteria:
-  - env_type: production
-driver: static
-outputs:
-  host: platform-postgres.cluster-c8x2k4example.eu-west-1.rds.amazonaws.com
-  port: 5432
-  name: app
-  database: app
-  username:
-    secretKeyRef: {name: platform-postgres, key: username}
-  password:
-    secretKeyRef: {name: platform-postgres, key: password}
+        schema=True,
+    ),
+    p.definition(
+        "postgres-managed",
+        "postgres",
+        description="Production PostgreSQL on the shared Aurora cluster; credentials through External Secrets.",
+        criteria=[{"env_type": "production"}],
+        outputs="""\
+host: platform-postgres.cluster-c8x2k4example.eu-west-1.rds.amazonaws.com
+port: 5432
+name: app
+database: app
+username:
+  secretKeyRef: {name: platform-postgres, key: username}
+password:
+  secretKeyRef: {name: platform-postgres, key: password}
 """,
-    "redis/redis-incluster.yaml": """\
-# yaml-language-server: $schema=https://gitops-engine.dev/schemas/definition.json
-apiVersion: gitops-engine.dev/v1
-kind: ResourceDefinition
-id: redis-incluster
-type: redis
-description: Redis 7.4 in the workload's namespace for development and staging.
-criteria:
-  - env_type: development
-  - env_type: staging
-driver: template
-template:
-  outputs: |
-    host: {{ resource.uid }}.{{ environment.namespace }}.svc.cluster.local
-    port: 6379
-    username: default
-    password:
-      secretKeyRef: {name: {{ resource.uid }}, key: password}
-  manifests: |
-    - apiVersion: v1
-      kind: Service
+        schema=True,
+    ),
+    p.definition(
+        "redis-incluster",
+        "redis",
+        description="Redis 7.4 in the workload's namespace for development and staging.",
+        criteria=[{"env_type": "development"}, {"env_type": "staging"}],
+        template_outputs="""\
+host: {{ resource.uid }}.{{ environment.namespace }}.svc.cluster.local
+port: 6379
+username: default
+password:
+  secretKeyRef: {name: {{ resource.uid }}, key: password}
+""",
+        manifests="""\
+- apiVersion: v1
+  kind: Service
+  metadata:
+    name: {{ resource.uid }}
+  spec:
+    selector:
+      app.kubernetes.io/name: redis
+      app.kubernetes.io/instance: {{ resource.uid }}
+    ports:
+      - name: redis
+        port: 6379
+        targetPort: redis
+- apiVersion: apps/v1
+  kind: Deployment
+  metadata:
+    name: {{ resource.uid }}
+  spec:
+    replicas: 1
+    selector:
+      matchLabels:
+        app.kubernetes.io/name: redis
+        app.kubernetes.io/instance: {{ resource.uid }}
+    template:
       metadata:
-        name: {{ resource.uid }}
-      spec:
-        selector:
+        labels:
           app.kubernetes.io/name: redis
           app.kubernetes.io/instance: {{ resource.uid }}
-        ports:
+      spec:
+        containers:
           - name: redis
-            port: 6379
-            targetPort: redis
-    - apiVersion: apps/v1
-      kind: Deployment
-      metadata:
-        name: {{ resource.uid }}
-      spec:
-        replicas: 1
-        selector:
-          matchLabels:
-            app.kubernetes.io/name: redis
-            app.kubernetes.io/instance: {{ resource.uid }}
-        template:
-          metadata:
-            labels:
-              app.kubernetes.io/name: redis
-              app.kubernetes.io/instance: {{ resource.uid }}
-          spec:
-            containers:
+            image: docker.io/library/redis:7.4.1
+            ports:
               - name: redis
-                image: docker.io/library/redis:7.4.1
-                ports:
-                  - name: redis
-                    containerPort: 6379
-                resources:
-                  requests: {cpu: 50m, memory: 64Mi}
-                  limits: {memory: 128Mi}
+                containerPort: 6379
+            resources:
+              requests: {cpu: 50m, memory: 64Mi}
+              limits: {memory: 128Mi}
 """,
-    "redis/redis-managed.yaml": """\
-# yaml-language-server: $schema=https://gitops-engine.dev/schemas/definition.json
-apiVersion: gitops-engine.dev/v1
-kind: ResourceDefinition
-id: redis-managed
-type: redis
-description: Production Redis on the shared ElastiCache replication group.
-criteria:
-  - env_type: production
-driver: static
-outputs:
-  host: master.platform-redis.c8x2k4.euw1.cache.amazonaws.com
-  port: 6379
-  username: default
-  password:
-    secretKeyRef: {name: platform-redis, key: password}
+        schema=True,
+    ),
+    p.definition(
+        "redis-managed",
+        "redis",
+        description="Production Redis on the shared ElastiCache replication group.",
+        criteria=[{"env_type": "production"}],
+        outputs="""\
+host: master.platform-redis.c8x2k4.euw1.cache.amazonaws.com
+port: 6379
+username: default
+password:
+  secretKeyRef: {name: platform-redis, key: password}
 """,
-    "dns/dns-subdomain.yaml": """\
-# yaml-language-server: $schema=https://gitops-engine.dev/schemas/definition.json
-apiVersion: gitops-engine.dev/v1
-kind: ResourceDefinition
-id: dns-subdomain
-type: dns
-description: A host name under the environment's domain.
-criteria:
-  - {}
-driver: template
-template:
-  outputs: |
-    host: {{ resource.params.get('subdomain', workload.name ~ '-' ~ workload.team) }}.{{ environment.values.domain }}
+        schema=True,
+    ),
+    p.definition(
+        "dns-subdomain",
+        "dns",
+        description="A host name under the environment's domain.",
+        criteria=[{}],
+        template_outputs="""\
+host: {{ resource.params.get('subdomain', workload.name ~ '-' ~ workload.team) }}.{{ environment.values.domain }}
 """,
-    "route/route-httproute.yaml": """\
-# yaml-language-server: $schema=https://gitops-engine.dev/schemas/definition.json
-apiVersion: gitops-engine.dev/v1
-kind: ResourceDefinition
-id: route-httproute
-type: route
-description: Gateway API HTTPRoute for development and staging.
-criteria:
-  - env_type: development
-  - env_type: staging
-driver: template
-template:
-  manifests: |
-    - apiVersion: gateway.networking.k8s.io/v1
-      kind: HTTPRoute
-      metadata:
-        name: {{ resource.uid }}
-      spec:
-        parentRefs:
-          - group: gateway.networking.k8s.io
-            kind: Gateway
-            name: {{ environment.values.gatewayName }}
-            namespace: {{ environment.values.gatewayNamespace }}
-        hostnames:
+        schema=True,
+    ),
+    p.definition(
+        "route-httproute",
+        "route",
+        description="Gateway API HTTPRoute for development and staging.",
+        criteria=[{"env_type": "development"}, {"env_type": "staging"}],
+        manifests="""\
+- apiVersion: gateway.networking.k8s.io/v1
+  kind: HTTPRoute
+  metadata:
+    name: {{ resource.uid }}
+  spec:
+    parentRefs:
+      - group: gateway.networking.k8s.io
+        kind: Gateway
+        name: {{ environment.values.gatewayName }}
+        namespace: {{ environment.values.gatewayNamespace }}
+    hostnames:
+      - {{ resource.params.host | to_json }}
+    rules:
+      - matches:
+          - path:
+              type: PathPrefix
+              value: {{ resource.params.get('path', '/') | to_json }}
+        backendRefs:
+          - name: {{ workload.name }}
+            port: {{ resource.params.port | int }}
+""",
+        schema=True,
+    ),
+    p.definition(
+        "route-ingress",
+        "route",
+        description="Ingress for production with a cert-manager certificate.",
+        criteria=[{"env_type": "production"}],
+        manifests="""\
+- apiVersion: networking.k8s.io/v1
+  kind: Ingress
+  metadata:
+    name: {{ resource.uid }}
+    annotations:
+      cert-manager.io/cluster-issuer: {{ environment.values.clusterIssuer }}
+  spec:
+    ingressClassName: {{ environment.values.ingressClass }}
+    tls:
+      - hosts:
           - {{ resource.params.host | to_json }}
-        rules:
-          - matches:
-              - path:
-                  type: PathPrefix
-                  value: {{ resource.params.get('path', '/') | to_json }}
-            backendRefs:
-              - name: {{ workload.name }}
-                port: {{ resource.params.port | int }}
+        secretName: {{ resource.uid }}-tls
+    rules:
+      - host: {{ resource.params.host | to_json }}
+        http:
+          paths:
+            - path: {{ resource.params.get('path', '/') | to_json }}
+              pathType: Prefix
+              backend:
+                service:
+                  name: {{ workload.name }}
+                  port:
+                    number: {{ resource.params.port | int }}
 """,
-    "route/route-ingress.yaml": """\
-# yaml-language-server: $schema=https://gitops-engine.dev/schemas/definition.json
-apiVersion: gitops-engine.dev/v1
-kind: ResourceDefinition
-id: route-ingress
-type: route
-description: Ingress for production with a cert-manager certificate.
-criteria:
-  - env_type: production
-driver: template
-template:
-  manifests: |
-    - apiVersion: networking.k8s.io/v1
-      kind: Ingress
-      metadata:
-        name: {{ resource.uid }}
-        annotations:
-          cert-manager.io/cluster-issuer: {{ environment.values.clusterIssuer }}
-      spec:
-        ingressClassName: {{ environment.values.ingressClass }}
-        tls:
-          - hosts:
-              - {{ resource.params.host | to_json }}
-            secretName: {{ resource.uid }}-tls
-        rules:
-          - host: {{ resource.params.host | to_json }}
-            http:
-              paths:
-                - path: {{ resource.params.get('path', '/') | to_json }}
-                  pathType: Prefix
-                  backend:
-                    service:
-                      name: {{ workload.name }}
-                      port:
-                        number: {{ resource.params.port | int }}
+        schema=True,
+    ),
+    p.definition(
+        "volume-emptydir",
+        "volume",
+        description="Scratch space in development.",
+        criteria=[{"env_type": "development"}],
+        template_outputs="""\
+source:
+  emptyDir:
+    sizeLimit: {{ resource.params.get('size', '1Gi') }}
 """,
-    "volume/volume-emptydir.yaml": """\
-# yaml-language-server: $schema=https://gitops-engine.dev/schemas/definition.json
-apiVersion: gitops-engine.dev/v1
-kind: ResourceDefinition
-id: volume-emptydir
-type: volume
-description: Scratch space in development.
-criteria:
-  - env_type: development
-driver: template
-template:
-  outputs: |
-    source:
-      emptyDir:
-        sizeLimit: {{ resource.params.get('size', '1Gi') }}
+        schema=True,
+    ),
+    p.definition(
+        "volume-pvc",
+        "volume",
+        description="A PersistentVolumeClaim per resource for staging and production.",
+        criteria=[{"env_type": "staging"}, {"env_type": "production"}],
+        template_outputs="""\
+source:
+  persistentVolumeClaim:
+    claimName: {{ resource.uid }}
 """,
-    "volume/volume-pvc.yaml": """\
-# yaml-language-server: $schema=https://gitops-engine.dev/schemas/definition.json
-apiVersion: gitops-engine.dev/v1
-kind: ResourceDefinition
-id: volume-pvc
-type: volume
-description: A PersistentVolumeClaim per resource for staging and production.
-criteria:
-  - env_type: staging
-  - env_type: production
-driver: template
-template:
-  outputs: |
-    source:
-      persistentVolumeClaim:
-        claimName: {{ resource.uid }}
-  manifests: |
-    - apiVersion: v1
-      kind: PersistentVolumeClaim
-      metadata:
-        name: {{ resource.uid }}
-      spec:
-        accessModes: [ReadWriteOnce]
-        storageClassName: {{ environment.values.storageClass }}
-        resources:
-          requests:
-            storage: {{ resource.params.get('size', '1Gi') }}
+        manifests="""\
+- apiVersion: v1
+  kind: PersistentVolumeClaim
+  metadata:
+    name: {{ resource.uid }}
+  spec:
+    accessModes: [ReadWriteOnce]
+    storageClassName: {{ environment.values.storageClass }}
+    resources:
+      requests:
+        storage: {{ resource.params.get('size', '1Gi') }}
 """,
-    "service-port/service-port-default.yaml": """\
-# yaml-language-server: $schema=https://gitops-engine.dev/schemas/definition.json
-apiVersion: gitops-engine.dev/v1
-kind: ResourceDefinition
-id: service-port-default
-type: service-port
-description: The in-cluster address of another workload's named port in the same environment.
-criteria:
-  - {}
-driver: template
-template:
-  outputs: |
-    {% set target = lookup_workload(resource.params.workload) %}
-    hostname: {{ target.host }}
-    port: {{ target.ports[resource.params.port].port }}
+        schema=True,
+    ),
+    p.definition(
+        "service-port-default",
+        "service-port",
+        description="The in-cluster address of another workload's named port in the same environment.",
+        criteria=[{}],
+        template_outputs="""\
+{% set target = lookup_workload(resource.params.workload) %}
+hostname: {{ target.host }}
+port: {{ target.ports[resource.params.port].port }}
 """,
-    "workload/workload-default.yaml": """\
-# yaml-language-server: $schema=https://gitops-engine.dev/schemas/definition.json
-apiVersion: gitops-engine.dev/v1
-kind: ResourceDefinition
-id: workload-default
-type: workload
-description: One replica and the restricted Pod Security Standard everywhere.
-criteria:
-  - {}
-driver: template
-template:
-  outputs: |
-    replicas: 1
-    automountServiceAccountToken: false
-    podSecurityContext:
-      runAsNonRoot: true
-      seccompProfile:
-        type: RuntimeDefault
-    containerSecurityContext:
-      allowPrivilegeEscalation: false
-      capabilities:
-        drop: [ALL]
-    labels:
-      example.com/team: {{ workload.team }}
+        schema=True,
+    ),
+    p.definition(
+        "workload-default",
+        "workload",
+        description="One replica and the restricted Pod Security Standard everywhere.",
+        criteria=[{}],
+        template_outputs="""\
+replicas: 1
+automountServiceAccountToken: false
+podSecurityContext:
+  runAsNonRoot: true
+  seccompProfile:
+    type: RuntimeDefault
+containerSecurityContext:
+  allowPrivilegeEscalation: false
+  capabilities:
+    drop: [ALL]
+labels:
+  example.com/team: {{ workload.team }}
 """,
-    "workload/workload-production.yaml": """\
-# yaml-language-server: $schema=https://gitops-engine.dev/schemas/definition.json
-apiVersion: gitops-engine.dev/v1
-kind: ResourceDefinition
-id: workload-production
-type: workload
-description: Three replicas and a PodDisruptionBudget in production.
-criteria:
-  - env_type: production
-driver: template
-template:
-  outputs: |
-    replicas: 3
-    automountServiceAccountToken: false
-    podSecurityContext:
-      runAsNonRoot: true
-      seccompProfile:
-        type: RuntimeDefault
-    containerSecurityContext:
-      allowPrivilegeEscalation: false
-      capabilities:
-        drop: [ALL]
-    labels:
-      example.com/team: {{ workload.team }}
-  manifests: |
-    - apiVersion: policy/v1
-      kind: PodDisruptionBudget
-      metadata:
-        name: {{ resource.uid }}
-      spec:
-        maxUnavailable: 1
-        selector:
-          matchLabels:
-            app.kubernetes.io/name: {{ workload.name }}
-            app.kubernetes.io/instance: {{ workload.name }}
+        schema=True,
+    ),
+    p.definition(
+        "workload-production",
+        "workload",
+        description="Three replicas and a PodDisruptionBudget in production.",
+        criteria=[{"env_type": "production"}],
+        template_outputs="""\
+replicas: 3
+automountServiceAccountToken: false
+podSecurityContext:
+  runAsNonRoot: true
+  seccompProfile:
+    type: RuntimeDefault
+containerSecurityContext:
+  allowPrivilegeEscalation: false
+  capabilities:
+    drop: [ALL]
+labels:
+  example.com/team: {{ workload.team }}
 """,
-}
+        manifests="""\
+- apiVersion: policy/v1
+  kind: PodDisruptionBudget
+  metadata:
+    name: {{ resource.uid }}
+  spec:
+    maxUnavailable: 1
+    selector:
+      matchLabels:
+        app.kubernetes.io/name: {{ workload.name }}
+        app.kubernetes.io/instance: {{ workload.name }}
+""",
+        schema=True,
+    ),
+]
 
 # The definition change run.py makes: dev/staging postgres to a new minor version (manifests change).
 POSTGRES_DEFINITION = "definitions/postgres/postgres-incluster.yaml"
@@ -812,26 +752,14 @@ def git(cwd: Path, *args: str, env: dict[str, str] | None = None) -> str:
 
 
 def write_sources(root: Path, specs: list[WorkloadSpec]) -> None:
-    (root / "platform.yaml").write_text(PLATFORM_YAML)
-    (root / ".gitignore").write_text("")
-    envs = root / "environments"
-    envs.mkdir()
-    for env in ENVIRONMENTS:
-        (envs / f"{env}.yaml").write_text(ENVIRONMENT_YAML.format(env=env, **ENVIRONMENT_VALUES[env]))
-    for rel, text in DEFINITIONS.items():
-        target = root / "definitions" / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text)
     teams = sorted({s.team for s in specs})
-    owners = ["# Teams own their workloads; infra owns the rest.", "* @example-org/infra"]
-    owners += [f"/workloads/{team}/ @example-org/{team}" for team in teams]
-    (root / ".github").mkdir()
-    (root / ".github" / "CODEOWNERS").write_text("\n".join(owners) + "\n")
-    for spec in specs:
-        folder = root / "workloads" / spec.team / spec.name
-        folder.mkdir(parents=True)
-        for name, content in spec.files.items():
-            (folder / name).write_text(content)
+    owners = p.codeowners(
+        [("*", "@example-org/infra"), *((f"/workloads/{team}/", f"@example-org/{team}") for team in teams)],
+        comment="Teams own their workloads; infra owns the rest.",
+    )
+    workloads = [p.workload(s.team, s.name, text, name) for s in specs for name, text in s.files.items()]
+    environments = [environment(env) for env in ENVIRONMENTS]
+    p.write(root, PLATFORM, p.File(".gitignore", ""), *environments, *DEFINITIONS, owners, *workloads)
 
 
 def render_into(root: Path) -> tuple[int, float]:

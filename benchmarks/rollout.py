@@ -1,5 +1,5 @@
 """Issue 13's figure: a definition change reaching 2,000 workloads in 40 teams with `groupBy: team`, published
-against the GitHub stand-in (tests/fakegithub) with GitHub's documented budget of 500 content-creating requests
+against the GitHub stand-in (tests/testing/fakegithub) with GitHub's documented budget of 500 content-creating requests
 an hour (`pullRequests.maxPerHour: 500`).
 
     python benchmarks/rollout.py                 # 2,000 workloads, 50 a team
@@ -26,7 +26,7 @@ sys.path[:0] = [str(HERE), str(HERE.parent / "tests")]
 
 import generate  # noqa: E402
 import run as bench  # noqa: E402
-from fakegithub import FakeClock, FakeGitHub, make_forge  # noqa: E402
+from testing.fakegithub import FakeClock, FakeGitHub, make_forge  # noqa: E402
 
 from gitops_engine.git import default_identity  # noqa: E402
 from gitops_engine.publishing import process_repo  # noqa: E402

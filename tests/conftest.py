@@ -1,6 +1,6 @@
 """Shared fixtures: small real platform repos (real files, `git init`, real commits) in temporary directories.
 
-Golden files are refreshed with `GOLDEN_UPDATE=1` (see tests/helpers.py).
+Golden files are refreshed with `GOLDEN_UPDATE=1` (see tests/testing/__init__.py).
 """
 
 from __future__ import annotations
@@ -10,16 +10,25 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from helpers import BASE_PLATFORM, FileSpec, commit_all, git, make_repo, run_cli
-from process_helpers import World
+from testing.cli import run_cli
+from testing.repos import FileSpec, commit_all, make_repo
+from testing.small_platform import BASE_PLATFORM
+from testing.world import World, prepare_world, world_from
 
 DATA = Path(__file__).parent / "data"
 
 
 @pytest.fixture(autouse=True)
-def _outside_github_actions(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The suite may itself run in GitHub Actions: commands must not switch to annotations and job summaries.
-    for name in ("GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY", "GITHUB_OUTPUT"):
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The suite may itself run in GitHub Actions: commands must not switch to annotations and job summaries; and
+    # the engine's commits carry its own identity unless a test sets one.
+    for name in (
+        "GITHUB_ACTIONS",
+        "GITHUB_STEP_SUMMARY",
+        "GITHUB_OUTPUT",
+        "GITOPS_ENGINE_AUTHOR_NAME",
+        "GITOPS_ENGINE_AUTHOR_EMAIL",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -34,7 +43,7 @@ def _rendered_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def platform_repo(_rendered_base: Path, tmp_path: Path) -> Path:
-    """The small platform of helpers.BASE_PLATFORM, rendered once and committed (a fresh copy per test)."""
+    """testing.small_platform.BASE_PLATFORM, rendered once and committed (a fresh copy per test)."""
     return _fresh_copy(_rendered_base, tmp_path / "platform")
 
 
@@ -79,12 +88,20 @@ def focused_repo(tmp_path: Path) -> Path:
     return make_repo(target, {})
 
 
+@pytest.fixture(scope="session")
+def prepared_world(tmp_path_factory: pytest.TempPathFactory) -> World:
+    """testing.scenario's platform on a bare remote, rendered by the processor itself (testing.world.prepare_world),
+    made once per session. Never change it: take `world` (a copy)."""
+    return prepare_world(tmp_path_factory.mktemp("prepared"))
+
+
+@pytest.fixture
+def world(prepared_world: World, tmp_path: Path) -> World:
+    """A private copy of `prepared_world`."""
+    return prepared_world.copy_to(tmp_path / "world")
+
+
 @pytest.fixture
 def template_world(_template_base: Path, tmp_path: Path) -> World:
     """The template on a bare remote, with the engine's clone and a developer's clone (the local forge)."""
-    world = World(tmp_path / "site")
-    world.root.mkdir()
-    git(world.root, "clone", "--quiet", "--bare", str(_template_base), str(world.remote))
-    git(world.root, "clone", "--quiet", str(world.remote), str(world.engine))
-    git(world.root, "clone", "--quiet", str(world.remote), str(world.dev))
-    return world
+    return world_from(tmp_path / "site", _template_base)

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from helpers import read_object, run_cli
+from testing.cli import run_cli
+from testing.golden import read_object
 
 
 def render_focused(repo: Path) -> Path:

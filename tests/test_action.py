@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import GIT_ENV, git
+from testing.repos import GIT_ENV, git
 
 from gitops_engine import __version__, yamlio
 from gitops_engine.commands.init import create_platform_repo

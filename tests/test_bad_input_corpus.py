@@ -27,7 +27,7 @@ from corpus_runner import (
     load_cases,
     snapshot,
 )
-from helpers import git
+from testing.repos import git
 
 CASES = load_cases()
 

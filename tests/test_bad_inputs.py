@@ -11,18 +11,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from helpers import (
+from testing.cli import run_cli
+from testing.golden import changed_paths, rendered_objects, snapshot_tree
+from testing.hostile import alias_bomb
+from testing.repos import FileSpec, write_files
+from testing.small_platform import (
     API_SCORE,
     DEVELOPMENT_YAML,
     PG_DEV_YAML,
     PG_PROD_YAML,
     PLATFORM_YAML,
     WEB_SCORE,
-    FileSpec,
-    rendered_objects,
-    run_cli,
-    snapshot_tree,
-    write_files,
 )
 
 API = "workloads/team-a/api/score.yaml"
@@ -54,19 +53,7 @@ def _pg_dev(old: str, new: str) -> dict[str, FileSpec]:
     return {PG_DEV: PG_DEV_YAML.replace(old, new, 1)}
 
 
-BILLION_LAUGHS = (
-    API_SCORE
-    + """x-bomb:
-  a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]
-  b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]
-  c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]
-  d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]
-  e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]
-  f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]
-  g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f]
-  h: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g]
-"""
-)
+BILLION_LAUGHS = API_SCORE + "x-bomb:\n" + alias_bomb(2) + "\n"
 
 CYCLE = API_SCORE.replace(
     "  db:\n    type: postgres\n",
@@ -573,7 +560,7 @@ def test_render_keep_going_renders_the_valid_units(platform_repo: Path) -> None:
         "rendered 1 units in 2 environments: 4 file(s) written, 0 removed",
     ]
     after = snapshot_tree(platform_repo)
-    changed = sorted(path for path in after if after[path] != before.get(path))
+    changed = changed_paths(before, after)
     assert changed == [
         "rendered/development/team-b/web/gitops-engine.lock",
         "rendered/development/team-b/web/manifest.yaml",

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from helpers import DEVELOPMENT_YAML, WEB_SCORE, commit_all, run_cli
+from testing.cli import run_cli
+from testing.repos import commit_all
+from testing.small_platform import DEVELOPMENT_YAML, WEB_SCORE
 
 from gitops_engine.batch import build_tree, namespace_clash_of, render_unit
 from gitops_engine.errors import Finding

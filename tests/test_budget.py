@@ -7,8 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from helpers import git, make_repo
-from process_helpers import PLATFORM, PLATFORM_YAML, World
+from testing.clock import FakeClock
+from testing.repos import make_repo
+from testing.scenario import PLATFORM, PLATFORM_YAML
+from testing.world import World, world_from
 
 from gitops_engine.budget import BUDGET_REF, LEDGER_FILE, WriteBudget, parse_ledger
 from gitops_engine.forge.local import LocalForge
@@ -21,23 +23,11 @@ WORKLOAD_DEFAULT = "definitions/workload/workload-default.yaml"
 UNITS = ["billing/invoices", "billing/mailer", "shop/cart", "shop/catalog", "shop/orders"]
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def world(tmp_path: Path) -> World:
     files = {**PLATFORM, "platform.yaml": PLATFORM_YAML + f"  maxPerHour: {BUDGET}\n"}
-    seed = make_repo(tmp_path / "seed", files, message="Platform sources")
-    world = World(tmp_path)
-    git(tmp_path, "clone", "--quiet", "--bare", str(seed), str(world.remote))
-    git(tmp_path, "clone", "--quiet", str(world.remote), str(world.engine))
-    git(tmp_path, "clone", "--quiet", str(world.remote), str(world.dev))
-    first = process_repo(world.engine, LocalForge(world.remote), default_identity(), clock=FakeClock())
+    world = world_from(tmp_path, make_repo(tmp_path / "seed", files, message="Platform sources"))
+    first = process_repo(world.engine, LocalForge(world.remote), default_identity(), clock=FakeClock(START))
     assert first.committed and first.opened == []
     return world
 
@@ -59,7 +49,7 @@ def ledger(world: World) -> str:
 
 
 def test_three_runs_in_one_hour_never_write_more_than_the_budget(world: World) -> None:
-    clock = FakeClock()
+    clock = FakeClock(START)
     world.push_change(
         world.edit(
             WORKLOAD_DEFAULT, "automountServiceAccountToken: false", "automountServiceAccountToken: true"
@@ -100,7 +90,7 @@ def test_three_runs_in_one_hour_never_write_more_than_the_budget(world: World) -
 
 
 def test_reservations_of_other_runs_count_and_expire_after_an_hour(world: World) -> None:
-    clock = FakeClock()
+    clock = FakeClock(START)
     with Git(world.engine) as repo:
         other = WriteBudget(repo, BUDGET, default_identity(), clock=clock)
         assert other.reserve(2) == 2  # another run reserved two writes and was killed

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from helpers import API_SCORE, PG_DEV_YAML, PLATFORM_YAML, WEB_SCORE, commit_all, git
+from testing.repos import commit_all, git
+from testing.small_platform import API_SCORE, PG_DEV_YAML, PLATFORM_YAML, WEB_SCORE
 
 from gitops_engine.candidates import Selection, candidates_from_range, select_candidates
 from gitops_engine.git import Git

@@ -8,7 +8,10 @@ from pathlib import Path
 
 import click
 import pytest
-from helpers import API_SCORE, git, read_object, run_cli, snapshot_tree, write_files
+from testing.cli import run_cli
+from testing.golden import read_object, snapshot_tree
+from testing.repos import git, write_files
+from testing.small_platform import API_SCORE
 
 from gitops_engine.cli import main
 

@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import commit_all, run_cli
 from k8s import load_objects, validate_tree
+from testing.cli import run_cli
+from testing.repos import commit_all
 
 from gitops_engine.commands.init import create_platform_repo
 from gitops_engine.loading import WorkTreeSource, load_snapshot

@@ -1,6 +1,6 @@
 """Crash recovery (issue 9, items 10-12): a run killed at any write step is completed by the next run.
 
-The kill is real: the CLI runs as a subprocess with `tests/killpoints/` on PYTHONPATH, whose `sitecustomize` sends
+The kill is real: the CLI runs as a subprocess with `tests/testing/killpoints/` on PYTHONPATH, whose `sitecustomize` sends
 the process SIGKILL just before its Nth write step (a git command that writes, a rename in the local forge's store,
 an HTTP write to the GitHub stand-in). Nothing in the engine knows about it.
 
@@ -19,15 +19,16 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fakegithub import FakeGitHub
-from helpers import git
-from process_helpers import World, prepare_world
+from testing import faults
+from testing.fakegithub import FakeGitHub
+from testing.faults import fault_env
+from testing.repos import git
+from testing.world import World, prepare_world
 
 from gitops_engine import publishing
 from gitops_engine.budget import BUDGET_REF
@@ -36,7 +37,6 @@ from gitops_engine.forge.local import LocalForge
 from gitops_engine.git import ENGINE_EMAIL, default_identity
 from gitops_engine.publishing import process_repo
 
-KILLPOINTS = Path(__file__).parent / "killpoints"
 PG_17 = ("definitions/postgres/pg-incluster.yaml", "postgres:16.4", "postgres:17.0")
 PG_TUNED = ("definitions/postgres/pg-tuned.yaml", '"300"', '"400"')
 INVOICES = ("workloads/billing/invoices/score.yaml", "invoices:0.9.0", "invoices:1.0.0")
@@ -49,23 +49,9 @@ def run_engine(
     log: Path | None = None,
     extra_env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """`python -m gitops_engine process --forge local ARGS` in the engine's clone, with the failpoints loaded."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITOPS_ENGINE_", "GITHUB_"))}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(KILLPOINTS), env.get("PYTHONPATH", "")]))
-    if kill_at:
-        env["GITOPS_ENGINE_TEST_KILL_AT"] = str(kill_at)
-    if log is not None:
-        env["GITOPS_ENGINE_TEST_WRITE_LOG"] = str(log)
-    env.update(extra_env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "gitops_engine", "process", *args],
-        cwd=world.engine,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    """`python -m gitops_engine process ARGS` in the engine's clone, with the failpoints loaded."""
+    env = {**fault_env(kill_at=kill_at, log=log), **(extra_env or {})}
+    return faults.run_engine(world.engine, ["process", *args], env)
 
 
 def steps_of(world: World, *args: str, extra_env: dict[str, str] | None = None) -> list[str]:

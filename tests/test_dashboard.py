@@ -4,11 +4,10 @@ requests after every step of a rollout; a run with nothing new writes nothing.""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
-import pytest
-from helpers import git, run_cli
-from process_helpers import World, prepare_world
+from testing.cli import run_cli
+from testing.repos import git
+from testing.world import World
 
 from gitops_engine.dashboard import MARKER, TITLE
 from gitops_engine.forge.local import LocalForge
@@ -17,16 +16,6 @@ from gitops_engine.publishing import process_repo
 
 PG = "definitions/postgres/pg-incluster.yaml"
 SHOP_PG = ["shop/catalog", "shop/orders"]
-
-
-@pytest.fixture(scope="module")
-def _prepared(tmp_path_factory: pytest.TempPathFactory) -> World:
-    return prepare_world(tmp_path_factory.mktemp("dashboard"))
-
-
-@pytest.fixture
-def world(_prepared: World, tmp_path: Path) -> World:
-    return _prepared.copy_to(tmp_path / "world")
 
 
 def run(world: World) -> int:

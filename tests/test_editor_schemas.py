@@ -7,7 +7,8 @@ import re
 from pathlib import Path
 
 import pytest
-from helpers import git, run_cli
+from testing.cli import run_cli
+from testing.repos import git
 
 from gitops_engine.schema import REPO_SCHEMA_DIR, SCHEMA_DIR
 from gitops_engine.template import template_dir

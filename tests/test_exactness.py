@@ -17,11 +17,10 @@ from __future__ import annotations
 import hashlib
 import random
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
-from helpers import git
-from process_helpers import World, prepare_world
+from testing.repos import git
+from testing.world import World
 
 from gitops_engine.forge.local import LocalForge
 from gitops_engine.git import default_identity
@@ -220,16 +219,9 @@ def _store(world: World) -> dict[str, bytes]:
     return {str(p.relative_to(store)): p.read_bytes() for p in sorted(store.rglob("*")) if p.is_file()}
 
 
-@pytest.fixture(scope="module")
-def _prepared(tmp_path_factory: pytest.TempPathFactory) -> World:
-    return prepare_world(tmp_path_factory.mktemp("exactness"))
-
-
 @pytest.mark.parametrize("seed", SEEDS)
-def test_every_unit_has_exactly_the_pull_request_a_full_render_calls_for(
-    _prepared: World, tmp_path: Path, seed: int
-) -> None:
-    history = History(_prepared.copy_to(tmp_path / "world"), seed)
+def test_every_unit_has_exactly_the_pull_request_a_full_render_calls_for(world: World, seed: int) -> None:
+    history = History(world, seed)
     changes: list[Callable[[], None]] = [
         history.criteria,
         history.environment,

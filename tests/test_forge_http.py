@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fakegithub import FakeClock, FakeGitHub, commit_files, make_bare_repo
+from testing.fakegithub import FakeClock, FakeGitHub, commit_files, make_bare_repo
 
 from gitops_engine.errors import ForgeError, RateLimited
 from gitops_engine.forge import ForgeStats

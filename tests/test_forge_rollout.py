@@ -1,7 +1,7 @@
 """What the rollout layer (issue 13) builds on, in both forges: pull requests with auto-merge, merged by the chosen
 method (a real merge on a bare repository), and the dashboard issue found by its marker and edited in place.
 
-GitHub is the stand-in (`tests/fakegithub`): REST requests are checked against GitHub's OpenAPI description and
+GitHub is the stand-in (`tests/testing/fakegithub`): REST requests are checked against GitHub's OpenAPI description and
 GraphQL documents against GitHub's published GraphQL schema (`@octokit/graphql-schema`).
 """
 
@@ -18,7 +18,8 @@ from typing import Any
 
 import httpx
 import pytest
-from fakegithub import FakeClock, FakeGitHub, commit_files, git, make_bare_repo, make_forge
+from testing.fakegithub import FakeClock, FakeGitHub, commit_files, git, make_bare_repo, make_forge
+from testing.faults import KILLPOINTS
 
 from gitops_engine.errors import ForgeError
 from gitops_engine.forge import Forge, MergeMethod, PullRequestDraft
@@ -27,7 +28,6 @@ from gitops_engine.forge.local import LocalForge
 
 REPO = "/repos/octo-org/platform"
 MARKER = "<!-- gitops-engine:dashboard -->"
-KILLPOINTS = Path(__file__).parent / "killpoints"
 
 
 @pytest.fixture

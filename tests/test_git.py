@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from helpers import git
+from testing.repos import git
 
 from gitops_engine.git import STAGE_MIN_REFS, STAGING, CommitRequest, Git, Identity
 

@@ -1,4 +1,4 @@
-"""The GitHub forge against the stand-in GitHub (`tests/fakegithub`), backed by a real bare git repository.
+"""The GitHub forge against the stand-in GitHub (`tests/testing/fakegithub`), backed by a real bare git repository.
 
 Every test ends with the fake's checks: no request broke GitHub's OpenAPI description, and the fake's own answers
 kept the description's types. Time is a fake clock shared by client and server: nothing here really sleeps.
@@ -14,7 +14,7 @@ from typing import Any
 import graphql
 import httpx
 import pytest
-from fakegithub import (
+from testing.fakegithub import (
     FakeClock,
     FakeGitHub,
     commit_files,
@@ -23,8 +23,8 @@ from fakegithub import (
     merge_into,
     point_branches,
 )
-from fakegithub.openapi import TRIMMED_SPEC, OpenApiSpec
-from fakegithub.trim_openapi import OPERATIONS
+from testing.fakegithub.openapi import TRIMMED_SPEC, OpenApiSpec
+from testing.fakegithub.trim_openapi import OPERATIONS
 
 from gitops_engine.errors import ForgeError, RateLimited, UsageError
 from gitops_engine.forge import PullRequest, PullRequestDraft

@@ -11,8 +11,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import git, run_cli, snapshot_tree
-from process_helpers import World
+from testing.cli import run_cli
+from testing.golden import snapshot_tree
+from testing.repos import git
+from testing.world import World
 
 from gitops_engine import names
 from gitops_engine.forge.local import LocalForge

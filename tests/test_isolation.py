@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from helpers import WEB_SCORE, run_cli, snapshot_tree, write_files
+from testing.cli import run_cli
+from testing.golden import changed_paths, snapshot_tree
+from testing.repos import write_files
+from testing.small_platform import WEB_SCORE
 
 API_FOLDERS = ("rendered/development/team-a/api/", "rendered/production/team-a/api/")
 
@@ -29,7 +32,7 @@ def test_a_broken_definition_fails_only_the_units_that_use_its_type(platform_rep
         "definitions/postgres/pg-dev.yaml fails to load: fix that definition first"
     )
     after = snapshot_tree(platform_repo)
-    changed = sorted(p for p in after if after[p] != before.get(p))
+    changed = changed_paths(before, after)
     assert changed == [
         "rendered/development/team-b/web/gitops-engine.lock",
         "rendered/development/team-b/web/manifest.yaml",

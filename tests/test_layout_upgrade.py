@@ -16,8 +16,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import git, make_repo, rendered_objects, run_cli
-from process_helpers import World
+from testing.cli import run_cli
+from testing.golden import rendered_objects
+from testing.repos import git, make_repo
+from testing.world import World, world_from
 
 from gitops_engine.forge.local import LocalForge
 from gitops_engine.git import ENGINE_EMAIL, ENGINE_NAME, default_identity
@@ -52,11 +54,7 @@ def _legacy_world(root: Path) -> World:
     }
     message = f"Render 3 units\n\nGitops-Engine-Source: {sources}\nGitops-Engine-Render: 2\n"
     subprocess.run(["git", "commit", "--quiet", "-m", message], cwd=seed, env=engine, check=True)
-    world = World(root)
-    git(root, "clone", "--quiet", "--bare", str(seed), str(world.remote))
-    git(root, "clone", "--quiet", str(world.remote), str(world.engine))
-    git(root, "clone", "--quiet", str(world.remote), str(world.dev))
-    return world
+    return world_from(root, seed)
 
 
 @pytest.fixture

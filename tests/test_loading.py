@@ -7,15 +7,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from helpers import API_SCORE, BASE_PLATFORM, PG_DEV_YAML, commit_all, git, write_files
+from testing.repos import commit_all, git, write_files
+from testing.small_platform import API_SCORE, BASE_PLATFORM, PG_DEV_YAML
 
-from gitops_engine import yamlio
 from gitops_engine.errors import InputError
 from gitops_engine.git import Git
 from gitops_engine.loading import GitSource, LazyFiles, WorkTreeSource, blob_id, load_snapshot
 from gitops_engine.model import Criterion, Settings
 from gitops_engine.render import Renderer
-from gitops_engine.templating import render_template
 
 
 def test_commit_and_work_tree_snapshots_agree(platform_repo: Path) -> None:
@@ -143,44 +142,6 @@ def test_typed_records(platform_repo: Path) -> None:
         "team-a/api",
         "workloads/team-a/api",
     )
-
-
-def test_yaml_follows_the_core_schema_as_score_implementations_do() -> None:
-    document = yamlio.load_document(
-        "a: yes\nb: no\nc: on\nd: 2024-01-01\ne: 0o17\nf: 012\ng: true\nh: ~\ni: 1_000\n", "x.yaml"
-    )
-    assert document.data == {
-        "a": "yes",
-        "b": "no",
-        "c": "on",
-        "d": "2024-01-01",
-        "e": 15,
-        "f": 12,
-        "g": True,
-        "h": None,
-        "i": "1_000",
-    }
-
-
-def test_libyaml_is_used() -> None:
-    assert yamlio.HAVE_LIBYAML is True
-
-
-def test_dump_never_writes_anchors_for_a_reused_dict() -> None:
-    shared = {"app": "web"}
-    text = yamlio.dump({"labels": shared, "selector": {"matchLabels": shared}, "list": [shared, shared]})
-    assert text == (
-        "labels:\n  app: web\nselector:\n  matchLabels:\n    app: web\nlist:\n- app: web\n- app: web\n"
-    )
-
-
-def test_template_mapping_items_win_over_dict_methods() -> None:
-    # `environment.values` is the environment's values, not dict.values.
-    context = {"environment": {"values": {"domain": "example.com"}, "items": [1, 2]}}
-    assert render_template("{{ environment.values.domain }}", context, {}) == "example.com"
-    assert render_template("{{ environment['values'].domain }}", context, {}) == "example.com"
-    assert render_template("{{ environment.items | length }}", context, {}) == "2"
-    assert render_template("{{ {'a': 1}.get('a') }}", {}, {}) == "1"
 
 
 def test_environment_values_reach_templates(make_platform: Callable[..., Path]) -> None:

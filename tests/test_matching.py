@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import API_SCORE, BASE_PLATFORM, run_cli
+from testing.cli import run_cli
+from testing.small_platform import API_SCORE, BASE_PLATFORM
 
 from gitops_engine.git import Git
 from gitops_engine.loading import GitSource, WorkTreeSource, load_snapshot

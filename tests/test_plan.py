@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from helpers import API_SCORE, PG_DEV_YAML, commit_all, git
+from testing.repos import commit_all, git
+from testing.small_platform import API_SCORE, PG_DEV_YAML
 
 from gitops_engine.candidates import candidates_from_range
 from gitops_engine.git import Git, blob_id

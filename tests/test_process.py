@@ -1,5 +1,5 @@
 """Acceptance scenarios of the processor (issue 3) on real git: a bare remote, the engine's clone, a developer's
-clone, the small platform of tests/process_helpers.py and the local forge.
+clone, the scenario platform of tests/testing/scenario.py and the local forge.
 
 Every scenario asserts exact outcomes: the files a commit touches, the set of pull requests (checked against a full
 re-render of the new main), refs on the remote before and after, forge writes.
@@ -17,16 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import git, run_cli
-from process_helpers import (
-    ENVIRONMENTS,
-    PLATFORM_YAML,
-    WORKLOADS,
-    World,
-    environment,
-    prepare_world,
-    score,
-)
+from testing.cli import run_cli
+from testing.platform import Resource
+from testing.repos import git
+from testing.scenario import ENVIRONMENTS, PLATFORM_YAML, WORKLOADS, environment, score
+from testing.world import World
 
 from gitops_engine import RENDER_VERSION, publishing
 from gitops_engine.affected import RenderedState, plan_changes
@@ -46,10 +41,10 @@ SHOP_PG = ["shop/catalog", "shop/orders"]  # the workloads pg-incluster serves (
 
 
 @pytest.fixture(scope="module")
-def _prepared(tmp_path_factory: pytest.TempPathFactory) -> World:
+def _prepared(prepared_world: World) -> World:
     """The platform's sources pushed to a bare remote and rendered by the processor itself (a new repo's first
-    push), cloned twice. Built once per module; tests work on copies."""
-    world = prepare_world(tmp_path_factory.mktemp("prepared"))
+    push), cloned twice (conftest's `prepared_world`). Tests work on copies."""
+    world = prepared_world
     # The processor's first render is exactly what `render` writes.
     code, output = run_cli(["render", "--check"], world.dev)
     assert code == 0, output
@@ -68,12 +63,6 @@ def world(_prepared: World, tmp_path: Path, request: pytest.FixtureRequest) -> W
 def plain_world(_prepared: World, tmp_path: Path) -> World:
     """A private copy, for scenarios that pass --base themselves or do not depend on it."""
     return _prepared.copy_to(tmp_path / "world")
-
-
-@pytest.fixture(autouse=True)
-def _engine_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("GITOPS_ENGINE_AUTHOR_NAME", "GITOPS_ENGINE_AUTHOR_EMAIL"):
-        monkeypatch.delenv(name, raising=False)
 
 
 # -------------------------------------------------------------------------------------------------------------
@@ -247,8 +236,8 @@ def test_port_change_in_an_override_reaches_the_workloads_that_look_it_up(world:
 PAY_LOOKS_UP_ORDERS = score(
     "pay",
     "registry.example.com/pay:1.0.0",
-    variables="      ORDERS: http://${resources.orders.hostname}:${resources.orders.port}\n",
-    resources="  orders:\n    type: service-port\n    params: {workload: orders, port: http}\n",
+    variables={"ORDERS": "http://${resources.orders.hostname}:${resources.orders.port}"},
+    resources={"orders": Resource("service-port", params={"workload": "orders", "port": "http"})},
 )
 
 
@@ -1594,7 +1583,7 @@ def test_a_workload_rendering_an_object_another_holds_is_refused(world: World) -
         {
             "workloads/shop/orders-db/score.yaml": score("orders-db", "registry.example.com/x:1", port=5432),
             "workloads/shop/pay/score.yaml": score(
-                "pay", "registry.example.com/pay:1", resources="  db:\n    type: postgres\n"
+                "pay", "registry.example.com/pay:1", resources={"db": Resource("postgres")}
             ),
             "workloads/shop/pay-db/score.yaml": score("pay-db", "registry.example.com/y:1", port=80),
             **world.edit("workloads/shop/cart/score.yaml", "cart:2.0.0", "cart:2.1.0"),
@@ -1626,7 +1615,7 @@ def test_the_unit_holding_an_object_keeps_it_from_a_newcomer_first_in_path_order
     pushed = world.push_change(
         {
             "workloads/shop/pay/score.yaml": score(
-                "pay", "registry.example.com/pay:1", resources="  db:\n    type: postgres\n"
+                "pay", "registry.example.com/pay:1", resources={"db": Resource("postgres")}
             )
         },
         "pay, whose database Service is pay-db",

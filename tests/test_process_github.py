@@ -1,4 +1,4 @@
-"""Scenario tests of the whole processor against the stand-in GitHub (`tests/fakegithub`), on real git.
+"""Scenario tests of the whole processor against the stand-in GitHub (`tests/testing/fakegithub`), on real git.
 
 Each test gets a copy of one prepared site: the bundled template made into a platform repo
 (`create_platform_repo`), pushed to a bare remote the fake GitHub reads branches and merges from, the engine's
@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakegithub import FakeClock, FakeGitHub, Issue, make_forge
-from helpers import git, run_cli, write_files
+from testing.cli import run_cli
+from testing.fakegithub import FakeClock, FakeGitHub, Issue, make_forge
+from testing.repos import git, write_files
 
 from gitops_engine.commands.init import create_platform_repo
 from gitops_engine.commands.process import format_report

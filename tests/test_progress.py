@@ -14,7 +14,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import GIT_ENV, git, run_cli
+from testing.cli import run_cli
+from testing.repos import GIT_ENV, git
 
 COUNTER = re.compile(r"\r\x1b\[K")
 

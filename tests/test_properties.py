@@ -16,9 +16,10 @@ from typing import Any
 
 import pytest
 import yaml
-from helpers import run_cli, write_files
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from testing.cli import run_cli
+from testing.repos import write_files
 
 SETTINGS = settings(
     max_examples=10,
@@ -212,7 +213,7 @@ def fuzz_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _reset(repo: Path) -> None:
     """Back to the freshly created template (rendered output included), keeping the repo itself."""
-    from helpers import git
+    from testing.repos import git
 
     git(repo, "checkout", "--quiet", "--", ".")
     git(repo, "clean", "--quiet", "-fdx")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from helpers import API_SCORE, PG_DEV_YAML, commit_all, git
+from testing.repos import commit_all, git
+from testing.small_platform import API_SCORE, PG_DEV_YAML
 
 from gitops_engine.git import Git
 from gitops_engine.loading import GitSource, load_snapshot

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import run_cli
+from testing.cli import run_cli
 
 from gitops_engine import __version__, yamlio
 

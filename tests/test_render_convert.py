@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import rendered_objects, run_cli, snapshot_tree, write_files
 from render_support import container_of, env_vars, load_object, render_focused
+from testing.cli import run_cli
+from testing.golden import rendered_objects, snapshot_tree
+from testing.repos import write_files
 
 
 @pytest.fixture

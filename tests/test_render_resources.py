@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from helpers import rendered_objects, snapshot_tree
 from render_support import container_of, env_vars, load_object, render_focused
+from testing.golden import rendered_objects, snapshot_tree
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ produce is in test_render_convert.py; resources and shared resources in test_ren
 test_render_overrides.py; the order of resources in test_render_ordering.py.
 
 The platform under test is tests/data/platforms/focused/. Refresh the golden files with GOLDEN_UPDATE=1 (see
-tests/helpers.py) and review the diff.
+tests/testing/__init__.py) and review the diff.
 """
 
 from __future__ import annotations
@@ -14,17 +14,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import (
-    API_SCORE,
-    assert_golden_tree,
-    clone,
-    commit_all,
-    rendered_objects,
-    run_cli,
-    snapshot_tree,
-    write_files,
-)
 from render_support import render_focused
+from testing.cli import run_cli
+from testing.golden import assert_golden_tree, rendered_objects, snapshot_tree
+from testing.repos import clone, commit_all, write_files
+from testing.small_platform import API_SCORE
 
 ORDERS = "workloads/team-a/orders/score.yaml"
 

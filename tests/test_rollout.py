@@ -1,5 +1,5 @@
 """Rollouts (issue 13): environments' modes and waves, grouped pull requests, the rollout marker. Real git (a bare
-remote and clones), the small platform of tests/process_helpers.py, the local forge; auto-merge against the
+remote and clones), the scenario platform of tests/testing/scenario.py, the local forge; auto-merge against the
 GitHub stand-in as well."""
 
 from __future__ import annotations
@@ -9,8 +9,9 @@ import re
 from pathlib import Path
 
 import pytest
-from helpers import git, run_cli
-from process_helpers import World, prepare_world
+from testing.cli import run_cli
+from testing.repos import git
+from testing.world import World, clone_dev, world_from
 
 from gitops_engine.forge.local import LocalForge
 from gitops_engine.git import default_identity
@@ -29,22 +30,6 @@ HARDEN = (
     "podSecurityContext: {runAsNonRoot: true, fsGroup: 2000}",
 )
 ALL = ["billing/invoices", "billing/mailer", "shop/cart", "shop/catalog", "shop/orders"]
-
-
-@pytest.fixture(scope="module")
-def _prepared(tmp_path_factory: pytest.TempPathFactory) -> World:
-    return prepare_world(tmp_path_factory.mktemp("prepared"))
-
-
-@pytest.fixture
-def world(_prepared: World, tmp_path: Path) -> World:
-    return _prepared.copy_to(tmp_path / "world")
-
-
-@pytest.fixture(autouse=True)
-def _engine_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("GITOPS_ENGINE_AUTHOR_NAME", "GITOPS_ENGINE_AUTHOR_EMAIL"):
-        monkeypatch.delenv(name, raising=False)
 
 
 def run(world: World) -> tuple[RunReport, LocalForge]:
@@ -360,7 +345,8 @@ VOLUME = "definitions/volume/volume-emptydir.yaml"
 
 
 def _big_platform() -> dict[str, str]:
-    from process_helpers import PLATFORM, score
+    from testing.platform import Resource
+    from testing.scenario import PLATFORM, score
 
     files = {p: str(c) for p, c in PLATFORM.items() if not p.startswith("workloads/")}
     files["platform.yaml"] = str(PLATFORM["platform.yaml"]) + "  groupBy: team\n"
@@ -370,11 +356,11 @@ def _big_platform() -> dict[str, str]:
     for t_index, team in enumerate(TEAMS):
         for w in range(12):
             n = t_index * 12 + w
-            resources = ""
+            resources: dict[str, Resource] = {}
             if n % 2 == 0:
-                resources += "  db:\n    type: postgres\n"
+                resources["db"] = Resource("postgres")
             if n % 3 == 0:
-                resources += "  scratch:\n    type: volume\n"
+                resources["scratch"] = Resource("volume")
             files[f"workloads/{team}/w{w:02d}/score.yaml"] = score(
                 f"w{w:02d}",
                 f"registry.example.com/{team}/w{w:02d}:1.0.0",
@@ -386,19 +372,14 @@ def _big_platform() -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def _big(tmp_path_factory: pytest.TempPathFactory) -> World:
-    import shutil
-
-    from helpers import make_repo
+    from testing.repos import make_repo
 
     root = tmp_path_factory.mktemp("big")
     seed = make_repo(root / "seed", _big_platform(), message="Platform sources")
-    world = World(root)
-    git(root, "clone", "--quiet", "--bare", str(seed), str(world.remote))
-    shutil.rmtree(seed)
-    git(root, "clone", "--quiet", str(world.remote), str(world.engine))
+    world = world_from(root, seed, dev=False, keep_seed=False)
     report, _ = run(world)
     assert report.committed and not report.findings and report.opened == [], report
-    git(root, "clone", "--quiet", str(world.remote), str(world.dev))
+    clone_dev(world)
     return world
 
 

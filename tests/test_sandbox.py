@@ -15,10 +15,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import commit_all, run_cli, snapshot_tree, write_files
+from testing.cli import run_cli
+from testing.golden import changed_paths, snapshot_tree
+from testing.hostile import alias_bomb
+from testing.repos import commit_all, write_files
 
-from gitops_engine.templating import TemplateFailure, TemplateLimits, render_template
-from gitops_engine.yamlio import MAX_DEPTH, YamlSyntaxError, load_all, load_document
+from gitops_engine.yamlio import YamlSyntaxError, load_all
 
 PG = "definitions/postgres/postgres-incluster.yaml"
 PG_UNITS = (
@@ -153,7 +155,7 @@ def test_a_template_over_its_budget_fails_its_units_only(template_repo: Path, ca
         line_number, message
     )
     after = snapshot_tree(template_repo)
-    assert sorted(p for p in after if after[p] != before.get(p)) == [OTHER]
+    assert changed_paths(before, after) == [OTHER]
     assert peak_mb < 500, peak_mb
 
 
@@ -202,63 +204,10 @@ def test_platform_yaml_refuses_a_budget_that_is_not_a_number(template_repo: Path
 # The budget in process: what counts, and what does not
 
 
-def test_budget_counts_steps_deterministically() -> None:
-    loop = "{% for i in range(n) %}{{ i }}{% endfor %}"
-    limits = TemplateLimits(steps=102)
-    # range() is a call, entering the loop another, and each iteration one more: 100 iterations fit in 102 steps.
-    assert render_template(loop, {"n": 100}, {}, limits) == "".join(map(str, range(100)))
-    with pytest.raises(TemplateFailure) as failure:
-        render_template(loop, {"n": 101}, {}, limits)
-    assert failure.value.over_budget
-    assert failure.value.line == 1
-    assert failure.value.message == STEPS.replace("20000", "102")
-
-
-def test_budget_names_the_line_of_the_template_that_went_over() -> None:
-    text = "a: 1\nb: 2\nc: {{ 'x' | center(5000) }}\n"
-    with pytest.raises(TemplateFailure) as failure:
-        render_template(text, {}, {}, TemplateLimits(output_chars=4000))
-    assert (failure.value.line, failure.value.over_budget) == (3, True)
-    assert failure.value.message == (
-        "over its budget: the center filter would build a value of more than 4000 characters " + OUTPUT_LIMIT
-    )
-
-
-def test_budget_leaves_ordinary_templates_alone() -> None:
-    text = (
-        "{% set names = resource.params.names %}"
-        "{% for n in names | sort %}- {{ '%-6s' | format(n) }}|{{ n | center(8) }}|{{ (n ~ '-' ~ loop.index) "
-        "| upper }}|{{ ', '.join([n, n]) }}|{{ '{:>4}'.format(loop.index) }}\n{% endfor %}"
-    )
-    context = {"resource": {"params": {"names": ["web", "db"]}}}
-    assert render_template(text, context, {}) == (
-        "- db    |   db   |DB-1|db, db|   1\n- web   |  web   |WEB-2|web, web|   2\n"
-    )
-
-
-def test_nondeterministic_and_html_helpers_are_gone() -> None:
-    for text, name in (("{{ [1, 2] | random }}", "random"), ("{{ 'x' | urlize }}", "urlize")):
-        with pytest.raises(Exception, match=f"No filter named '{name}'"):
-            render_template(text, {}, {})
-    with pytest.raises(TemplateFailure, match="'lipsum' is undefined"):
-        render_template("{{ lipsum(2000000000) }}", {}, {})
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # Item 5: an alias bomb in what a template renders
 
-BOMB = """- apiVersion: v1
-      kind: ConfigMap
-      metadata: {name: bomb}
-      data:
-        a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]
-        b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]
-        c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]
-        d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]
-        e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]
-        f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]
-        g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f]
-        h: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g]"""
+BOMB = "- apiVersion: v1\n      kind: ConfigMap\n      metadata: {name: bomb}\n      data:\n" + alias_bomb(8)
 
 
 def test_an_alias_bomb_rendered_by_a_template_is_a_finding(template_repo: Path) -> None:
@@ -278,7 +227,7 @@ def test_an_alias_bomb_rendered_by_a_template_is_a_finding(template_repo: Path) 
         f"{PG}:26:5: {message.format(unit=unit)}" for unit in PG_UNITS
     ]
     after = snapshot_tree(template_repo)
-    assert sorted(p for p in after if after[p] != before.get(p)) == [OTHER]
+    assert changed_paths(before, after) == [OTHER]
     assert peak_mb < 500, peak_mb
 
 
@@ -295,26 +244,6 @@ def test_load_all_checks_every_document_for_alias_bombs() -> None:
 
 def _nested(depth: int) -> str:
     return '{"a": ' * depth + "1" + "}" * depth
-
-
-def test_depth_limit_is_exact() -> None:
-    assert load_document(f"x: {_nested(MAX_DEPTH - 1)}\n", "ok.yaml").data["x"]["a"]["a"] is not None
-    with pytest.raises(YamlSyntaxError) as failure:
-        load_document(f"x: {_nested(MAX_DEPTH)}\n", "deep.yaml")
-    # The document is depth 1: the 64th `{` is the 65th collection; it opens at column 4 + 6 * 63 = 382.
-    assert str(failure.value.finding) == (
-        "deep.yaml:1:382: invalid YAML: nested more than 64 levels deep: flatten the data (the engine reads at "
-        "most 64 levels of nested mappings and lists)"
-    )
-
-
-def test_depth_limit_follows_aliases() -> None:
-    text = "base: &b " + _nested(40) + "\nuse: " + '{"a": ' * 30 + "*b" + "}" * 30 + "\n"
-    assert load_document(
-        "base: &b " + _nested(40) + "\nuse: " + '{"a": ' * 20 + "*b" + "}" * 20 + "\n", "ok.yaml"
-    )
-    with pytest.raises(YamlSyntaxError, match="nested more than 64 levels deep"):
-        load_document(text, "aliased.yaml")
 
 
 DEEP_MESSAGE = (

@@ -10,7 +10,7 @@ from typing import Any
 
 import jsonschema
 import pytest
-from helpers import run_cli
+from testing.cli import run_cli
 
 from gitops_engine import __version__, yamlio
 from gitops_engine.loading import is_source_path

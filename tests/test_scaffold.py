@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from helpers import BASE_PLATFORM, commit_all, git, make_repo, run_cli
+from testing.cli import run_cli
+from testing.repos import commit_all, git, make_repo
+from testing.small_platform import BASE_PLATFORM
 
 from gitops_engine.commands.init import create_platform_repo
 from gitops_engine.schema import REPO_SCHEMA_DIR

@@ -6,7 +6,8 @@ import difflib
 from pathlib import Path
 
 import pytest
-from helpers import commit_all, git, make_repo, run_cli
+from testing.cli import run_cli
+from testing.repos import commit_all, git, make_repo
 
 from gitops_engine import yamledit, yamlio
 from gitops_engine.errors import InputError

@@ -11,7 +11,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from helpers import commit_all, git, run_cli, snapshot_tree, write_files
+from testing.cli import run_cli
+from testing.golden import snapshot_tree
+from testing.repos import commit_all, git, write_files
 
 BROKEN = {
     # A reference to a resource the workload does not declare, and a Score file that is not YAML.

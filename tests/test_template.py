@@ -24,8 +24,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import GIT_ENV, GOLDEN_DIR, GOLDEN_UPDATE, assert_golden, clone, git, run_cli, snapshot_tree
 from k8s import is_builtin, load_objects, validate_object, validate_tree
+from testing.cli import run_cli
+from testing.golden import GOLDEN_DIR, GOLDEN_UPDATE, assert_golden, snapshot_tree
+from testing.repos import GIT_ENV, clone, git
 
 from gitops_engine.loading import WorkTreeSource, load_snapshot
 from gitops_engine.manifest import order_key

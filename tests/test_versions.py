@@ -4,11 +4,11 @@ changed the file; `usage` shows them, its JSON keeps the hash beside them."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
-from helpers import git, run_cli
-from process_helpers import World, prepare_world
+from testing.cli import run_cli
+from testing.repos import git
+from testing.world import World
 
 from gitops_engine.forge.local import LocalForge
 from gitops_engine.git import Git, default_identity
@@ -18,16 +18,6 @@ from gitops_engine.versions import VersionNames
 
 PG = "definitions/postgres/pg-incluster.yaml"
 ENV = "environments/staging.yaml"
-
-
-@pytest.fixture(scope="module")
-def _prepared(tmp_path_factory: pytest.TempPathFactory) -> World:
-    return prepare_world(tmp_path_factory.mktemp("versions"))
-
-
-@pytest.fixture
-def world(_prepared: World, tmp_path: Path) -> World:
-    return _prepared.copy_to(tmp_path / "world")
 
 
 def _process(world: World) -> None:

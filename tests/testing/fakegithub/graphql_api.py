@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from .server import FakeGitHub
 
 SCHEMA_JSON = (
-    Path(__file__).resolve().parent.parent
+    Path(__file__).resolve().parents[2]
     / "tools"
     / "node_modules"
     / "@octokit"

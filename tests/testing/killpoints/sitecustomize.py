@@ -1,7 +1,7 @@
 """Failpoints for crash tests, driven from the tests and never from the engine: kill this process at a write step.
 
-Python imports `sitecustomize` at start-up from any folder on PYTHONPATH. Tests put this folder there for a
-`python -m gitops_engine …` subprocess and set:
+Python imports `sitecustomize` at start-up from any folder on PYTHONPATH. `testing.faults.fault_env` puts this
+folder there for a `python -m gitops_engine …` subprocess and sets:
 
 - `GITOPS_ENGINE_TEST_KILL_AT=N`: just before the Nth write step starts, the process sends itself SIGKILL (a real
   kill: no exception, no `finally`, no atexit; a git child already finished, the next never starts);

@@ -9,7 +9,7 @@ dropped to keep the checked-in copy small; operation summaries stay so a reader 
 Refresh the copy (review the diff like code: a changed schema may mean the forge must change too)::
 
     cd /tmp && npm pack @octokit/openapi && tar xzf octokit-openapi-*.tgz
-    python tests/fakegithub/trim_openapi.py /tmp/package/generated/api.github.com.json \\
+    python tests/testing/fakegithub/trim_openapi.py /tmp/package/generated/api.github.com.json \\
         --package-version "$(node -p "require('/tmp/package/package.json').version")"
 
 Add an operation here before the forge or the fake server starts using it.
@@ -49,7 +49,7 @@ OPERATIONS: tuple[tuple[str, str], ...] = (
     ("patch", "/repos/{owner}/{repo}/issues/{issue_number}"),
 )
 
-DEFAULT_OUTPUT = Path(__file__).resolve().parent.parent / "data" / "github-openapi-trimmed.json"
+DEFAULT_OUTPUT = Path(__file__).resolve().parents[2] / "data" / "github-openapi-trimmed.json"
 
 # Keys that only document; dropping them inside schemas shrinks the copy several times over.
 _DOC_KEYS = frozenset({"description", "example", "examples", "externalDocs", "title"})
@@ -81,7 +81,7 @@ def trim_openapi(full: dict[str, Any], package_version: str) -> dict[str, Any]:
             "title": full["info"]["title"],
             "version": full["info"]["version"],
             "x-source": f"@octokit/openapi {package_version}, generated/api.github.com.json",
-            "x-trimmed-by": "tests/fakegithub/trim_openapi.py",
+            "x-trimmed-by": "tests/testing/fakegithub/trim_openapi.py",
         },
         "paths": paths,
         "components": {"schemas": dict(sorted(schemas.items()))},

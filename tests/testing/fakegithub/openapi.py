@@ -18,7 +18,7 @@ import jsonschema
 import referencing
 import referencing.jsonschema
 
-TRIMMED_SPEC = Path(__file__).resolve().parent.parent / "data" / "github-openapi-trimmed.json"
+TRIMMED_SPEC = Path(__file__).resolve().parents[2] / "data" / "github-openapi-trimmed.json"
 _BASE_URI = "urn:github-openapi"
 
 
