@@ -18,7 +18,7 @@ from typing import Any, Literal
 from gitops_engine import RENDER_VERSION
 from gitops_engine.errors import Finding, InputError, group_findings
 from gitops_engine.git import Git, blob_id
-from gitops_engine.loading import PLATFORM_FILE, Snapshot
+from gitops_engine.loading import Snapshot
 from gitops_engine.manifest import (
     MANIFEST_FILE,
     ObjectChange,
@@ -46,6 +46,7 @@ from gitops_engine.rendering import (
     shared_namespace,
     unit_folder,
 )
+from gitops_engine.source import PLATFORM_FILE
 from gitops_engine.workers import map_in_workers, plan_workers, slices_of
 
 Cause = Literal["workload", "definitions", "removed"]

@@ -13,7 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from gitops_engine.errors import Finding
-from gitops_engine.loading import CODEOWNERS_FILES, Snapshot
+from gitops_engine.loading import Snapshot
+from gitops_engine.source import CODEOWNERS_FILES
 
 DEFAULT_FILE = CODEOWNERS_FILES[0]
 # A GitHub user or team (`@login`, `@org/team-slug`) or an e-mail address, as CODEOWNERS accepts them.

@@ -11,10 +11,11 @@ from helpers import API_SCORE, BASE_PLATFORM, PG_DEV_YAML, commit_all, git, writ
 
 from gitops_engine import yamlio
 from gitops_engine.errors import InputError
-from gitops_engine.git import Git
-from gitops_engine.loading import GitSource, LazyFiles, WorkTreeSource, blob_id, load_snapshot
+from gitops_engine.git import Git, blob_id
+from gitops_engine.loading import load_snapshot
 from gitops_engine.model import Criterion, Settings
 from gitops_engine.rendering import Renderer
+from gitops_engine.source import GitSource, LazyFiles, WorkTreeSource
 from gitops_engine.templating import render_template
 
 

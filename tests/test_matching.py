@@ -10,7 +10,7 @@ import pytest
 from helpers import API_SCORE, BASE_PLATFORM, run_cli
 
 from gitops_engine.git import Git
-from gitops_engine.loading import GitSource, WorkTreeSource, load_snapshot
+from gitops_engine.loading import load_snapshot
 from gitops_engine.matching import (
     Ambiguous,
     NoMatch,
@@ -21,6 +21,7 @@ from gitops_engine.matching import (
 )
 from gitops_engine.model import Criterion, Definition, Environment
 from gitops_engine.rendering import Renderer, UnitFailure
+from gitops_engine.source import GitSource, WorkTreeSource
 from gitops_engine.yamlio import dump, load_document
 
 DEV = Environment(

@@ -27,11 +27,12 @@ import pytest
 from helpers import GIT_ENV, GOLDEN_DIR, GOLDEN_UPDATE, assert_golden, clone, git, run_cli, snapshot_tree
 from k8s import is_builtin, load_objects, validate_object, validate_tree
 
-from gitops_engine.loading import WorkTreeSource, load_snapshot
+from gitops_engine.loading import load_snapshot
 from gitops_engine.manifest import order_key
 from gitops_engine.matching import NoMatch, ResourceKey, match_definition
 from gitops_engine.model import SecretRef
 from gitops_engine.rendering import Renderer
+from gitops_engine.source import WorkTreeSource
 from gitops_engine.template import template_dir
 
 ENVIRONMENTS = ("development", "staging", "production")

@@ -11,7 +11,8 @@ from typing import TextIO
 from gitops_engine.affected import RenderedState, UnitPlan, candidates_from_range, plan_changes
 from gitops_engine.errors import Finding
 from gitops_engine.git import Git, default_identity
-from gitops_engine.loading import PLATFORM_FILE, GitSource, load_snapshot
+from gitops_engine.loading import load_snapshot
+from gitops_engine.source import PLATFORM_FILE, GitSource
 
 
 @dataclass

@@ -10,8 +10,9 @@ from typing import TextIO
 
 from gitops_engine.errors import UsageError
 from gitops_engine.git import default_identity, init_repository
-from gitops_engine.loading import CODEOWNERS_FILES, WorkTreeSource, load_snapshot
+from gitops_engine.loading import load_snapshot
 from gitops_engine.schema import repo_schema_files
+from gitops_engine.source import CODEOWNERS_FILES, WorkTreeSource
 from gitops_engine.template import template_dir
 from gitops_engine.tree import (
     TreeChanges,

@@ -9,9 +9,10 @@ from typing import TextIO
 
 from gitops_engine import ghactions
 from gitops_engine.git import blob_id
-from gitops_engine.loading import WorkTreeSource, load_snapshot
+from gitops_engine.loading import load_snapshot
 from gitops_engine.progress import Progress
 from gitops_engine.publishing import PendingRenderings, pending_renderings
+from gitops_engine.source import WorkTreeSource
 from gitops_engine.tree import (
     TreeBuild,
     TreeChanges,

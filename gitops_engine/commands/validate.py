@@ -10,9 +10,10 @@ from typing import TextIO
 from gitops_engine import ghactions
 from gitops_engine.codeowners import unowned_teams
 from gitops_engine.errors import Finding, group_findings
-from gitops_engine.loading import WorkTreeSource, load_snapshot
+from gitops_engine.loading import load_snapshot
 from gitops_engine.progress import Progress
 from gitops_engine.sarif import sarif_log
+from gitops_engine.source import WorkTreeSource
 from gitops_engine.tree import build_tree, rendered_units
 
 
@@ -58,7 +59,7 @@ def _range_findings(repo: Path, base: str, head: str) -> tuple[list[Finding], in
     CODEOWNERS changed)."""
     from gitops_engine.affected import RenderedState, candidates_from_range, plan_changes
     from gitops_engine.git import Git, default_identity
-    from gitops_engine.loading import CODEOWNERS_FILES, GitSource
+    from gitops_engine.source import CODEOWNERS_FILES, GitSource
 
     with Git(repo) as git:
         base_sha, head_sha = git.rev_parse(base), git.rev_parse(head)
