@@ -451,100 +451,136 @@ def _load_environments(
 def _load_definitions(
     source: Source, files: Mapping[str, str], settings: Settings, findings: list[Finding]
 ) -> tuple[dict[str, Definition], dict[str, list[str]]]:
-    from gitops_engine.templating import check_template_syntax  # lazy: Jinja2 costs ~30 ms to import
-
+    """Every definition of definitions/<type>/<id>.yaml, by path, and the paths that failed to load, by type
+    (what they find wrong goes to `findings`)."""
     definitions: dict[str, Definition] = {}
     broken: dict[str, list[str]] = {}
-    ids: dict[str, str] = {}
+    ids: dict[str, str] = {}  # id -> the path of the definition that has it
     for path in sorted(outside_workloads(files)):
         if not path.startswith("definitions/"):
             continue
-        parts = path.split("/")
+        folder_type = path.split("/")[1]
         if path in source.symlinks:
             # Reported by load_snapshot; resources of its type must not fall back to another definition.
-            broken.setdefault(parts[1], []).append(path)
+            broken.setdefault(folder_type, []).append(path)
             continue
-        if len(parts) != 3 or not path.endswith((".yaml", ".yml")):
-            if not path.endswith((".md", ".txt")):
-                findings.append(
-                    Finding(
-                        path,
-                        0,
-                        0,
-                        "not a resource definition: definitions live at definitions/<type>/<id>.yaml",
-                    )
-                )
+        if not _is_definition_path(path, findings):
             continue
-        folder_type = parts[1]
-        stem = posixpath.splitext(parts[2])[0]
-        before = len(findings)
         try:
             document = _read_document(source, files, path, settings.max_file_bytes)
         except InputError as exc:
             findings.extend(exc.findings)
             broken.setdefault(folder_type, []).append(path)
             continue
-        problems = validate_document("definition", document)
-        data: dict[str, Any] = document.data if isinstance(document.data, dict) else {}
-        if not problems:
-            if data["id"] != stem:
-                problems.append(
-                    document.finding(
-                        ("id",),
-                        f"id {data['id']!r} differs from the file name: rename one so both are {stem!r}",
-                    )
-                )
-            if data["type"] != folder_type:
-                problems.append(
-                    document.finding(
-                        ("type",),
-                        f"type {data['type']!r} differs from its folder definitions/{folder_type}/: move the file or fix the type",
-                    )
-                )
-            if data["id"] in ids:
-                problems.append(
-                    document.finding(
-                        ("id",),
-                        f"definition id {data['id']!r} is also used by {ids[data['id']]}: ids must be unique",
-                    )
-                )
-        if not problems:
-            for key in ("outputs", "manifests"):
-                text = (data.get("template") or {}).get(key)
-                if text is not None:
-                    problems.extend(check_template_syntax(text, document, ("template", key)))
-            for index, manifest in enumerate(data.get("manifests") or []):
-                problem = secret_literal_problem(manifest)
-                if problem:
-                    problems.append(document.finding(("manifests", index), problem))
-            if data["driver"] == "static":
-                secret = tuple(data.get("secretOutputs") or ())
-                for name, problem in secret_output_problems(data.get("outputs") or {}, secret):
-                    problems.append(document.finding(("outputs", name), problem))
+        problems = _definition_problems(document, path, ids)
         if problems:
             findings.extend(problems)
             broken.setdefault(folder_type, []).append(path)
             continue
-        del before
-        ids[data["id"]] = path
-        template = data.get("template") or {}
-        definitions[path] = Definition(
-            id=data["id"],
-            type=data["type"],
-            description=data.get("description", ""),
-            criteria=tuple(_criterion(c) for c in data.get("criteria") or ()),
-            driver=data["driver"],
-            path=path,
-            blob=files[path],
-            document=document,
-            template_outputs=template.get("outputs"),
-            template_manifests=template.get("manifests"),
-            static_outputs=data.get("outputs") if data["driver"] == "static" else None,
-            static_manifests=tuple(data.get("manifests") or ()),
-            secret_outputs=tuple(data.get("secretOutputs") or ()),
-            declared_version=data.get("version"),
-        )
+        ids[document.data["id"]] = path
+        definitions[path] = _definition(document, path, files[path])
     return definitions, broken
+
+
+def _is_definition_path(path: str, findings: list[Finding]) -> bool:
+    """Whether a file under definitions/ is placed as a definition is; a misplaced one is reported, unless it is
+    documentation (.md, .txt)."""
+    if path.count("/") == 2 and path.endswith((".yaml", ".yml")):
+        return True
+    if not path.endswith((".md", ".txt")):
+        findings.append(
+            Finding(
+                path,
+                0,
+                0,
+                "not a resource definition: definitions live at definitions/<type>/<id>.yaml",
+            )
+        )
+    return False
+
+
+def _definition_problems(document: Document, path: str, ids: Mapping[str, str]) -> list[Finding]:
+    """What is wrong with a definition's document, in order: its schema, then where it stands (id, type, an id
+    already taken), then its content (template syntax, secrets). Each step runs only when the one before passed."""
+    problems = validate_document("definition", document)
+    if not problems:
+        problems = _definition_place_problems(document, path, ids)
+    if not problems:
+        problems = _definition_content_problems(document)
+    return problems
+
+
+def _definition_place_problems(document: Document, path: str, ids: Mapping[str, str]) -> list[Finding]:
+    """A definition's id is its file name and unique; its type is its folder's name."""
+    data: dict[str, Any] = document.data
+    _, folder_type, file_name = path.split("/")
+    stem = posixpath.splitext(file_name)[0]
+    problems: list[Finding] = []
+    if data["id"] != stem:
+        problems.append(
+            document.finding(
+                ("id",),
+                f"id {data['id']!r} differs from the file name: rename one so both are {stem!r}",
+            )
+        )
+    if data["type"] != folder_type:
+        problems.append(
+            document.finding(
+                ("type",),
+                f"type {data['type']!r} differs from its folder definitions/{folder_type}/: move the file or fix the type",
+            )
+        )
+    if data["id"] in ids:
+        problems.append(
+            document.finding(
+                ("id",),
+                f"definition id {data['id']!r} is also used by {ids[data['id']]}: ids must be unique",
+            )
+        )
+    return problems
+
+
+def _definition_content_problems(document: Document) -> list[Finding]:
+    """Templates that do not parse, and secret values a definition would write to git."""
+    from gitops_engine.templating import check_template_syntax  # lazy: Jinja2 costs ~30 ms to import
+
+    data: dict[str, Any] = document.data
+    problems: list[Finding] = []
+    for key in ("outputs", "manifests"):
+        text = (data.get("template") or {}).get(key)
+        if text is not None:
+            problems.extend(check_template_syntax(text, document, ("template", key)))
+    for index, manifest in enumerate(data.get("manifests") or []):
+        problem = secret_literal_problem(manifest)
+        if problem:
+            problems.append(document.finding(("manifests", index), problem))
+    if data["driver"] == "static":
+        secret = tuple(data.get("secretOutputs") or ())
+        for name, problem in secret_output_problems(data.get("outputs") or {}, secret):
+            problems.append(document.finding(("outputs", name), problem))
+    return problems
+
+
+def _definition(document: Document, path: str, blob: str) -> Definition:
+    """The record of a definition whose document passed every check."""
+    data: dict[str, Any] = document.data
+    template = data.get("template") or {}
+    return Definition(
+        id=data["id"],
+        type=data["type"],
+        description=data.get("description", ""),
+        criteria=tuple(_criterion(c) for c in data.get("criteria") or ()),
+        driver=data["driver"],
+        path=path,
+        blob=blob,
+        document=document,
+        template_outputs=template.get("outputs"),
+        template_manifests=template.get("manifests"),
+        static_outputs=data.get("outputs") if data["driver"] == "static" else None,
+        static_manifests=tuple(data.get("manifests") or ()),
+        secret_outputs=tuple(data.get("secretOutputs") or ()),
+        declared_version=data.get("version"),
+    )
 
 
 def secret_literal_problem(manifest: Any) -> str | None:
@@ -674,6 +710,8 @@ def _discover_workloads(
 
 
 def _load_workload(snapshot: Snapshot, key: str) -> Workload:
+    """A workload's Score file, its overrides and its other files, checked: every problem found, with the unit,
+    in one InputError."""
     path = snapshot.workload_paths.get(key)
     if path is None:
         raise InputError(
@@ -684,19 +722,36 @@ def _load_workload(snapshot: Snapshot, key: str) -> Workload:
             ]
         )
     team, name = key.split("/", 1)
-    folder = f"workloads/{team}/{name}"
-    max_bytes = snapshot.settings.max_file_bytes
     folder_files = snapshot.workload_files(key)
     linked = [symlink_finding(p) for p in folder_files if p in snapshot.source.symlinks]
     if linked:  # a link anywhere in the folder: its Score file, an override, a referenced file or folder
         raise InputError([_with_unit(f, key) for f in linked])
     try:
-        document = _read_document(snapshot.source, snapshot.files, path, max_bytes)
+        document = _read_document(snapshot.source, snapshot.files, path, snapshot.settings.max_file_bytes)
     except InputError as exc:
         raise InputError([_with_unit(f, key) for f in exc.findings]) from None
+    findings = _score_problems(document, key)
+    overrides = _load_overrides(snapshot, key, document, folder_files, findings)
+    parsed = {path, *(override.path for override in overrides.values())}
+    findings.extend(_size_problems(snapshot, key, [p for p in folder_files if p not in parsed]))
+    if findings:
+        raise InputError([_with_unit(f, key) for f in findings])
+    return Workload(
+        team=team,
+        name=name,
+        path=path,
+        folder=f"workloads/{key}",
+        document=document,
+        files=folder_files,
+        overrides=overrides,
+    )
+
+
+def _score_problems(document: Document, key: str) -> list[Finding]:
+    """What is wrong with a Score file: its schema, then a metadata.name other than its folder's."""
     findings = validate_document("score", document, unit=key)
     if not findings:
-        declared = document.data["metadata"]["name"]
+        declared, name = document.data["metadata"]["name"], key.split("/", 1)[1]
         if declared != name:
             findings.append(
                 document.finding(
@@ -706,63 +761,76 @@ def _load_workload(snapshot: Snapshot, key: str) -> Workload:
                     unit=key,
                 )
             )
+    return findings
+
+
+def _load_overrides(
+    snapshot: Snapshot, key: str, score: Document, folder_files: Iterable[str], findings: list[Finding]
+) -> dict[str, Document]:
+    """The workload's overrides.<env>.yaml files, by environment, in path order; what is wrong with them goes to
+    `findings` (an override that cannot be used is left out)."""
+    folder = f"workloads/{key}/"
     overrides: dict[str, Document] = {}
     for file_path in sorted(folder_files):
-        base = file_path[len(folder) + 1 :]
+        base = file_path[len(folder) :]
         if base.startswith(OVERRIDE_PREFIX) and base.endswith(".yaml") and "/" not in base:
             env_id = base[len(OVERRIDE_PREFIX) : -len(".yaml")]
-            if env_id not in snapshot.settings.environments:
-                findings.append(
-                    Finding(
-                        file_path,
-                        1,
-                        1,
-                        f"override for unknown environment {env_id!r}"
-                        f"{did_you_mean(env_id, snapshot.settings.environments)}: environments are "
-                        f"{', '.join(snapshot.settings.environments)}",
-                        unit=key,
-                    )
-                )
-                continue
-            try:
-                override = _read_document(snapshot.source, snapshot.files, file_path, max_bytes)
-            except InputError as exc:
-                findings.extend(exc.findings)
-                continue
-            if override.data is not None and not isinstance(override.data, dict):
-                findings.append(
-                    override.finding((), "an override file holds a mapping merged onto score.yaml", unit=key)
-                )
-                continue
-            if isinstance(document.data, dict) and isinstance(override.data, dict):
-                findings.extend(_override_problems(document.data, override, key))
-            overrides[env_id] = override
-    for file_path in folder_files:
-        size_problem = None
-        if file_path != path and file_path not in (o.path for o in overrides.values()):
-            # Referenced files are read when rendering; check their size now so nothing is half-rendered.
-            size = len(snapshot.source.read(file_path))
-            if size > max_bytes:
-                size_problem = Finding(
-                    file_path,
+            override = _load_override(snapshot, key, score, file_path, env_id, findings)
+            if override is not None:
+                overrides[env_id] = override
+    return overrides
+
+
+def _load_override(
+    snapshot: Snapshot, key: str, score: Document, path: str, env_id: str, findings: list[Finding]
+) -> Document | None:
+    """One override file: for a listed environment, a mapping that refines only what the Score file declares."""
+    environments = snapshot.settings.environments
+    if env_id not in environments:
+        findings.append(
+            Finding(
+                path,
+                1,
+                1,
+                f"override for unknown environment {env_id!r}{did_you_mean(env_id, environments)}: environments "
+                f"are {', '.join(environments)}",
+                unit=key,
+            )
+        )
+        return None
+    try:
+        override = _read_document(snapshot.source, snapshot.files, path, snapshot.settings.max_file_bytes)
+    except InputError as exc:
+        findings.extend(exc.findings)
+        return None
+    if override.data is not None and not isinstance(override.data, dict):
+        findings.append(
+            override.finding((), "an override file holds a mapping merged onto score.yaml", unit=key)
+        )
+        return None
+    if isinstance(score.data, dict) and isinstance(override.data, dict):
+        findings.extend(_override_problems(score.data, override, key))
+    return override
+
+
+def _size_problems(snapshot: Snapshot, key: str, paths: Iterable[str]) -> list[Finding]:
+    """Files over the size limit among a workload's other files: they are read when rendering, and checked now so
+    that nothing is half-rendered."""
+    max_bytes = snapshot.settings.max_file_bytes
+    problems: list[Finding] = []
+    for path in paths:
+        size = len(snapshot.source.read(path))
+        if size > max_bytes:
+            problems.append(
+                Finding(
+                    path,
                     1,
                     1,
                     f"file is {size} bytes, over the limit of {max_bytes} (platform.yaml limits.maxFileBytes)",
                     unit=key,
                 )
-        if size_problem:
-            findings.append(size_problem)
-    if findings:
-        raise InputError([_with_unit(f, key) for f in findings])
-    return Workload(
-        team=team,
-        name=name,
-        path=path,
-        folder=folder,
-        document=document,
-        files=folder_files,
-        overrides=overrides,
-    )
+            )
+    return problems
 
 
 def _override_problems(score: Mapping[str, Any], override: Document, unit: str) -> list[Finding]:
