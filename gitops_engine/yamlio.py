@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import re
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -361,37 +362,33 @@ def load_document(text: str | bytes, path: str) -> Document:
             raise YamlSyntaxError(
                 Finding(path, 1, 1, f"not UTF-8 text ({exc.reason}): save the file as UTF-8")
             ) from None
-    try:
+    with _syntax_errors(path):
         if _ALIAS_HINT.search(text):
             _check_expansion(text, path)
         data = yaml.load(text, Loader=_Loader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        problem = exc.problem or exc.context or "invalid YAML"
-        raise YamlSyntaxError(Finding(path, line, column, f"invalid YAML: {problem}")) from None
-    except yaml.YAMLError as exc:
-        raise YamlSyntaxError(Finding(path, 1, 1, f"invalid YAML: {exc}")) from None
-    except RecursionError:
-        raise YamlSyntaxError(
-            Finding(path, 1, 1, f"invalid YAML: nested more than {MAX_DEPTH} levels deep")
-        ) from None
     return Document(path=path, text=text, data=data)
 
 
 def load_all(text: str, path: str) -> list[Any]:
     """Parse a multi-document YAML stream (used for template-produced manifests)."""
-    try:
+    with _syntax_errors(path):
         if _ALIAS_HINT.search(text):
             for node in yaml.compose_all(text, Loader=_Loader):
                 _check_node_expansion(node, path)
         return [d for d in yaml.load_all(text, Loader=_Loader) if d is not None]
+
+
+@contextlib.contextmanager
+def _syntax_errors(path: str) -> Iterator[None]:
+    """What PyYAML raises while parsing `path` (and nesting too deep to parse), as a YamlSyntaxError at the line
+    and column it names."""
+    try:
+        yield
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        raise YamlSyntaxError(
-            Finding(path, line, column, f"invalid YAML: {exc.problem or exc.context}")
-        ) from None
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise YamlSyntaxError(Finding(path, line, column, f"invalid YAML: {problem}")) from None
     except yaml.YAMLError as exc:
         raise YamlSyntaxError(Finding(path, 1, 1, f"invalid YAML: {exc}")) from None
     except RecursionError:

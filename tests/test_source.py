@@ -53,6 +53,13 @@ def blob_of(repo: Path, path: str) -> str:
     return git(repo, "rev-parse", f"HEAD:{path}").strip()
 
 
+def test_blob_id_is_gits(tmp_path: Path) -> None:
+    for data in (b"", b"hello\n", bytes(range(256))):
+        (tmp_path / "blob").write_bytes(data)
+        assert blob_id(data) == git(tmp_path, "hash-object", "blob").strip()
+    assert blob_id(b"") == "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"
+
+
 def test_a_commit_lists_its_source_files_under_gits_blob_ids(tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "repo", FILES)
     with Git(repo) as repo_git:
