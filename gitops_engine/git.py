@@ -511,10 +511,26 @@ class Git:
             raise GitError(f"git merge-tree failed: {proc.stderr.decode('utf-8', 'replace').strip()}")
         return proc.stdout.decode().split("\n", 1)[0].strip()
 
-    def commit_paths(self, paths: Sequence[str], message: str, identity: Identity) -> None:
-        """Stage these work-tree paths and commit them on the checked-out branch; `identity` writes and commits."""
+    def commit_paths(self, paths: Sequence[str], message: str, identity: Identity | None = None) -> str:
+        """Commit these work-tree paths alone (whatever else is staged) on the checked-out branch; returns the new
+        commit. `identity` writes and commits it; None: whoever the user's git configuration names."""
         self.run("add", "--", *paths)
-        self.run("commit", "--quiet", "-m", message, env=_identity_env(identity))
+        self.run(
+            "commit",
+            "--quiet",
+            "-m",
+            message,
+            "--",
+            *paths,
+            env=_identity_env(identity) if identity else None,
+        )
+        return self.rev_parse("HEAD")
+
+    def commit_everything(self, message: str, identity: Identity) -> None:
+        """Commit the whole work tree, new files included, on the checked-out branch (commit hooks skipped: the
+        engine's own commit); `identity` writes and commits it."""
+        self.run("add", "--all")
+        self.run("commit", "--quiet", "--no-verify", "-m", message, env=_identity_env(identity))
 
     def merge_into_head(self, rev: str, message: str, identity: Identity) -> None:
         """Merge `rev` into the checked-out branch in the work tree, always with a merge commit (never a

@@ -60,17 +60,9 @@ def create_platform_repo(directory: Path, *, bare: bool = False) -> None:
     raise_if_failed(build)
     write_tree(directory, diff_tree(existing_rendered(directory), build, snapshot))
     git = init_repository(directory)
-    who = default_identity()
-    env = {
-        "GIT_AUTHOR_NAME": who.name,
-        "GIT_AUTHOR_EMAIL": who.email,
-        "GIT_COMMITTER_NAME": who.name,
-        "GIT_COMMITTER_EMAIL": who.email,
-    }
-    git.run("add", "--all")
     # The trailer tells narrowed `process --base` runs that this commit's rendered output is complete.
     message = "Platform repo from the gitops-engine template\n\nGitops-Engine-Source: self\n"
-    git.run("commit", "--quiet", "--no-verify", "-m", message, env=env)
+    git.commit_everything(message, default_identity())
 
 
 def _drop_sample_teams(directory: Path) -> None:
