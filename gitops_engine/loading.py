@@ -408,44 +408,57 @@ def _load_environments(
         except InputError as exc:
             findings.extend(exc.findings)
             continue
-        problems = validate_document("environment", document)
+        problems = _environment_problems(document, env_id)
         if problems:
             findings.extend(problems)
             continue
-        data: dict[str, Any] = document.data
-        if data["id"] != env_id:
-            findings.append(
-                document.finding(
-                    ("id",),
-                    f"id {data['id']!r} differs from the file name: rename one so both are {env_id!r}",
-                )
-            )
-            continue
-        rule = data.get("namespace", "{team}")
-        stripped = rule.replace("{env}", "a").replace("{team}", "a").replace("{workload}", "a")
-        if "{" in stripped or "}" in stripped or not is_dns_label(stripped):
-            findings.append(
-                document.finding(
-                    ("namespace",),
-                    f"namespace rule {rule!r} must be a DNS label using only {{env}}, {{team}} and {{workload}}",
-                )
-            )
-            continue
-        rollout = data.get("rollout") or {}
-        environments[env_id] = Environment(
-            id=env_id,
-            type=data["type"],
-            namespace_rule=rule,
-            labels=dict(data.get("labels") or {}),
-            values=dict(data.get("values") or {}),
-            path=path,
-            blob=files[path],
-            rollout_mode=rollout.get("mode", "pull-request"),
-            after=tuple(rollout.get("after") or ()),
-        )
+        environments[env_id] = _environment(document, env_id, files[path])
         documents[env_id] = document
     findings.extend(rollout_problems(environments, documents, settings.environments))
     return environments
+
+
+def _environment_problems(document: Document, env_id: str) -> list[Finding]:
+    """What is wrong with an environment's document: its schema, then an id other than its file name's, then a
+    namespace rule that cannot make a DNS label. The first step that fails says all."""
+    problems = validate_document("environment", document)
+    if problems:
+        return problems
+    data: dict[str, Any] = document.data
+    if data["id"] != env_id:
+        return [
+            document.finding(
+                ("id",),
+                f"id {data['id']!r} differs from the file name: rename one so both are {env_id!r}",
+            )
+        ]
+    rule = data.get("namespace", "{team}")
+    stripped = rule.replace("{env}", "a").replace("{team}", "a").replace("{workload}", "a")
+    if "{" in stripped or "}" in stripped or not is_dns_label(stripped):
+        return [
+            document.finding(
+                ("namespace",),
+                f"namespace rule {rule!r} must be a DNS label using only {{env}}, {{team}} and {{workload}}",
+            )
+        ]
+    return []
+
+
+def _environment(document: Document, env_id: str, blob: str) -> Environment:
+    """The record of an environment whose document passed every check."""
+    data: dict[str, Any] = document.data
+    rollout = data.get("rollout") or {}
+    return Environment(
+        id=env_id,
+        type=data["type"],
+        namespace_rule=data.get("namespace", "{team}"),
+        labels=dict(data.get("labels") or {}),
+        values=dict(data.get("values") or {}),
+        path=document.path,
+        blob=blob,
+        rollout_mode=rollout.get("mode", "pull-request"),
+        after=tuple(rollout.get("after") or ()),
+    )
 
 
 def _load_definitions(
