@@ -257,20 +257,7 @@ class WorkTreeSource:
         target's path; never followed)."""
         if self._files is None:
             found: dict[str, str] = {}
-            candidates: list[str] = (
-                list(self.only) if self.only is not None else [PLATFORM_FILE, *CODEOWNERS_FILES]
-            )
-            for top in _ROOT_FOLDERS if self.only is None else ():
-                base = self.root / top
-                if base.is_symlink():
-                    candidates.append(top)
-                    continue
-                for dirpath, dirnames, filenames in os.walk(base):  # never follows links to folders
-                    dirnames.sort()
-                    rel = Path(dirpath).relative_to(self.root).as_posix()
-                    linked = [name for name in dirnames if os.path.islink(os.path.join(dirpath, name))]
-                    candidates.extend(f"{rel}/{name}" for name in sorted([*filenames, *linked]))
-            for path in candidates:
+            for path in self._candidates():
                 full = self.root / path
                 if full.is_symlink():
                     self._symlinks.add(path)
@@ -281,6 +268,25 @@ class WorkTreeSource:
                     found[path] = blob_id(data)
             self._files = found
         return self._files
+
+    def _candidates(self) -> list[str]:
+        """The paths that may be source files, in listing order: the ones asked for (`only`), else platform.yaml,
+        CODEOWNERS and every file under the source roots, with links to folders (and a root that is a link) as
+        files."""
+        if self.only is not None:
+            return list(self.only)
+        candidates = [PLATFORM_FILE, *CODEOWNERS_FILES]
+        for top in _ROOT_FOLDERS:
+            base = self.root / top
+            if base.is_symlink():
+                candidates.append(top)
+                continue
+            for dirpath, dirnames, filenames in os.walk(base):  # never follows links to folders
+                dirnames.sort()
+                rel = Path(dirpath).relative_to(self.root).as_posix()
+                linked = [name for name in dirnames if os.path.islink(os.path.join(dirpath, name))]
+                candidates.extend(f"{rel}/{name}" for name in sorted([*filenames, *linked]))
+        return candidates
 
     def read(self, path: str) -> bytes:
         if path not in self._content:
