@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gitops_engine import codeowners
 from gitops_engine.errors import Finding, InputError, close_names, did_you_mean, suggestion
 from gitops_engine.model import (
     SHARED_FOLDER,
@@ -252,7 +253,7 @@ class Snapshot:
         """The CODEOWNERS pattern that decides a path's owners (the last one matching it), if any."""
         found: str | None = None
         for pattern in self.codeowners:
-            if _codeowners_match(pattern, path):
+            if codeowners.matches(pattern, path):
                 found = pattern
         return found
 
@@ -907,38 +908,13 @@ def _with_unit(finding: Finding, unit: str) -> Finding:
 def _load_codeowners(
     source: Source, files: Mapping[str, str], findings: list[Finding]
 ) -> dict[str, tuple[str, ...]]:
+    """The first CODEOWNERS file GitHub would read, as pattern -> owners (see codeowners.parse)."""
     for path in CODEOWNERS_FILES:
         if path in files:
-            owners: dict[str, tuple[str, ...]] = {}
             try:
                 text = source.read(path)
             except InputError as exc:
                 _add_new(findings, exc.findings)
                 return {}
-            for line in text.decode("utf-8", "replace").splitlines():
-                line = line.split("#", 1)[0].strip()
-                if not line:
-                    continue
-                pattern, *who = line.split()
-                owners.pop(pattern, None)
-                owners[pattern] = tuple(who)
-            return owners
+            return codeowners.parse(text.decode("utf-8", "replace"))
     return {}
-
-
-def _codeowners_match(pattern: str, path: str) -> bool:
-    """The subset of CODEOWNERS patterns platform repos use: anchored folders, '*' globs, bare names."""
-    import fnmatch
-
-    anchored = pattern.startswith("/")
-    pat = pattern.lstrip("/")
-    if pat.endswith("/"):
-        pat += "**"
-    if pat.endswith("/**"):
-        prefix = pat[:-3]
-        if anchored or "/" in prefix:
-            return path.startswith(prefix + "/")
-        return f"/{prefix}/" in f"/{path}"
-    if anchored or "/" in pat:
-        return fnmatch.fnmatchcase(path, pat) or path.startswith(pat.rstrip("/") + "/")
-    return any(fnmatch.fnmatchcase(part, pat) for part in path.split("/"))
