@@ -304,7 +304,8 @@ def load_snapshot(source: Source) -> Snapshot:
 # Helpers
 
 
-def _read_document(source: Source, files: Mapping[str, str], path: str, max_bytes: int) -> Document:
+def _read_document(source: Source, path: str, max_bytes: int) -> Document:
+    """A YAML file of the source, parsed; an InputError when it is over `max_bytes`, not UTF-8 or not YAML."""
     data = source.read(path)
     if len(data) > max_bytes:
         raise InputError(
@@ -324,6 +325,15 @@ def _read_document(source: Source, files: Mapping[str, str], path: str, max_byte
         raise InputError([exc.finding]) from None
 
 
+def _try_read_document(source: Source, path: str, max_bytes: int, findings: list[Finding]) -> Document | None:
+    """_read_document, with what stops it going to `findings` (and None in place of the document)."""
+    try:
+        return _read_document(source, path, max_bytes)
+    except InputError as exc:
+        findings.extend(exc.findings)
+        return None
+
+
 def _load_settings(source: Source, files: Mapping[str, str], findings: list[Finding]) -> Settings:
     fallback = Settings(path=PLATFORM_FILE, blob="", environments=())
     if PLATFORM_FILE not in files:
@@ -336,10 +346,8 @@ def _load_settings(source: Source, files: Mapping[str, str], findings: list[Find
             )
         )
         return fallback
-    try:
-        document = _read_document(source, files, PLATFORM_FILE, DEFAULT_MAX_FILE_BYTES)
-    except InputError as exc:
-        findings.extend(exc.findings)
+    document = _try_read_document(source, PLATFORM_FILE, DEFAULT_MAX_FILE_BYTES, findings)
+    if document is None:
         return fallback
     problems = validate_document("platform", document)
     if problems:
@@ -404,10 +412,8 @@ def _load_environments(
                 )
             )
             continue
-        try:
-            document = _read_document(source, files, path, settings.max_file_bytes)
-        except InputError as exc:
-            findings.extend(exc.findings)
+        document = _try_read_document(source, path, settings.max_file_bytes, findings)
+        if document is None:
             continue
         problems = _environment_problems(document, env_id)
         if problems:
@@ -480,14 +486,9 @@ def _load_definitions(
             continue
         if not _is_definition_path(path, findings):
             continue
-        try:
-            document = _read_document(source, files, path, settings.max_file_bytes)
-        except InputError as exc:
-            findings.extend(exc.findings)
-            broken.setdefault(folder_type, []).append(path)
-            continue
-        problems = _definition_problems(document, path, ids)
-        if problems:
+        document = _try_read_document(source, path, settings.max_file_bytes, findings)
+        problems = _definition_problems(document, path, ids) if document is not None else []
+        if document is None or problems:
             findings.extend(problems)
             broken.setdefault(folder_type, []).append(path)
             continue
@@ -741,7 +742,7 @@ def _load_workload(snapshot: Snapshot, key: str) -> Workload:
     if linked:  # a link anywhere in the folder: its Score file, an override, a referenced file or folder
         raise InputError([_with_unit(f, key) for f in linked])
     try:
-        document = _read_document(snapshot.source, snapshot.files, path, snapshot.settings.max_file_bytes)
+        document = _read_document(snapshot.source, path, snapshot.settings.max_file_bytes)
     except InputError as exc:
         raise InputError([_with_unit(f, key) for f in exc.findings]) from None
     findings = _score_problems(document, key)
@@ -812,10 +813,8 @@ def _load_override(
             )
         )
         return None
-    try:
-        override = _read_document(snapshot.source, snapshot.files, path, snapshot.settings.max_file_bytes)
-    except InputError as exc:
-        findings.extend(exc.findings)
+    override = _try_read_document(snapshot.source, path, snapshot.settings.max_file_bytes, findings)
+    if override is None:
         return None
     if override.data is not None and not isinstance(override.data, dict):
         findings.append(
