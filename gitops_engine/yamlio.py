@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import re
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -362,39 +361,38 @@ def load_document(text: str | bytes, path: str) -> Document:
             raise YamlSyntaxError(
                 Finding(path, 1, 1, f"not UTF-8 text ({exc.reason}): save the file as UTF-8")
             ) from None
-    with _syntax_errors(path):
+    try:
         if _ALIAS_HINT.search(text):
             _check_expansion(text, path)
         data = yaml.load(text, Loader=_Loader)
+    except (yaml.YAMLError, RecursionError) as exc:
+        raise _syntax_error(exc, path) from None
     return Document(path=path, text=text, data=data)
 
 
 def load_all(text: str, path: str) -> list[Any]:
     """Parse a multi-document YAML stream (used for template-produced manifests)."""
-    with _syntax_errors(path):
+    try:
         if _ALIAS_HINT.search(text):
             for node in yaml.compose_all(text, Loader=_Loader):
                 _check_node_expansion(node, path)
         return [d for d in yaml.load_all(text, Loader=_Loader) if d is not None]
+    except (yaml.YAMLError, RecursionError) as exc:
+        raise _syntax_error(exc, path) from None
 
 
-@contextlib.contextmanager
-def _syntax_errors(path: str) -> Iterator[None]:
-    """What PyYAML raises while parsing `path` (and nesting too deep to parse), as a YamlSyntaxError at the line
-    and column it names."""
-    try:
-        yield
-    except yaml.MarkedYAMLError as exc:
+def _syntax_error(exc: yaml.YAMLError | RecursionError, path: str) -> YamlSyntaxError:
+    """What PyYAML raised while parsing `path` (or nesting too deep to parse), at the line and column it names.
+    (Called from a plain try/except at each parse rather than a context manager, which costs a generator for
+    every document parsed.)"""
+    if isinstance(exc, RecursionError):
+        return YamlSyntaxError(Finding(path, 1, 1, f"invalid YAML: nested more than {MAX_DEPTH} levels deep"))
+    if isinstance(exc, yaml.MarkedYAMLError):
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         problem = exc.problem or exc.context or "invalid YAML"
-        raise YamlSyntaxError(Finding(path, line, column, f"invalid YAML: {problem}")) from None
-    except yaml.YAMLError as exc:
-        raise YamlSyntaxError(Finding(path, 1, 1, f"invalid YAML: {exc}")) from None
-    except RecursionError:
-        raise YamlSyntaxError(
-            Finding(path, 1, 1, f"invalid YAML: nested more than {MAX_DEPTH} levels deep")
-        ) from None
+        return YamlSyntaxError(Finding(path, line, column, f"invalid YAML: {problem}"))
+    return YamlSyntaxError(Finding(path, 1, 1, f"invalid YAML: {exc}"))
 
 
 # ---------------------------------------------------------------------------------------------------------------
