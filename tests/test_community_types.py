@@ -15,7 +15,7 @@ from k8s import load_objects, validate_tree
 from gitops_engine.commands.init import create_platform_repo
 from gitops_engine.loading import load_snapshot
 from gitops_engine.model import SecretRef
-from gitops_engine.rendering import Renderer
+from gitops_engine.render import Renderer
 from gitops_engine.source import WorkTreeSource
 
 CORPUS = Path(__file__).parent / "data" / "community-corpus"
