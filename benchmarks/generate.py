@@ -764,7 +764,8 @@ def write_sources(root: Path, specs: list[WorkloadSpec]) -> None:
 
 def render_into(root: Path) -> tuple[int, float]:
     """Render rendered/ with the engine's Python API; returns (units, seconds)."""
-    from gitops_engine.loading import WorkTreeSource, load_snapshot
+    from gitops_engine.loading import load_snapshot
+    from gitops_engine.source import WorkTreeSource
     from gitops_engine.tree import build_tree, diff_tree, existing_rendered, write_tree
 
     started = time.perf_counter()

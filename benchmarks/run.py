@@ -100,7 +100,8 @@ def machine() -> dict[str, str]:
 def renders_as_committed(work: Path, sample: int = 20) -> bool:
     """Whether the current engine renders a sample of the repo's workloads byte for byte as committed (a cached
     repo rendered by an older engine would make every processor run re-render everything)."""
-    from gitops_engine.loading import WorkTreeSource, load_snapshot
+    from gitops_engine.loading import load_snapshot
+    from gitops_engine.source import WorkTreeSource
     from gitops_engine.tree import build_tree
 
     snapshot = load_snapshot(WorkTreeSource(work))
@@ -301,7 +302,8 @@ def unit_manifest(folder: Path) -> list[Any]:
 def child_render(repo: Path, scratch: Path) -> dict[str, Any]:
     import yaml
 
-    from gitops_engine.loading import WorkTreeSource, load_snapshot
+    from gitops_engine.loading import load_snapshot
+    from gitops_engine.source import WorkTreeSource
     from gitops_engine.tree import build_tree, diff_tree, existing_rendered, write_tree
 
     work = repo / "work"

@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from gitops_engine.git import Git, blob_id
-from gitops_engine.loading import PLATFORM_FILE, Snapshot
+from gitops_engine.loading import Snapshot
 from gitops_engine.lock import parse_lock
 from gitops_engine.model import LOCK_FILE, WORKLOAD_TYPE
 from gitops_engine.provenance import RenderedState, stale_reasons
 from gitops_engine.rollout import branch_of, parse_branch, unit_of_branch
+from gitops_engine.source import PLATFORM_FILE
 from gitops_engine.units import Unit, is_shared
 
 _OVERRIDE_FILE = re.compile(r"overrides\.[^/]+\.yaml")

@@ -3,17 +3,23 @@
 The engine asks the owners of `workloads/<team>/…` to review the pull requests it opens (see publishing), and
 GitHub enforces their review when `main` requires code-owner approval. A team folder that only a catch-all
 pattern (`*`, `/workloads/`) covers sends its pull requests to whoever owns everything: that is what the check
-reports. Reading and matching patterns is `loading`'s (Snapshot.owner_pattern); this module adds and checks lines.
+reports. This module reads a CODEOWNERS text and matches its patterns (the snapshot keeps the file's rules: see
+Snapshot.owner_pattern), adds a team's line and checks that every team has one.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from gitops_engine.errors import Finding
-from gitops_engine.loading import CODEOWNERS_FILES, Snapshot
+from gitops_engine.source import CODEOWNERS_FILES
+
+if TYPE_CHECKING:  # loading reads CODEOWNERS with this module
+    from gitops_engine.loading import Snapshot
 
 DEFAULT_FILE = CODEOWNERS_FILES[0]
 # A GitHub user or team (`@login`, `@org/team-slug`) or an e-mail address, as CODEOWNERS accepts them.
@@ -29,6 +35,41 @@ _NEW_FILE = """\
 
 # Each team owns its workloads: Score files, the files they reference and per-environment overrides.
 """
+
+
+def rule_words(line: str) -> list[str]:
+    """A CODEOWNERS line's pattern and owners; none for a comment or a blank line."""
+    return line.split("#", 1)[0].split()
+
+
+def parse(text: str) -> dict[str, tuple[str, ...]]:
+    """A CODEOWNERS text's rules: pattern -> owners, in file order. A pattern given again moves to its last place
+    with its last owners (the last matching pattern wins)."""
+    owners: dict[str, tuple[str, ...]] = {}
+    for line in text.splitlines():
+        words = rule_words(line)
+        if words:
+            owners.pop(words[0], None)
+            owners[words[0]] = tuple(words[1:])
+    return owners
+
+
+def matches(pattern: str, path: str) -> bool:
+    """Whether a CODEOWNERS pattern covers a path, for the subset of patterns platform repos use: anchored
+    folders, '*' globs, bare names. A '*' inside a folder pattern (`/rendered/*/team/`) is not expanded: the engine
+    asks only for the owners of workloads/ and definitions/ paths, and GitHub enforces the others itself."""
+    anchored = pattern.startswith("/")
+    pat = pattern.lstrip("/")
+    if pat.endswith("/"):
+        pat += "**"
+    if pat.endswith("/**"):
+        prefix = pat[:-3]
+        if anchored or "/" in prefix:
+            return path.startswith(prefix + "/")
+        return f"/{prefix}/" in f"/{path}"
+    if anchored or "/" in pat:
+        return fnmatch.fnmatchcase(path, pat) or path.startswith(pat.rstrip("/") + "/")
+    return any(fnmatch.fnmatchcase(part, pat) for part in path.split("/"))
 
 
 def team_pattern(team: str) -> str:
@@ -55,7 +96,7 @@ def add_team_owner(path: str, text: str | None, team: str, owner: str) -> Additi
     lines = (text if text is not None else _NEW_FILE).splitlines(keepends=True)
     last_team_line = -1
     for index, line in enumerate(lines):
-        words = line.split("#", 1)[0].split()
+        words = rule_words(line)
         if not words:
             continue
         if words[0] == pattern:
@@ -119,7 +160,7 @@ def unowned_teams(snapshot: Snapshot, workloads: Iterable[str] | None = None) ->
             continue
         owners = " ".join(snapshot.codeowners[pattern]) or "nobody"
         line = max(
-            (i + 1 for i, text in enumerate(lines) if text.split("#", 1)[0].split()[:1] == [pattern]),
+            (i + 1 for i, text in enumerate(lines) if rule_words(text)[:1] == [pattern]),
             default=0,
         )
         findings.append(

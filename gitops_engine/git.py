@@ -400,6 +400,18 @@ class Git:
     def fetch(self, remote: str, refspecs: Sequence[str]) -> None:
         self.run("fetch", "--quiet", "--no-tags", "--prune", remote, *refspecs)
 
+    def pull_fast_forward(self, remote: str, branch: str) -> None:
+        """Bring the checked-out branch and the work tree up to `branch` of `remote`; fails unless that is a
+        fast-forward."""
+        self.run("pull", "--quiet", "--ff-only", remote, branch)
+
+    def add_remote(self, name: str, url: str) -> None:
+        self.run("remote", "add", name, url)
+
+    def set_upstream(self, branch: str, upstream: str) -> None:
+        """Make `upstream` (such as origin/main) the branch that `branch` pulls from."""
+        self.run("branch", "--quiet", f"--set-upstream-to={upstream}", branch)
+
     def push(self, remote: str, refspecs: Iterable[str], *, atomic: bool = True) -> tuple[bool, str]:
         """Push refspecs in one go. Returns (ok, stderr). Leases are given as refspec options by the caller."""
         specs = list(refspecs)
@@ -539,6 +551,32 @@ class Git:
             raise GitError(f"git merge-tree failed: {proc.stderr.decode('utf-8', 'replace').strip()}")
         return proc.stdout.decode().split("\n", 1)[0].strip()
 
+    def commit_paths(self, paths: Sequence[str], message: str, identity: Identity | None = None) -> str:
+        """Commit these work-tree paths alone (whatever else is staged) on the checked-out branch; returns the new
+        commit. `identity` writes and commits it; None: whoever the user's git configuration names."""
+        self.run("add", "--", *paths)
+        self.run(
+            "commit",
+            "--quiet",
+            "-m",
+            message,
+            "--",
+            *paths,
+            env=_identity_env(identity) if identity else None,
+        )
+        return self.rev_parse("HEAD")
+
+    def commit_everything(self, message: str, identity: Identity) -> None:
+        """Commit the whole work tree, new files included, on the checked-out branch (commit hooks skipped: the
+        engine's own commit); `identity` writes and commits it."""
+        self.run("add", "--all")
+        self.run("commit", "--quiet", "--no-verify", "-m", message, env=_identity_env(identity))
+
+    def merge_into_head(self, rev: str, message: str, identity: Identity) -> None:
+        """Merge `rev` into the checked-out branch in the work tree, always with a merge commit (never a
+        fast-forward) that `identity` writes."""
+        self.run("merge", "--quiet", "--no-ff", "-m", message, rev, env=_identity_env(identity))
+
     def update_ref(self, ref: str, new: str, old: str) -> bool:
         """Move `ref` from `old` to `new`, only if it still points at `old` (False when it moved meanwhile)."""
         return self.ok("update-ref", ref, new, old)
@@ -598,4 +636,13 @@ def init_repository(path: Path, *, branch: str = "main") -> Git:
     """`git init` with a named first branch."""
     path.mkdir(parents=True, exist_ok=True)
     subprocess.run(["git", "init", "--quiet", f"--initial-branch={branch}", str(path)], check=True)
+    return Git(path)
+
+
+def clone_repository(source: str | os.PathLike[str], path: Path, *, bare: bool = False) -> Git:
+    """`git clone` of `source` into `path` (a new folder): a bare repository with `bare`, else a work tree."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Git(path.parent).run(
+        "clone", "--quiet", *(["--bare"] if bare else []), os.fspath(source), os.fspath(path)
+    )
     return Git(path)

@@ -1,4 +1,5 @@
-"""Stage 1: read a platform repo at a commit (from git objects) or in the work tree, into typed records.
+"""Stage 1: a platform repo at one point in time (a commit or the work tree; source.py reads its files) as typed,
+validated records: the Snapshot.
 
 Settings, environments and definitions are small and always loaded. Workloads are discovered from the file list
 and parsed only when asked for, so work grows with what a run touches rather than with the repo.
@@ -6,16 +7,14 @@ and parsed only when asked for, so work grows with what a run touches rather tha
 
 from __future__ import annotations
 
-import bisect
-import os
 import posixpath
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
+from gitops_engine import codeowners
 from gitops_engine.errors import Finding, InputError, close_names, did_you_mean, suggestion
-from gitops_engine.git import Git, blob_id  # blob_id: part of this module's interface too
 from gitops_engine.model import (
     SHARED_FOLDER,
     Criterion,
@@ -28,6 +27,16 @@ from gitops_engine.model import (
 from gitops_engine.names import WORKLOAD_KEY
 from gitops_engine.rollout import rollout_problems
 from gitops_engine.schema import validate_document
+from gitops_engine.source import (
+    CODEOWNERS_FILES,
+    PLATFORM_FILE,
+    LazyFiles,
+    Source,
+    WorkTreeSource,
+    folder_of,
+    outside_workloads,
+    symlink_finding,
+)
 from gitops_engine.templating import (
     DEFAULT_TEMPLATE_OUTPUT_CHARS,
     DEFAULT_TEMPLATE_SECONDS,
@@ -35,178 +44,10 @@ from gitops_engine.templating import (
 )
 from gitops_engine.yamlio import Document, YamlSyntaxError, load_document
 
-PLATFORM_FILE = "platform.yaml"
-CODEOWNERS_FILES = (".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS")
-SOURCE_ROOTS = ("environments/", "definitions/", "workloads/")
 SCORE_FILE = "score.yaml"
 OVERRIDE_PREFIX = "overrides."
 DEFAULT_MAX_FILE_BYTES = 262_144
 _VALID_KEY = WORKLOAD_KEY  # both names DNS labels (names.py)
-
-
-_SOURCE_FILES = frozenset({PLATFORM_FILE, *CODEOWNERS_FILES})  # sources outside SOURCE_ROOTS
-_ROOT_FOLDERS = tuple(root.rstrip("/") for root in SOURCE_ROOTS)  # as a symbolic link in their place is named
-SYMLINK_MODE = "120000"
-
-
-def symlink_finding(path: str) -> Finding:
-    """A symbolic link among the inputs: never followed, whether in the work tree or committed."""
-    return Finding(
-        path,
-        0,
-        0,
-        "is a symbolic link: the engine reads only regular files and folders, so that no input can point outside "
-        "the repo or differ between checkouts; replace the link with the file or folder itself",
-    )
-
-
-def is_source_path(path: str) -> bool:
-    return path.startswith(SOURCE_ROOTS) or path in _SOURCE_FILES
-
-
-class Source(Protocol):
-    """Where a snapshot's files come from."""
-
-    def files(self) -> Mapping[str, str]:
-        """Every source file: path -> git blob id."""
-        ...
-
-    def read(self, path: str) -> bytes:
-        """A file's content; an InputError for a symbolic link (see symlinks)."""
-        ...
-
-    @property
-    def label(self) -> str: ...
-
-    @property
-    def symlinks(self) -> set[str]:
-        """Paths among files() that are symbolic links (listed, never followed), as far as files are listed."""
-        ...
-
-
-_OUTSIDE_WORKLOADS = (
-    PLATFORM_FILE,
-    "environments/",
-    "definitions/",
-    "environments",  # a symbolic link in place of the folder
-    "definitions",
-    *CODEOWNERS_FILES,
-)
-
-
-class GitSource:
-    """A commit, read straight from git objects (no checkout)."""
-
-    def __init__(self, git: Git, commit: str, *, resolved: bool = False, lazy: bool = False) -> None:
-        """`resolved`: `commit` is already a commit id (read from a ref), so it need not be looked up. `lazy`:
-        list workloads/ one folder at a time, as they are used (see LazyFiles)."""
-        self.git = git
-        self.commit = commit if resolved else git.rev_parse(commit)
-        self.lazy = lazy
-        self._files: Mapping[str, str] | None = None
-        self._symlinks: set[str] = set()
-
-    @property
-    def label(self) -> str:
-        return self.commit[:12]
-
-    def files(self) -> Mapping[str, str]:
-        if self._files is None:
-            self._files = LazyFiles(self) if self.lazy else self.listing()
-        return self._files
-
-    @property
-    def symlinks(self) -> set[str]:
-        return self._symlinks
-
-    def listing(
-        self,
-        paths: tuple[str, ...] = (PLATFORM_FILE, *SOURCE_ROOTS, *_ROOT_FOLDERS, *CODEOWNERS_FILES),
-    ) -> dict[str, str]:
-        """Source files of the commit under `paths` (files or folders ending in "/"): path -> blob id. Symbolic
-        links (mode 120000) are listed too, and noted in `symlinks`."""
-        entries = self.git.ls_tree_entries(self.commit, paths)
-        # is_source_path, inlined: 11,000 calls at 10,000 workloads
-        found = {
-            path: sha
-            for path, (_, sha) in entries.items()
-            if path.startswith(SOURCE_ROOTS) or path in _SOURCE_FILES
-        }
-        for path, (mode, sha) in entries.items():
-            if mode == SYMLINK_MODE and (path in found or path in _ROOT_FOLDERS):
-                found[path] = sha
-                self._symlinks.add(path)
-        return found
-
-    def read(self, path: str) -> bytes:
-        if path in self._symlinks:
-            raise InputError([symlink_finding(path)])
-        return self.git.read_blob(self.files()[path])
-
-
-class LazyFiles(Mapping[str, str]):
-    """A commit's source files, with workloads/ listed one workload folder at a time when first asked for: a run
-    that reads a few workloads costs the same whatever the number of workloads (a full listing is ~11,000 records
-    and ~50 ms at 10,000 workloads). Iterating lists every file once, as a full listing does."""
-
-    def __init__(self, source: GitSource) -> None:
-        self.source = source
-        self._outside = source.listing(_OUTSIDE_WORKLOADS)  # settings, environments, definitions: small
-        self._folders: dict[str, dict[str, str]] = {}  # "team/name" -> its files, in path order
-        self._all: dict[str, str] | None = None
-        self._sorted: list[str] = []  # every path under workloads/, once everything is listed
-        self._loose: dict[str, str | None] = {}  # files right under workloads/ or a team folder, as asked for
-
-    @property
-    def complete(self) -> bool:
-        return self._all is not None
-
-    def everything(self) -> dict[str, str]:
-        if self._all is None:
-            self._all = self.source.listing()
-            self._sorted = sorted(p for p in self._all if p.startswith("workloads/"))
-        return self._all
-
-    def folder(self, key: str) -> dict[str, str]:
-        """Files under workloads/<key>/ (path -> blob id), in path order; {} when there is no such folder."""
-        if self._all is not None:
-            return _folder_of(self._sorted, self._all, key)
-        prefix = f"workloads/{key}/"
-        if key not in self._folders:
-            # ls-tree takes its paths literally (no wildcards), and one starting with "workloads/" has no magic.
-            listed = self.source.listing((prefix,)) if "\n" not in key and key.count("/") == 1 else {}
-            self._folders[key] = dict(sorted(listed.items()))
-        return self._folders[key]
-
-    def __getitem__(self, path: str) -> str:
-        if self._all is not None:
-            return self._all[path]
-        if path.startswith("workloads/"):
-            parts = path.split("/", 3)
-            if len(parts) == 4:
-                return self.folder(f"{parts[1]}/{parts[2]}")[path]
-            if path not in self._loose:  # a file outside any workload folder (misplaced): rare
-                self._loose[path] = self.source.listing((path,)).get(path)
-            found = self._loose[path]
-            if found is None:
-                raise KeyError(path)
-            return found
-        return self._outside[path]
-
-    def outside(self) -> list[str]:
-        """Every source file outside workloads/."""
-        return list(self._outside)
-
-    def folder_listing(self) -> list[str]:
-        """Every path under workloads/, sorted (everything is listed first)."""
-        self.everything()
-        return self._sorted
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.everything())
-
-    def __len__(self) -> int:
-        return len(self.everything())
 
 
 class LazyWorkloads(Mapping[str, str]):
@@ -256,19 +97,8 @@ class LazyWorkloads(Mapping[str, str]):
         if self._name_index is not None:
             return list(self._name_index.get(name, ()))
         if name not in self._by_name:
-            # Which team folders hold a folder `name`: the team trees are read in one batch and searched, where a
-            # path lookup per team would read the root and workloads/ trees again for each (~27 ms for 200 teams).
-            git, commit = self.files.source.git, self.files.source.commit
-            teams = git.subtrees(f"{commit}:workloads")
-            wanted = b"40000 " + name.encode("utf-8", "surrogateescape") + b"\0"
-            keys = [
-                f"{team}/{name}"
-                for team, tree in zip(teams, git.read_many(list(teams.values())), strict=True)
-                if tree is not None
-                and wanted in tree
-                and wanted in _tree_folder_names(tree, len(commit) // 2)
-            ]
-            self._by_name[name] = sorted(k for k in keys if k in self)  # with a score.yaml and a valid name
+            found = self.files.source.folders_named(name)
+            self._by_name[name] = sorted(k for k in found if k in self)  # with a score.yaml and a valid name
         return list(self._by_name[name])
 
     def __getitem__(self, key: str) -> str:
@@ -286,15 +116,6 @@ class LazyWorkloads(Mapping[str, str]):
         return len(self.everything())
 
 
-def _folder_of(listing: list[str], files: Mapping[str, str], key: str) -> dict[str, str]:
-    """Files under workloads/<key>/ (path -> blob id), in path order, by bisecting the sorted listing of
-    workloads/: one folder costs the same whatever the size of the repo."""
-    prefix = f"workloads/{key}/"
-    start = bisect.bisect_left(listing, prefix)
-    end = bisect.bisect_left(listing, prefix[:-1] + "0")  # "0" follows "/": just past the folder
-    return {path: files[path] for path in listing[start:end]}
-
-
 def _name_index(keys: Iterable[str]) -> dict[str, list[str]]:
     """Workload name -> keys (team/name) of that name, in the keys' order."""
     index: dict[str, list[str]] = {}
@@ -303,89 +124,10 @@ def _name_index(keys: Iterable[str]) -> dict[str, list[str]]:
     return index
 
 
-def _tree_folder_names(tree: bytes, id_size: int) -> set[bytes]:
-    """The entries of a raw git tree object that are folders, as b"40000 <name>\\0" (the object's own spelling):
-    entries are "<mode> <name>\\0<binary id>", with ids of `id_size` bytes (20 for SHA-1, 32 for SHA-256)."""
-    names: set[bytes] = set()
-    offset, size = 0, len(tree)
-    while offset < size:
-        end = tree.index(b"\0", offset)
-        entry = tree[offset : end + 1]
-        if entry.startswith(b"40000 "):
-            names.add(entry)
-        offset = end + 1 + id_size
-    return names
-
-
-def _outside_workloads(files: Mapping[str, str]) -> Iterable[str]:
-    """Paths of every source file but workloads' (what settings, environments and definitions are read from): a
-    lazy listing gives them without listing workloads/."""
-    if isinstance(files, LazyFiles):
-        return files.outside()
-    return (p for p in files if not p.startswith("workloads/"))
-
-
 def _add_new(findings: list[Finding], found: Iterable[Finding]) -> None:
     for finding in found:
         if finding not in findings:
             findings.append(finding)
-
-
-class WorkTreeSource:
-    """The files as they are on disk, uncommitted edits included."""
-
-    def __init__(self, root: Path, only: tuple[str, ...] | None = None) -> None:
-        self.root = root
-        self.only = only  # these paths alone (None: every source file)
-        self._files: dict[str, str] | None = None
-        self._content: dict[str, bytes] = {}
-        self._symlinks: set[str] = set()
-
-    @property
-    def label(self) -> str:
-        return "work tree"
-
-    @property
-    def symlinks(self) -> set[str]:
-        self.files()
-        return self._symlinks
-
-    def files(self) -> dict[str, str]:
-        """Every source file, and every symbolic link among them (listed as git lists one: the blob of its
-        target's path; never followed)."""
-        if self._files is None:
-            found: dict[str, str] = {}
-            candidates: list[str] = (
-                list(self.only) if self.only is not None else [PLATFORM_FILE, *CODEOWNERS_FILES]
-            )
-            for top in _ROOT_FOLDERS if self.only is None else ():
-                base = self.root / top
-                if base.is_symlink():
-                    candidates.append(top)
-                    continue
-                for dirpath, dirnames, filenames in os.walk(base):  # never follows links to folders
-                    dirnames.sort()
-                    rel = Path(dirpath).relative_to(self.root).as_posix()
-                    linked = [name for name in dirnames if os.path.islink(os.path.join(dirpath, name))]
-                    candidates.extend(f"{rel}/{name}" for name in sorted([*filenames, *linked]))
-            for path in candidates:
-                full = self.root / path
-                if full.is_symlink():
-                    self._symlinks.add(path)
-                    found[path] = blob_id(os.fsencode(os.readlink(full)))
-                elif full.is_file():
-                    data = full.read_bytes()
-                    self._content[path] = data
-                    found[path] = blob_id(data)
-            self._files = found
-        return self._files
-
-    def read(self, path: str) -> bytes:
-        if path not in self._content:
-            self.files()
-        if path in self._symlinks:
-            raise InputError([symlink_finding(path)])
-        return self._content[path]
 
 
 @dataclass
@@ -494,7 +236,7 @@ class Snapshot:
         """Every file under workloads/<key>/ (path -> blob id), in path order."""
         if isinstance(self.files, LazyFiles):
             return self.files.folder(key)
-        return _folder_of(self._workload_listing, self.files, key)
+        return folder_of(self._workload_listing, self.files, key)
 
     def check_paths(self, paths: Iterable[str]) -> None:
         """Add to `local_findings` what discovery finds wrong about these (changed) paths. A lazy snapshot only
@@ -511,7 +253,7 @@ class Snapshot:
         """The CODEOWNERS pattern that decides a path's owners (the last one matching it), if any."""
         found: str | None = None
         for pattern in self.codeowners:
-            if _codeowners_match(pattern, path):
+            if codeowners.matches(pattern, path):
                 found = pattern
         return found
 
@@ -562,7 +304,8 @@ def load_snapshot(source: Source) -> Snapshot:
 # Helpers
 
 
-def _read_document(source: Source, files: Mapping[str, str], path: str, max_bytes: int) -> Document:
+def _read_document(source: Source, path: str, max_bytes: int) -> Document:
+    """A YAML file of the source, parsed; an InputError when it is over `max_bytes`, not UTF-8 or not YAML."""
     data = source.read(path)
     if len(data) > max_bytes:
         raise InputError(
@@ -582,6 +325,15 @@ def _read_document(source: Source, files: Mapping[str, str], path: str, max_byte
         raise InputError([exc.finding]) from None
 
 
+def _try_read_document(source: Source, path: str, max_bytes: int, findings: list[Finding]) -> Document | None:
+    """_read_document, with what stops it going to `findings` (and None in place of the document)."""
+    try:
+        return _read_document(source, path, max_bytes)
+    except InputError as exc:
+        findings.extend(exc.findings)
+        return None
+
+
 def _load_settings(source: Source, files: Mapping[str, str], findings: list[Finding]) -> Settings:
     fallback = Settings(path=PLATFORM_FILE, blob="", environments=())
     if PLATFORM_FILE not in files:
@@ -594,10 +346,8 @@ def _load_settings(source: Source, files: Mapping[str, str], findings: list[Find
             )
         )
         return fallback
-    try:
-        document = _read_document(source, files, PLATFORM_FILE, DEFAULT_MAX_FILE_BYTES)
-    except InputError as exc:
-        findings.extend(exc.findings)
+    document = _try_read_document(source, PLATFORM_FILE, DEFAULT_MAX_FILE_BYTES, findings)
+    if document is None:
         return fallback
     problems = validate_document("platform", document)
     if problems:
@@ -637,7 +387,7 @@ def _load_environments(
     documents: dict[str, Document] = {}
     on_disk = {
         path[len("environments/") : -len(".yaml")]: path
-        for path in _outside_workloads(files)
+        for path in outside_workloads(files)
         if path.startswith("environments/") and path.endswith(".yaml") and path.count("/") == 1
     }
     for env_id in settings.environments:
@@ -662,148 +412,190 @@ def _load_environments(
                 )
             )
             continue
-        try:
-            document = _read_document(source, files, path, settings.max_file_bytes)
-        except InputError as exc:
-            findings.extend(exc.findings)
+        document = _try_read_document(source, path, settings.max_file_bytes, findings)
+        if document is None:
             continue
-        problems = validate_document("environment", document)
+        problems = _environment_problems(document, env_id)
         if problems:
             findings.extend(problems)
             continue
-        data: dict[str, Any] = document.data
-        if data["id"] != env_id:
-            findings.append(
-                document.finding(
-                    ("id",),
-                    f"id {data['id']!r} differs from the file name: rename one so both are {env_id!r}",
-                )
-            )
-            continue
-        rule = data.get("namespace", "{team}")
-        stripped = rule.replace("{env}", "a").replace("{team}", "a").replace("{workload}", "a")
-        if "{" in stripped or "}" in stripped or not is_dns_label(stripped):
-            findings.append(
-                document.finding(
-                    ("namespace",),
-                    f"namespace rule {rule!r} must be a DNS label using only {{env}}, {{team}} and {{workload}}",
-                )
-            )
-            continue
-        rollout = data.get("rollout") or {}
-        environments[env_id] = Environment(
-            id=env_id,
-            type=data["type"],
-            namespace_rule=rule,
-            labels=dict(data.get("labels") or {}),
-            values=dict(data.get("values") or {}),
-            path=path,
-            blob=files[path],
-            rollout_mode=rollout.get("mode", "pull-request"),
-            after=tuple(rollout.get("after") or ()),
-        )
+        environments[env_id] = _environment(document, env_id, files[path])
         documents[env_id] = document
     findings.extend(rollout_problems(environments, documents, settings.environments))
     return environments
 
 
+def _environment_problems(document: Document, env_id: str) -> list[Finding]:
+    """What is wrong with an environment's document: its schema, then an id other than its file name's, then a
+    namespace rule that cannot make a DNS label. The first step that fails says all."""
+    problems = validate_document("environment", document)
+    if problems:
+        return problems
+    data: dict[str, Any] = document.data
+    if data["id"] != env_id:
+        return [
+            document.finding(
+                ("id",),
+                f"id {data['id']!r} differs from the file name: rename one so both are {env_id!r}",
+            )
+        ]
+    rule = data.get("namespace", "{team}")
+    stripped = rule.replace("{env}", "a").replace("{team}", "a").replace("{workload}", "a")
+    if "{" in stripped or "}" in stripped or not is_dns_label(stripped):
+        return [
+            document.finding(
+                ("namespace",),
+                f"namespace rule {rule!r} must be a DNS label using only {{env}}, {{team}} and {{workload}}",
+            )
+        ]
+    return []
+
+
+def _environment(document: Document, env_id: str, blob: str) -> Environment:
+    """The record of an environment whose document passed every check."""
+    data: dict[str, Any] = document.data
+    rollout = data.get("rollout") or {}
+    return Environment(
+        id=env_id,
+        type=data["type"],
+        namespace_rule=data.get("namespace", "{team}"),
+        labels=dict(data.get("labels") or {}),
+        values=dict(data.get("values") or {}),
+        path=document.path,
+        blob=blob,
+        rollout_mode=rollout.get("mode", "pull-request"),
+        after=tuple(rollout.get("after") or ()),
+    )
+
+
 def _load_definitions(
     source: Source, files: Mapping[str, str], settings: Settings, findings: list[Finding]
 ) -> tuple[dict[str, Definition], dict[str, list[str]]]:
-    from gitops_engine.templating import check_template_syntax  # lazy: Jinja2 costs ~30 ms to import
-
+    """Every definition of definitions/<type>/<id>.yaml, by path, and the paths that failed to load, by type
+    (what they find wrong goes to `findings`)."""
     definitions: dict[str, Definition] = {}
     broken: dict[str, list[str]] = {}
-    ids: dict[str, str] = {}
-    for path in sorted(_outside_workloads(files)):
+    ids: dict[str, str] = {}  # id -> the path of the definition that has it
+    for path in sorted(outside_workloads(files)):
         if not path.startswith("definitions/"):
             continue
-        parts = path.split("/")
+        folder_type = path.split("/")[1]
         if path in source.symlinks:
             # Reported by load_snapshot; resources of its type must not fall back to another definition.
-            broken.setdefault(parts[1], []).append(path)
-            continue
-        if len(parts) != 3 or not path.endswith((".yaml", ".yml")):
-            if not path.endswith((".md", ".txt")):
-                findings.append(
-                    Finding(
-                        path,
-                        0,
-                        0,
-                        "not a resource definition: definitions live at definitions/<type>/<id>.yaml",
-                    )
-                )
-            continue
-        folder_type = parts[1]
-        stem = posixpath.splitext(parts[2])[0]
-        before = len(findings)
-        try:
-            document = _read_document(source, files, path, settings.max_file_bytes)
-        except InputError as exc:
-            findings.extend(exc.findings)
             broken.setdefault(folder_type, []).append(path)
             continue
-        problems = validate_document("definition", document)
-        data: dict[str, Any] = document.data if isinstance(document.data, dict) else {}
-        if not problems:
-            if data["id"] != stem:
-                problems.append(
-                    document.finding(
-                        ("id",),
-                        f"id {data['id']!r} differs from the file name: rename one so both are {stem!r}",
-                    )
-                )
-            if data["type"] != folder_type:
-                problems.append(
-                    document.finding(
-                        ("type",),
-                        f"type {data['type']!r} differs from its folder definitions/{folder_type}/: move the file or fix the type",
-                    )
-                )
-            if data["id"] in ids:
-                problems.append(
-                    document.finding(
-                        ("id",),
-                        f"definition id {data['id']!r} is also used by {ids[data['id']]}: ids must be unique",
-                    )
-                )
-        if not problems:
-            for key in ("outputs", "manifests"):
-                text = (data.get("template") or {}).get(key)
-                if text is not None:
-                    problems.extend(check_template_syntax(text, document, ("template", key)))
-            for index, manifest in enumerate(data.get("manifests") or []):
-                problem = secret_literal_problem(manifest)
-                if problem:
-                    problems.append(document.finding(("manifests", index), problem))
-            if data["driver"] == "static":
-                secret = tuple(data.get("secretOutputs") or ())
-                for name, problem in secret_output_problems(data.get("outputs") or {}, secret):
-                    problems.append(document.finding(("outputs", name), problem))
-        if problems:
+        if not _is_definition_path(path, findings):
+            continue
+        document = _try_read_document(source, path, settings.max_file_bytes, findings)
+        problems = _definition_problems(document, path, ids) if document is not None else []
+        if document is None or problems:
             findings.extend(problems)
             broken.setdefault(folder_type, []).append(path)
             continue
-        del before
-        ids[data["id"]] = path
-        template = data.get("template") or {}
-        definitions[path] = Definition(
-            id=data["id"],
-            type=data["type"],
-            description=data.get("description", ""),
-            criteria=tuple(_criterion(c) for c in data.get("criteria") or ()),
-            driver=data["driver"],
-            path=path,
-            blob=files[path],
-            document=document,
-            template_outputs=template.get("outputs"),
-            template_manifests=template.get("manifests"),
-            static_outputs=data.get("outputs") if data["driver"] == "static" else None,
-            static_manifests=tuple(data.get("manifests") or ()),
-            secret_outputs=tuple(data.get("secretOutputs") or ()),
-            declared_version=data.get("version"),
-        )
+        ids[document.data["id"]] = path
+        definitions[path] = _definition(document, path, files[path])
     return definitions, broken
+
+
+def _is_definition_path(path: str, findings: list[Finding]) -> bool:
+    """Whether a file under definitions/ is placed as a definition is; a misplaced one is reported, unless it is
+    documentation (.md, .txt)."""
+    if path.count("/") == 2 and path.endswith((".yaml", ".yml")):
+        return True
+    if not path.endswith((".md", ".txt")):
+        findings.append(
+            Finding(
+                path,
+                0,
+                0,
+                "not a resource definition: definitions live at definitions/<type>/<id>.yaml",
+            )
+        )
+    return False
+
+
+def _definition_problems(document: Document, path: str, ids: Mapping[str, str]) -> list[Finding]:
+    """What is wrong with a definition's document, in order: its schema, then where it stands (id, type, an id
+    already taken), then its content (template syntax, secrets). Each step runs only when the one before passed."""
+    problems = validate_document("definition", document)
+    if not problems:
+        problems = _definition_place_problems(document, path, ids)
+    if not problems:
+        problems = _definition_content_problems(document)
+    return problems
+
+
+def _definition_place_problems(document: Document, path: str, ids: Mapping[str, str]) -> list[Finding]:
+    """A definition's id is its file name and unique; its type is its folder's name."""
+    data: dict[str, Any] = document.data
+    _, folder_type, file_name = path.split("/")
+    stem = posixpath.splitext(file_name)[0]
+    problems: list[Finding] = []
+    if data["id"] != stem:
+        problems.append(
+            document.finding(
+                ("id",),
+                f"id {data['id']!r} differs from the file name: rename one so both are {stem!r}",
+            )
+        )
+    if data["type"] != folder_type:
+        problems.append(
+            document.finding(
+                ("type",),
+                f"type {data['type']!r} differs from its folder definitions/{folder_type}/: move the file or fix the type",
+            )
+        )
+    if data["id"] in ids:
+        problems.append(
+            document.finding(
+                ("id",),
+                f"definition id {data['id']!r} is also used by {ids[data['id']]}: ids must be unique",
+            )
+        )
+    return problems
+
+
+def _definition_content_problems(document: Document) -> list[Finding]:
+    """Templates that do not parse, and secret values a definition would write to git."""
+    from gitops_engine.templating import check_template_syntax  # lazy: Jinja2 costs ~30 ms to import
+
+    data: dict[str, Any] = document.data
+    problems: list[Finding] = []
+    for key in ("outputs", "manifests"):
+        text = (data.get("template") or {}).get(key)
+        if text is not None:
+            problems.extend(check_template_syntax(text, document, ("template", key)))
+    for index, manifest in enumerate(data.get("manifests") or []):
+        problem = secret_literal_problem(manifest)
+        if problem:
+            problems.append(document.finding(("manifests", index), problem))
+    if data["driver"] == "static":
+        secret = tuple(data.get("secretOutputs") or ())
+        for name, problem in secret_output_problems(data.get("outputs") or {}, secret):
+            problems.append(document.finding(("outputs", name), problem))
+    return problems
+
+
+def _definition(document: Document, path: str, blob: str) -> Definition:
+    """The record of a definition whose document passed every check."""
+    data: dict[str, Any] = document.data
+    template = data.get("template") or {}
+    return Definition(
+        id=data["id"],
+        type=data["type"],
+        description=data.get("description", ""),
+        criteria=tuple(_criterion(c) for c in data.get("criteria") or ()),
+        driver=data["driver"],
+        path=path,
+        blob=blob,
+        document=document,
+        template_outputs=template.get("outputs"),
+        template_manifests=template.get("manifests"),
+        static_outputs=data.get("outputs") if data["driver"] == "static" else None,
+        static_manifests=tuple(data.get("manifests") or ()),
+        secret_outputs=tuple(data.get("secretOutputs") or ()),
+        declared_version=data.get("version"),
+    )
 
 
 def secret_literal_problem(manifest: Any) -> str | None:
@@ -933,6 +725,8 @@ def _discover_workloads(
 
 
 def _load_workload(snapshot: Snapshot, key: str) -> Workload:
+    """A workload's Score file, its overrides and its other files, checked: every problem found, with the unit,
+    in one InputError."""
     path = snapshot.workload_paths.get(key)
     if path is None:
         raise InputError(
@@ -943,19 +737,36 @@ def _load_workload(snapshot: Snapshot, key: str) -> Workload:
             ]
         )
     team, name = key.split("/", 1)
-    folder = f"workloads/{team}/{name}"
-    max_bytes = snapshot.settings.max_file_bytes
     folder_files = snapshot.workload_files(key)
     linked = [symlink_finding(p) for p in folder_files if p in snapshot.source.symlinks]
     if linked:  # a link anywhere in the folder: its Score file, an override, a referenced file or folder
         raise InputError([_with_unit(f, key) for f in linked])
     try:
-        document = _read_document(snapshot.source, snapshot.files, path, max_bytes)
+        document = _read_document(snapshot.source, path, snapshot.settings.max_file_bytes)
     except InputError as exc:
         raise InputError([_with_unit(f, key) for f in exc.findings]) from None
+    findings = _score_problems(document, key)
+    overrides = _load_overrides(snapshot, key, document, folder_files, findings)
+    parsed = {path, *(override.path for override in overrides.values())}
+    findings.extend(_size_problems(snapshot, key, [p for p in folder_files if p not in parsed]))
+    if findings:
+        raise InputError([_with_unit(f, key) for f in findings])
+    return Workload(
+        team=team,
+        name=name,
+        path=path,
+        folder=f"workloads/{key}",
+        document=document,
+        files=folder_files,
+        overrides=overrides,
+    )
+
+
+def _score_problems(document: Document, key: str) -> list[Finding]:
+    """What is wrong with a Score file: its schema, then a metadata.name other than its folder's."""
     findings = validate_document("score", document, unit=key)
     if not findings:
-        declared = document.data["metadata"]["name"]
+        declared, name = document.data["metadata"]["name"], key.split("/", 1)[1]
         if declared != name:
             findings.append(
                 document.finding(
@@ -965,63 +776,74 @@ def _load_workload(snapshot: Snapshot, key: str) -> Workload:
                     unit=key,
                 )
             )
+    return findings
+
+
+def _load_overrides(
+    snapshot: Snapshot, key: str, score: Document, folder_files: Iterable[str], findings: list[Finding]
+) -> dict[str, Document]:
+    """The workload's overrides.<env>.yaml files, by environment, in path order; what is wrong with them goes to
+    `findings` (an override that cannot be used is left out)."""
+    folder = f"workloads/{key}/"
     overrides: dict[str, Document] = {}
     for file_path in sorted(folder_files):
-        base = file_path[len(folder) + 1 :]
+        base = file_path[len(folder) :]
         if base.startswith(OVERRIDE_PREFIX) and base.endswith(".yaml") and "/" not in base:
             env_id = base[len(OVERRIDE_PREFIX) : -len(".yaml")]
-            if env_id not in snapshot.settings.environments:
-                findings.append(
-                    Finding(
-                        file_path,
-                        1,
-                        1,
-                        f"override for unknown environment {env_id!r}"
-                        f"{did_you_mean(env_id, snapshot.settings.environments)}: environments are "
-                        f"{', '.join(snapshot.settings.environments)}",
-                        unit=key,
-                    )
-                )
-                continue
-            try:
-                override = _read_document(snapshot.source, snapshot.files, file_path, max_bytes)
-            except InputError as exc:
-                findings.extend(exc.findings)
-                continue
-            if override.data is not None and not isinstance(override.data, dict):
-                findings.append(
-                    override.finding((), "an override file holds a mapping merged onto score.yaml", unit=key)
-                )
-                continue
-            if isinstance(document.data, dict) and isinstance(override.data, dict):
-                findings.extend(_override_problems(document.data, override, key))
-            overrides[env_id] = override
-    for file_path in folder_files:
-        size_problem = None
-        if file_path != path and file_path not in (o.path for o in overrides.values()):
-            # Referenced files are read when rendering; check their size now so nothing is half-rendered.
-            size = len(snapshot.source.read(file_path))
-            if size > max_bytes:
-                size_problem = Finding(
-                    file_path,
+            override = _load_override(snapshot, key, score, file_path, env_id, findings)
+            if override is not None:
+                overrides[env_id] = override
+    return overrides
+
+
+def _load_override(
+    snapshot: Snapshot, key: str, score: Document, path: str, env_id: str, findings: list[Finding]
+) -> Document | None:
+    """One override file: for a listed environment, a mapping that refines only what the Score file declares."""
+    environments = snapshot.settings.environments
+    if env_id not in environments:
+        findings.append(
+            Finding(
+                path,
+                1,
+                1,
+                f"override for unknown environment {env_id!r}{did_you_mean(env_id, environments)}: environments "
+                f"are {', '.join(environments)}",
+                unit=key,
+            )
+        )
+        return None
+    override = _try_read_document(snapshot.source, path, snapshot.settings.max_file_bytes, findings)
+    if override is None:
+        return None
+    if override.data is not None and not isinstance(override.data, dict):
+        findings.append(
+            override.finding((), "an override file holds a mapping merged onto score.yaml", unit=key)
+        )
+        return None
+    if isinstance(score.data, dict) and isinstance(override.data, dict):
+        findings.extend(_override_problems(score.data, override, key))
+    return override
+
+
+def _size_problems(snapshot: Snapshot, key: str, paths: Iterable[str]) -> list[Finding]:
+    """Files over the size limit among a workload's other files: they are read when rendering, and checked now so
+    that nothing is half-rendered."""
+    max_bytes = snapshot.settings.max_file_bytes
+    problems: list[Finding] = []
+    for path in paths:
+        size = len(snapshot.source.read(path))
+        if size > max_bytes:
+            problems.append(
+                Finding(
+                    path,
                     1,
                     1,
                     f"file is {size} bytes, over the limit of {max_bytes} (platform.yaml limits.maxFileBytes)",
                     unit=key,
                 )
-        if size_problem:
-            findings.append(size_problem)
-    if findings:
-        raise InputError([_with_unit(f, key) for f in findings])
-    return Workload(
-        team=team,
-        name=name,
-        path=path,
-        folder=folder,
-        document=document,
-        files=folder_files,
-        overrides=overrides,
-    )
+            )
+    return problems
 
 
 def _override_problems(score: Mapping[str, Any], override: Document, unit: str) -> list[Finding]:
@@ -1085,38 +907,13 @@ def _with_unit(finding: Finding, unit: str) -> Finding:
 def _load_codeowners(
     source: Source, files: Mapping[str, str], findings: list[Finding]
 ) -> dict[str, tuple[str, ...]]:
+    """The first CODEOWNERS file GitHub would read, as pattern -> owners (see codeowners.parse)."""
     for path in CODEOWNERS_FILES:
         if path in files:
-            owners: dict[str, tuple[str, ...]] = {}
             try:
                 text = source.read(path)
             except InputError as exc:
                 _add_new(findings, exc.findings)
                 return {}
-            for line in text.decode("utf-8", "replace").splitlines():
-                line = line.split("#", 1)[0].strip()
-                if not line:
-                    continue
-                pattern, *who = line.split()
-                owners.pop(pattern, None)
-                owners[pattern] = tuple(who)
-            return owners
+            return codeowners.parse(text.decode("utf-8", "replace"))
     return {}
-
-
-def _codeowners_match(pattern: str, path: str) -> bool:
-    """The subset of CODEOWNERS patterns platform repos use: anchored folders, '*' globs, bare names."""
-    import fnmatch
-
-    anchored = pattern.startswith("/")
-    pat = pattern.lstrip("/")
-    if pat.endswith("/"):
-        pat += "**"
-    if pat.endswith("/**"):
-        prefix = pat[:-3]
-        if anchored or "/" in prefix:
-            return path.startswith(prefix + "/")
-        return f"/{prefix}/" in f"/{path}"
-    if anchored or "/" in pat:
-        return fnmatch.fnmatchcase(path, pat) or path.startswith(pat.rstrip("/") + "/")
-    return any(fnmatch.fnmatchcase(part, pat) for part in path.split("/"))

@@ -17,7 +17,7 @@ from gitops_engine.batch import keeper_of, namespace_clash_of, render_unit
 from gitops_engine.candidates import candidates_from_range
 from gitops_engine.errors import Finding, group_findings
 from gitops_engine.git import Git, blob_id, default_identity
-from gitops_engine.loading import PLATFORM_FILE, GitSource, Snapshot, load_snapshot
+from gitops_engine.loading import Snapshot, load_snapshot
 from gitops_engine.lock import Lock
 from gitops_engine.manifest import (
     MANIFEST_FILE,
@@ -45,6 +45,7 @@ from gitops_engine.render import (
     shared_namespace,
     unit_folder,
 )
+from gitops_engine.source import PLATFORM_FILE, GitSource
 from gitops_engine.units import SHARED_FOLDER, Unit, is_shared
 from gitops_engine.workers import map_in_workers, plan_workers, slices_of
 

@@ -37,7 +37,7 @@ from gitops_engine.errors import (
 )
 from gitops_engine.forge import Forge, PullRequest, PullRequestDraft, open_forge
 from gitops_engine.git import CommitRequest, Git, Identity, blob_id
-from gitops_engine.loading import GitSource, Snapshot, load_snapshot
+from gitops_engine.loading import Snapshot, load_snapshot
 from gitops_engine.model import LOCK_FILE, SHARED_FOLDER
 from gitops_engine.rollout import (
     PullGroup,
@@ -51,6 +51,7 @@ from gitops_engine.rollout import (
     rollout_marker,
 )
 from gitops_engine.rollout import unit_of_branch as unit_of_branch
+from gitops_engine.source import GitSource
 from gitops_engine.versions import VersionNames
 
 BRANCH_PREFIX = names.BRANCH_PREFIX

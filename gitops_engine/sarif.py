@@ -11,7 +11,7 @@ from typing import Any
 
 from gitops_engine import __version__
 from gitops_engine.errors import Finding
-from gitops_engine.loading import CODEOWNERS_FILES, PLATFORM_FILE
+from gitops_engine.source import CODEOWNERS_FILES, PLATFORM_FILE
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 INFORMATION_URI = "https://github.com/gitops-engine/gitops-engine"

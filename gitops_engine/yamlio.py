@@ -365,17 +365,8 @@ def load_document(text: str | bytes, path: str) -> Document:
         if _ALIAS_HINT.search(text):
             _check_expansion(text, path)
         data = yaml.load(text, Loader=_Loader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        problem = exc.problem or exc.context or "invalid YAML"
-        raise YamlSyntaxError(Finding(path, line, column, f"invalid YAML: {problem}")) from None
-    except yaml.YAMLError as exc:
-        raise YamlSyntaxError(Finding(path, 1, 1, f"invalid YAML: {exc}")) from None
-    except RecursionError:
-        raise YamlSyntaxError(
-            Finding(path, 1, 1, f"invalid YAML: nested more than {MAX_DEPTH} levels deep")
-        ) from None
+    except (yaml.YAMLError, RecursionError) as exc:
+        raise _syntax_error(exc, path) from None
     return Document(path=path, text=text, data=data)
 
 
@@ -386,18 +377,22 @@ def load_all(text: str, path: str) -> list[Any]:
             for node in yaml.compose_all(text, Loader=_Loader):
                 _check_node_expansion(node, path)
         return [d for d in yaml.load_all(text, Loader=_Loader) if d is not None]
-    except yaml.MarkedYAMLError as exc:
+    except (yaml.YAMLError, RecursionError) as exc:
+        raise _syntax_error(exc, path) from None
+
+
+def _syntax_error(exc: yaml.YAMLError | RecursionError, path: str) -> YamlSyntaxError:
+    """What PyYAML raised while parsing `path` (or nesting too deep to parse), at the line and column it names.
+    (Called from a plain try/except at each parse rather than a context manager, which costs a generator for
+    every document parsed.)"""
+    if isinstance(exc, RecursionError):
+        return YamlSyntaxError(Finding(path, 1, 1, f"invalid YAML: nested more than {MAX_DEPTH} levels deep"))
+    if isinstance(exc, yaml.MarkedYAMLError):
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        raise YamlSyntaxError(
-            Finding(path, line, column, f"invalid YAML: {exc.problem or exc.context}")
-        ) from None
-    except yaml.YAMLError as exc:
-        raise YamlSyntaxError(Finding(path, 1, 1, f"invalid YAML: {exc}")) from None
-    except RecursionError:
-        raise YamlSyntaxError(
-            Finding(path, 1, 1, f"invalid YAML: nested more than {MAX_DEPTH} levels deep")
-        ) from None
+        problem = exc.problem or exc.context or "invalid YAML"
+        return YamlSyntaxError(Finding(path, line, column, f"invalid YAML: {problem}"))
+    return YamlSyntaxError(Finding(path, 1, 1, f"invalid YAML: {exc}"))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -454,16 +449,18 @@ def dump(data: Any) -> str:
     return _pyyaml_dump(data)
 
 
+# How PyYAML lays out what the engine writes: keys in the order given, block style, UTF-8 as is, no line wrapping.
+_LAYOUT: dict[str, Any] = {
+    "Dumper": _Dumper,
+    "sort_keys": False,
+    "default_flow_style": False,
+    "allow_unicode": True,
+    "width": 1_000_000,
+}
+
+
 def _pyyaml_dump(data: Any) -> str:
-    return yaml.dump(  # type: ignore[no-any-return]
-        data,
-        Dumper=_Dumper,
-        sort_keys=False,
-        default_flow_style=False,
-        allow_unicode=True,
-        width=1_000_000,
-        indent=2,
-    )
+    return yaml.dump(data, indent=2, **_LAYOUT)  # type: ignore[no-any-return]
 
 
 # A fast path for `dump` (~8x faster on manifests): block mappings and sequences are laid out here exactly as
@@ -588,12 +585,4 @@ def _fast_dump(data: dict[Any, Any]) -> str:
 
 
 def dump_all(documents: list[Any]) -> str:
-    return yaml.dump_all(  # type: ignore[no-any-return]
-        documents,
-        Dumper=_Dumper,
-        sort_keys=False,
-        default_flow_style=False,
-        allow_unicode=True,
-        width=1_000_000,
-        explicit_start=True,
-    )
+    return yaml.dump_all(documents, explicit_start=True, **_LAYOUT)  # type: ignore[no-any-return]

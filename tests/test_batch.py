@@ -12,9 +12,10 @@ from testing.small_platform import DEVELOPMENT_YAML, WEB_SCORE
 from gitops_engine.batch import build_tree, namespace_clash_of, render_unit
 from gitops_engine.errors import Finding
 from gitops_engine.git import Git
-from gitops_engine.loading import GitSource, WorkTreeSource, load_snapshot
+from gitops_engine.loading import load_snapshot
 from gitops_engine.provenance import RenderedState
 from gitops_engine.render import Renderer
+from gitops_engine.source import GitSource, WorkTreeSource
 from gitops_engine.tree import rendered_units
 
 BROKEN_CACHE = """\

@@ -9,8 +9,9 @@ from testing.small_platform import API_SCORE, PG_DEV_YAML, PLATFORM_YAML, WEB_SC
 
 from gitops_engine.candidates import Selection, candidates_from_range, select_candidates
 from gitops_engine.git import Git
-from gitops_engine.loading import GitSource, load_snapshot
+from gitops_engine.loading import load_snapshot
 from gitops_engine.provenance import RenderedState
+from gitops_engine.source import GitSource
 
 
 def _change(repo: Path, path: str, text: str) -> tuple[str, str]:

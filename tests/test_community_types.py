@@ -14,9 +14,10 @@ from testing.cli import run_cli
 from testing.repos import commit_all
 
 from gitops_engine.commands.init import create_platform_repo
-from gitops_engine.loading import WorkTreeSource, load_snapshot
+from gitops_engine.loading import load_snapshot
 from gitops_engine.model import SecretRef
 from gitops_engine.render import Renderer
+from gitops_engine.source import WorkTreeSource
 
 CORPUS = Path(__file__).parent / "data" / "community-corpus"
 ENVIRONMENTS = ("development", "staging", "production")

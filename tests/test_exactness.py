@@ -24,8 +24,9 @@ from testing.world import World
 
 from gitops_engine.forge.local import LocalForge
 from gitops_engine.git import default_identity
-from gitops_engine.loading import WorkTreeSource, load_snapshot
+from gitops_engine.loading import load_snapshot
 from gitops_engine.publishing import BRANCH_PREFIX, process_repo
+from gitops_engine.source import WorkTreeSource
 from gitops_engine.tree import build_tree
 
 STEPS = 16

@@ -12,9 +12,10 @@ from testing.small_platform import API_SCORE, BASE_PLATFORM, PG_DEV_YAML
 
 from gitops_engine.errors import InputError
 from gitops_engine.git import Git
-from gitops_engine.loading import GitSource, LazyFiles, WorkTreeSource, blob_id, load_snapshot
+from gitops_engine.loading import load_snapshot
 from gitops_engine.model import Criterion, Settings
 from gitops_engine.render import Renderer
+from gitops_engine.source import GitSource, LazyFiles, WorkTreeSource
 
 
 def test_commit_and_work_tree_snapshots_agree(platform_repo: Path) -> None:
@@ -44,13 +45,6 @@ def test_commit_and_work_tree_snapshots_agree(platform_repo: Path) -> None:
                 "team-b/web": "workloads/team-b/web/score.yaml",
             }
         )
-
-
-def test_blob_id_is_gits(tmp_path: Path) -> None:
-    for data in (b"", b"hello\n", bytes(range(256))):
-        (tmp_path / "blob").write_bytes(data)
-        assert blob_id(data) == git(tmp_path, "hash-object", "blob").strip()
-    assert blob_id(b"") == "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"
 
 
 def test_an_older_commit_is_read_from_git_objects_without_checkout(platform_repo: Path) -> None:

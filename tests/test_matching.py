@@ -11,7 +11,7 @@ from testing.cli import run_cli
 from testing.small_platform import API_SCORE, BASE_PLATFORM
 
 from gitops_engine.git import Git
-from gitops_engine.loading import GitSource, WorkTreeSource, load_snapshot
+from gitops_engine.loading import load_snapshot
 from gitops_engine.matching import (
     Ambiguous,
     NoMatch,
@@ -22,6 +22,7 @@ from gitops_engine.matching import (
 )
 from gitops_engine.model import Criterion, Definition, Environment
 from gitops_engine.render import Renderer, UnitFailure
+from gitops_engine.source import GitSource, WorkTreeSource
 from gitops_engine.yamlio import dump, load_document
 
 DEV = Environment(

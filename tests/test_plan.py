@@ -9,9 +9,10 @@ from testing.small_platform import API_SCORE, PG_DEV_YAML
 
 from gitops_engine.candidates import candidates_from_range
 from gitops_engine.git import Git, blob_id
-from gitops_engine.loading import GitSource, load_snapshot
+from gitops_engine.loading import load_snapshot
 from gitops_engine.plan import plan_changes, range_effect
 from gitops_engine.provenance import RenderedState
+from gitops_engine.source import GitSource
 
 OLD = blob_id(PG_DEV_YAML.encode())[:12]
 NEW_PG_DEV = PG_DEV_YAML.replace("- port: 5432", "- port: 5433")

@@ -29,9 +29,10 @@ from gitops_engine.errors import GitopsError
 from gitops_engine.forge import PullRequest
 from gitops_engine.forge.local import LocalForge
 from gitops_engine.git import ENGINE_EMAIL, Git, default_identity
-from gitops_engine.loading import GitSource, WorkTreeSource, load_snapshot
+from gitops_engine.loading import load_snapshot
 from gitops_engine.model import LOCK_FILE
 from gitops_engine.publishing import HUMAN_MARKER, RunReport, process_repo
+from gitops_engine.source import GitSource, WorkTreeSource
 from gitops_engine.tree import build_tree
 
 PG_INCLUSTER = "definitions/postgres/pg-incluster.yaml"

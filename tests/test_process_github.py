@@ -31,9 +31,10 @@ from gitops_engine.commands.init import create_platform_repo
 from gitops_engine.commands.process import format_report
 from gitops_engine.forge.github import GitHubForge
 from gitops_engine.git import ENGINE_EMAIL, ENGINE_NAME, Identity
-from gitops_engine.loading import WorkTreeSource, load_snapshot
+from gitops_engine.loading import load_snapshot
 from gitops_engine.model import LOCK_FILE
 from gitops_engine.publishing import HUMAN_MARKER, RunReport, process_repo
+from gitops_engine.source import WorkTreeSource
 from gitops_engine.tree import build_tree
 
 ENGINE = Identity(ENGINE_NAME, ENGINE_EMAIL)

@@ -8,7 +8,7 @@ from testing.repos import commit_all, git
 from testing.small_platform import API_SCORE, PG_DEV_YAML
 
 from gitops_engine.git import Git
-from gitops_engine.loading import GitSource, load_snapshot
+from gitops_engine.loading import load_snapshot
 from gitops_engine.lock import Lock, LockedResource, lock_bytes
 from gitops_engine.provenance import (
     RenderedState,
@@ -16,6 +16,7 @@ from gitops_engine.provenance import (
     stale_reasons,
     workload_inputs_changed,
 )
+from gitops_engine.source import GitSource
 
 API_LOCK = "rendered/development/team-a/api/gitops-engine.lock"
 

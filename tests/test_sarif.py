@@ -13,8 +13,8 @@ import pytest
 from testing.cli import run_cli
 
 from gitops_engine import __version__, yamlio
-from gitops_engine.loading import is_source_path
 from gitops_engine.sarif import RULES
+from gitops_engine.source import is_source_path
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = json.loads((Path(__file__).parent / "data" / "sarif" / "sarif-schema-2.1.0.json").read_text())

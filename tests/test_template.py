@@ -29,11 +29,12 @@ from testing.cli import run_cli
 from testing.golden import GOLDEN_DIR, GOLDEN_UPDATE, assert_golden, snapshot_tree
 from testing.repos import GIT_ENV, clone, git
 
-from gitops_engine.loading import WorkTreeSource, load_snapshot
+from gitops_engine.loading import load_snapshot
 from gitops_engine.manifest import order_key
 from gitops_engine.matching import NoMatch, ResourceKey, match_definition
 from gitops_engine.model import SecretRef
 from gitops_engine.render import Renderer
+from gitops_engine.source import WorkTreeSource
 from gitops_engine.template import template_dir
 
 ENVIRONMENTS = ("development", "staging", "production")

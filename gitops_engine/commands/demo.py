@@ -10,22 +10,22 @@ from __future__ import annotations
 import re
 import shlex
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
 from gitops_engine.commands.init import create_platform_repo
 from gitops_engine.errors import UsageError
 from gitops_engine.forge.local import LocalForge
-from gitops_engine.git import Git, default_identity
+from gitops_engine.git import Git, Identity, clone_repository, default_identity
 from gitops_engine.publishing import RunReport, process_repo
 
-DEVELOPER = ("Dana Developer", "dana@example.com")
-INFRA = ("Ian Infra", "ian@example.com")
-REVIEWER = ("Rita Reviewer", "rita@example.com")
+DEVELOPER = Identity("Dana Developer", "dana@example.com")
+INFRA = Identity("Ian Infra", "ian@example.com")
+REVIEWER = Identity("Rita Reviewer", "rita@example.com")
 
 
 class _Story:
@@ -44,6 +44,30 @@ class _Story:
         self.out.flush()
 
 
+@dataclass
+class _Stage:
+    """What every act of the demo plays on: the platform repo's clone, its bare remote and the local forge."""
+
+    story: _Story
+    root: Path
+    work: Path
+    remote: Path
+    git: Git
+    forge: LocalForge
+    workloads: list[str]
+
+    def process(self) -> RunReport:
+        """One processor run, as CI runs it after a push; then the clone pulls what it committed."""
+        report = process_repo(self.work, self.forge, default_identity())
+        self.git.pull_fast_forward("origin", "main")
+        return report
+
+    def push_commit(self, who: Identity, message: str, paths: list[str]) -> None:
+        """Commit these work-tree paths as `who` and push them to main."""
+        self.git.commit_paths(paths, message, who)
+        _push_main(self.git)
+
+
 def demo(directory: Path | None, out: TextIO | None = None) -> int:
     # Resolved at call time: a default bound at import would keep the first caller's stream (CliRunner, tests).
     out = out or sys.stdout
@@ -53,26 +77,42 @@ def demo(directory: Path | None, out: TextIO | None = None) -> int:
     root.mkdir(parents=True, exist_ok=True)
     story = _Story(out)
     out.write(f"gitops-engine demo in {root}\n")
+    stage = _create_platform(story, root)
+    _developer_releases(stage)
+    _infra_switches_on_waves(stage)
+    definition = _infra_upgrades_postgres(stage)
+    _next_run_merges(stage)
+    _second_run_changes_nothing(stage)
+    _team_merges_its_pull_request(stage)
+    _where_to_look(stage, definition)
+    out.write(f"\ndone in {time.monotonic() - story.started:.1f} s\n")
+    return 0
 
+
+def _create_platform(story: _Story, root: Path) -> _Stage:
     story.heading("Create the platform repo from the bundled template, with a bare repository as its remote")
     work = root / "platform"
     remote = root / "remote.git"
     create_platform_repo(work)
-    _git(root, "clone", "--quiet", "--bare", str(work), str(remote))
-    _git(work, "remote", "add", "origin", str(remote))
-    _git(work, "fetch", "--quiet", "origin")
-    _git(work, "branch", "--quiet", "--set-upstream-to=origin/main", "main")
+    clone_repository(work, remote, bare=True)
     git = Git(work)
+    git.add_remote("origin", str(remote))
+    git.fetch("origin", [])
+    git.set_upstream("main", "origin/main")
     units = len(git.ls_tree("HEAD", ["rendered/"]))
     workloads = sorted({"/".join(p.split("/")[1:3]) for p in git.ls_tree("HEAD", ["workloads/"])})
     story.say(f"{len(workloads)} workloads, {units} rendered files committed on main in the first commit")
     story.say(f"work tree: {work}")
-    forge = LocalForge.for_checkout(work)
-    report = _process(work, forge)
+    stage = _Stage(story, root, work, remote, git, LocalForge.for_checkout(work), workloads)
+    report = stage.process()
     story.say(f"processor on main: {_summary(report)}")
+    return stage
 
+
+def _developer_releases(stage: _Stage) -> None:
+    story, work = stage.story, stage.work
     story.heading("A developer changes a workload and merges it")
-    target = _pick_workload(work, workloads)
+    target = _pick_workload(work, stage.workloads)
     score = work / "workloads" / target / "score.yaml"
     text = score.read_text()
     new_text, count = re.subn(
@@ -81,34 +121,39 @@ def demo(directory: Path | None, out: TextIO | None = None) -> int:
     if not count:
         raise UsageError(f"the demo expected an image tag in {score}")
     score.write_text(new_text)
-    _commit(work, DEVELOPER, f"{target}: new release", [str(score.relative_to(work))])
-    report = _process(work, forge)
+    stage.push_commit(DEVELOPER, f"{target}: new release", [str(score.relative_to(work))])
+    report = stage.process()
     story.say(f"edited {score.relative_to(work)} (image tag), pushed to main")
     story.say(f"processor: {_summary(report)}")
     if report.committed:
-        changed = git.run("diff", "--name-only", f"{report.committed}^", report.committed).split()
+        changed = [path for _, path in stage.git.diff_names(f"{report.committed}^", report.committed)]
         story.say(
             f"commit {report.committed[:12]} touches only {target}'s rendered files: {len(changed)} file(s)"
         )
         for path in changed[:6]:
             story.say(f"  {path}")
 
-    story.heading("The infra team switches on three waves and one pull request per team")
-    changed = _switch_on_waves(work)
-    _commit(work, INFRA, "Roll out in three waves, one pull request per team", changed)
-    report = _process(work, forge)
-    story.say(
+
+def _infra_switches_on_waves(stage: _Stage) -> None:
+    stage.story.heading("The infra team switches on three waves and one pull request per team")
+    changed = _switch_on_waves(stage.work)
+    stage.push_commit(INFRA, "Roll out in three waves, one pull request per team", changed)
+    report = stage.process()
+    stage.story.say(
         "development: direct; staging: automerge; production: pull-request after staging; groupBy: team"
     )
-    story.say(f"processor: {_summary(report)}")
+    stage.story.say(f"processor: {_summary(report)}")
 
+
+def _infra_upgrades_postgres(stage: _Stage) -> Path:
+    """The definition change that reaches every environment; returns the definition edited first."""
+    story, work = stage.story, stage.work
     story.heading(
         "The infra team upgrades PostgreSQL everywhere: the in-cluster image and the managed cluster"
     )
     edited, old, new = _upgrade_postgres(work)
-    definition = edited[0]
-    _commit(work, INFRA, f"Upgrade PostgreSQL {old} -> {new}", [str(p.relative_to(work)) for p in edited])
-    report = _process(work, forge)
+    stage.push_commit(INFRA, f"Upgrade PostgreSQL {old} -> {new}", [str(p.relative_to(work)) for p in edited])
+    report = stage.process()
     story.say(
         f"edited {', '.join(str(p.relative_to(work)) for p in edited)}: PostgreSQL {old} -> {new}, pushed to main"
     )
@@ -125,68 +170,66 @@ def demo(directory: Path | None, out: TextIO | None = None) -> int:
             story.say(f"  | {line}".rstrip())
     if report.waiting:
         story.say(f"wave 2: {len(report.waiting)} production part(s) wait until staging is live")
-    _show_dashboard(story, forge)
+    _show_dashboard(story, stage.forge)
+    return edited[0]
 
-    story.heading(
+
+def _next_run_merges(stage: _Stage) -> None:
+    stage.story.heading(
         "The next run merges the auto-merge pull requests: staging is live, production's wave opens"
     )
-    report = _process(work, forge)
-    story.say(f"processor: {_summary(report)}")
+    report = stage.process()
+    stage.story.say(f"processor: {_summary(report)}")
     for pull in report.merged:
-        story.say(f"  merged #{pull.number} ({pull.branch})")
-    _say_opened(story, report)
-    _show_dashboard(story, forge)
+        stage.story.say(f"  merged #{pull.number} ({pull.branch})")
+    _say_opened(stage.story, report)
+    _show_dashboard(stage.story, stage.forge)
 
-    story.heading("Running the processor again changes nothing")
-    writes_before = forge.stats.writes
-    head_before = _git(work, "ls-remote", str(remote)).strip()
-    report = _process(work, forge)
+
+def _second_run_changes_nothing(stage: _Stage) -> None:
+    stage.story.heading("Running the processor again changes nothing")
+    writes_before = stage.forge.stats.writes
+    refs_before = stage.git.remote_refs(str(stage.remote), [])
+    report = stage.process()
     unchanged = (
-        _git(work, "ls-remote", str(remote)).strip() == head_before and forge.stats.writes == writes_before
+        stage.git.remote_refs(str(stage.remote), []) == refs_before
+        and stage.forge.stats.writes == writes_before
     )
-    story.say(
+    stage.story.say(
         f"processor: {_summary(report)} ({'no commit, no push, no pull-request write' if unchanged else 'CHANGED'})"
     )
 
-    waiting = [p for p in forge.list_pull_requests("open") if p.branch.startswith("gitops-engine/")]
-    if waiting:
-        pull = min(waiting, key=lambda p: p.number)
-        story.heading(f"A team merges its pull request #{pull.number}")
-        reviewer = root / "team-clone"
-        _git(root, "clone", "--quiet", str(remote), str(reviewer))
-        _git(reviewer, "fetch", "--quiet", "origin", pull.branch)
-        _git(
-            reviewer,
-            "-c",
-            f"user.name={REVIEWER[0]}",
-            "-c",
-            f"user.email={REVIEWER[1]}",
-            "merge",
-            "--quiet",
-            "--no-ff",
-            "-m",
-            f"Merge pull request #{pull.number} from {pull.branch}",
-            "FETCH_HEAD",
-        )
-        _git(reviewer, "push", "--quiet", "origin", "main")
-        report = _process(work, forge)
-        story.say(f"processor: {_summary(report)}")
-        states = {p.number: p.state for p in forge.list_pull_requests("all")}
-        story.say(
-            f"#{pull.number} is now {states.get(pull.number)}; the other pull requests stay open for their teams"
-        )
-        _show_dashboard(story, forge)
 
+def _team_merges_its_pull_request(stage: _Stage) -> None:
+    """A team member merges the first open pull request in a clone of their own, as a review on the forge would."""
+    waiting = [p for p in stage.forge.list_pull_requests("open") if p.branch.startswith("gitops-engine/")]
+    if not waiting:
+        return
+    pull = min(waiting, key=lambda p: p.number)
+    stage.story.heading(f"A team merges its pull request #{pull.number}")
+    reviewer = clone_repository(stage.remote, stage.root / "team-clone")
+    reviewer.fetch("origin", [pull.branch])
+    reviewer.merge_into_head("FETCH_HEAD", f"Merge pull request #{pull.number} from {pull.branch}", REVIEWER)
+    _push_main(reviewer)
+    report = stage.process()
+    stage.story.say(f"processor: {_summary(report)}")
+    states = {p.number: p.state for p in stage.forge.list_pull_requests("all")}
+    stage.story.say(
+        f"#{pull.number} is now {states.get(pull.number)}; the other pull requests stay open for their teams"
+    )
+    _show_dashboard(stage.story, stage.forge)
+
+
+def _where_to_look(stage: _Stage, definition: Path) -> None:
+    story, root, work = stage.story, stage.root, stage.work
     story.heading("Where to look")
     story.say(f"the demo's folder:    {root} (remove it with: rm -rf {shlex.quote(str(root))})")
     story.say(f"rendered manifests:   {work / 'rendered'}")
-    story.say(f"pull requests (JSON): {remote / 'gitops-engine' / 'pulls'}")
+    story.say(f"pull requests (JSON): {stage.remote / 'gitops-engine' / 'pulls'}")
     engine = engine_command()
     story.say(
         f"try: cd {shlex.quote(str(work))} && {engine} pulls --state all && {engine} usage {definition.stem}"
     )
-    out.write(f"\ndone in {time.monotonic() - story.started:.1f} s\n")
-    return 0
 
 
 def _switch_on_waves(work: Path) -> list[str]:
@@ -259,12 +302,6 @@ def pull_excerpt(body: str, diff_lines: int = 8) -> list[str]:
     return excerpt
 
 
-def _process(work: Path, forge: LocalForge) -> RunReport:
-    report = process_repo(work, forge, default_identity())
-    _git(work, "pull", "--quiet", "--ff-only", "origin", "main")
-    return report
-
-
 def _summary(report: RunReport) -> str:
     parts = []
     if report.committed:
@@ -284,17 +321,10 @@ def _summary(report: RunReport) -> str:
     return "; ".join(parts) or "nothing to do"
 
 
-def _git(cwd: Path, *args: str) -> str:
-    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise UsageError(f"demo: git {' '.join(args[:2])} failed: {proc.stderr.strip()}")
-    return proc.stdout
-
-
-def _commit(work: Path, who: tuple[str, str], message: str, paths: list[str]) -> None:
-    _git(work, "add", "--", *paths)
-    _git(work, "-c", f"user.name={who[0]}", "-c", f"user.email={who[1]}", "commit", "--quiet", "-m", message)
-    _git(work, "push", "--quiet", "origin", "main")
+def _push_main(git: Git) -> None:
+    ok, output = git.push("origin", ["main"], atomic=False)
+    if not ok:
+        raise UsageError(f"demo: git push failed: {output.strip()}")
 
 
 def _pick_workload(work: Path, workloads: list[str]) -> str:

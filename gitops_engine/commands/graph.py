@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import TextIO
 
 from gitops_engine.errors import UsageError
-from gitops_engine.loading import WorkTreeSource, load_snapshot
+from gitops_engine.loading import load_snapshot
 from gitops_engine.render import RenderedUnit, Renderer, UnitFailure
+from gitops_engine.source import WorkTreeSource
 
 
 def graph(

@@ -10,8 +10,9 @@ from typing import TextIO
 
 from gitops_engine.errors import UsageError
 from gitops_engine.git import default_identity, init_repository
-from gitops_engine.loading import CODEOWNERS_FILES, WorkTreeSource, load_snapshot
+from gitops_engine.loading import load_snapshot
 from gitops_engine.schema import repo_schema_files
+from gitops_engine.source import CODEOWNERS_FILES, WorkTreeSource
 from gitops_engine.template import template_dir
 from gitops_engine.tree import (
     TreeChanges,
@@ -59,17 +60,9 @@ def create_platform_repo(directory: Path, *, bare: bool = False) -> None:
     raise_if_failed(build)
     write_tree(directory, diff_tree(existing_rendered(directory), build, snapshot))
     git = init_repository(directory)
-    who = default_identity()
-    env = {
-        "GIT_AUTHOR_NAME": who.name,
-        "GIT_AUTHOR_EMAIL": who.email,
-        "GIT_COMMITTER_NAME": who.name,
-        "GIT_COMMITTER_EMAIL": who.email,
-    }
-    git.run("add", "--all")
     # The trailer tells narrowed `process --base` runs that this commit's rendered output is complete.
     message = "Platform repo from the gitops-engine template\n\nGitops-Engine-Source: self\n"
-    git.run("commit", "--quiet", "--no-verify", "-m", message, env=env)
+    git.commit_everything(message, default_identity())
 
 
 def _drop_sample_teams(directory: Path) -> None:

@@ -15,9 +15,10 @@ from typing import TextIO
 
 from gitops_engine.codeowners import DEFAULT_FILE, OWNER, add_team_owner
 from gitops_engine.errors import Finding, InputError, UsageError
-from gitops_engine.loading import CODEOWNERS_FILES, SCORE_FILE, WorkTreeSource, load_snapshot
+from gitops_engine.loading import SCORE_FILE, load_snapshot
 from gitops_engine.model import WORKLOAD_TYPE, is_dns_label, split_workload_key
 from gitops_engine.schema import REPO_SCHEMA_DIR
+from gitops_engine.source import CODEOWNERS_FILES, WorkTreeSource
 from gitops_engine.tree import TreeChanges, build_tree, write_tree
 
 _SCORE = """\

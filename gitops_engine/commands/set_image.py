@@ -141,7 +141,5 @@ def _commit(repo: Path, path: str, workload: str, container: str, image: str, en
     where = f" in {env}" if env else ""
     message = f"chore({workload}): set image of container {container} to {image}{where}\n"
     with Git(repo) as git:
-        git.run("add", "--", path)
         # Only this file, whatever else is staged: the commit says what it does.
-        git.run("commit", "--quiet", "-m", message, "--", path)
-        return git.rev_parse("HEAD")
+        return git.commit_paths([path], message)

@@ -11,9 +11,10 @@ from gitops_engine import ghactions
 from gitops_engine.batch import build_tree
 from gitops_engine.codeowners import unowned_teams
 from gitops_engine.errors import Finding, group_findings
-from gitops_engine.loading import WorkTreeSource, load_snapshot
+from gitops_engine.loading import load_snapshot
 from gitops_engine.progress import Progress
 from gitops_engine.sarif import sarif_log
+from gitops_engine.source import WorkTreeSource
 from gitops_engine.tree import rendered_units
 
 
@@ -58,8 +59,8 @@ def _range_findings(repo: Path, base: str, head: str) -> tuple[list[Finding], in
     changes are checked (schemas, placement); CODEOWNERS covers the teams the range touches (every team when
     CODEOWNERS changed)."""
     from gitops_engine.git import Git
-    from gitops_engine.loading import CODEOWNERS_FILES
     from gitops_engine.plan import plan_range
+    from gitops_engine.source import CODEOWNERS_FILES
 
     with Git(repo) as git:
         planned = plan_range(git, base, head)
