@@ -8,7 +8,7 @@ from typing import TextIO
 
 from gitops_engine.errors import UsageError
 from gitops_engine.loading import WorkTreeSource, load_snapshot
-from gitops_engine.rendering import RenderedUnit, Renderer, UnitFailure
+from gitops_engine.render import RenderedUnit, Renderer, UnitFailure
 
 
 def graph(
