@@ -288,8 +288,48 @@ class Git:
         fields = [f.decode("utf-8", "surrogateescape") for f in out.split(b"\0") if f]
         return [(fields[i][0], fields[i + 1]) for i in range(0, len(fields) - 1, 2)]
 
+    def changes_by_committer(self, base: str, head: str, path: str) -> list[tuple[str, list[str]]]:
+        """(committer email, paths changed under `path`) of every commit in base..head, newest first; renames as
+        delete + add (one `log`)."""
+        out = self.run_bytes(
+            "log", "--no-renames", "--name-only", "-z", "--format=%x01%ce", f"{base}..{head}", "--", path
+        )
+        commits: list[tuple[str, list[str]]] = []
+        for entry in out.split(b"\x01")[1:]:
+            committer, _, names = entry.partition(b"\0")  # -z: "\x01<committer>\0\n<path>\0<path>\0..."
+            paths = [n.decode("utf-8", "surrogateescape").strip("\n") for n in names.split(b"\0")]
+            commits.append((committer.decode("utf-8", "replace"), [p for p in paths if p]))
+        return commits
+
     def is_ancestor(self, ancestor: str, descendant: str) -> bool:
         return self.ok("merge-base", "--is-ancestor", ancestor, descendant)
+
+    def merge_base_octopus(self, commits: Sequence[str]) -> str:
+        """The best common ancestor of all `commits` (one `merge-base --octopus`)."""
+        return self.run("merge-base", "--octopus", *commits).strip()
+
+    def parents(self, commits: Iterable[str]) -> dict[str, list[str]]:
+        """commit -> its parents, for each of `commits` (one `log --no-walk`)."""
+        out = self.run(
+            "log", "--no-walk=unsorted", "--stdin", "--format=%H %P", input="\n".join(commits).encode()
+        )
+        return {sha: rest for sha, *rest in (line.split() for line in out.splitlines() if line.strip())}
+
+    def paths_changed_by(self, commit: str, path: str) -> list[str]:
+        """Files under `path` that `commit` changes against its first parent ([] for a root commit)."""
+        out = self.run(
+            "diff-tree",
+            "--no-commit-id",
+            "--name-only",
+            "-r",
+            "-z",
+            f"{commit}^",
+            commit,
+            "--",
+            path,
+            check=False,
+        )
+        return [p for p in out.split("\0") if p]
 
     def local_refs(self, prefixes: Sequence[str]) -> dict[str, str]:
         """ref -> sha for local refs under the prefixes (one `for-each-ref`)."""

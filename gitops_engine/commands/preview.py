@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import TextIO
 
 from gitops_engine import ghactions
-from gitops_engine.commands.affected import RangeEffect, range_effect
 from gitops_engine.errors import UsageError
 from gitops_engine.forge import open_forge
 from gitops_engine.git import Git
+from gitops_engine.plan import RangeEffect, range_effect
 
 MARKER = "<!-- gitops-engine:preview -->"
 COLLAPSE_LINES = 30

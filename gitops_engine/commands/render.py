@@ -8,19 +8,13 @@ from pathlib import Path
 from typing import TextIO
 
 from gitops_engine import ghactions
+from gitops_engine.batch import TreeBuild, build_tree
 from gitops_engine.git import blob_id
 from gitops_engine.loading import WorkTreeSource, load_snapshot
 from gitops_engine.progress import Progress
 from gitops_engine.publishing import PendingRenderings, pending_renderings
-from gitops_engine.tree import (
-    TreeBuild,
-    TreeChanges,
-    build_tree,
-    diff_tree,
-    existing_rendered,
-    rendered_units,
-    write_tree,
-)
+from gitops_engine.tree import TreeChanges, diff_tree, existing_rendered, rendered_units, write_tree
+from gitops_engine.units import Unit
 
 
 def render(
@@ -79,7 +73,7 @@ def _check(repo: Path, build: TreeBuild, changes: TreeChanges, forge_name: str, 
     their review. Only unexplained differences fail the check."""
     by_unit: dict[str, list[str]] = {}
     for path in changes.paths():
-        by_unit.setdefault("/".join(path.split("/")[2:4]), []).append(path)
+        by_unit.setdefault(_unit_of(path), []).append(path)
     waiting = PendingRenderings({})
     if by_unit:
         files = build.files()
@@ -87,7 +81,7 @@ def _check(repo: Path, build: TreeBuild, changes: TreeChanges, forge_name: str, 
             unit: {
                 path: blob_id(content)
                 for path, content in files.items()
-                if "/".join(path.split("/")[2:4]) == unit and path.split("/")[1] in build.environments
+                if _unit_of(path) == unit and path.split("/")[1] in build.environments
             }
             for unit in by_unit
         }
@@ -98,7 +92,7 @@ def _check(repo: Path, build: TreeBuild, changes: TreeChanges, forge_name: str, 
         out.write(f"pending in {number}: {unit} ({len(by_unit[unit])} file(s) differ from main)\n")
     stale = 0
     for path in changes.paths():
-        if "/".join(path.split("/")[2:4]) in waiting.pending:
+        if _unit_of(path) in waiting.pending:
             continue
         state = "missing" if path in changes.writes and not (repo / path).exists() else "stale"
         if path in changes.deletes:
@@ -115,3 +109,8 @@ def _check(repo: Path, build: TreeBuild, changes: TreeChanges, forge_name: str, 
         return 0
     out.write("rendered/ is up to date\n")
     return 0
+
+
+def _unit_of(path: str) -> str:
+    """The unit of a file under rendered/<env>/<unit>/."""
+    return str(Unit.of_path(path))

@@ -8,12 +8,13 @@ from pathlib import Path
 from typing import TextIO
 
 from gitops_engine import ghactions
+from gitops_engine.batch import build_tree
 from gitops_engine.codeowners import unowned_teams
 from gitops_engine.errors import Finding, group_findings
 from gitops_engine.loading import WorkTreeSource, load_snapshot
 from gitops_engine.progress import Progress
 from gitops_engine.sarif import sarif_log
-from gitops_engine.tree import build_tree, rendered_units
+from gitops_engine.tree import rendered_units
 
 
 def validate(
@@ -56,17 +57,14 @@ def _range_findings(repo: Path, base: str, head: str) -> tuple[list[Finding], in
     folder listings and locks stand in for every other unit (namespace and object clashes); the files the range
     changes are checked (schemas, placement); CODEOWNERS covers the teams the range touches (every team when
     CODEOWNERS changed)."""
-    from gitops_engine.affected import RenderedState, candidates_from_range, plan_changes
-    from gitops_engine.git import Git, default_identity
-    from gitops_engine.loading import CODEOWNERS_FILES, GitSource
+    from gitops_engine.git import Git
+    from gitops_engine.loading import CODEOWNERS_FILES
+    from gitops_engine.plan import plan_range
 
     with Git(repo) as git:
-        base_sha, head_sha = git.rev_parse(base), git.rev_parse(head)
-        snapshot = load_snapshot(GitSource(git, head_sha, lazy=True))
-        state = RenderedState(git, base_sha, full=False)
-        candidates = candidates_from_range(git, base_sha, head_sha, snapshot, state, default_identity().email)
-        plan = plan_changes(snapshot, state, candidates=candidates)
-        changed = {path for _, path in git.diff_names(base_sha, head_sha)}
+        planned = plan_range(git, base, head)
+    snapshot, candidates, plan = planned.snapshot, planned.candidates, planned.plan
+    changed = {path for _, path in planned.changes}
     reached = sorted(
         u
         for u in (snapshot.workload_paths if candidates is None else candidates)

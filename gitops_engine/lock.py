@@ -1,0 +1,132 @@
+"""The provenance lock of a rendered unit folder, `gitops-engine.lock`: its parsing and its writing.
+
+A lock is JSON, written with one-space indents and sorted keys, ending in a newline:
+
+- `engine`: the render version that wrote it;
+- `unit`, `environment`, `namespace`;
+- `inputs`: every file the render read (path -> blob id); `lookups`: what the workloads it looked up offered it
+  (name as the template asked -> fingerprint);
+- `resources`: each resource with the definition it matched (`definition`, `definition_path`, `version`),
+  its `type`, `class`, `res_id`, whether it is `shared`, and what it `depends_on`;
+- `manifests`: object key -> sha256 of its document; `request` (shared resources): a fingerprint of the request.
+
+`Lock` reads as the mapping it was parsed from (locks written by older engines keep whatever they hold, and
+`Lock.to_bytes` gives back the file byte for byte) and offers typed views of the fields the engine decides on.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class LockedResource:
+    """One resource a lock records: what it was and the definition it was rendered with."""
+
+    name: str
+    type: str
+    class_: str
+    res_id: str | None
+    shared: bool
+    definition: str
+    definition_path: str | None
+    version: str
+
+    @classmethod
+    def of(cls, raw: Mapping[str, Any]) -> LockedResource:
+        return cls(
+            name=str(raw.get("name", "")),
+            type=str(raw.get("type", "")),
+            class_=str(raw.get("class", "")),
+            res_id=None if raw.get("res_id") is None else str(raw["res_id"]),
+            shared=bool(raw.get("shared")),
+            definition=str(raw.get("definition", "")),
+            definition_path=None if raw.get("definition_path") is None else str(raw["definition_path"]),
+            version=str(raw.get("version", "")),
+        )
+
+
+class Lock(Mapping[str, Any]):
+    """A parsed lock: the mapping as written, with typed views. Immutable (it is never edited, only rewritten)."""
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        self._data = dict(data)
+
+    @classmethod
+    def parse(cls, data: bytes) -> Lock | None:
+        """The lock a file holds; None when it is not a JSON object (hand-edited, truncated)."""
+        try:
+            value = json.loads(data)
+        except ValueError:
+            return None
+        return cls(value) if isinstance(value, dict) else None
+
+    def to_bytes(self) -> bytes:
+        """The file: exactly what the renderer writes for these fields."""
+        return lock_bytes(self._data)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __repr__(self) -> str:
+        return f"Lock({self._data!r})"
+
+    @property
+    def engine(self) -> object:
+        """The render version that wrote it (as written: older or hand-edited locks may hold anything)."""
+        return self._data.get("engine")
+
+    @property
+    def namespace(self) -> str:
+        return str(self._data.get("namespace", ""))
+
+    @property
+    def inputs(self) -> Mapping[str, str]:
+        """Path -> blob id of every file the render read."""
+        value = self._data.get("inputs", {})
+        return value if isinstance(value, dict) else {}
+
+    @property
+    def lookups(self) -> Mapping[str, str]:
+        value = self._data.get("lookups", {})
+        return value if isinstance(value, dict) else {}
+
+    @property
+    def resources(self) -> tuple[LockedResource, ...]:
+        value = self._data.get("resources", [])
+        return (
+            tuple(LockedResource.of(r) for r in value if isinstance(r, dict))
+            if isinstance(value, list)
+            else ()
+        )
+
+    @property
+    def manifests(self) -> Mapping[str, str] | None:
+        """Object key -> digest; None when the lock does not list its objects (the folder's files then tell)."""
+        value = self._data.get("manifests")
+        return value if isinstance(value, dict) else None
+
+    def shared_ids(self) -> list[str]:
+        """The ids of the shared resources it uses, in the lock's order."""
+        return [str(r["res_id"]) for r in self._data.get("resources", []) if r.get("shared")]
+
+
+def lock_bytes(provenance: Mapping[str, Any]) -> bytes:
+    """The lock file for a unit's provenance: JSON with one-space indents and sorted keys, ending in a newline."""
+    return (json.dumps(provenance, indent=1, sort_keys=True) + "\n").encode()
+
+
+def parse_lock(data: bytes) -> Lock | None:
+    """`Lock.parse`, for callers holding the bytes of a lock that may not be one."""
+    return Lock.parse(data)

@@ -1,0 +1,110 @@
+"""Provenance: the locks on a real rendered repo, their index (type -> units) and staleness against a snapshot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from helpers import API_SCORE, PG_DEV_YAML, commit_all, git
+
+from gitops_engine.git import Git
+from gitops_engine.loading import GitSource, load_snapshot
+from gitops_engine.lock import Lock, LockedResource, lock_bytes
+from gitops_engine.provenance import (
+    RenderedState,
+    definition_versions,
+    stale_reasons,
+    workload_inputs_changed,
+)
+
+API_LOCK = "rendered/development/team-a/api/gitops-engine.lock"
+
+
+def test_a_lock_reads_back_byte_for_byte_with_typed_views(platform_repo: Path) -> None:
+    data = (platform_repo / API_LOCK).read_bytes()
+    lock = Lock.parse(data)
+    assert lock is not None
+    assert lock.to_bytes() == data
+    assert lock_bytes(dict(lock)) == data
+    assert lock.engine == "3"
+    assert lock.namespace == "team-a-development"
+    assert sorted(lock.inputs) == [
+        "definitions/postgres/pg-dev.yaml",
+        "environments/development.yaml",
+        "platform.yaml",
+        "workloads/team-a/api/score.yaml",
+    ]
+    assert lock.manifests is not None and sorted(lock.manifests) == [
+        "Deployment/api",
+        "Service/api",
+        "Service/api-db",
+    ]
+    assert lock.resources == (
+        LockedResource(
+            name="db",
+            type="postgres",
+            class_="default",
+            res_id="db",
+            shared=False,
+            definition="pg-dev",
+            definition_path="definitions/postgres/pg-dev.yaml",
+            version=lock.inputs["definitions/postgres/pg-dev.yaml"][:12],
+        ),
+    )
+    assert lock.shared_ids() == []
+
+
+def test_what_is_not_a_lock_parses_to_none() -> None:
+    assert Lock.parse(b"[1, 2]") is None
+    assert Lock.parse(b"{not json") is None
+    assert Lock.parse(b"\xff\xfe") is None
+    empty = Lock({})
+    assert (len(empty), empty.manifests, empty.resources, dict(empty.inputs)) == (0, None, (), {})
+
+
+def test_the_lock_index_finds_the_units_using_a_type(platform_repo: Path) -> None:
+    with Git(platform_repo) as repo:
+        head = repo.rev_parse("HEAD")
+        state = RenderedState(repo, head, full=False)
+        assert state.units_using({"postgres"}, set()) == {"team-a/api"}
+        assert state.units_using({"redis"}, set()) == set()
+        assert state.envs_of("team-b/web") == ["development", "production"]
+        locks = state.all_locks()
+    assert sorted(locks) == [
+        ("development", "team-a/api"),
+        ("development", "team-b/web"),
+        ("production", "team-a/api"),
+        ("production", "team-b/web"),
+    ]
+    assert definition_versions(locks.values()) == {
+        "pg-dev": locks[("development", "team-a/api")].inputs["definitions/postgres/pg-dev.yaml"][:12],
+        "pg-prod": locks[("production", "team-a/api")].inputs["definitions/postgres/pg-prod.yaml"][:12],
+    }
+
+
+def test_a_fresh_unit_has_no_reasons_and_each_change_gives_one(platform_repo: Path) -> None:
+    rendered = git(platform_repo, "rev-parse", "HEAD").strip()
+    (platform_repo / "workloads/team-a/api/score.yaml").write_text(API_SCORE.replace("api:1.0", "api:1.1"))
+    (platform_repo / "workloads/team-a/api/overrides.production.yaml").write_text("containers: {}\n")
+    (platform_repo / "definitions/postgres/pg-dev.yaml").write_text(PG_DEV_YAML + "# reviewed\n")
+    changed = commit_all(platform_repo, "change")
+    with Git(platform_repo) as repo:
+        state = RenderedState(repo, rendered, full=False)
+        before = load_snapshot(GitSource(repo, rendered, lazy=True))
+        after = load_snapshot(GitSource(repo, changed, lazy=True))
+        assert (
+            stale_reasons(state.lock("development", "team-a/api"), before, "development", "team-a/api") == []
+        )
+        assert stale_reasons(state.lock("development", "team-a/api"), after, "development", "team-a/api") == [
+            "definitions/postgres/pg-dev.yaml changed",
+            "workloads/team-a/api/score.yaml changed",
+            # A file added to the folder is an input of every environment until a render names it.
+            "workloads/team-a/api/overrides.production.yaml added",
+        ]
+        assert stale_reasons(state.lock("production", "team-a/api"), after, "production", "team-a/api") == [
+            "workloads/team-a/api/score.yaml changed",
+            "workloads/team-a/api/overrides.production.yaml added",
+        ]
+        assert stale_reasons(state.lock("production", "team-b/web"), after, "production", "team-b/web") == []
+        assert stale_reasons(None, after, "staging", "team-b/web") == ["staging: not rendered yet"]
+        assert workload_inputs_changed(state.lock("production", "team-a/api"), after, "team-a/api") is True
+        assert workload_inputs_changed(state.lock("production", "team-b/web"), after, "team-b/web") is False
