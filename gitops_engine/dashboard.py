@@ -46,7 +46,7 @@ class RunState:
 def build(git: Git, main: str, open_pulls: list[PullRequest], run: RunState) -> dict[str, Any]:
     """The dashboard's data: every definition, environment file or platform.yaml some unit is behind on in some
     environment, by version."""
-    snapshot = load_snapshot(GitSource(git, main))
+    snapshot = load_snapshot(GitSource(git, main, lazy=True))  # workloads/ is not listed: only locks are read
     state = RenderedState(git, main)
     names = VersionNames(git, main)
     in_pull: dict[tuple[str, str], PullRequest] = {}
