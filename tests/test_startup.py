@@ -8,7 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from helpers import BASE_PLATFORM, PG_DEV_YAML, commit_all, git, make_repo, write_files
+from testing.repos import commit_all, git, make_repo, write_files
+from testing.small_platform import BASE_PLATFORM, PG_DEV_YAML
 
 from gitops_engine.forge.local import LocalForge
 from gitops_engine.git import default_identity
