@@ -25,7 +25,7 @@ from helpers import FileSpec, git, make_repo, rendered_objects, write_files
 
 from gitops_engine.forge.local import LocalForge
 from gitops_engine.git import default_identity
-from gitops_engine.publishing import process_repo
+from gitops_engine.reconcile import process as process_repo
 
 PLATFORM_YAML = """\
 apiVersion: gitops-engine.dev/v1

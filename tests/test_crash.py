@@ -29,12 +29,12 @@ from fakegithub import FakeGitHub
 from helpers import git
 from process_helpers import World, prepare_world
 
-from gitops_engine import publishing
+from gitops_engine import reconciled
 from gitops_engine.budget import BUDGET_REF
 from gitops_engine.forge import PullRequestDraft
 from gitops_engine.forge.local import LocalForge
 from gitops_engine.git import ENGINE_EMAIL, default_identity
-from gitops_engine.publishing import process_repo
+from gitops_engine.reconcile import process as process_repo
 
 KILLPOINTS = Path(__file__).parent / "killpoints"
 PG_17 = ("definitions/postgres/pg-incluster.yaml", "postgres:16.4", "postgres:17.0")
@@ -173,7 +173,7 @@ def _uninterrupted(
     ]
     assert sorted(expected["refs"]) == [
         "HEAD",
-        publishing.RECONCILED_REF,
+        reconciled.RECONCILED_REF,
         "refs/heads/gitops-engine/shop/catalog",
         "refs/heads/gitops-engine/shop/orders",
         "refs/heads/main",

@@ -26,7 +26,8 @@ from process_helpers import World, prepare_world
 from gitops_engine.forge.local import LocalForge
 from gitops_engine.git import default_identity
 from gitops_engine.loading import WorkTreeSource, load_snapshot
-from gitops_engine.publishing import BRANCH_PREFIX, process_repo
+from gitops_engine.publishing import BRANCH_PREFIX
+from gitops_engine.reconcile import process as process_repo
 from gitops_engine.tree import build_tree
 
 STEPS = 16

@@ -22,7 +22,7 @@ from process_helpers import World
 from gitops_engine.forge.local import LocalForge
 from gitops_engine.git import ENGINE_EMAIL, ENGINE_NAME, default_identity
 from gitops_engine.loading import WorkTreeSource, load_snapshot
-from gitops_engine.publishing import process_repo
+from gitops_engine.reconcile import process as process_repo
 from gitops_engine.tree import build_tree
 
 LEGACY = Path(__file__).parent / "data" / "legacy-layout"

@@ -13,7 +13,7 @@ from process_helpers import World, prepare_world
 from gitops_engine.forge.local import LocalForge
 from gitops_engine.git import Git, default_identity
 from gitops_engine.loading import GitSource, load_snapshot
-from gitops_engine.publishing import process_repo
+from gitops_engine.reconcile import process as process_repo
 from gitops_engine.versions import VersionNames
 
 PG = "definitions/postgres/pg-incluster.yaml"

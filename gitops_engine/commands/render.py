@@ -11,7 +11,7 @@ from gitops_engine import ghactions
 from gitops_engine.git import blob_id
 from gitops_engine.loading import WorkTreeSource, load_snapshot
 from gitops_engine.progress import Progress
-from gitops_engine.publishing import PendingRenderings, pending_renderings
+from gitops_engine.publishing.pending import PendingRenderings, pending_renderings
 from gitops_engine.tree import (
     TreeBuild,
     TreeChanges,

@@ -17,7 +17,7 @@ from gitops_engine.errors import ForgeError, UsageError, did_you_mean
 from gitops_engine.forge import open_forge
 from gitops_engine.git import Git
 from gitops_engine.loading import GitSource, load_snapshot
-from gitops_engine.publishing import unit_of_branch
+from gitops_engine.rollout import unit_of_branch
 from gitops_engine.versions import VersionNames
 
 
