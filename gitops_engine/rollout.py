@@ -373,7 +373,7 @@ def pull_groups(parts: Iterable[UnitPlan], group_by: Group) -> list[PullGroup]:
 
 
 # -------------------------------------------------------------------------------------------------------------
-# The rollout marker in pull-request bodies
+# The rollout marker in pull-request bodies (written by publishing.describe.rollout_marker)
 
 
 @dataclass(frozen=True)
@@ -384,19 +384,6 @@ class RolloutMarker:
     automerge: bool = False
     group: Group = "workload"
     versions: Mapping[str, str] = field(default_factory=dict)
-
-
-def rollout_marker(group: PullGroup, versions: Mapping[str, str]) -> str:
-    payload = {
-        "automerge": group.automerge,
-        "environments": group.environments,
-        "group": group.group,
-        "units": group.names,
-        "versions": dict(sorted(versions.items())),
-        "wave": group.wave,
-    }
-    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return ROLLOUT_MARKER.format(payload=text.replace("--", "-\\u002d"))
 
 
 def read_marker(body: str, branch: str) -> RolloutMarker | None:
