@@ -223,6 +223,16 @@ def test_the_human_commits_comment_and_the_close_comment() -> None:
         "them. Merge or close this pull request, or delete the branch, and the next run will open a fresh one."
     )
     assert describe.close_comment("Superseded.") == "Superseded. Closed by gitops-engine."
+    assert describe.closing_reason(["shop/cart"], "abc123") == (
+        "Superseded: `shop/cart` was re-rendered on main by abc123."
+    )
+    assert describe.closing_reason(["shop/cart"], None) == (
+        "`main` already contains this change for `shop/cart`: nothing left to merge."
+    )
+    assert describe.closing_reason(["shop/cart", "shop/orders"], None) == (
+        "`main` already contains these changes for 2 units, or they moved to another pull request: nothing left "
+        "to merge here."
+    )
 
 
 def test_a_units_resources_as_mermaid_in_its_body(repo: Git) -> None:

@@ -15,8 +15,6 @@ from gitops_engine.forge import open_forge
 from gitops_engine.git import Git
 from gitops_engine.publishing.describe import PREVIEW_MARKER, preview_markdown
 
-MARKER = PREVIEW_MARKER
-
 
 def preview(
     repo: Path,
@@ -42,7 +40,7 @@ def preview(
         if number is None:
             raise UsageError("--comment needs the pull request: pass --pull-request N")
         forge = open_forge(forge_name or "github", repo)
-        forge.upsert_comment(number, MARKER, body)
+        forge.upsert_comment(number, PREVIEW_MARKER, body)
     return 1 if effect.findings else 0
 
 

@@ -10,7 +10,7 @@ from gitops_engine.errors import RateLimited
 from gitops_engine.git import Git
 from gitops_engine.publishing import BRANCH_PREFIX
 from gitops_engine.publishing.branches import branch_units
-from gitops_engine.publishing.describe import close_comment
+from gitops_engine.publishing.describe import close_comment, closing_reason
 from gitops_engine.rollout import read_marker
 
 if TYPE_CHECKING:
@@ -93,15 +93,9 @@ def close_reason(git: Git, main: str, units: Sequence[str], branch_sha: str | No
     """Why an obsolete pull request is closed, from the repository's state alone (a run that finishes the work of
     a killed one writes the same words): superseded when main re-rendered the unit differently since the branch
     was made, otherwise main already holds what it proposed (merged another way, or the change was reverted)."""
-    if len(units) != 1:
-        return (
-            f"`main` already contains these changes for {len(units)} units, or they moved to another pull "
-            "request: nothing left to merge here."
-        )
-    unit = units[0]
-    rendered = f":(glob)rendered/*/{unit}/**"
-    if branch_sha is not None and not git.same_content(branch_sha, main, rendered):
-        since = git.last_commit_touching(f"{branch_sha}^", main, rendered)
-        if since:
-            return f"Superseded: `{unit}` was re-rendered on main by {since}."
-    return f"`main` already contains this change for `{unit}`: nothing left to merge."
+    superseded_by = None
+    if len(units) == 1 and branch_sha is not None:
+        rendered = f":(glob)rendered/*/{units[0]}/**"
+        if not git.same_content(branch_sha, main, rendered):
+            superseded_by = git.last_commit_touching(f"{branch_sha}^", main, rendered) or None
+    return closing_reason(units, superseded_by)

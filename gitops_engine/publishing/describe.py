@@ -313,6 +313,19 @@ def human_commits_comment(branch: str) -> str:
     )
 
 
+def closing_reason(units: Sequence[str], superseded_by: str | None) -> str:
+    """Why an obsolete pull request is closed: superseded by a commit that re-rendered its one unit on main, or
+    main already holds what it proposed."""
+    if len(units) != 1:
+        return (
+            f"`main` already contains these changes for {len(units)} units, or they moved to another pull "
+            "request: nothing left to merge here."
+        )
+    if superseded_by:
+        return f"Superseded: `{units[0]}` was re-rendered on main by {superseded_by}."
+    return f"`main` already contains this change for `{units[0]}`: nothing left to merge."
+
+
 def close_comment(reason: str) -> str:
     return reason + " Closed by gitops-engine."
 
