@@ -2,8 +2,8 @@
 
     sync → range → candidates → plan → commit main → publish pull requests → record (→ dashboard)
 
-`process` holds the run's resources and the retry loop (main moved under the run: it starts again on the new
-main); `reconcile_once` is one attempt, each stage one call. The stages hand small records to each other:
+`process` holds the run's resources; `until_main_holds_still` is the retry loop (main moved under the run: it
+starts again on the new main); `reconcile_once` is one attempt, each stage one call. The stages hand small records to each other:
 `Synced` (the remote's main and engine branches), `Range` (where the run starts), `Candidates` (the units to
 plan), the `Plan`, and the `RunReport` every stage adds to.
 """
@@ -81,14 +81,20 @@ def process(
     try:
         remove_stale_locks(run)
         merged = merge_ready_pulls(run)
-        for attempt in range(1, MAX_ATTEMPTS + 1):
-            report = reconcile_once(run, RunReport(attempts=attempt, dry_run=dry_run, merged=merged))
-            if report is not None:
-                return report
-            progress(f"main moved while rendering (attempt {attempt}): starting again on the new main")
-        raise GitopsError(f"main kept moving during {MAX_ATTEMPTS} attempts: run again later")
+        return until_main_holds_still(run, merged)
     finally:
         run.close()
+
+
+def until_main_holds_still(run: Run, merged: list[PullRequest]) -> RunReport:
+    """The retry loop: when main moved while the run rendered (its push of main was refused), it starts again on
+    the new main, at most MAX_ATTEMPTS times."""
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        report = reconcile_once(run, RunReport(attempts=attempt, dry_run=run.dry_run, merged=merged))
+        if report is not None:
+            return report
+        run.progress(f"main moved while rendering (attempt {attempt}): starting again on the new main")
+    raise GitopsError(f"main kept moving during {MAX_ATTEMPTS} attempts: run again later")
 
 
 def reconcile_once(run: Run, report: RunReport) -> RunReport | None:
