@@ -1,6 +1,12 @@
-"""Publishing a plan: the main commit (`main`), the pull requests (`pulls`, in four phases: `decide`, `push`,
-`write`, `close`), the texts people read (`describe`), and which renderings wait in open pull requests
-(`pending`, for `render --check`).
+"""Publishing a plan, the back half of gitops_engine.reconcile:
+
+- `main`: the main commit (developer changes, provenance-only ones) and its push with a lease;
+- `pulls`: the pull requests in four phases, each a module: `decide` (which to push, which to write, what is
+  left alone), `push` (one fast-import, one atomic push), `write` (open or update on the forge), `close` (close
+  the obsolete ones, delete merged and leftover branches); `branches` names and reads the engine's branches;
+- `describe`: every text people read (titles, bodies, comments, commit messages, the preview comment, graphs);
+- `report`: the RunReport every stage adds to; `status`: the rollout dashboard after a run;
+- `pending`: which renderings wait in open pull requests (`render --check`).
 
 Git work (commits, branches, pushes) happens through `gitops_engine.git`; pull requests through the `Forge`
 interface only. Every step is idempotent, so a run killed anywhere is completed by the next one: branches are
