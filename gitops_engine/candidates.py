@@ -25,7 +25,9 @@ class Candidates:
 
     units: set[str] | None
     state: RenderedState
+    branches: dict[str, str]  # the remote's engine branches (name -> head) as the run fetched them
     with_branch: set[str]
+    since: str | None = None  # where the run's range starts (None: every unit is checked)
     pending: set[str] = field(default_factory=set)
 
 
@@ -37,11 +39,11 @@ def find_candidates(
     # run goes on to touch (see publishing.branches.engine_pulls), not for every open pull request.
     with_branch = {u for u in (unit_of_branch(b) for b in branches) if u}
     if where.start is None:
-        return Candidates(None, RenderedState(git, main, full=True), with_branch)
+        return Candidates(None, RenderedState(git, main, full=True), branches, with_branch)
     state = RenderedState(git, main, full=False)
     candidates = candidates_from_range(git, where.start, main, snapshot, state, identity.email)
     if candidates is None:
-        return Candidates(None, state, with_branch)
+        return Candidates(None, state, branches, with_branch)
     # Units with a pull-request branch: examined when the range reaches them (their pull request may be half-made:
     # a run cut short after pushing the branch), or when something since their branch was made reaches them and
     # the branch is no longer fresh; otherwise left as they are.
@@ -56,7 +58,7 @@ def find_candidates(
     # A team's group pull request is made again from all of its units whenever it is examined: the units its
     # branch holds are always planned, so none is dropped from it by mistake.
     candidates |= group_branch_units(git, branches)
-    return Candidates(candidates, state, with_branch, with_branch - candidates)
+    return Candidates(candidates, state, branches, with_branch, where.start, with_branch - candidates)
 
 
 def pulls_to_examine(

@@ -116,7 +116,7 @@ def reconcile_once(run: Run, report: RunReport) -> RunReport | None:
     if run.forge is None:
         return report
     forge = run.budgeted = budget_writes(run, run.forge, snapshot)
-    if publish_pull_requests(run, forge, synced, where, snapshot, candidates, plan, main, report):
+    if publish_pull_requests(run, forge, snapshot, candidates, plan, main, report):
         record_reconciled(
             run.git, main, synced, where.reconciled, report, run.progress, trailer=is_complete(plan)
         )
@@ -198,8 +198,6 @@ def budget_writes(run: Run, forge: Forge, snapshot: Snapshot) -> BudgetedForge:
 def publish_pull_requests(
     run: Run,
     forge: Forge,
-    synced: Synced,
-    where: Range,
     snapshot: Snapshot,
     candidates: Candidates,
     plan: Plan,
@@ -210,7 +208,7 @@ def publish_pull_requests(
     (main is committed already)."""
     touched = {u.unit for u in plan.pull_units()} | (candidates.with_branch - candidates.pending)
     groups = pull_groups(plan.pull_units(), rollout_config(snapshot).group_by)
-    asked = branches_to_ask(touched, groups, synced.branches)
+    asked = branches_to_ask(touched, groups, candidates.branches)
     try:
         open_pulls = engine_pulls(forge, asked)
     except RateLimited as limited:
@@ -226,9 +224,9 @@ def publish_pull_requests(
         plan=plan,
         main=main,
         identity=run.identity,
-        branches=synced.branches,
+        branches=candidates.branches,
         pending=candidates.pending,
-        since=None if candidates.units is None else where.start,
+        since=candidates.since,
         groups=groups,
         asked=asked,
         open_pulls=open_pulls,
