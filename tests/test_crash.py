@@ -279,11 +279,9 @@ GITHUB_STEPS = [
     "git commit-tree",
     "git push",
     "http POST /repos/octo-org/platform/pulls",  # #2 opened ...
-    "http PUT /repos/octo-org/platform/issues/2/labels",  # ... labelled ...
-    "http POST /repos/octo-org/platform/pulls/2/requested_reviewers",  # ... and its team asked to review
+    "http POST /graphql",  # ... then labelled and its team asked to review, in one request
     "http POST /repos/octo-org/platform/pulls",
-    "http PUT /repos/octo-org/platform/issues/3/labels",
-    "http POST /repos/octo-org/platform/pulls/3/requested_reviewers",
+    "http POST /graphql",
     "http POST /repos/octo-org/platform/issues/1/comments",  # #1: why it is closed ...
     "http PATCH /repos/octo-org/platform/pulls/1",  # ... then closed
     "git push",  # #1's branch deleted
@@ -346,6 +344,7 @@ def _serve_copy(template: FakeGitHub, world: World) -> FakeGitHub:
     server = FakeGitHub(world.remote)
     server.issues = copy.deepcopy(template.issues)
     server.comments = copy.deepcopy(template.comments)
+    server.repo_labels = dict(template.repo_labels)
     server._next_number = template._next_number
     return server.start()
 

@@ -8,6 +8,7 @@ GraphQL documents against GitHub's published GraphQL schema (`@octokit/graphql-s
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -162,12 +163,17 @@ def test_the_automerge_mutation_follows_githubs_graphql_schema(github: FakeGitHu
     branch = push_branch(bare, "shop/orders", {"rendered/a.yaml": "a: 2\n"})
     pull = forge.create_pull_request(draft(branch, labels=("gitops-engine",), automerge="rebase"))
 
+    # The label is new to the repository: created once; then the pull request and ONE GraphQL request.
     assert [(r.method, r.path) for r in github.writes] == [
         ("POST", f"{REPO}/pulls"),
-        ("PUT", f"{REPO}/issues/1/labels"),
+        ("POST", f"{REPO}/labels"),
         ("POST", "/graphql"),
     ]
-    assert github.writes[2].body["variables"] == {"pullRequestId": pull.node_id, "mergeMethod": "REBASE"}
+    assert github.writes[2].body["variables"] == {
+        "pullRequestId": pull.node_id,
+        "labelIds": [rest(github, f"{REPO}/labels/gitops-engine")["node_id"]],
+        "mergeMethod": "REBASE",
+    }
     assert pull.node_id == github.pull(1).node_id and pull.automerge
     assert forge.stats.writes == 3
     # The stand-in refuses what GitHub's schema does: a misspelt field, an unknown merge method.
@@ -187,6 +193,326 @@ def test_the_automerge_mutation_follows_githubs_graphql_schema(github: FakeGitHu
     ]
     github.spec_violations.clear()
     forge.close()
+
+
+def rest(github: FakeGitHub, path: str) -> Any:
+    """What the stand-in's REST view shows (a person looking; not counted as the forge's request)."""
+    answer = httpx.get(
+        github.api_url + path, headers={"Authorization": f"Bearer {github.token}", "User-Agent": "test"}
+    )
+    assert answer.status_code == 200, answer.text
+    github.requests.pop()
+    return answer.json()
+
+
+def follow_ups(github: FakeGitHub) -> list[list[str]]:
+    """The mutations of every GraphQL request sent, by field name."""
+    return [
+        re.findall(r"^  \w+: (\w+)\(", r.body["query"], flags=re.MULTILINE)
+        for r in github.writes
+        if r.path.endswith("/graphql")
+    ]
+
+
+def test_a_pull_request_with_labels_reviewers_and_automerge_costs_two_writes(bare: Path) -> None:
+    """Issue 13's budget: the pull request (REST), then its labels, team reviewers and auto-merge in one GraphQL
+    request. Read back through GitHub's REST views, every part took."""
+    with FakeGitHub(bare, labels=("gitops-engine", "postgres")) as github:
+        forge = github_forge(github)
+        branch = push_branch(bare, "shop/orders", {"rendered/a.yaml": "a: 2\n"})
+        wanted = draft(
+            branch, labels=("gitops-engine", "postgres"), reviewers=("shop", "dba"), automerge="squash"
+        )
+        assert forge.draft_writes(wanted) == 2
+
+        pull = forge.create_pull_request(wanted)
+
+        assert [(r.method, r.path) for r in github.writes] == [
+            ("POST", f"{REPO}/pulls"),
+            ("POST", "/graphql"),
+        ]
+        assert forge.stats.writes == 2
+        assert follow_ups(github) == [
+            ["addLabelsToLabelable", "requestReviews", "enablePullRequestAutoMerge"]
+        ]
+        assert (pull.labels, pull.reviewers, pull.automerge) == (
+            ("gitops-engine", "postgres"),
+            ("dba", "shop"),
+            True,
+        )
+        number = pull.number
+        assert [label["name"] for label in rest(github, f"{REPO}/issues/{number}/labels")] == [
+            "gitops-engine",
+            "postgres",
+        ]
+        assert [
+            team["slug"] for team in rest(github, f"{REPO}/pulls/{number}/requested_reviewers")["teams"]
+        ] == [
+            "shop",
+            "dba",
+        ]
+        shown = rest(github, f"{REPO}/pulls/{number}")
+        assert [team["slug"] for team in shown["requested_teams"]] == ["shop", "dba"]
+        assert [label["name"] for label in shown["labels"]] == ["gitops-engine", "postgres"]
+        assert shown["auto_merge"]["merge_method"] == "squash"
+        # Nothing differs: an update reads and writes nothing.
+        github.clear_log()
+        assert forge.update_pull_request(number, wanted) == pull
+        assert github.writes == []
+        assert github.spec_violations == [] and github.response_violations == []
+        forge.close()
+
+
+def test_an_update_that_only_adds_a_reviewer_costs_one_write(bare: Path) -> None:
+    with FakeGitHub(bare, labels=("gitops-engine",)) as github:
+        forge = github_forge(github)
+        branch = push_branch(bare, "shop/orders", {"rendered/a.yaml": "a: 2\n"})
+        pull = forge.create_pull_request(draft(branch, labels=("gitops-engine",), reviewers=("shop",)))
+        github.clear_log()
+        writes = forge.stats.writes
+
+        updated = forge.update_pull_request(
+            pull.number, draft(branch, labels=("gitops-engine",), reviewers=("shop", "dba"))
+        )
+
+        assert forge.stats.writes == writes + 1
+        assert [(r.method, r.path) for r in github.writes] == [("POST", "/graphql")]
+        assert follow_ups(github) == [["requestReviews"]]
+        assert updated.reviewers == ("dba", "shop")
+        assert [
+            t["slug"] for t in rest(github, f"{REPO}/pulls/{pull.number}/requested_reviewers")["teams"]
+        ] == [
+            "shop",
+            "dba",
+        ]
+        assert github.spec_violations == []
+        forge.close()
+
+
+def test_a_missing_label_is_created_once_then_read_from_the_cache_and_the_repository(bare: Path) -> None:
+    with FakeGitHub(bare) as github:
+        forge = github_forge(github)
+        first = draft(
+            push_branch(bare, "shop/orders", {"rendered/a.yaml": "a: 2\n"}), labels=("gitops-engine",)
+        )
+        second = draft(
+            push_branch(bare, "shop/carts", {"rendered/a.yaml": "a: 3\n"}), labels=("gitops-engine",)
+        )
+        # Not known yet: the reservation counts its creation.
+        assert forge.draft_writes(first) == 3
+
+        forge.create_pull_request(first)
+        # Read once (it is missing), created once.
+        assert [(r.method, r.path) for r in github.requests] == [
+            ("GET", f"{REPO}/labels/gitops-engine"),
+            ("POST", f"{REPO}/pulls"),
+            ("POST", f"{REPO}/labels"),
+            ("POST", "/graphql"),
+        ]
+        assert forge.stats.writes == 3
+        assert forge.draft_writes(second) == 2  # known now
+        github.clear_log()
+        forge.create_pull_request(second)
+        # Cached for the run: not even read again.
+        assert [(r.method, r.path) for r in github.requests] == [
+            ("POST", f"{REPO}/pulls"),
+            ("POST", "/graphql"),
+        ]
+        forge.close()
+
+        next_run = github_forge(github)
+        third = draft(
+            push_branch(bare, "shop/users", {"rendered/a.yaml": "a: 4\n"}), labels=("gitops-engine",)
+        )
+        github.clear_log()
+        next_run.create_pull_request(third)
+        # A later run reads the label (a read), and creates nothing.
+        assert [(r.method, r.path) for r in github.requests] == [
+            ("GET", f"{REPO}/labels/gitops-engine"),
+            ("POST", f"{REPO}/pulls"),
+            ("POST", "/graphql"),
+        ]
+        assert next_run.stats.writes == 2
+        assert [p.labels for p in github.pulls()] == [["gitops-engine"]] * 3
+        assert github.repo_labels == {"gitops-engine": "gitops-engine"}
+        assert github.spec_violations == []
+        next_run.close()
+
+
+def test_a_partly_failed_follow_up_keeps_what_took_and_names_the_pull_request(bare: Path) -> None:
+    """GitHub answers `data` plus `errors`: the labels took, a team without access is only logged, and auto-merge
+    the repository does not allow is an error naming the pull request; the next update sends only what is left."""
+    with FakeGitHub(bare, labels=("gitops-engine",), teams={"shop"}, allow_auto_merge=False) as github:
+        forge = github_forge(github)
+        branch = push_branch(bare, "shop/orders", {"rendered/a.yaml": "a: 2\n"})
+        wanted = draft(branch, labels=("gitops-engine",), reviewers=("shop", "ghosts"), automerge="merge")
+
+        with pytest.raises(ForgeError) as raised:
+            forge.create_pull_request(wanted)
+
+        assert str(raised.value) == (
+            "GitHub would not enable auto-merge on #1: Auto merge is not allowed for this repository (allow "
+            "auto-merge in the repository's settings, and protect the base branch with required checks)"
+        )
+        assert forge.stats.writes == 2
+        pull = github.pull(1)
+        assert (pull.labels, pull.requested_teams, pull.automerge) == (["gitops-engine"], [], None)
+        # The repository now allows auto-merge; the next run's update sends auto-merge and the teams, no labels.
+        github.allow_auto_merge = True
+        github.teams = None
+        github.clear_log()
+        updated = forge.update_pull_request(1, wanted)
+        assert follow_ups(github) == [["requestReviews", "enablePullRequestAutoMerge"]]
+        assert [(r.method, r.path) for r in github.writes] == [("POST", "/graphql")]
+        assert (updated.labels, updated.reviewers, updated.automerge) == (
+            ("gitops-engine",),
+            ("ghosts", "shop"),
+            True,
+        )
+        assert github.spec_violations == []
+        forge.close()
+
+
+def test_refused_reviewers_are_logged_and_the_rest_of_the_follow_up_stands(
+    bare: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with FakeGitHub(bare, labels=("gitops-engine",), teams={"shop"}) as github:
+        forge = github_forge(github)
+        branch = push_branch(bare, "shop/orders", {"rendered/a.yaml": "a: 2\n"})
+
+        pull = forge.create_pull_request(draft(branch, labels=("gitops-engine",), reviewers=("ghosts",)))
+
+        assert (pull.labels, pull.reviewers) == (("gitops-engine",), ())
+        assert github.pull(pull.number).labels == ["gitops-engine"]
+        assert (
+            "GitHub would not request review from ghosts on #1 (Could not request review: one or more of the teams "
+            "you specified is not a collaborator of the octo-org/platform repository): give the teams access to "
+            "octo-org/platform"
+        ) in caplog.text
+        assert forge.stats.writes == 2
+        forge.close()
+
+
+def test_a_follow_up_error_is_scrubbed_of_the_token(bare: Path) -> None:
+    with FakeGitHub(bare, labels=("gitops-engine",)) as github:
+        forge = github_forge(github)
+        branch = push_branch(bare, "shop/orders", {"rendered/a.yaml": "a: 2\n"})
+        github.inject(
+            "POST",
+            "/graphql",
+            200,
+            body={
+                "data": {"labels": None},
+                "errors": [
+                    {"type": "FORBIDDEN", "path": ["labels"], "message": f"token {github.token} may not"}
+                ],
+            },
+        )
+
+        with pytest.raises(ForgeError) as raised:
+            forge.create_pull_request(draft(branch, labels=("gitops-engine",)))
+
+        assert str(raised.value) == "GitHub would not add the labels gitops-engine to #1: token *** may not"
+        forge.close()
+
+
+def test_a_team_the_organisation_lacks_is_logged_and_left_out(
+    bare: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with FakeGitHub(bare, labels=("gitops-engine",), org_teams={"shop"}) as github:
+        forge = github_forge(github)
+        branch = push_branch(bare, "shop/orders", {"rendered/a.yaml": "a: 2\n"})
+
+        pull = forge.create_pull_request(
+            draft(branch, labels=("gitops-engine",), reviewers=("ghosts", "shop"))
+        )
+
+        assert pull.reviewers == ("shop",)
+        assert follow_ups(github) == [["addLabelsToLabelable", "requestReviews"]]
+        assert (
+            "GitHub shows no team 'ghosts' in octo-org to this token (404 Not Found): no review requested from it"
+        ) in caplog.text
+        assert github.spec_violations == []
+        forge.close()
+
+
+def test_a_token_that_may_not_read_teams_still_opens_the_labelled_pull_request(
+    bare: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Reading a team needs the organisation permission Members: read; without it GitHub answers 403."""
+    with FakeGitHub(bare, labels=("gitops-engine",)) as github:
+        forge = github_forge(github)
+        github.inject(
+            "GET",
+            "/orgs/octo-org/teams/*",
+            403,
+            body={"message": "Resource not accessible by integration"},
+            times=1,
+        )
+        branch = push_branch(bare, "shop/orders", {"rendered/a.yaml": "a: 2\n"})
+
+        pull = forge.create_pull_request(draft(branch, labels=("gitops-engine",), reviewers=("shop",)))
+
+        assert (pull.labels, pull.reviewers) == (("gitops-engine",), ())
+        assert follow_ups(github) == [["addLabelsToLabelable"]]
+        assert forge.stats.writes == 2
+        assert (
+            "GitHub shows no team 'shop' in octo-org to this token (403 Resource not accessible by integration): no "
+            "review requested from it; give the GitHub App the organisation permission Members: read"
+        ) in caplog.text
+        forge.close()
+
+
+def test_a_follow_up_refused_as_a_whole_fails_every_part(
+    bare: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with FakeGitHub(bare, labels=("gitops-engine",)) as github:
+        forge = github_forge(github)
+        branch = push_branch(bare, "shop/orders", {"rendered/a.yaml": "a: 2\n"})
+        github.inject(
+            "POST",
+            "/graphql",
+            200,
+            body={"errors": [{"type": "FORBIDDEN", "message": "Resource not accessible by integration"}]},
+        )
+
+        with pytest.raises(ForgeError) as raised:
+            forge.create_pull_request(
+                draft(branch, labels=("gitops-engine",), reviewers=("shop",), automerge="squash")
+            )
+
+        assert str(raised.value) == (
+            "GitHub would not add the labels gitops-engine to #1: Resource not accessible by integration; GitHub "
+            "would not enable auto-merge on #1: Resource not accessible by integration (allow auto-merge in the "
+            "repository's settings, and protect the base branch with required checks)"
+        )
+        assert "GitHub would not request review from shop on #1 (Resource not accessible by integration)" in (
+            caplog.text
+        )
+        assert (github.pull(1).labels, github.pull(1).requested_teams, github.pull(1).automerge) == (
+            [],
+            [],
+            None,
+        )
+        forge.close()
+
+
+def test_labels_with_spaces_and_colons_are_read_and_created_by_their_escaped_name(bare: Path) -> None:
+    with FakeGitHub(bare, labels=("rollout: wave 1",)) as github:
+        forge = github_forge(github)
+        branch = push_branch(bare, "shop/orders", {"rendered/a.yaml": "a: 2\n"})
+
+        pull = forge.create_pull_request(draft(branch, labels=("rollout: wave 1", "needs review")))
+
+        assert pull.labels == ("needs review", "rollout: wave 1")
+        assert [(r.method, r.path) for r in github.requests][:3] == [
+            ("GET", f"{REPO}/labels/rollout%3A%20wave%201"),
+            ("GET", f"{REPO}/labels/needs%20review"),
+            ("POST", f"{REPO}/pulls"),
+        ]
+        assert sorted(github.pull(1).labels) == ["needs review", "rollout: wave 1"]
+        assert github.spec_violations == []
+        forge.close()
 
 
 def test_github_enterprise_serves_graphql_beside_its_rest_root(bare: Path) -> None:

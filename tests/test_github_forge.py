@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import graphql
 import httpx
 import pytest
 from fakegithub import (
@@ -42,7 +43,9 @@ def bare_repo(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def github(bare_repo: Path, clock: FakeClock) -> Iterator[FakeGitHub]:
-    with FakeGitHub(bare_repo, clock=clock) as server:
+    # A repository the engine has run on before: its label exists (test_a_missing_label_is_created_once covers a
+    # repository that lacks it).
+    with FakeGitHub(bare_repo, clock=clock, labels=("gitops-engine",)) as server:
         yield server
         assert server.spec_violations == []
         assert server.response_violations == []
@@ -92,6 +95,41 @@ def writes(github: FakeGitHub) -> list[tuple[str, str]]:
     return [(r.method, r.path) for r in github.writes]
 
 
+def mutations(github: FakeGitHub) -> list[tuple[list[str], dict[str, Any]]]:
+    """Every GraphQL request sent: the mutations its document holds (alias: field) and its variables."""
+    sent = []
+    for request in github.writes:
+        if request.path == "/graphql":
+            document = graphql.parse(request.body["query"])
+            operation = document.definitions[0]
+            assert isinstance(operation, graphql.OperationDefinitionNode)
+            names = [
+                f"{field.alias.value}: {field.name.value}"
+                for field in operation.selection_set.selections
+                if isinstance(field, graphql.FieldNode) and field.alias is not None
+            ]
+            sent.append((names, request.body["variables"]))
+    return sent
+
+
+def label_id(github: FakeGitHub, name: str) -> str:
+    return str(github_get(github, f"{REPO}/labels/{name}")["node_id"])
+
+
+def team_id(github: FakeGitHub, slug: str) -> str:
+    return str(github_get(github, f"/orgs/octo-org/teams/{slug}")["node_id"])
+
+
+def github_get(github: FakeGitHub, path: str) -> Any:
+    """A read through the stand-in's REST view, as a person would look (not logged as the forge's)."""
+    answer = httpx.get(
+        github.api_url + path, headers={"Authorization": f"Bearer {github.token}", "User-Agent": "test"}
+    )
+    assert answer.status_code == 200, answer.text
+    github.requests.pop()
+    return answer.json()
+
+
 REPO = "/repos/octo-org/platform"
 
 
@@ -118,14 +156,32 @@ def test_create_opens_a_pull_request_with_labels_and_team_reviewers(
         automerge=False,
         node_id=github.pull(1).node_id,
     )
+    # "postgres" is new to the repository: created once, then the pull request costs two requests.
     assert writes(github) == [
         ("POST", f"{REPO}/pulls"),
-        ("PUT", f"{REPO}/issues/1/labels"),
-        ("POST", f"{REPO}/pulls/1/requested_reviewers"),
+        ("POST", f"{REPO}/labels"),
+        ("POST", "/graphql"),
     ]
-    assert github.writes[2].body == {"team_reviewers": ["payments"]}
+    assert github.writes[1].body == {"name": "postgres"}
+    assert mutations(github) == [
+        (
+            ["labels: addLabelsToLabelable", "reviewers: requestReviews"],
+            {
+                "pullRequestId": pull.node_id,
+                "labelIds": [label_id(github, "gitops-engine"), label_id(github, "postgres")],
+                "teamIds": [team_id(github, "payments")],
+            },
+        )
+    ]
     assert forge.stats.writes == 3
     assert forge.find_pull_requests(branch) == [pull]
+    assert [label["name"] for label in github_get(github, f"{REPO}/issues/1/labels")] == [
+        "gitops-engine",
+        "postgres",
+    ]
+    assert [team["slug"] for team in github_get(github, f"{REPO}/pulls/1/requested_reviewers")["teams"]] == [
+        "payments"
+    ]
 
 
 def test_pull_request_numbers_are_shared_with_issues(
@@ -171,13 +227,33 @@ def test_update_writes_only_what_differs(github: FakeGitHub, forge: GitHubForge,
     )
     # Labels are only ever added: the draft's are merged with those already there (a person's "on-hold" stays).
     assert relabelled.labels == ("gitops-engine", "x", "y")
-    assert [(r.method, r.body) for r in github.writes] == [("PUT", {"labels": ["gitops-engine", "x", "y"]})]
+    # Two labels new to the repository (created once each), then one request adds them.
+    assert [(r.method, r.body) for r in github.writes[:2]] == [
+        ("POST", {"name": "x"}),
+        ("POST", {"name": "y"}),
+    ]
+    assert mutations(github) == [
+        (
+            ["labels: addLabelsToLabelable"],
+            {"pullRequestId": pull.node_id, "labelIds": [label_id(github, "x"), label_id(github, "y")]},
+        )
+    ]
+    assert len(github.writes) == 3
 
     github.clear_log()
     draft = draft_for(branch, title="new title", labels=("x", "y"), reviewers=("payments", "infra"))
+    writes_before = forge.stats.writes
     reviewed = forge.update_pull_request(pull.number, draft)
     assert reviewed.reviewers == ("infra", "payments")
-    assert [(r.method, r.body) for r in github.writes] == [("POST", {"team_reviewers": ["infra"]})]
+    # Only the reviewers changed: one request.
+    assert mutations(github) == [
+        (
+            ["reviewers: requestReviews"],
+            {"pullRequestId": pull.node_id, "teamIds": [team_id(github, "infra")]},
+        )
+    ]
+    assert forge.stats.writes == writes_before + 1 and len(github.writes) == 1
+    assert github.pull(pull.number).requested_teams == ["payments", "infra"]
 
     github.clear_log()
     unchanged = forge.update_pull_request(pull.number, draft_for(branch, title="new title", labels=()))
@@ -539,7 +615,8 @@ def test_per_run_write_budget_leaves_the_rest_for_the_next_run(
     first_run = make_forge(github, clock, max_writes_per_run=5)
     with pytest.raises(RateLimited, match="5 forge"):
         publish(first_run, drafts)
-    # Each pull request needs 2 writes: the third did not start, rather than open without its labels.
+    # Each pull request needs 2 writes (the pull request, then its labels): the third did not start, rather than
+    # open without its labels.
     assert first_run.stats.writes == 4
     assert [p.labels for p in github.pulls()] == [["gitops-engine"], ["gitops-engine"]]
 
@@ -732,7 +809,13 @@ def test_update_asks_for_review_only_when_no_team_was_ever_asked_and_nobody_revi
 
     forge.update_pull_request(cut_short.number, draft_for(branch))
 
-    assert writes(github) == [("POST", f"{REPO}/pulls/{cut_short.number}/requested_reviewers")]
+    assert mutations(github) == [
+        (
+            ["reviewers: requestReviews"],
+            {"pullRequestId": cut_short.node_id, "teamIds": [team_id(github, "payments")]},
+        )
+    ]
+    assert len(github.writes) == 1
     assert github.pull(cut_short.number).requested_teams == ["payments"]
     github.seed_review(cut_short.number, "alice", team="payments")
     assert github.pull(cut_short.number).requested_teams == []

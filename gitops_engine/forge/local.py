@@ -7,28 +7,25 @@ Every write is one file written then renamed into place, so a process killed at 
 States follow GitHub, which watches every push: an open pull request's head follows its branch; it is `merged` once
 that head is contained in the base branch (someone merged it with git), and `closed` when its branch is deleted
 unmerged. The local forge sees pushes only when pull requests are read or updated, and records what it sees then.
+The files themselves are `LocalStore`'s (forge/localstore.py).
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import subprocess
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
 from gitops_engine.errors import ForgeError, UsageError
 from gitops_engine.forge import ForgeStats, Issue, MergeMethod, PullRequest, PullRequestDraft
+from gitops_engine.forge.localstore import LocalStore
 from gitops_engine.git import Git, Identity
 
 # Who merges auto-merge pull requests on the local forge (GitHub's merges are committed by "GitHub").
 MERGER = Identity("gitops-engine local forge", "local-forge@gitops-engine.invalid")
-
-TMP_PREFIX = ".tmp-"
 
 
 class LocalForge:
@@ -38,8 +35,7 @@ class LocalForge:
         self.remote = remote
         self.store = remote / "gitops-engine"
         self.stats = ForgeStats()
-        self._last_number = 0  # the last pull request this client opened (see _next_number)
-        self._swept = False  # leftovers of killed writers removed (see _sweep)
+        self.records = LocalStore(self.store)
 
     @classmethod
     def for_checkout(cls, checkout: Path) -> LocalForge:
@@ -61,88 +57,7 @@ class LocalForge:
             )
         return cls(path)
 
-    # -- storage ---------------------------------------------------------------------------------------------
-    # pulls/<number>.json holds a pull request; branches/<branch, '/' as '%2F'> lists the numbers opened for a
-    # branch, so finding or opening one reads a file or two whatever the number of pull requests.
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        (self.store / "pulls").mkdir(parents=True, exist_ok=True)
-        with open(self.store / ".lock", "a+") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                if not self._swept:
-                    self._sweep()
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
-
-    def _sweep(self) -> None:
-        """Remove temporary files of writers that were killed before their rename (every writer holds the lock, so
-        none is in progress now). Once per client: a listing of the store is not free with 10,000 pull requests."""
-        self._swept = True
-        for folder in (self.store / "pulls", self.store / "branches", self.store / "issues"):
-            with contextlib.suppress(FileNotFoundError):
-                for name in os.listdir(folder):
-                    if name.startswith(TMP_PREFIX):
-                        with contextlib.suppress(FileNotFoundError):
-                            os.unlink(folder / name)
-
-    def _numbers(self) -> list[int]:
-        folder = self.store / "pulls"
-        if not folder.is_dir():
-            return []
-        return sorted(
-            int(name[:-5]) for name in os.listdir(folder) if name.endswith(".json") and name[:-5].isdigit()
-        )
-
-    def _load(self, number: int) -> dict[str, Any]:
-        path = self.store / "pulls" / f"{number}.json"
-        try:
-            record: dict[str, Any] = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise ForgeError(f"local pull request #{number} does not exist in {self.store}") from None
-        return record
-
-    def _load_all(self) -> list[dict[str, Any]]:
-        return [self._load(number) for number in self._numbers()]
-
-    def _branch_index(self, branch: str) -> Path:
-        return self.store / "branches" / branch.replace("%", "%25").replace("/", "%2F")
-
-    def _indexed(self, branch: str) -> list[int]:
-        """The numbers a branch's index lists (possibly one whose record a killed writer never wrote)."""
-        try:
-            text = self._branch_index(branch).read_text()
-        except FileNotFoundError:
-            return []
-        return list(dict.fromkeys(int(n) for n in text.split()))
-
-    def _for_branch(self, branch: str) -> list[dict[str, Any]]:
-        """The records of a branch's pull requests. The index is written before the record it announces (see
-        create_pull_request), so it never misses one; an announced number without a record, or whose record is
-        another branch's (the number was taken again after a kill), is skipped."""
-        found = []
-        for number in self._indexed(branch):
-            try:
-                record = self._load(number)
-            except ForgeError:
-                continue
-            if record["branch"] == branch:
-                found.append(record)
-        return found
-
-    def _write_atomically(self, target: Path, text: str) -> None:
-        """One rename makes a write visible whole or not at all; a writer killed before it leaves a `.tmp-` file
-        that the next client removes (see _locked)."""
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=TMP_PREFIX)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.replace(tmp, target)
-
-    def _save(self, record: dict[str, Any]) -> None:
-        text = json.dumps(record, indent=2, sort_keys=True) + "\n"
-        self._write_atomically(self.store / "pulls" / f"{record['number']}.json", text)
+    # -- following the remote's branches, as GitHub does on every push ------------------------------------------
 
     def _git(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(["git", *args], cwd=self.remote, capture_output=True, text=True)
@@ -185,7 +100,7 @@ class LocalForge:
         elif not head and record.get("head_sha"):
             record["state"] = "closed"
         if (record.get("head_sha"), record["state"]) != before:
-            self._save(record)
+            self.records.save(record)
 
     def _contained(self, record: dict[str, Any]) -> bool:
         sha = record.get("head_sha")
@@ -205,20 +120,6 @@ class LocalForge:
         if len(text) in (40, 64) and all(c in "0123456789abcdef" for c in text):
             return text
         return self._git("rev-parse", "--verify", "--quiet", f"refs/heads/{branch}").stdout.strip()
-
-    def _next_number(self) -> int:
-        """The next pull-request number. Counted from the store once per client, then one past the last one this
-        client opened, as long as that file is still the newest (checked under the lock): creating many pull
-        requests costs a stat each, not a directory listing each."""
-        number = self._last_number + 1 if self._last_number else 0
-        if (
-            not number
-            or (self.store / "pulls" / f"{number}.json").exists()
-            or not (self.store / "pulls" / f"{number - 1}.json").exists()
-        ):
-            number = max(self._numbers(), default=0) + 1
-        self._last_number = number
-        return number
 
     def _refresh(self, record: dict[str, Any]) -> dict[str, Any]:
         """Detect a merge: the branch head (or the last head we saw) is contained in the base branch."""
@@ -244,20 +145,20 @@ class LocalForge:
 
     def comments(self, number: int) -> list[str]:
         """Comment bodies on a pull request (for reports and tests)."""
-        with self._locked():
-            return [c["body"] for c in self._load(number).get("comments", [])]
+        with self.records.locked():
+            return [c["body"] for c in self.records.load(number).get("comments", [])]
 
     # -- the Forge interface ---------------------------------------------------------------------------------
     def find_pull_requests(self, branch: str) -> list[PullRequest]:
         self.stats.reads += 1
-        with self._locked():
-            found = [self._refresh(r) for r in self._for_branch(branch)]
+        with self.records.locked():
+            found = [self._refresh(r) for r in self.records.for_branch(branch)]
         return [self._to_pull(r) for r in sorted(found, key=lambda r: -int(r["number"]))]
 
     def list_pull_requests(self, state: Literal["open", "closed", "all"]) -> list[PullRequest]:
         self.stats.reads += 1
-        with self._locked():
-            records = self._refresh_all(self._load_all())
+        with self.records.locked():
+            records = self._refresh_all(self.records.load_all())
         pulls = [self._to_pull(r) for r in records]
         if state == "open":
             return [p for p in pulls if p.state == "open"]
@@ -266,12 +167,12 @@ class LocalForge:
         return pulls
 
     def create_pull_request(self, draft: PullRequestDraft) -> PullRequest:
-        with self._locked():
-            existing = [self._refresh(r) for r in self._for_branch(draft.branch)]
+        with self.records.locked():
+            existing = [self._refresh(r) for r in self.records.for_branch(draft.branch)]
             already = next((r for r in existing if r["state"] == "open"), None)
             if already is None:
                 self.stats.writes += 1
-                number = self._next_number()
+                number = self.records.next_number()
                 record: dict[str, Any] = {
                     "number": number,
                     "branch": draft.branch,
@@ -286,23 +187,23 @@ class LocalForge:
                 if draft.automerge:
                     record["automerge"] = draft.automerge
                     self.stats.writes += 1  # a request of its own on GitHub
-                    self._announce_automerge(number)
+                    self.records.announce_automerge(number)
                 head = self._head(draft.branch)
                 if head:
                     record["head_sha"] = head
                 # The index first, then the record: a kill between the two leaves a number announced without a
                 # record (skipped by _for_branch, and taken again by the next pull request), never a record that a
                 # lookup by branch cannot find (which made the next run open a second pull request).
-                numbers = [*self._indexed(draft.branch), number]
-                self._write_atomically(
-                    self._branch_index(draft.branch), " ".join(map(str, dict.fromkeys(numbers))) + "\n"
+                numbers = [*self.records.indexed(draft.branch), number]
+                self.records.write_atomically(
+                    self.records.branch_index(draft.branch), " ".join(map(str, dict.fromkeys(numbers))) + "\n"
                 )
-                self._save(record)
+                self.records.save(record)
                 return self._to_pull(record)
         return self.update_pull_request(int(already["number"]), draft)
 
     def update_pull_request(self, number: int, draft: PullRequestDraft) -> PullRequest:
-        with self._locked():
+        with self.records.locked():
             record = self._refresh(self._record(number))  # the branch was just pushed: its new head
             wanted = {
                 "title": draft.title,
@@ -312,21 +213,21 @@ class LocalForge:
             }
             if draft.automerge and not record.get("automerge"):
                 wanted["automerge"] = draft.automerge
-                self._announce_automerge(number)
+                self.records.announce_automerge(number)
             if any(record.get(k) != v for k, v in wanted.items()):
                 self.stats.writes += 1
                 record.update(wanted)
-                self._save(record)
+                self.records.save(record)
             return self._to_pull(record)
 
     def enable_automerge(self, number: int, method: MergeMethod) -> PullRequest:
-        with self._locked():
+        with self.records.locked():
             record = self._refresh(self._record(number))
             if record["state"] == "open" and record.get("automerge") != method:
                 self.stats.writes += 1
-                self._announce_automerge(number)
+                self.records.announce_automerge(number)
                 record["automerge"] = method
-                self._save(record)
+                self.records.save(record)
             return self._to_pull(record)
 
     def draft_writes(self, draft: PullRequestDraft) -> int:
@@ -336,20 +237,22 @@ class LocalForge:
     def merge_ready(self) -> list[PullRequest]:
         """Merge every open auto-merge pull request, as if its checks had passed (see Forge.merge_ready)."""
         merged: list[PullRequest] = []
-        with self._locked():
-            numbers = self._automerge_numbers()
+        with self.records.locked():
+            numbers = self.records.automerge_numbers()
             if not numbers:
                 return []
             remote = Git(self.remote)
             try:
                 for number in numbers:
-                    record = self._refresh(self._load(number))
+                    record = self._refresh(self.records.load(number))
                     if record["state"] == "open" and record.get("automerge") and self._land(remote, record):
                         merged.append(self._to_pull(record))
                 # Numbers of pull requests no longer open leave the list (it stays as long as the open ones).
-                still = [n for n in numbers if self._load(n)["state"] == "open"]
+                still = [n for n in numbers if self.records.load(n)["state"] == "open"]
                 if still != numbers:
-                    self._write_atomically(self._automerge_index(), "".join(f"{n}\n" for n in still))
+                    self.records.write_atomically(
+                        self.records.automerge_index(), "".join(f"{n}\n" for n in still)
+                    )
             finally:
                 remote.close()
         return merged
@@ -377,34 +280,11 @@ class LocalForge:
             if landed == base or remote.update_ref(f"refs/heads/{record['base']}", landed, base):
                 self.stats.writes += 1
                 record.update(state="merged", head_sha=head, merge_commit=landed)
-                self._save(record)
+                self.records.save(record)
                 return True
         raise ForgeError(f"{record['base']} kept moving while merging #{number}: run again")
 
-    def _automerge_index(self) -> Path:
-        return self.store / "automerge"
-
-    def _automerge_numbers(self) -> list[int]:
-        try:
-            text = self._automerge_index().read_text()
-        except FileNotFoundError:
-            return []
-        return list(dict.fromkeys(int(n) for n in text.split()))
-
-    def _announce_automerge(self, number: int) -> None:
-        """List a pull request among the auto-merge ones before its record says so (a kill between the two
-        leaves a number merge_ready skips, never an auto-merge pull request it cannot find)."""
-        numbers = self._automerge_numbers()
-        if number not in numbers:
-            self._write_atomically(self._automerge_index(), "".join(f"{n}\n" for n in [*numbers, number]))
-
     # -- issues (the rollout dashboard): issues/<number>.json, numbered apart from pull requests ----------------
-    def _issue_records(self) -> list[dict[str, Any]]:
-        folder = self.store / "issues"
-        if not folder.is_dir():
-            return []
-        names = sorted(int(n[:-5]) for n in os.listdir(folder) if n.endswith(".json") and n[:-5].isdigit())
-        return [json.loads((folder / f"{n}.json").read_text()) for n in names]
 
     def _to_issue(self, record: dict[str, Any]) -> Issue:
         return Issue(
@@ -419,7 +299,7 @@ class LocalForge:
     def _find_issue(self, marker: str, label: str | None) -> dict[str, Any] | None:
         found = [
             r
-            for r in self._issue_records()
+            for r in self.records.issue_records()
             if marker in r["body"] and (label is None or label in r.get("labels", ()))
         ]
         found.sort(key=lambda r: (r["state"] != "open", int(r["number"])))
@@ -427,7 +307,7 @@ class LocalForge:
 
     def find_issue(self, marker: str, *, label: str | None = None) -> Issue | None:
         self.stats.reads += 1
-        with self._locked():
+        with self.records.locked():
             record = self._find_issue(marker, label)
         return None if record is None else self._to_issue(record)
 
@@ -435,23 +315,23 @@ class LocalForge:
         if marker not in body:
             raise ForgeError(f"the body of issue {title!r} must contain its marker {marker!r}")
         self.stats.reads += 1
-        with self._locked():
+        with self.records.locked():
             record = self._find_issue(marker, labels[0] if labels else None)
             if record is None:
-                numbers = [int(r["number"]) for r in self._issue_records()]
+                numbers = [int(r["number"]) for r in self.records.issue_records()]
                 record = {"number": max(numbers, default=0) + 1, "labels": sorted(labels), "state": "open"}
             elif (record["title"], record["body"], record["state"]) == (title, body, "open"):
                 return self._to_issue(record)
             self.stats.writes += 1
             record.update(title=title, body=body, state="open")
-            self._write_atomically(
+            self.records.write_atomically(
                 self.store / "issues" / f"{record['number']}.json",
                 json.dumps(record, indent=2, sort_keys=True) + "\n",
             )
             return self._to_issue(record)
 
     def close_pull_request(self, number: int, comment: str) -> None:
-        with self._locked():
+        with self.records.locked():
             record = self._refresh(self._record(number))
             if record["state"] != "open":
                 return
@@ -460,10 +340,10 @@ class LocalForge:
                 {"id": len(record.get("comments", [])) + 1, "body": comment}
             )
             record["state"] = "closed"
-            self._save(record)
+            self.records.save(record)
 
     def upsert_comment(self, number: int, marker: str, body: str) -> None:
-        with self._locked():
+        with self.records.locked():
             record = self._record(number)
             comments = record.setdefault("comments", [])
             for existing in comments:
@@ -471,11 +351,11 @@ class LocalForge:
                     if existing["body"] != body:
                         self.stats.writes += 1
                         existing["body"] = body
-                        self._save(record)
+                        self.records.save(record)
                     return
             self.stats.writes += 1
             comments.append({"id": len(comments) + 1, "body": body})
-            self._save(record)
+            self.records.save(record)
 
     def _record(self, number: int) -> dict[str, Any]:
-        return self._load(number)
+        return self.records.load(number)

@@ -74,12 +74,24 @@ def execute(query: str, variables: dict[str, Any], fake: FakeGitHub) -> Result:
     payload: dict[str, Any] = {"data": result.data}
     violations = []
     if result.errors:
-        payload["errors"] = [{"message": e.message, "type": "UNPROCESSABLE"} for e in result.errors]
+        # As GitHub does: each error names the (aliased) field that failed; that field's data is null, the others
+        # stand (mutations run in order, and one failing does not undo or stop the rest).
+        payload["errors"] = [_error_json(e) for e in result.errors]
         # Coercion failures (a variable of the wrong type) are the client's bug; resolver failures are not.
         violations = [
             f"GraphQL: {e.message}" for e in result.errors if not isinstance(e.original_error, GraphQLFailure)
         ]
     return Result(payload, violations)
+
+
+def _error_json(error: graphql.GraphQLError) -> dict[str, Any]:
+    failure = isinstance(error.original_error, GraphQLFailure)
+    data: dict[str, Any] = {"type": "UNPROCESSABLE" if failure else "INVALID", "message": error.message}
+    if error.path:
+        data["path"] = list(error.path)
+    if error.locations:
+        data["locations"] = [{"line": loc.line, "column": loc.column} for loc in error.locations]
+    return data
 
 
 def _install_resolvers(schema: graphql.GraphQLSchema) -> None:
@@ -104,3 +116,28 @@ def _install_resolvers(schema: graphql.GraphQLSchema) -> None:
         }
 
     mutation.fields["enablePullRequestAutoMerge"].resolve = enable_auto_merge
+
+    def add_labels(root: Any, info: graphql.GraphQLResolveInfo, input: dict[str, Any]) -> dict[str, Any]:
+        fake: FakeGitHub = info.context
+        issue = fake.add_labels(input["labelableId"], list(input["labelIds"]))
+        typename = "PullRequest" if issue.is_pull else "Issue"
+        return {
+            "clientMutationId": input.get("clientMutationId"),
+            "labelable": {"__typename": typename, "id": issue.node_id, "number": issue.number},
+        }
+
+    mutation.fields["addLabelsToLabelable"].resolve = add_labels
+
+    def request_reviews(root: Any, info: graphql.GraphQLResolveInfo, input: dict[str, Any]) -> dict[str, Any]:
+        fake: FakeGitHub = info.context
+        if input.get("userIds"):
+            raise GraphQLFailure("this stand-in has no users: request reviews from teams")
+        pull = fake.request_reviews(
+            input["pullRequestId"], list(input.get("teamIds") or []), union=bool(input.get("union"))
+        )
+        return {
+            "clientMutationId": input.get("clientMutationId"),
+            "pullRequest": {"id": pull.node_id, "number": pull.number, "title": pull.title, "state": "OPEN"},
+        }
+
+    mutation.fields["requestReviews"].resolve = request_reviews

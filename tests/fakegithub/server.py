@@ -1,5 +1,5 @@
 """A stand-in for the GitHub REST API: pull requests, issues, labels, review requests and comments, on loopback;
-and its GraphQL API for auto-merge (see graphql_api.py). A real merge (`pass_checks`) lands auto-merge pull requests.
+and the GraphQL mutations the forge sends: labels, team review requests and auto-merge (see graphql_api.py). A real merge (`pass_checks`) lands auto-merge pull requests.
 
 It keeps state the way GitHub does (issue and pull-request numbers share one sequence; a pull request is merged when
 its head commit reaches the base branch of a real bare repository; closed ones stay listed), checks every request
@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
 from gitops_engine.git import Git, Identity
 
@@ -170,6 +170,8 @@ class FakeGitHub:
         token: str = "ghs_fakeTokenValue0123456789abcdefABCDEF",
         api_prefix: str = "",
         teams: set[str] | None = None,
+        org_teams: set[str] | None = None,
+        labels: tuple[str, ...] = (),
         rate_limit: int = 5000,
         clock: Callable[[], float] = time.time,
         allow_auto_merge: bool = True,
@@ -181,6 +183,10 @@ class FakeGitHub:
         self.token = token
         self.api_prefix = api_prefix.rstrip("/")
         self.teams = teams  # None: any team slug may be requested for review
+        self.org_teams = org_teams  # the organisation's teams; None: every slug names one
+        self.repo_labels: dict[str, str] = {}  # the repository's labels: lower-cased name -> name
+        for name in labels:
+            self._register_label(name)
         self.allow_auto_merge = allow_auto_merge  # the repository setting "Allow auto-merge"
         self.spec = load_spec()
         self.requests: list[RecordedRequest] = []
@@ -348,6 +354,8 @@ class FakeGitHub:
     ) -> Issue:
         """A pull request as if someone made it earlier; its branch need not exist (then it is left alone)."""
         with self._lock:
+            for name in labels:
+                self._register_label(name)
             sha = self._branches().get(head, "0" * 40)
             pull = Issue(
                 self._take_number(),
@@ -480,7 +488,7 @@ class FakeGitHub:
     def _graphql(self, method: str, headers: Mapping[str, str], raw_body: bytes) -> _Response:
         """POST /graphql: the document is validated against GitHub's published GraphQL schema (a violation is a
         spec violation, answered as GitHub does: 200 with `errors`), then executed with the few resolvers this
-        stand-in has (enablePullRequestAutoMerge)."""
+        stand-in has (addLabelsToLabelable, requestReviews, enablePullRequestAutoMerge)."""
         if method != "POST":
             return _error(404, "Not Found")
         request, problems = _parse_body(raw_body, headers.get("content-type", ""))
@@ -489,9 +497,16 @@ class FakeGitHub:
         if problems:
             self._violation(method, "/graphql", problems)
             return _error(400, "Problems parsing JSON")
+        fault = next((f for f in self.faults if f.matches(method, "/graphql")), None)
+        if fault is not None and not fault.apply:
+            fault.hits += 1
+            return _Response(fault.status, fault.body, dict(fault.headers))
         result = graphql_api.execute(request["query"], request.get("variables") or {}, self)
         if result.violations:
             self._violation(method, "/graphql", result.violations)
+        if fault is not None:  # the document took effect, but the client sees the fault
+            fault.hits += 1
+            return _Response(fault.status, fault.body, dict(fault.headers))
         return _Response(200, result.payload)
 
     def enable_automerge(self, node_id: str, method: str) -> Issue:
@@ -507,6 +522,56 @@ class FakeGitHub:
         pull.automerge = method.lower()
         pull.updated_at = self._now()
         return pull
+
+    def add_labels(self, labelable_id: str, label_ids: list[str]) -> Issue:
+        """The addLabelsToLabelable mutation: add existing repository labels to an issue or pull request (those it
+        has already stay)."""
+        self._refresh()
+        issue = self._node(labelable_id)
+        by_id = {_label_node_id(name): name for name in self.repo_labels.values()}
+        missing = [node for node in label_ids if node not in by_id]
+        if missing:
+            raise graphql_api.GraphQLFailure(
+                f"Could not resolve to a node with the global id of '{missing[0]}'"
+            )
+        issue.labels = sorted(set(issue.labels) | {by_id[node] for node in label_ids}, key=str.lower)
+        issue.updated_at = self._now()
+        return issue
+
+    def request_reviews(self, pull_id: str, team_ids: list[str], *, union: bool) -> Issue:
+        """The requestReviews mutation for teams: add them to the pull request's requested reviewers (with
+        `union`), or make them the only ones."""
+        self._refresh()
+        pull = self._node(pull_id)
+        if not pull.is_pull:
+            raise graphql_api.GraphQLFailure(
+                f"Could not resolve to a PullRequest with the global id of '{pull_id}'"
+            )
+        slugs = []
+        for node in team_ids:
+            slug = node.removeprefix(_TEAM_NODE_PREFIX)
+            if not node.startswith(_TEAM_NODE_PREFIX) or (
+                self.org_teams is not None and slug not in self.org_teams
+            ):
+                raise graphql_api.GraphQLFailure(
+                    f"Could not resolve to a node with the global id of '{node}'"
+                )
+            slugs.append(slug)
+        if self.teams is not None and any(slug not in self.teams for slug in slugs):
+            raise graphql_api.GraphQLFailure(
+                "Could not request review: one or more of the teams you specified is not a collaborator of the "
+                f"{self.repository} repository"
+            )
+        kept = pull.requested_teams if union else []
+        pull.requested_teams = kept + [slug for slug in slugs if slug not in kept]
+        pull.updated_at = self._now()
+        return pull
+
+    def _node(self, node_id: str) -> Issue:
+        issue = next((i for i in self.issues.values() if i.node_id == node_id), None)
+        if issue is None:
+            raise graphql_api.GraphQLFailure(f"Could not resolve to a node with the global id of '{node_id}'")
+        return issue
 
     def pass_checks(self, number: int | None = None) -> list[int]:
         """The required checks of open pull requests pass (of `number` only, when given): GitHub merges those with
@@ -565,7 +630,10 @@ class FakeGitHub:
                     }
                 ],
             )
-        if (params["owner"].lower(), params["repo"].lower()) != (self.owner.lower(), self.repo.lower()):
+        if "org" in params:
+            if params["org"].lower() != self.owner.lower():
+                raise _ApiError(404, "Not Found")
+        elif (params["owner"].lower(), params["repo"].lower()) != (self.owner.lower(), self.repo.lower()):
             raise _ApiError(404, "Not Found")
         handler: Callable[[dict[str, Any], dict[str, Any], Any], _Response] = getattr(
             self, "_op_" + match.operation.operation_id.replace("/", "_").replace("-", "_")
@@ -781,7 +849,7 @@ class FakeGitHub:
             self._take_number(),
             str(body["title"]),
             body.get("body") or None,
-            labels=sorted(set(names), key=str.lower),
+            labels=sorted({self._register_label(n) for n in names}, key=str.lower),
             created_at=self._now(),
             updated_at=self._now(),
         )
@@ -817,7 +885,8 @@ class FakeGitHub:
     def _op_issues_set_labels(self, params: dict[str, Any], query: dict[str, Any], body: Any) -> _Response:
         issue = self._issue(params["issue_number"])
         names = [item if isinstance(item, str) else item["name"] for item in (body or {}).get("labels", [])]
-        issue.labels = sorted(set(names), key=str.lower)
+        # GitHub creates the labels the repository lacks.
+        issue.labels = sorted({self._register_label(n) for n in names}, key=str.lower)
         issue.updated_at = self._now()
         return _Response(200, [self._label_json(n) for n in issue.labels])
 
@@ -828,6 +897,28 @@ class FakeGitHub:
         issue.labels = []
         issue.updated_at = self._now()
         return _Response(204)
+
+    def _op_issues_get_label(self, params: dict[str, Any], query: dict[str, Any], body: Any) -> _Response:
+        name = self.repo_labels.get(unquote(params["name"]).lower())
+        if name is None:
+            raise _ApiError(404, "Not Found")
+        return _Response(200, self._label_json(name))
+
+    def _op_issues_create_label(self, params: dict[str, Any], query: dict[str, Any], body: Any) -> _Response:
+        if body["name"].lower() in self.repo_labels:
+            raise _ApiError(
+                422,
+                "Validation Failed",
+                [{"resource": "Label", "code": "already_exists", "field": "name"}],
+            )
+        name = self._register_label(body["name"])
+        return _Response(201, self._label_json(name), {"location": self._url(f"labels/{quote(name)}")})
+
+    def _op_teams_get_by_name(self, params: dict[str, Any], query: dict[str, Any], body: Any) -> _Response:
+        slug = params["team_slug"]
+        if self.org_teams is not None and slug not in self.org_teams:
+            raise _ApiError(404, "Not Found")
+        return _Response(200, self._team_json(slug))
 
     def _op_issues_list_comments(self, params: dict[str, Any], query: dict[str, Any], body: Any) -> _Response:
         issue = self._issue(params["issue_number"])
@@ -861,6 +952,10 @@ class FakeGitHub:
 
     def _now(self) -> str:
         return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.clock()))
+
+    def _register_label(self, name: str) -> str:
+        """The repository's label called `name` (GitHub matches label names case-insensitively), created if new."""
+        return self.repo_labels.setdefault(name.lower(), name)
 
     def _take_number(self) -> int:
         number = self._next_number
@@ -986,7 +1081,7 @@ class FakeGitHub:
     def _label_json(self, name: str) -> dict[str, Any]:
         return {
             "id": zlib.crc32(name.encode()),
-            "node_id": "LA_fake",
+            "node_id": _label_node_id(name),
             "url": self._url(f"labels/{name}"),
             "name": name,
             "description": "",
@@ -997,7 +1092,7 @@ class FakeGitHub:
     def _team_json(self, slug: str) -> dict[str, Any]:
         return {
             "id": zlib.crc32(slug.encode()),
-            "node_id": "T_fake",
+            "node_id": _team_node_id(slug),
             "url": f"{self.api_url}/orgs/{self.owner}/teams/{slug}",
             "html_url": f"https://github.example/orgs/{self.owner}/teams/{slug}",
             "name": slug,
@@ -1162,6 +1257,18 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the request log is `FakeGitHub.requests`."""
+
+
+_TEAM_NODE_PREFIX = "T_kwDOfake_"
+
+
+def _label_node_id(name: str) -> str:
+    """A label's global id (opaque to clients): unique per name."""
+    return f"LA_kwDOfake{zlib.crc32(name.lower().encode()):08x}"
+
+
+def _team_node_id(slug: str) -> str:
+    return _TEAM_NODE_PREFIX + slug
 
 
 def _parse_body(raw: bytes, content_type: str) -> tuple[Any, list[str]]:

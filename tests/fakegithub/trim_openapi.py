@@ -38,6 +38,10 @@ OPERATIONS: tuple[tuple[str, str], ...] = (
     ("get", "/repos/{owner}/{repo}/issues/{issue_number}/comments"),
     ("post", "/repos/{owner}/{repo}/issues/{issue_number}/comments"),
     ("patch", "/repos/{owner}/{repo}/issues/comments/{comment_id}"),
+    # node ids for the GraphQL follow-up of a pull request (labels, team reviewers); a missing label is created
+    ("get", "/repos/{owner}/{repo}/labels/{name}"),
+    ("post", "/repos/{owner}/{repo}/labels"),
+    ("get", "/orgs/{org}/teams/{team_slug}"),
     # the rollout dashboard issue
     ("get", "/repos/{owner}/{repo}/issues"),
     ("post", "/repos/{owner}/{repo}/issues"),
