@@ -33,7 +33,7 @@ from gitops_engine.manifest import (
 )
 from gitops_engine.matching import Ambiguous, NoMatch, ResourceKey, match_definition
 from gitops_engine.model import LOCK_FILE, SHARED_FOLDER, WORKLOAD_TYPE, Environment
-from gitops_engine.rendering import (
+from gitops_engine.render import (
     RenderedUnit,
     Renderer,
     UnitFailure,

@@ -20,7 +20,7 @@ from gitops_engine.errors import Finding, InputError, UsageError, group_findings
 from gitops_engine.loading import Snapshot
 from gitops_engine.manifest import object_id, objects_of
 from gitops_engine.model import LOCK_FILE, SHARED_FOLDER
-from gitops_engine.rendering import (
+from gitops_engine.render import (
     RenderedUnit,
     Renderer,
     UnitFailure,

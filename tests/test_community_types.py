@@ -15,7 +15,7 @@ from k8s import load_objects, validate_tree
 from gitops_engine.commands.init import create_platform_repo
 from gitops_engine.loading import WorkTreeSource, load_snapshot
 from gitops_engine.model import SecretRef
-from gitops_engine.rendering import Renderer
+from gitops_engine.render import Renderer
 
 CORPUS = Path(__file__).parent / "data" / "community-corpus"
 ENVIRONMENTS = ("development", "staging", "production")

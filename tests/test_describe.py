@@ -14,7 +14,7 @@ from gitops_engine.errors import Finding
 from gitops_engine.git import Git
 from gitops_engine.publishing import describe
 from gitops_engine.publishing.describe import BODY_LIMIT
-from gitops_engine.rendering import RenderedUnit
+from gitops_engine.render import RenderedUnit
 from gitops_engine.rollout import PullGroup, read_marker
 
 ZWSP = "\u200b"

@@ -14,7 +14,7 @@ from gitops_engine.errors import InputError
 from gitops_engine.git import Git
 from gitops_engine.loading import GitSource, LazyFiles, WorkTreeSource, blob_id, load_snapshot
 from gitops_engine.model import Criterion, Settings
-from gitops_engine.rendering import Renderer
+from gitops_engine.render import Renderer
 from gitops_engine.templating import render_template
 
 

@@ -20,7 +20,7 @@ from gitops_engine.matching import (
     specificity,
 )
 from gitops_engine.model import Criterion, Definition, Environment
-from gitops_engine.rendering import Renderer, UnitFailure
+from gitops_engine.render import Renderer, UnitFailure
 from gitops_engine.yamlio import dump, load_document
 
 DEV = Environment(

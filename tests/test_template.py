@@ -31,7 +31,7 @@ from gitops_engine.loading import WorkTreeSource, load_snapshot
 from gitops_engine.manifest import order_key
 from gitops_engine.matching import NoMatch, ResourceKey, match_definition
 from gitops_engine.model import SecretRef
-from gitops_engine.rendering import Renderer
+from gitops_engine.render import Renderer
 from gitops_engine.template import template_dir
 
 ENVIRONMENTS = ("development", "staging", "production")

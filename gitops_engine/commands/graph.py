@@ -9,7 +9,7 @@ from typing import TextIO
 from gitops_engine.errors import UsageError
 from gitops_engine.loading import WorkTreeSource, load_snapshot
 from gitops_engine.publishing.describe import to_dot, to_mermaid
-from gitops_engine.rendering import Renderer, UnitFailure
+from gitops_engine.render import Renderer, UnitFailure
 
 
 def graph(

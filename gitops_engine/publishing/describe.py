@@ -19,7 +19,7 @@ from gitops_engine.workers import map_in_workers, plan_workers, slices_of
 if TYPE_CHECKING:
     from gitops_engine.affected import UnitPlan
     from gitops_engine.git import Git
-    from gitops_engine.rendering import RenderedUnit
+    from gitops_engine.render import RenderedUnit
     from gitops_engine.versions import VersionNames
 
 BODY_LIMIT = 60_000  # GitHub refuses bodies (and comments) over 65,536 characters
