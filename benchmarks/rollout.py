@@ -29,7 +29,7 @@ import run as bench  # noqa: E402
 from testing.fakegithub import FakeClock, FakeGitHub, make_forge  # noqa: E402
 
 from gitops_engine.git import default_identity  # noqa: E402
-from gitops_engine.publishing import process_repo  # noqa: E402
+from gitops_engine.reconcile import process as process_repo  # noqa: E402
 
 MAX_RUNS = 24
 HOURLY_BUDGET = 500  # GitHub: content-creating requests an hour

@@ -426,7 +426,7 @@ def _process(
 ) -> Any:
     from gitops_engine.forge.local import LocalForge
     from gitops_engine.git import default_identity
-    from gitops_engine.publishing import process_repo
+    from gitops_engine.reconcile import process as process_repo
 
     return process_repo(
         work,
@@ -441,7 +441,7 @@ def _process(
 def child_single(repo: Path, scratch_dir: Path, repeats: int, partial: bool) -> dict[str, Any]:
     """Single workload changes: ranged runs (median of `repeats`), a full reconcile, no-op runs, the CLI."""
     # Imported up front: imports are not part of a run's time.
-    import gitops_engine.publishing
+    import gitops_engine.reconcile
     import gitops_engine.templating  # noqa: F401
 
     remote, work, dev = scratch_clones(repo, scratch_dir, partial)
@@ -576,7 +576,7 @@ def child_definition(repo: Path, scratch_dir: Path, budget: float, partial: bool
     import gitops_engine.templating  # noqa: F401
     from gitops_engine.forge.local import LocalForge
     from gitops_engine.git import default_identity
-    from gitops_engine.publishing import process_repo
+    from gitops_engine.reconcile import process as process_repo
 
     remote, work, dev = scratch_clones(repo, scratch_dir, partial)
     keys = workload_keys(dev)
@@ -656,7 +656,7 @@ def child_definition(repo: Path, scratch_dir: Path, budget: float, partial: bool
     # back where it was before the definition change; the first run after that goes over the range again and
     # (since the fix) records it, so the run after it is a no-op again. Before the fix nothing recorded it: every
     # later run cost what the first one does, which the last measurement repeats (the marker put back again).
-    from gitops_engine.publishing import RECONCILED_REF
+    from gitops_engine.reconciled import RECONCILED_REF
 
     def killed_before_the_marker() -> None:
         git(remote, "update-ref", "-d", RECONCILED_REF)

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-from gitops_engine.git import Git, blob_id
+from gitops_engine.git import Git, Identity, blob_id
 from gitops_engine.loading import Snapshot
 from gitops_engine.lock import parse_lock
 from gitops_engine.model import LOCK_FILE, WORKLOAD_TYPE
@@ -21,6 +21,9 @@ from gitops_engine.provenance import RenderedState, stale_reasons
 from gitops_engine.rollout import branch_of, parse_branch, unit_of_branch
 from gitops_engine.source import PLATFORM_FILE
 from gitops_engine.units import Unit, is_shared
+
+if TYPE_CHECKING:
+    from gitops_engine.reconciled import Range, Synced
 
 _OVERRIDE_FILE = re.compile(r"overrides\.[^/]+\.yaml")
 
@@ -271,3 +274,37 @@ def _group_branch_units(git: Git, branches: Mapping[str, str]) -> set[str]:
 def units_changed_by(git: Git, sha: str) -> set[str]:
     """Units whose rendered folders a commit changes against its first parent."""
     return {str(Unit.of_path(p)) for p in git.paths_changed_by(sha, "rendered/") if p.count("/") >= 4}
+
+
+# -------------------------------------------------------------------------------------------------------------
+# The `candidates` stage of gitops_engine.reconcile
+
+
+@dataclass
+class Candidates:
+    """What the run plans: `units` (None: every unit), against main's rendered `state`; `with_branch`: units with
+    an engine branch (they stand for units with a pull request); `pending`: those of them left as they are."""
+
+    units: set[str] | None
+    state: RenderedState
+    branches: dict[str, str]  # the remote's engine branches (name -> head) as the run fetched them
+    with_branch: set[str]
+    since: str | None = None  # where the run's range starts (None: every unit is checked)
+    pending: set[str] = field(default_factory=set)
+
+
+def find_candidates(
+    git: Git, synced: Synced, where: Range, snapshot: Snapshot, identity: Identity
+) -> Candidates:
+    """The run's candidates (see select_candidates) as the reconcile's next stages take them."""
+    selection = select_candidates(
+        git, synced.main, where.start, snapshot, synced.branches, identity.email, where.reconciled
+    )
+    return Candidates(
+        selection.units,
+        selection.state,
+        synced.branches,
+        selection.with_branch,
+        where.start if selection.units is not None else None,
+        selection.pending,
+    )

@@ -12,10 +12,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from gitops_engine.affected import RenderedState
 from gitops_engine.forge import Forge, Issue, PullRequest
 from gitops_engine.git import Git
 from gitops_engine.loading import load_snapshot
+from gitops_engine.provenance import RenderedState
 from gitops_engine.rollout import read_marker
 from gitops_engine.source import PLATFORM_FILE, GitSource
 from gitops_engine.versions import VersionNames

@@ -251,6 +251,17 @@ class Git:
             offset += size + 1
         return found
 
+    def object_ids(self, specs: Sequence[str]) -> list[str | None]:
+        """The object id each `rev:path` names, None where there is none (one `cat-file --batch-check`)."""
+        out = self.run_bytes(
+            "cat-file", "--batch-check=%(objectname)", input=("\n".join(specs) + "\n").encode()
+        )
+        return [None if line.endswith(" missing") else line.strip() for line in out.decode().splitlines()]
+
+    def has_commit(self, sha: str) -> bool:
+        """Is `sha` a commit whose object this clone holds?"""
+        return self.ok("cat-file", "-e", f"{sha}^{{commit}}")
+
     def grep_files(self, commit: str, patterns: Sequence[str], pathspec: str) -> list[str]:
         """Paths of the files of a commit matching `pathspec` (glob magic: `*` stays within a folder) whose content
         matches any of the extended regular expressions `patterns`: one `git grep` (threaded C over the blobs, ~3x
@@ -315,6 +326,10 @@ class Git:
         )
         return {sha: rest for sha, *rest in (line.split() for line in out.splitlines() if line.strip())}
 
+    def same_content(self, a: str, b: str, pathspec: str) -> bool:
+        """Do two commits hold the same files under `pathspec` (`diff --quiet`)?"""
+        return self.ok("diff", "--quiet", a, b, "--", pathspec)
+
     def paths_changed_by(self, commit: str, path: str) -> list[str]:
         """Files under `path` that `commit` changes against its first parent ([] for a root commit)."""
         out = self.run(
@@ -331,10 +346,55 @@ class Git:
         )
         return [p for p in out.split("\0") if p]
 
+    def commits_between(self, start: str, end: str) -> set[str]:
+        """The commits reachable from `end` and not from `start` (`rev-list start..end`)."""
+        return set(self.run("rev-list", f"{start}..{end}").split())
+
+    def last_commit_touching(self, start: str, end: str, pathspec: str) -> str:
+        """The newest commit of `start..end` that changes `pathspec`; "" when none does."""
+        return self.run("log", "-1", "--format=%H", f"{start}..{end}", "--", pathspec, check=False).strip()
+
+    def commit_emails(self, heads: Sequence[str], exclude: str) -> list[tuple[str, str, str]]:
+        """(commit, author email, committer email) of every commit reachable from `heads` and not from `exclude`
+        (one `git log`)."""
+        out = self.run("log", "--format=%H%x00%ae%x00%ce", *heads, "--not", exclude)
+        found: list[tuple[str, str, str]] = []
+        for line in out.splitlines():
+            sha, author, committer = line.split("\0")
+            found.append((sha, author, committer))
+        return found
+
+    def last_commit_with(self, head: str, text: str, committer: str) -> tuple[str, str, str] | None:
+        """(commit, parents, message) of the newest first-parent commit of `head` committed by `committer` whose
+        message holds `text` (a fixed string: bot addresses hold regex characters, `1234+app[bot]@…`)."""
+        out = self.run(
+            "log",
+            "--first-parent",
+            "-n",
+            "1",
+            "--fixed-strings",
+            f"--grep={text}",
+            f"--committer=<{committer}>",
+            "--format=%H%x00%P%x00%B",
+            head,
+            check=False,
+        )
+        if not out:
+            return None
+        sha, parents, body = out.split("\0", 2)
+        return sha, parents, body
+
     def local_refs(self, prefixes: Sequence[str]) -> dict[str, str]:
         """ref -> sha for local refs under the prefixes (one `for-each-ref`)."""
         out = self.run("for-each-ref", "--format=%(refname) %(objectname)", *prefixes)
         return dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
+
+    def merged_refs(self, into: str, prefix: str) -> set[str]:
+        """The heads of the refs under `prefix` that `into` contains (one `for-each-ref --merged`)."""
+        return set(self.run("for-each-ref", f"--merged={into}", "--format=%(objectname)", prefix).split())
+
+    def has_remote(self, remote: str) -> bool:
+        return self.ok("remote", "get-url", remote)
 
     def remote_refs(self, remote: str, patterns: Sequence[str]) -> dict[str, str]:
         """ref -> sha on a remote (one `ls-remote`)."""

@@ -24,8 +24,8 @@ from gitops_engine.model import LOCK_FILE, SHARED_FOLDER, Environment, is_dns_la
 from gitops_engine.yamlio import Document
 
 if TYPE_CHECKING:
-    from gitops_engine.affected import Plan, UnitPlan
     from gitops_engine.loading import Snapshot
+    from gitops_engine.plan import Plan, UnitPlan
 
 BRANCH_PREFIX = names.BRANCH_PREFIX
 AUTOMERGE_SUFFIX = ".automerge"
@@ -295,7 +295,7 @@ def _wave_of(envs: Iterable[str], config: RolloutConfig) -> int:
 
 
 def _removes_data(unit: UnitPlan, snapshot: Snapshot, env: str) -> bool:
-    from gitops_engine.affected import DATA_KINDS
+    from gitops_engine.plan import DATA_KINDS
 
     environment = snapshot.environments.get(env)
     if environment is None or environment.type != "production":
@@ -373,7 +373,7 @@ def pull_groups(parts: Iterable[UnitPlan], group_by: Group) -> list[PullGroup]:
 
 
 # -------------------------------------------------------------------------------------------------------------
-# The rollout marker in pull-request bodies
+# The rollout marker in pull-request bodies (written by publishing.describe.rollout_marker)
 
 
 @dataclass(frozen=True)
@@ -384,19 +384,6 @@ class RolloutMarker:
     automerge: bool = False
     group: Group = "workload"
     versions: Mapping[str, str] = field(default_factory=dict)
-
-
-def rollout_marker(group: PullGroup, versions: Mapping[str, str]) -> str:
-    payload = {
-        "automerge": group.automerge,
-        "environments": group.environments,
-        "group": group.group,
-        "units": group.names,
-        "versions": dict(sorted(versions.items())),
-        "wave": group.wave,
-    }
-    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return ROLLOUT_MARKER.format(payload=text.replace("--", "-\\u002d"))
 
 
 def read_marker(body: str, branch: str) -> RolloutMarker | None:

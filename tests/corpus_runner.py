@@ -301,7 +301,17 @@ def _serve(warm: Path | None) -> None:
     # Import every command module now, once, so that each forked child starts with the engine loaded.
     for module in pkgutil.iter_modules(gitops_engine.commands.__path__):
         importlib.import_module(f"gitops_engine.commands.{module.name}")
-    for name in ("render", "publishing", "affected", "loading", "matching", "forge.local", "templating"):
+    for name in (
+        "render",
+        "reconcile",
+        "plan",
+        "candidates",
+        "batch",
+        "loading",
+        "matching",
+        "forge.local",
+        "templating",
+    ):
         importlib.import_module(f"gitops_engine.{name}")
     if warm is not None:
         _warm_template_cache(warm)

@@ -15,7 +15,8 @@ from testing.world import World, world_from
 from gitops_engine.budget import BUDGET_REF, LEDGER_FILE, WriteBudget, parse_ledger
 from gitops_engine.forge.local import LocalForge
 from gitops_engine.git import Git, default_identity
-from gitops_engine.publishing import RunReport, process_repo
+from gitops_engine.publishing.report import RunReport
+from gitops_engine.reconcile import process as process_repo
 
 START = 1_700_000_000.0  # the simulated hour starts here
 BUDGET = 3

@@ -30,12 +30,12 @@ from testing.faults import fault_env
 from testing.repos import git
 from testing.world import World, prepare_world
 
-from gitops_engine import publishing
+from gitops_engine import reconciled
 from gitops_engine.budget import BUDGET_REF
 from gitops_engine.forge import PullRequestDraft
 from gitops_engine.forge.local import LocalForge
 from gitops_engine.git import ENGINE_EMAIL, default_identity
-from gitops_engine.publishing import process_repo
+from gitops_engine.reconcile import process as process_repo
 
 PG_17 = ("definitions/postgres/pg-incluster.yaml", "postgres:16.4", "postgres:17.0")
 PG_TUNED = ("definitions/postgres/pg-tuned.yaml", '"300"', '"400"')
@@ -159,7 +159,7 @@ def _uninterrupted(
     ]
     assert sorted(expected["refs"]) == [
         "HEAD",
-        publishing.RECONCILED_REF,
+        reconciled.RECONCILED_REF,
         "refs/heads/gitops-engine/shop/catalog",
         "refs/heads/gitops-engine/shop/orders",
         "refs/heads/main",

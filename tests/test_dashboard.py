@@ -12,7 +12,7 @@ from testing.world import World
 from gitops_engine.dashboard import MARKER, TITLE
 from gitops_engine.forge.local import LocalForge
 from gitops_engine.git import default_identity
-from gitops_engine.publishing import process_repo
+from gitops_engine.reconcile import process as process_repo
 
 PG = "definitions/postgres/pg-incluster.yaml"
 SHOP_PG = ["shop/catalog", "shop/orders"]

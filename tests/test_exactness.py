@@ -25,7 +25,8 @@ from testing.world import World
 from gitops_engine.forge.local import LocalForge
 from gitops_engine.git import default_identity
 from gitops_engine.loading import load_snapshot
-from gitops_engine.publishing import BRANCH_PREFIX, process_repo
+from gitops_engine.publishing import BRANCH_PREFIX
+from gitops_engine.reconcile import process as process_repo
 from gitops_engine.source import WorkTreeSource
 from gitops_engine.tree import build_tree
 

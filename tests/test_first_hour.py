@@ -21,7 +21,7 @@ from testing.world import World
 from gitops_engine.commands.demo import engine_command
 from gitops_engine.forge.local import LocalForge
 from gitops_engine.git import default_identity
-from gitops_engine.publishing import process_repo
+from gitops_engine.reconcile import process as process_repo
 
 CHECKOUT = "workloads/payments/checkout-api/score.yaml"
 PRODUCT_OVERRIDE = "workloads/catalog/product-api/overrides.production.yaml"

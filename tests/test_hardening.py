@@ -19,7 +19,7 @@ from testing.world import World
 from gitops_engine import names
 from gitops_engine.forge.local import LocalForge
 from gitops_engine.git import default_identity
-from gitops_engine.publishing import process_repo
+from gitops_engine.reconcile import process as process_repo
 
 PG = "definitions/postgres/postgres-incluster.yaml"
 ES_MANAGED = "definitions/elasticsearch/elasticsearch-managed.yaml"  # the template's static definition

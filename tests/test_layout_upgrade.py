@@ -24,7 +24,7 @@ from testing.world import World, world_from
 from gitops_engine.forge.local import LocalForge
 from gitops_engine.git import ENGINE_EMAIL, ENGINE_NAME, default_identity
 from gitops_engine.loading import load_snapshot
-from gitops_engine.publishing import process_repo
+from gitops_engine.reconcile import process as process_repo
 from gitops_engine.source import WorkTreeSource
 from gitops_engine.tree import build_tree
 

@@ -23,20 +23,24 @@ from testing.repos import git
 from testing.scenario import ENVIRONMENTS, PLATFORM_YAML, WORKLOADS, environment, score
 from testing.world import World
 
-from gitops_engine import RENDER_VERSION, publishing
-from gitops_engine.affected import RenderedState, plan_changes
+from gitops_engine import RENDER_VERSION, reconcile, reconciled
 from gitops_engine.errors import GitopsError
 from gitops_engine.forge import PullRequest
 from gitops_engine.forge.local import LocalForge
 from gitops_engine.git import ENGINE_EMAIL, Git, default_identity
 from gitops_engine.loading import load_snapshot
 from gitops_engine.model import LOCK_FILE
-from gitops_engine.publishing import HUMAN_MARKER, RunReport, process_repo
+from gitops_engine.plan import plan_changes
+from gitops_engine.provenance import RenderedState
+from gitops_engine.publishing import describe
+from gitops_engine.publishing.describe import HUMAN_MARKER
+from gitops_engine.publishing.report import RunReport
+from gitops_engine.reconcile import process as process_repo
 from gitops_engine.source import GitSource, WorkTreeSource
 from gitops_engine.tree import build_tree
 
 PG_INCLUSTER = "definitions/postgres/pg-incluster.yaml"
-RECONCILED = publishing.RECONCILED_REF
+RECONCILED = reconciled.RECONCILED_REF
 PG_17 = (PG_INCLUSTER, "postgres:16.4", "postgres:17.0")
 SHOP_PG = ["shop/catalog", "shop/orders"]  # the workloads pg-incluster serves (development and staging)
 
@@ -902,7 +906,7 @@ def test_a_broken_workload_blocks_nothing_else(world: World) -> None:
     (commit,) = engine_commits(world, pushed)
     assert {unit_of(p) for p in world.changed(pushed, commit)} == {"shop/cart"}
     assert unit_files(world, "main", "shop/orders") == held  # never blanked because of an error
-    assert publishing.SOURCE_TRAILER not in world.rgit("log", "-1", "--format=%B", commit)  # not reconciled
+    assert reconciled.SOURCE_TRAILER not in world.rgit("log", "-1", "--format=%B", commit)  # not reconciled
     # Fixed later: the next run (whatever its --base) renders orders.
     fixed = world.push_change(
         {"workloads/shop/orders/score.yaml": orders.replace("orders:1.0.0", "orders:1.0.1")}
@@ -944,7 +948,7 @@ def test_workers_plan_exactly_what_one_process_plans(
         plan = plan_changes(
             snapshot,
             RenderedState(repo, main, full=True),
-            describe=lambda unit: f"{os.getpid()}\n{publishing.pull_body(repo, unit)}",  # noqa: B023
+            describe=lambda unit: f"{os.getpid()}\n{describe.pull_body(repo, unit)}",  # noqa: B023
         )
         planners[workers] = {int((u.body or "0").split("\n", 1)[0]) for u in plan.units.values() if u.body}
         plans[workers] = (
@@ -1076,7 +1080,7 @@ def test_human_commit_on_a_pull_request_branch_is_never_overwritten(upgraded: tu
 
 def test_main_moving_during_a_run_loses_nothing(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     pushed = world.push_change(world.edit("workloads/shop/cart/score.yaml", "cart:2.0.0", "cart:2.1.0"))
-    real_plan = publishing.plan_changes
+    real_plan = reconcile.plan_changes
     calls: list[str] = []
 
     def plan_then_someone_pushes(*args: Any, **kwargs: Any) -> Any:
@@ -1091,7 +1095,7 @@ def test_main_moving_during_a_run_loses_nothing(world: World, monkeypatch: pytes
             calls.append("again")
         return plan
 
-    monkeypatch.setattr(publishing, "plan_changes", plan_then_someone_pushes)
+    monkeypatch.setattr(reconcile, "plan_changes", plan_then_someone_pushes)
     report, _ = process_api(world)
 
     concurrent = calls[0]

@@ -33,7 +33,9 @@ from gitops_engine.forge.github import GitHubForge
 from gitops_engine.git import ENGINE_EMAIL, ENGINE_NAME, Identity
 from gitops_engine.loading import load_snapshot
 from gitops_engine.model import LOCK_FILE
-from gitops_engine.publishing import HUMAN_MARKER, RunReport, process_repo
+from gitops_engine.publishing.describe import HUMAN_MARKER
+from gitops_engine.publishing.report import RunReport
+from gitops_engine.reconcile import process as process_repo
 from gitops_engine.source import WorkTreeSource
 from gitops_engine.tree import build_tree
 

@@ -17,7 +17,8 @@ from gitops_engine.forge.local import LocalForge
 from gitops_engine.git import default_identity
 from gitops_engine.loading import load_snapshot
 from gitops_engine.model import LOCK_FILE
-from gitops_engine.publishing import RunReport, process_repo
+from gitops_engine.publishing.report import RunReport
+from gitops_engine.reconcile import process as process_repo
 from gitops_engine.rollout import BranchName, parse_branch, read_marker, unit_of_branch, waves
 from gitops_engine.source import WorkTreeSource
 from gitops_engine.tree import build_tree

@@ -13,7 +13,7 @@ from testing.small_platform import BASE_PLATFORM, PG_DEV_YAML
 
 from gitops_engine.forge.local import LocalForge
 from gitops_engine.git import default_identity
-from gitops_engine.publishing import process_repo
+from gitops_engine.reconcile import process as process_repo
 
 HEAVY = ("jinja2", "jsonschema", "httpx")
 FILES = ("gitops-engine.lock", "manifest.yaml")

@@ -13,7 +13,7 @@ from testing.world import World
 from gitops_engine.forge.local import LocalForge
 from gitops_engine.git import Git, default_identity
 from gitops_engine.loading import load_snapshot
-from gitops_engine.publishing import process_repo
+from gitops_engine.reconcile import process as process_repo
 from gitops_engine.source import GitSource
 from gitops_engine.versions import VersionNames
 

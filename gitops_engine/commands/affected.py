@@ -39,7 +39,7 @@ def affected(repo: Path, base: str, head: str, output_format: str, out: TextIO |
         )
         out.write("\n")
     elif output_format == "markdown":
-        from gitops_engine.commands.preview import preview_markdown
+        from gitops_engine.publishing.describe import preview_markdown
 
         with Git(repo) as git:
             out.write(preview_markdown(git, effect))

@@ -21,7 +21,8 @@ from gitops_engine.commands.init import create_platform_repo
 from gitops_engine.errors import UsageError
 from gitops_engine.forge.local import LocalForge
 from gitops_engine.git import Git, Identity, clone_repository, default_identity
-from gitops_engine.publishing import RunReport, process_repo
+from gitops_engine.publishing.report import RunReport
+from gitops_engine.reconcile import process as process_repo
 
 DEVELOPER = Identity("Dana Developer", "dana@example.com")
 INFRA = Identity("Ian Infra", "ian@example.com")

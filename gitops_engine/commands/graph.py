@@ -8,7 +8,8 @@ from typing import TextIO
 
 from gitops_engine.errors import UsageError
 from gitops_engine.loading import load_snapshot
-from gitops_engine.render import RenderedUnit, Renderer, UnitFailure
+from gitops_engine.publishing.describe import to_dot, to_mermaid
+from gitops_engine.render import Renderer, UnitFailure
 from gitops_engine.source import WorkTreeSource
 
 
@@ -31,52 +32,3 @@ def graph(
         return 1
     out.write(to_dot(unit) if output_format == "dot" else to_mermaid(unit))
     return 0
-
-
-def _nodes(unit: RenderedUnit) -> tuple[str, list[tuple[str, str, str]], list[tuple[str, str]]]:
-    """(workload label, [(node id, label, definition)], [(from, to)])."""
-    workload_label = f"{unit.unit} ({unit.env})"
-    nodes: list[tuple[str, str, str]] = []
-    edges: list[tuple[str, str]] = []
-    for index, resource in enumerate(r for r in unit.provenance["resources"] if r["type"] != "workload"):
-        node = f"r{index}"
-        shared = " shared" if resource["shared"] else ""
-        nodes.append(
-            (
-                node,
-                f"{resource['name']}: {resource['type']}{shared}",
-                f"{resource['definition']}@{resource['version']}",
-            )
-        )
-    ids = {
-        r["name"]: f"r{i}"
-        for i, r in enumerate(r for r in unit.provenance["resources"] if r["type"] != "workload")
-    }
-    for resource in unit.provenance["resources"]:
-        if resource["type"] == "workload":
-            continue
-        edges.append(("w", ids[resource["name"]]))
-        for dep in resource["depends_on"]:
-            edges.append((ids[resource["name"]], ids[dep]))
-    return workload_label, nodes, edges
-
-
-def to_mermaid(unit: RenderedUnit) -> str:
-    label, nodes, edges = _nodes(unit)
-    lines = ["graph LR", f'  w["{label}"]']
-    for node, text, definition in nodes:
-        lines.append(f'  {node}["{text}<br/><small>{definition}</small>"]')
-    for a, b in edges:
-        lines.append(f"  {a} --> {b}")
-    return "\n".join(lines) + "\n"
-
-
-def to_dot(unit: RenderedUnit) -> str:
-    label, nodes, edges = _nodes(unit)
-    lines = ["digraph workload {", "  rankdir=LR;", f'  w [label="{label}", shape=box];']
-    for node, text, definition in nodes:
-        lines.append(f'  {node} [label="{text}\\n{definition}"];')
-    for a, b in edges:
-        lines.append(f"  {a} -> {b};")
-    lines.append("}")
-    return "\n".join(lines) + "\n"

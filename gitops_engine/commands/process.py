@@ -6,12 +6,12 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from gitops_engine import ghactions
+from gitops_engine import ghactions, reconcile
 from gitops_engine.forge import open_forge
 from gitops_engine.git import default_identity
 from gitops_engine.loading import load_settings
 from gitops_engine.progress import Progress, counting_forge
-from gitops_engine.publishing import RunReport, process_repo
+from gitops_engine.publishing.report import RunReport
 
 
 def process(
@@ -33,7 +33,7 @@ def process(
     progress = Progress.for_command(stdout=out)
     with progress.section("gitops-engine process: plan, commit, pull requests"):
         progress.start("reconciling main")
-        report = process_repo(
+        report = reconcile.process(
             repo,
             None if forge is None else counting_forge(forge, progress),
             default_identity(),

@@ -12,7 +12,7 @@ from gitops_engine.batch import TreeBuild, build_tree
 from gitops_engine.git import blob_id
 from gitops_engine.loading import load_snapshot
 from gitops_engine.progress import Progress
-from gitops_engine.publishing import PendingRenderings, pending_renderings
+from gitops_engine.publishing.pending import PendingRenderings, pending_renderings
 from gitops_engine.source import WorkTreeSource
 from gitops_engine.tree import TreeChanges, diff_tree, existing_rendered, rendered_units, write_tree
 from gitops_engine.units import Unit

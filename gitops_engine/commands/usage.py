@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from gitops_engine.affected import RenderedState
 from gitops_engine.errors import ForgeError, UsageError, did_you_mean
 from gitops_engine.forge import open_forge
 from gitops_engine.git import Git
 from gitops_engine.loading import load_snapshot
-from gitops_engine.publishing import unit_of_branch
+from gitops_engine.provenance import RenderedState
+from gitops_engine.rollout import unit_of_branch
 from gitops_engine.source import GitSource
 from gitops_engine.versions import VersionNames
 

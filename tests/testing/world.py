@@ -8,7 +8,7 @@ from pathlib import Path
 
 from gitops_engine.forge.local import LocalForge
 from gitops_engine.git import default_identity
-from gitops_engine.publishing import process_repo
+from gitops_engine.reconcile import process as process_repo
 
 from .golden import rendered_objects
 from .repos import FileSpec, clone, git, make_repo, write_files
