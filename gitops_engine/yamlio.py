@@ -132,22 +132,27 @@ def _memoise_resolve(cls: Any) -> None:
     cls.resolve = resolve
 
 
+# The core schema's implicit scalars (YAML 1.2, as Kubernetes' YAML reader also takes `1e3` and `0o7`), as
+# (tag, pattern, first characters).
+_CORE_SCHEMA: list[tuple[str, str, Any]] = [
+    ("tag:yaml.org,2002:bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
+    (
+        "tag:yaml.org,2002:int",
+        r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$",
+        "-+0123456789",
+    ),
+    (
+        "tag:yaml.org,2002:float",
+        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
+        "-+0123456789.",
+    ),
+    ("tag:yaml.org,2002:null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
+    ("tag:yaml.org,2002:merge", r"^(?:<<)$", "<"),
+]
+
+
 def _install_core_schema_resolvers() -> None:
-    for tag, regexp, first in [
-        ("tag:yaml.org,2002:bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
-        (
-            "tag:yaml.org,2002:int",
-            r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$",
-            "-+0123456789",
-        ),
-        (
-            "tag:yaml.org,2002:float",
-            r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
-            "-+0123456789.",
-        ),
-        ("tag:yaml.org,2002:null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
-        ("tag:yaml.org,2002:merge", r"^(?:<<)$", "<"),
-    ]:
+    for tag, regexp, first in _CORE_SCHEMA:
         _Loader.add_implicit_resolver(tag, re.compile(regexp), list(first))
 
 
@@ -427,6 +432,10 @@ class _Dumper(_BaseDumper):  # type: ignore[misc,valid-type]
         return super().represent_data(data)  # type: ignore[no-any-return]
 
 
+# A string that either schema reads as something else must be quoted: PyYAML's dumper knows YAML 1.1's scalars
+# only, so without these `1e3` and `0o7` would be written plain and read back (by us and by Kubernetes) as numbers.
+for _tag, _regexp, _first in _CORE_SCHEMA:
+    _Dumper.add_implicit_resolver(_tag, re.compile(_regexp), list(_first))
 _memoise_resolve(_Dumper)
 
 

@@ -197,13 +197,20 @@ TRICKY = [
     "key:",
     "?q",
     "x" * 200,
+    # numbers only under YAML 1.2's core schema (which the engine and Kubernetes read), not under PyYAML's 1.1
+    "1e3",
+    "1E3",
+    "+1e3",
+    "-1e-3",
+    "1.0e3",
+    "0o7",
 ]
 
 
 def _random_value(rng: random.Random, depth: int) -> Any:
     pick = rng.random()
     if depth > 3 or pick < 0.5:
-        return rng.choice([*TRICKY, "1e3", "0o7", 0, -7, 12345678901234567890, True, False, None, 1.5])
+        return rng.choice([*TRICKY, 0, -7, 12345678901234567890, True, False, None, 1.5])
     if pick < 0.75:
         return [_random_value(rng, depth + 1) for _ in range(rng.randint(0, 3))]
     return {rng.choice(TRICKY[1:]) + str(i): _random_value(rng, depth + 1) for i in range(rng.randint(0, 3))}
@@ -221,3 +228,9 @@ def test_the_fast_dump_writes_what_pyyaml_writes_byte_for_byte(seed: int) -> Non
 def test_every_tricky_string_reads_back_as_itself(text: str) -> None:
     document = {text or "empty": text, "list": [text]}
     assert load_document(dump(document), "back.yaml").data == document
+
+
+def test_strings_that_yaml_1_2_reads_as_numbers_are_quoted() -> None:
+    # Kubernetes reads `1e3` and `0o7` as numbers: a Score variable "1e3" must stay a string in the manifest.
+    assert dump({"v": "1e3", "w": ["0o7"], "x": "+1E-3"}) == "v: '1e3'\nw:\n- '0o7'\nx: '+1E-3'\n"
+    assert dump({"v": 1000.0, "w": 7}) == "v: 1000.0\nw: 7\n"
