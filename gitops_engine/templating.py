@@ -3,7 +3,7 @@ lives in sandbox.py).
 
 Jinja2 is imported only for a template that needs it. Most templates are YAML text with a few `{{ name.name }}`
 values (`{{ resource.uid }}`, `{{ workload.team }}`); those are checked and rendered here, without Jinja, to the
-same bytes Jinja writes (tests/test_templating_plain.py compares the two), and anything else (filters, blocks,
+same bytes Jinja writes (tests/test_plain_templates.py compares the two), and anything else (filters, blocks,
 comments, a missing or non-scalar value, a carriage return) goes to the sandbox. A single workload change whose
 definitions need no more then starts ~60 ms sooner.
 """
