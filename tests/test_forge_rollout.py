@@ -436,10 +436,11 @@ def test_a_team_the_organisation_lacks_is_logged_and_left_out(
         forge.close()
 
 
-def test_a_token_that_may_not_read_teams_still_opens_the_labelled_pull_request(
+def test_a_token_that_may_not_read_teams_requests_them_over_rest(
     bare: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Reading a team needs the organisation permission Members: read; without it GitHub answers 403."""
+    """Reading a team needs the organisation permission Members: read; without it GitHub answers 403, and the team
+    is requested over REST (which needs no team id): one more write, counted before it is made."""
     with FakeGitHub(bare, labels=("gitops-engine",)) as github:
         forge = github_forge(github)
         github.inject(
@@ -450,16 +451,21 @@ def test_a_token_that_may_not_read_teams_still_opens_the_labelled_pull_request(
             times=1,
         )
         branch = push_branch(bare, "shop/orders", {"rendered/a.yaml": "a: 2\n"})
+        wanted = draft(branch, labels=("gitops-engine",), reviewers=("shop",))
 
-        pull = forge.create_pull_request(draft(branch, labels=("gitops-engine",), reviewers=("shop",)))
+        assert forge.draft_writes(wanted) == 3
+        pull = forge.create_pull_request(wanted)
 
-        assert (pull.labels, pull.reviewers) == (("gitops-engine",), ())
+        assert (pull.labels, pull.reviewers) == (("gitops-engine",), ("shop",))
         assert follow_ups(github) == [["addLabelsToLabelable"]]
-        assert forge.stats.writes == 2
+        assert forge.stats.writes == 3
+        assert github.pull(pull.number).requested_teams == ["shop"]
         assert (
-            "GitHub shows no team 'shop' in octo-org to this token (403 Resource not accessible by integration): no "
-            "review requested from it; give the GitHub App the organisation permission Members: read"
+            "this token may not read team 'shop' of octo-org (Resource not accessible by integration): its review "
+            "is requested over REST, one more write a pull request; give the GitHub App the organisation "
+            "permission Members: read"
         ) in caplog.text
+        assert github.spec_violations == []
         forge.close()
 
 

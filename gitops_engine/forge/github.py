@@ -89,6 +89,7 @@ class GitHubForge:
         self._team_ids: dict[
             str, str | None
         ] = {}  # team slug -> node id, None when the organisation has none
+        self._unreadable: set[str] = set()  # team slugs this token may not read (no Members: read)
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None, **options: Any) -> GitHubForge:
@@ -281,10 +282,13 @@ class GitHubForge:
     # -- the follow-up: labels, reviewers and auto-merge in one GraphQL request ---------------------------------------
 
     def _follow_up_writes(self, wanted: FollowUp) -> int:
-        """Writes `_follow_up(…, wanted)` takes: the GraphQL request, and a create for each label the repository
-        lacks."""
+        """Writes `_follow_up(…, wanted)` takes: the GraphQL request, a create for each label the repository
+        lacks, and a REST review request for teams the token may not read (see `_lookup_teams`)."""
         self._read_labels(wanted.labels)
-        return bool(wanted) + sum(self._label_ids[label] is None for label in dict.fromkeys(wanted.labels))
+        readable = self._lookup_teams(wanted.teams)
+        graphql = bool(wanted.labels or readable or wanted.automerge)
+        creates = sum(self._label_ids[label] is None for label in dict.fromkeys(wanted.labels))
+        return graphql + creates + bool(self._unreadable_teams(wanted.teams))
 
     def _follow_up(self, pull: Json, wanted: FollowUp) -> Json:
         """Send `wanted` for the pull request `pull` (its REST JSON) as one GraphQL request; `pull` as GitHub has it
@@ -292,6 +296,7 @@ class GitHubForge:
         labels or auto-merge it refuses raise `ForgeError`, after whatever else the request did."""
         label_ids = self._ensure_labels(wanted.labels)
         team_ids = self._lookup_teams(wanted.teams)
+        pull = self._request_unreadable_teams(pull, self._unreadable_teams(wanted.teams))
         wanted = FollowUp(tuple(label_ids), tuple(team_ids), wanted.automerge)
         if not wanted:
             return pull
@@ -368,16 +373,27 @@ class GitHubForge:
         return ids
 
     def _lookup_teams(self, slugs: tuple[str, ...]) -> dict[str, str]:
-        """The node ids of teams `slugs` of the repository's organisation, read once per run (reading a team needs
-        the organisation permission Members: read); a team that does not exist, or the token cannot see, is logged
-        and left out: the pull request is still worth having."""
+        """The node ids of teams `slugs` of the repository's organisation, read once per run. Reading a team needs
+        the organisation permission Members: read: a token without it (403) gets its teams requested over REST
+        instead (`_request_unreadable_teams`: one more write). A team that does not exist (404) is logged and left
+        out: the pull request is still worth having."""
         for slug in slugs:
-            if slug in self._team_ids:
+            if slug in self._team_ids or slug in self._unreadable:
                 continue
             response = self.http.request(
                 "GET", f"orgs/{quote(self.owner, safe='')}/teams/{quote(slug, safe='')}"
             )
-            if response.status_code in (403, 404):
+            if response.status_code == 403:
+                log.warning(
+                    "this token may not read team %r of %s (%s): its review is requested over REST, one more "
+                    "write a pull request; give the GitHub App the organisation permission Members: read",
+                    slug,
+                    self.owner,
+                    self.http.message(response),
+                )
+                self._unreadable.add(slug)
+                continue
+            if response.status_code == 404:
                 log.warning(
                     "GitHub shows no team %r in %s to this token (%d %s): no review requested from it; give the "
                     "GitHub App the organisation permission Members: read, or check the CODEOWNERS team",
@@ -389,7 +405,34 @@ class GitHubForge:
                 self._team_ids[slug] = None
                 continue
             self._team_ids[slug] = str(self.http.expect(response, 200)["node_id"])
-        return {slug: node for slug in slugs if (node := self._team_ids[slug]) is not None}
+        return {slug: node for slug in slugs if (node := self._team_ids.get(slug)) is not None}
+
+    def _unreadable_teams(self, slugs: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(slug for slug in dict.fromkeys(slugs) if slug in self._unreadable)
+
+    def _request_unreadable_teams(self, pull: Json, teams: tuple[str, ...]) -> Json:
+        """`pull` after requesting review from `teams` over REST (POST requested_reviewers, which needs no team
+        ids); GitHub refusing a team (422: no access to the repository) is logged, not fatal."""
+        if not teams:
+            return pull
+        number = int(pull["number"])
+        response = self.http.request(
+            "POST",
+            self._repo_path(f"pulls/{number}/requested_reviewers"),
+            json={"team_reviewers": list(teams)},
+        )
+        if response.status_code == 422:
+            log.warning(
+                "GitHub would not request review from %s on #%d (%s): give the teams access to %s",
+                ", ".join(teams),
+                number,
+                self.http.message(response),
+                self.repository,
+            )
+            return pull
+        result = dict(pull)
+        result["requested_teams"] = self.http.expect(response, 201).get("requested_teams", [])
+        return result
 
     def _missing_teams(self, number: int, data: Json, reviewers: tuple[str, ...]) -> tuple[str, ...]:
         current_teams = _team_slugs(data)
