@@ -157,6 +157,22 @@ ENVIRONMENT_VALUES = {
 }
 
 
+# What both workload definitions give every Pod: the restricted Pod Security Standard and the team label.
+RESTRICTED_WORKLOAD = """\
+automountServiceAccountToken: false
+podSecurityContext:
+  runAsNonRoot: true
+  seccompProfile:
+    type: RuntimeDefault
+containerSecurityContext:
+  allowPrivilegeEscalation: false
+  capabilities:
+    drop: [ALL]
+labels:
+  example.com/team: {{ workload.team }}
+"""
+
+
 def environment(env: str) -> p.File:
     given = ENVIRONMENT_VALUES[env]
     values = {
@@ -488,20 +504,7 @@ port: {{ target.ports[resource.params.port].port }}
         "workload",
         description="One replica and the restricted Pod Security Standard everywhere.",
         criteria=[{}],
-        template_outputs="""\
-replicas: 1
-automountServiceAccountToken: false
-podSecurityContext:
-  runAsNonRoot: true
-  seccompProfile:
-    type: RuntimeDefault
-containerSecurityContext:
-  allowPrivilegeEscalation: false
-  capabilities:
-    drop: [ALL]
-labels:
-  example.com/team: {{ workload.team }}
-""",
+        template_outputs=f"replicas: 1\n{RESTRICTED_WORKLOAD}",
         schema=True,
     ),
     p.definition(
@@ -509,20 +512,7 @@ labels:
         "workload",
         description="Three replicas and a PodDisruptionBudget in production.",
         criteria=[{"env_type": "production"}],
-        template_outputs="""\
-replicas: 3
-automountServiceAccountToken: false
-podSecurityContext:
-  runAsNonRoot: true
-  seccompProfile:
-    type: RuntimeDefault
-containerSecurityContext:
-  allowPrivilegeEscalation: false
-  capabilities:
-    drop: [ALL]
-labels:
-  example.com/team: {{ workload.team }}
-""",
+        template_outputs=f"replicas: 3\n{RESTRICTED_WORKLOAD}",
         manifests="""\
 - apiVersion: policy/v1
   kind: PodDisruptionBudget

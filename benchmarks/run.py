@@ -317,21 +317,26 @@ def child_render(repo: Path, scratch: Path) -> dict[str, Any]:
             shutil.copy2(source, fresh / top)
     score_files = sorted(str(p) for p in (work / "workloads").glob("*/*/score.yaml"))
 
-    # The floor's manifests: three objects per workload and environment, taken from the rendered tree (untimed).
+    # Every workload unit's objects, read once from the rendered tree (untimed): issue 12's floor dumps all of them
+    # as one file a unit; the older floor three of them (the Deployment or StatefulSet first), a file each.
+    unit_objects: list[tuple[str, list[Any]]] = [
+        (f"{env}/{folder.parent.name}/{folder.name}", unit_manifest(folder))
+        for env in ENVIRONMENTS
+        for folder in sorted((work / "rendered" / env).glob("*/*"))
+        if folder.parent.name != "_shared"
+    ]
     floor_objects: list[tuple[str, list[Any]]] = []
-    for env in ENVIRONMENTS:
-        for folder in sorted((work / "rendered" / env).glob("*/*")):
-            if folder.parent.name == "_shared":
-                continue
-            every = unit_manifest(folder)
-            first = [o for o in every if o.get("kind") in ("Deployment", "StatefulSet")]
-            chosen = (first + [o for o in every if o not in first])[:3]
-            floor_objects.append((f"{env}/{folder.parent.name}/{folder.name}", chosen))
+    for rel, every in unit_objects:
+        first = [o for o in every if o.get("kind") in ("Deployment", "StatefulSet")]
+        floor_objects.append((rel, (first + [o for o in every if o not in first])[:3]))
 
-    def floor() -> int:
+    def parse_scores() -> None:
         for path in score_files:
             with open(path, "rb") as handle:
                 yaml.load(handle.read(), Loader=yaml.CSafeLoader)
+
+    def floor() -> int:
+        parse_scores()
         target = scratch / "floor"
         for rel, objects in floor_objects:
             folder = target / rel
@@ -342,18 +347,8 @@ def child_render(repo: Path, scratch: Path) -> dict[str, Any]:
                     handle.write(text)
         return len(floor_objects)
 
-    # Issue 12's floor: every object of each unit (not three), dumped as one multi-document file per unit.
-    unit_objects: list[tuple[str, list[Any]]] = []
-    for env in ENVIRONMENTS:
-        for folder in sorted((work / "rendered" / env).glob("*/*")):
-            if folder.parent.name == "_shared":
-                continue
-            unit_objects.append((f"{env}/{folder.parent.name}/{folder.name}", unit_manifest(folder)))
-
     def floor_one_file() -> int:
-        for path in score_files:
-            with open(path, "rb") as handle:
-                yaml.load(handle.read(), Loader=yaml.CSafeLoader)
+        parse_scores()
         target = scratch / "floor-one-file"
         for rel, objects in unit_objects:
             folder = target / rel
