@@ -123,16 +123,17 @@ def _service_changed(git: Git, start: str, head: str, path: str) -> bool:
 # A run's candidates: the range's, narrowed by the engine's open pull requests
 
 
-@dataclass(frozen=True)
-class Selection:
-    """What a run plans: `units` (None: every unit, a full reconcile) against rendered/ as `state` holds it at
-    main; `with_branch`, the units with an engine branch (a pull request); `pending`, those of them this run leaves
-    as they are (their pull request is whole and nothing reached them)."""
+@dataclass
+class Candidates:
+    """What the run plans: `units` (None: every unit), against main's rendered `state`; `with_branch`: units with
+    an engine branch (they stand for units with a pull request); `pending`: those of them left as they are."""
 
-    state: RenderedState
     units: set[str] | None
+    state: RenderedState
+    branches: dict[str, str]  # the remote's engine branches (name -> head) as the run fetched them
     with_branch: set[str]
-    pending: set[str]
+    since: str | None = None  # where the run's range starts (None: every unit is checked)
+    pending: set[str] = field(default_factory=set)
 
 
 def select_candidates(
@@ -140,10 +141,10 @@ def select_candidates(
     main: str,
     start: str | None,
     snapshot: Snapshot,
-    branches: Mapping[str, str],
+    branches: dict[str, str],
     engine_email: str,
     reconciled: str | None,
-) -> Selection:
+) -> Candidates:
     """The units a run from `start` (None: everything) to `main` plans, in one call: the range's candidates, plus
     the units with a pull-request branch that something since their branch was made reaches, less those whose
     pull request is still pending as it is, plus every unit a team's group branch holds (a group pull request is
@@ -151,11 +152,11 @@ def select_candidates(
     run went over (see publishing.range_start)."""
     with_branch = {u for u in (unit_of_branch(b) for b in branches) if u}
     if start is None:
-        return Selection(RenderedState(git, main, full=True), None, with_branch, set())
+        return Candidates(None, RenderedState(git, main, full=True), branches, with_branch)
     state = RenderedState(git, main, full=False)
     candidates = candidates_from_range(git, start, main, snapshot, state, engine_email)
     if candidates is None:
-        return Selection(state, None, with_branch, set())
+        return Candidates(None, state, branches, with_branch)
     # Examined when the range reaches them (their pull request may be half-made: a run cut short after pushing
     # the branch), or when something since their branch was made reaches them and the branch is no longer fresh.
     reached, settled = _pulls_to_examine(
@@ -177,7 +178,7 @@ def select_candidates(
     # A team's group pull request is made again from all of its units whenever it is examined: the units its
     # branch holds are always planned, so none is dropped from it by mistake.
     candidates |= _group_branch_units(git, branches)
-    return Selection(state, candidates, with_branch, with_branch - candidates)
+    return Candidates(candidates, state, branches, with_branch, start, with_branch - candidates)
 
 
 def _pulls_to_examine(
@@ -280,31 +281,10 @@ def units_changed_by(git: Git, sha: str) -> set[str]:
 # The `candidates` stage of gitops_engine.reconcile
 
 
-@dataclass
-class Candidates:
-    """What the run plans: `units` (None: every unit), against main's rendered `state`; `with_branch`: units with
-    an engine branch (they stand for units with a pull request); `pending`: those of them left as they are."""
-
-    units: set[str] | None
-    state: RenderedState
-    branches: dict[str, str]  # the remote's engine branches (name -> head) as the run fetched them
-    with_branch: set[str]
-    since: str | None = None  # where the run's range starts (None: every unit is checked)
-    pending: set[str] = field(default_factory=set)
-
-
 def find_candidates(
     git: Git, synced: Synced, where: Range, snapshot: Snapshot, identity: Identity
 ) -> Candidates:
-    """The run's candidates (see select_candidates) as the reconcile's next stages take them."""
-    selection = select_candidates(
+    """The `candidates` stage of gitops_engine.reconcile: select_candidates over the run's range."""
+    return select_candidates(
         git, synced.main, where.start, snapshot, synced.branches, identity.email, where.reconciled
-    )
-    return Candidates(
-        selection.units,
-        selection.state,
-        synced.branches,
-        selection.with_branch,
-        where.start if selection.units is not None else None,
-        selection.pending,
     )

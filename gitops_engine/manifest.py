@@ -17,7 +17,7 @@ Folders rendered by engines before render version 3 held one file per object, `<
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from gitops_engine.model import LOCK_FILE
@@ -151,8 +151,3 @@ def object_changes(old: Mapping[str, bytes], new: Mapping[str, bytes]) -> list[O
     """The objects that differ between two sets, in the documented order."""
     keys = sorted(set(old) | set(new), key=order_key)
     return [ObjectChange(key, old.get(key), new.get(key)) for key in keys if old.get(key) != new.get(key)]
-
-
-def legacy_blobs(documents: Sequence[tuple[str, bytes]]) -> dict[str, bytes]:
-    """File name -> content the layout before render version 3 would have written for these objects."""
-    return {legacy_file_name(key): document for key, document in documents}

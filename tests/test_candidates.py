@@ -7,7 +7,7 @@ from pathlib import Path
 from testing.repos import commit_all, git
 from testing.small_platform import API_SCORE, PG_DEV_YAML, PLATFORM_YAML, WEB_SCORE
 
-from gitops_engine.candidates import Selection, candidates_from_range, select_candidates
+from gitops_engine.candidates import Candidates, candidates_from_range, select_candidates
 from gitops_engine.git import Git
 from gitops_engine.loading import load_snapshot
 from gitops_engine.provenance import RenderedState
@@ -69,7 +69,7 @@ def test_a_run_without_a_start_plans_every_unit_against_a_full_listing(platform_
     )
 
 
-def _select(repo: Path, start: str, head: str, branches: dict[str, str]) -> Selection:
+def _select(repo: Path, start: str, head: str, branches: dict[str, str]) -> Candidates:
     with Git(repo) as opened:
         snapshot = load_snapshot(GitSource(opened, head, lazy=True))
         return select_candidates(opened, head, start, snapshot, branches, "engine@example.com", None)

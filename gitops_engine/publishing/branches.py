@@ -13,11 +13,6 @@ from gitops_engine.rollout import PullGroup, branch_of, parse_branch
 PULL_LOOKUP_MAX = 20
 
 
-def branch_for(unit: str) -> str:
-    """The branch of a unit's pull request (its pull-request part: see gitops_engine.rollout for the others)."""
-    return branch_of(unit)
-
-
 def branch_units(git: Git, branch: str, sha: str) -> set[str]:
     """The units an engine branch proposes changes for."""
     parsed = parse_branch(branch)
@@ -44,7 +39,7 @@ def engine_pulls(forge: Forge, branches: set[str]) -> list[PullRequest]:
 def branches_to_ask(touched: set[str], groups: list[PullGroup], branches: dict[str, str]) -> set[str]:
     """The branches whose open pull requests a run needs: its units' pull-request branches, their automerge
     branches and every group branch that exists, and the branches of the pull requests it wants."""
-    asked = {branch_for(u) for u in touched} | {g.branch for g in groups}
+    asked = {branch_of(u) for u in touched} | {g.branch for g in groups}
     for branch in branches:
         parsed = parse_branch(branch)
         if parsed is not None and (parsed.is_group or parsed.unit in touched):

@@ -11,8 +11,8 @@ from gitops_engine.errors import ForgeError, GitError, UsageError
 from gitops_engine.forge import open_forge
 from gitops_engine.git import Git
 from gitops_engine.publishing import BRANCH_PREFIX
-from gitops_engine.publishing.branches import branch_for, engine_pulls
-from gitops_engine.rollout import unit_of_branch
+from gitops_engine.publishing.branches import engine_pulls
+from gitops_engine.rollout import branch_of, unit_of_branch
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ def pending_renderings(
         numbers: dict[str, str] | None = None
         try:
             forge = open_forge(forge_name, root)
-            pulls = engine_pulls(forge, {branch_for(u) for u in desired})
+            pulls = engine_pulls(forge, {branch_of(u) for u in desired})
             numbers = {u: f"#{p.number}" for p in pulls if (u := unit_of_branch(p.branch))}
         except (UsageError, ForgeError) as exc:
             notes.append(f"no forge reachable ({exc}): judged from the engine branches on origin")
@@ -51,12 +51,12 @@ def pending_renderings(
         heads = _branch_heads(git, units, notes)
         pending: dict[str, str] = {}
         for unit in units:
-            head = heads.get(branch_for(unit))
+            head = heads.get(branch_of(unit))
             if head is None or not git.has_commit(head):
                 continue
             held = git.ls_tree_blobs(head, [f"rendered/{env}/{unit}/" for env in environments])
             if held == desired[unit]:
-                pending[unit] = numbers[unit] if numbers is not None else f"branch {branch_for(unit)}"
+                pending[unit] = numbers[unit] if numbers is not None else f"branch {branch_of(unit)}"
         return PendingRenderings(pending, "; ".join(notes))
     finally:
         git.close()
@@ -66,7 +66,7 @@ def _branch_heads(git: Git, units: Sequence[str], notes: list[str]) -> dict[str,
     """The units' engine branches on origin (fetched when this clone lacks a head); this clone's copies when
     origin cannot be reached (said in `notes`)."""
     try:
-        listed = git.remote_refs("origin", [f"refs/heads/{branch_for(u)}" for u in units])
+        listed = git.remote_refs("origin", [f"refs/heads/{branch_of(u)}" for u in units])
         heads = {ref[len("refs/heads/") :]: sha for ref, sha in listed.items()}
         if any(not git.has_commit(sha) for sha in heads.values()):
             git.fetch("origin", [f"+refs/heads/{BRANCH_PREFIX}*:refs/remotes/origin/{BRANCH_PREFIX}*"])
