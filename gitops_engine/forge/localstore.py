@@ -108,12 +108,13 @@ class LocalStore:
             return []
         return list(dict.fromkeys(int(n) for n in text.split()))
 
-    def for_branch(self, branch: str) -> list[dict[str, Any]]:
-        """The records of a branch's pull requests. The index is written before the record it announces (see
-        create_pull_request), so it never misses one; an announced number without a record, or whose record is
-        another branch's (the number was taken again after a kill), is skipped."""
+    def for_branch(self, branch: str, indexed: list[int] | None = None) -> list[dict[str, Any]]:
+        """The records of a branch's pull requests (`indexed`: its index, when the caller read it already). The
+        index is written before the record it announces (see create_pull_request), so it never misses one; an
+        announced number without a record, or whose record is another branch's (the number was taken again after
+        a kill), is skipped."""
         found = []
-        for number in self.indexed(branch):
+        for number in self.indexed(branch) if indexed is None else indexed:
             try:
                 record = self.load(number)
             except ForgeError:
