@@ -55,7 +55,10 @@ def parse(text: str) -> dict[str, tuple[str, ...]]:
 
 
 def matches(pattern: str, path: str) -> bool:
-    """Whether a CODEOWNERS pattern covers a path (a file's path from the repository root, no leading '/')."""
+    """Whether a CODEOWNERS pattern covers a path (a file's path from the repository root, no leading '/'). A path
+    ending in '/' stands for a folder: covered when any file right in it would be, whatever its name."""
+    if path.endswith("/"):
+        path += "\0"  # a name no pattern spells out: only wildcards and folder patterns cover it
     return compile_pattern(pattern).match(path) is not None
 
 

@@ -75,6 +75,10 @@ def test_rules_are_read_in_file_order_and_a_repeated_pattern_keeps_its_last_owne
         ("/[ab]/", "[ab]/x", True),
         ("/a\\*b/", "a*b/x", True),  # an escaped '*' is a plain one
         ("/a\\*b/", "axxb/x", False),
+        # a path ending in '/' is a folder: what covers any file right in it
+        ("*", "definitions/", True),
+        ("/definitions/", "definitions/", True),
+        ("*.yaml", "definitions/", False),
     ],
 )
 def test_patterns_match_as_on_github(pattern: str, path: str, expected: bool) -> None:
