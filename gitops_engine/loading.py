@@ -31,6 +31,7 @@ from gitops_engine.schema import validate_document
 from gitops_engine.source import (
     CODEOWNERS_FILES,
     PLATFORM_FILE,
+    GitSource,
     LazyFiles,
     Source,
     WorkTreeSource,
@@ -300,6 +301,10 @@ def load_snapshot(source: Source) -> Snapshot:
     they are collected in `findings` (blocking), `local_findings` (one file) or raised per workload by
     `Snapshot.workload`."""
     files = source.files()
+    if isinstance(source, GitSource):
+        source.prefetch(
+            p for p in outside_workloads(files) if p.endswith((".yaml", ".yml")) or p in CODEOWNERS_FILES
+        )
     findings: list[Finding] = []
     local: list[Finding] = []
     settings = _load_settings(source, files, findings)
