@@ -8,7 +8,9 @@ and parsed only when asked for, so work grows with what a run touches rather tha
 from __future__ import annotations
 
 import bisect
+import os
 import posixpath
+import weakref
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -532,7 +534,7 @@ def _load_definitions(source: Source, files: Mapping[str, str], settings: Settin
         sink.definitions[path] = _definition(document, path, files[path])
 
 
-@dataclass
+@dataclass(eq=False)  # one per snapshot, known by identity (DeferredTemplates are kept in a WeakSet)
 class _Checked:
     """Where definitions load to when each one's templates are checked as it loads (a full snapshot)."""
 
@@ -555,12 +557,13 @@ class DeferredTemplates(_Checked):
     checked when a lookup of their type or a change of their file (Snapshot.check_paths) first needs them. A
     failure then is what loading would have found: the definition leaves `definitions`, its path joins the broken
     ones of its type, and its findings take the place a full load gives them among the snapshot's findings. A
-    template nothing uses is never checked: a full `validate` reports it (docs/formats.md)."""
+    template nothing uses is never checked: a full `validate` reports it (README, pull-request checks)."""
 
     def __init__(
         self, findings: list[Finding], definitions: dict[str, Definition], broken: dict[str, list[str]]
     ):
         super().__init__(findings, definitions, broken)
+        _DEFERRED.add(self)
         self.pending: dict[str, tuple[Document, str, int]] = {}  # path -> (document, type, place in findings)
         self.failed = False  # whether a checked template took a definition out
         self._placed: list[tuple[int, str, int]] = []  # (place, path, number) of the findings put in so far
@@ -601,6 +604,20 @@ class DeferredTemplates(_Checked):
         del self.definitions[path]
         self.failed = True
         return False
+
+
+_DEFERRED: weakref.WeakSet[DeferredTemplates] = weakref.WeakSet()
+
+
+def _check_before_fork() -> None:
+    """Forked workers plan with a copy of the snapshot, and what they check would stay theirs: every deferred
+    template is checked before a fork instead, so the parent's findings hold what any worker could find (those of
+    a full load, as before templates were deferred)."""
+    for deferred in list(_DEFERRED):
+        deferred.check_type(None)
+
+
+os.register_at_fork(before=_check_before_fork)
 
 
 class _BrokenTypes(Mapping[str, list[str]]):

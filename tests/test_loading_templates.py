@@ -1,9 +1,10 @@
 """Loading a range (a lazy snapshot) checks a definition's Jinja template when something needs it: when a unit
 looks its type up, or when the range changes its file. What it then finds is what a full load finds, in the same
-place among the findings; a template nothing needs is left to a full `validate` (docs/formats.md)."""
+place among the findings; a template nothing needs is left to a full `validate` (README)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from testing import platform as p
@@ -94,6 +95,19 @@ def test_findings_of_templates_checked_out_of_order_take_a_full_loads_places(tmp
         assert lazy.definitions_of("cache") == []
         assert lazy.local_findings == full.local_findings
         assert dict(lazy.broken_definition_types) == dict(full.broken_definition_types)
+
+
+def test_every_deferred_template_is_checked_before_a_fork(tmp_path: Path) -> None:
+    """Workers plan on copies of the snapshot: what they would find is found in the parent first."""
+    repo = make_repo(tmp_path / "repo", FILES)
+    with Git(repo) as git_:
+        full, lazy = _snapshots(repo, git_)
+        assert lazy.local_findings == [CACHE_ERROR, MISPLACED]
+        child = os.fork()
+        if child == 0:
+            os._exit(0)
+        os.waitpid(child, 0)
+        assert lazy.local_findings == full.local_findings
 
 
 def test_a_changed_definition_is_checked_with_the_changed_paths(tmp_path: Path) -> None:
