@@ -233,6 +233,9 @@ class RenderedState:
                 lock = self.lock(env, unit)
                 if lock is not None and any(other in looked_up for other in lock.get("lookups", {})):
                     found.add(unit)
+        # The other units' locks are not planned: let their bytes go (a later bulk read gets any it needs).
+        for key in [key for key in self._raw if key[1] not in found]:
+            del self._raw[key]
         return found
 
     def _grep_locks(self, types: set[str], looked_up: set[str]) -> set[str]:
