@@ -231,6 +231,16 @@ class Plan:
     def _parts(self) -> Iterable[UnitPlan]:
         return self.units.values() if self.parts is None else self.parts
 
+    def release(self) -> None:
+        """Once the run's commits and pull requests are written: each unit keeps what a report says of it (name,
+        cause, reasons, files and environments), not its renderings nor its old locks, and the rendered state
+        forgets what it read, so the run's last steps (the dashboard) do not add to a definition change's peak."""
+        for unit in [*self.units.values(), *(self.parts or [])]:
+            unit.rendered = {}
+            unit.old_locks = {}
+        if self.state is not None:
+            self.state.forget()
+
     def main_units(self) -> list[UnitPlan]:
         return [u for u in self._parts() if u.changed and u.goes_to_main]
 

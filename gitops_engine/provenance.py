@@ -66,6 +66,17 @@ class RenderedState:
         if full:
             self.load_all()
 
+    def forget(self) -> None:
+        """Let go of everything read so far (listings, locks); what is asked for later is read again."""
+        self.full = False
+        self.folders = {}
+        self._unit_envs = {}
+        self._loaded_units = set()
+        self._locks = {}
+        self._raw = {}
+        self._listed_teams = set()
+        self._by_env = None
+
     def load_all(self) -> None:
         if self.full:
             return
