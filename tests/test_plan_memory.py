@@ -136,3 +136,25 @@ def test_worker_plans_keep_the_state_s_locks(platform_repo: Path, monkeypatch: p
                 assert unit.old_locks["development"] is state.lock("development", name)
             plans[workers] = {n: (u.writes, u.old_locks, u.reasons) for n, u in plan.units.items()}
     assert plans["2"] == plans["1"]
+
+
+def test_a_released_plan_still_says_what_each_unit_was(platform_repo: Path) -> None:
+    """After its pull requests are written a run lets go of renderings and old locks; the report's view of the
+    plan (which units, why, where they landed) stays, and the state reads again whatever it is asked."""
+    base = git(platform_repo, "rev-parse", "HEAD").strip()
+    path = platform_repo / "definitions" / "postgres" / "pg-dev.yaml"
+    path.write_text(path.read_text().replace("- port: 5432", "- port: 5433"))
+    head = commit_all(platform_repo, "port").strip()
+    with Git(platform_repo) as repo:
+        state = RenderedState(repo, base, full=True)
+        plan = plan_changes(load_snapshot(GitSource(repo, head)), state)
+        unit = plan.units["team-a/api"]
+        before = (unit.cause, unit.reasons, dict(unit.writes), unit.environments, unit.manifest_environments)
+        lock = state.lock("development", "team-a/api")
+        assert unit.rendered and unit.old_locks == {"development": lock}
+        plan.release()
+        assert (unit.rendered, unit.old_locks) == ({}, {})
+        assert (unit.cause, unit.reasons, dict(unit.writes), unit.environments, unit.manifest_environments) == before
+        assert plan.pull_units() == [unit] and plan.main_units() == []
+        assert state.folders == {} and state.lock("development", "team-a/api") == lock  # read again
+        assert sorted(state.units()) == ["team-a/api", "team-b/web"]
