@@ -462,8 +462,10 @@ class Git:
         memory holds one commit's files, not every commit's (thousands of pull-request branches at once)."""
         scratch = b"refs/gitops-engine/scratch"
         proc = subprocess.Popen(
-            ["git", "-c", "pack.compression=1", "fast-import", "--quiet", "--done", "--force", "--depth=1"]
-            + ["--date-format=now"],
+            [
+                *("git", "-c", "pack.compression=1", "fast-import", "--quiet", "--done", "--force"),
+                *("--depth=1", "--date-format=now"),
+            ],
             cwd=self.root,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,

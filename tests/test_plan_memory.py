@@ -81,7 +81,9 @@ def test_streamed_commits_are_the_ones_one_stream_writes(repo: Git) -> None:
     whole = repo.write_commits(_requests(main, 6))
     streamed = repo.write_commits_streamed(iter(_requests(main, 6)))
     assert [_shape(repo, c) for c in streamed] == [_shape(repo, c) for c in whole]
-    assert repo.run("-c", "core.quotePath=false", "ls-tree", "-r", "--name-only", streamed[1]).splitlines() == [
+    assert repo.run(
+        "-c", "core.quotePath=false", "ls-tree", "-r", "--name-only", streamed[1]
+    ).splitlines() == [
         "keep.txt",
         "rendered/dev/a b/ünï-1.yaml",
     ]
@@ -101,8 +103,10 @@ def test_streamed_commits_answer_more_ids_than_a_pipe_holds(repo: Git) -> None:
 
 
 def test_streamed_commits_fail_with_git_s_reason(repo: Git) -> None:
-    with pytest.raises(GitError, match="git fast-import failed: .*"):
+    with pytest.raises(GitError) as failed:
         repo.write_commits_streamed(_requests("1" * 40, 2))  # no such parent
+    assert str(failed.value).startswith("git fast-import failed: fatal: ")
+    assert "1" * 40 in str(failed.value)
 
 
 def test_each_lock_gives_every_lock_in_order_whatever_was_read_before(platform_repo: Path) -> None:
@@ -154,7 +158,13 @@ def test_a_released_plan_still_says_what_each_unit_was(platform_repo: Path) -> N
         assert unit.rendered and unit.old_locks == {"development": lock}
         plan.release()
         assert (unit.rendered, unit.old_locks) == ({}, {})
-        assert (unit.cause, unit.reasons, dict(unit.writes), unit.environments, unit.manifest_environments) == before
+        assert (
+            unit.cause,
+            unit.reasons,
+            dict(unit.writes),
+            unit.environments,
+            unit.manifest_environments,
+        ) == before
         assert plan.pull_units() == [unit] and plan.main_units() == []
         assert state.folders == {} and state.lock("development", "team-a/api") == lock  # read again
         assert sorted(state.units()) == ["team-a/api", "team-b/web"]

@@ -25,7 +25,9 @@ def push_branches(run: PullRun, decided: Decided) -> Todo:
     if not pushes:
         return todo
     commits = run.git.write_commits_streamed(
-        CommitRequest(parent=run.main, changes=group_changes(g), message=group_message(g), identity=run.identity)
+        CommitRequest(
+            parent=run.main, changes=group_changes(g), message=group_message(g), identity=run.identity
+        )
         for g, _ in pushes
     )
     updates = {f"refs/heads/{g.branch}": (old, sha) for (g, old), sha in zip(pushes, commits, strict=True)}
