@@ -40,6 +40,16 @@ KAPITAN_VERSION = "0.36.3"
 COMPONENT = HERE / "kapitan_component.py"
 ENVIRONMENTS = ("development", "staging", "production")
 TARGET_NAMES = {"workload": "{workload}", "unit": "{workload}--{env}"}
+# Kapitan as installed (reclass, PyYAML's pure-Python dumper, spawned workers), and with its optional speed-ups:
+# the Rust reclass, rapidyaml output and forked workers. (global flags, compile flags, what it needs installed)
+CONFIGS: dict[str, tuple[list[str], list[str], tuple[str, ...]]] = {
+    "default": ([], [], ()),
+    "fast": (
+        ["--mp-method", "fork"],
+        ["--inventory-backend", "reclass-rs", "--yaml-use-rapidyaml"],
+        ("reclass_rs", "ryml"),
+    ),
+}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -55,12 +65,22 @@ def available(venv: Path = VENV) -> bool:
     return kapitan_bin(venv).exists()
 
 
+def configs_available(venv: Path = VENV) -> list[str]:
+    """The CONFIGS whose optional packages the venv holds."""
+    site = sorted(venv.glob("lib/python*/site-packages"))
+    return [
+        name
+        for name, (_, _, needs) in CONFIGS.items()
+        if available(venv) and all(site and (site[0] / package).is_dir() for package in needs)
+    ]
+
+
 def install(venv: Path = VENV) -> str:
     """Kapitan, pinned, in a venv of its own; returns `kapitan --version`."""
     if not available(venv):
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
         pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet"]
-        subprocess.run([*pip, f"kapitan=={KAPITAN_VERSION}"], check=True)
+        subprocess.run([*pip, f"kapitan[reclass-rs,rapidyaml]=={KAPITAN_VERSION}"], check=True)
     return kapitan_version(venv)
 
 
@@ -243,10 +263,11 @@ def time_engine(work: Path, scratch: Path) -> Timing:
         shutil.rmtree(fresh)
 
 
-def time_kapitan(project: Path, parallelism: int | None, venv: Path = VENV) -> Timing:
+def time_kapitan(project: Path, parallelism: int | None, config: str, venv: Path = VENV) -> Timing:
     """`kapitan compile` of every target (compiled/ removed first, so nothing is reused)."""
     shutil.rmtree(project / "compiled", ignore_errors=True)
-    command = [str(kapitan_bin(venv)), "compile"]
+    global_flags, compile_flags, _ = CONFIGS[config]
+    command = [str(kapitan_bin(venv)), *global_flags, "compile", *compile_flags]
     if parallelism:
         command += ["--parallelism", str(parallelism)]
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
@@ -317,54 +338,66 @@ def _difference(unit: str, ours: list[Any], theirs: list[Any]) -> str:
 
 
 def measure(
-    repo: Path, repeats: int = 3, parallelism: int | None = None, per: str = "workload"
+    repo: Path,
+    repeats: int = 3,
+    parallelism: int | None = None,
+    per: str = "workload",
+    configs: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Engine render, then `kapitan compile`, `repeats` times back to back; the output compared once."""
+    """Engine render, then `kapitan compile` in each configuration, `repeats` times back to back; each
+    configuration's output compared with the engine's render after its first compile."""
     work = repo / "work"
+    configs = configs or configs_available()
     runs: list[dict[str, float]] = []
+    comparison: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(dir=OUT, prefix="kapitan-") as scratch_dir:
         scratch = Path(scratch_dir)
         project = scratch / "project"
         targets = write_project(work, project, per)
-        comparison: dict[str, Any] = {}
         for index in range(repeats):
             print(f"kapitan: round {index + 1} of {repeats} …", file=sys.stderr, flush=True)
             engine = time_engine(work, scratch)
-            kapitan = time_kapitan(project, parallelism)
-            runs.append(
-                {
-                    "engine_wall_s": engine.wall_s,
-                    "engine_cpu_s": engine.cpu_s,
-                    "kapitan_wall_s": kapitan.wall_s,
-                    "kapitan_cpu_s": kapitan.cpu_s,
-                }
-            )
-            if index == 0:
-                comparison = compare(work, project, per)
+            run = {"engine_wall_s": engine.wall_s, "engine_cpu_s": engine.cpu_s}
+            for config in configs:
+                kapitan = time_kapitan(project, parallelism, config)
+                run[f"{config}_wall_s"], run[f"{config}_cpu_s"] = kapitan.wall_s, kapitan.cpu_s
+                if index == 0:
+                    comparison[config] = compare(work, project, per)
+            runs.append(run)
     return {
         "kapitan_version": kapitan_version(),
         "targets": targets,
         "per": per,
         "parallelism": parallelism or os.cpu_count(),
+        "configs": configs,
         "runs": runs,
         "compare": comparison,
-        **{f"median_{k}": statistics.median(r[k] for r in runs) for k in runs[0]},
+        "median": {key: statistics.median(r[key] for r in runs) for key in runs[0]},
     }
 
 
+def _spread(result: Mapping[str, Any], key: str) -> str:
+    values = [r[key] for r in result["runs"]]
+    return f"{result['median'][key]:.1f} s [{min(values):.1f}–{max(values):.1f}]"
+
+
 def summary(result: Mapping[str, Any]) -> str:
-    """The figures as run.py's goals table and this script print them."""
-    ratio = result["median_kapitan_wall_s"] / result["median_engine_wall_s"]
-    cpu_ratio = result["median_kapitan_cpu_s"] / result["median_engine_cpu_s"]
-    walls = [r["engine_wall_s"] for r in result["runs"]], [r["kapitan_wall_s"] for r in result["runs"]]
-    check = result["compare"]
+    """The figures as run.py's goals table and this script print them: the ratio to the fastest configuration
+    first, medians with [min–max] of the rounds."""
+    median = result["median"]
+    fastest = min(result["configs"], key=lambda c: median[f"{c}_wall_s"])
+    ratio = median[f"{fastest}_wall_s"] / median["engine_wall_s"]
+    parts = [f"engine CLI {_spread(result, 'engine_wall_s')} (CPU {median['engine_cpu_s']:.1f} s)"]
+    for config in result["configs"]:
+        check = result["compare"][config]
+        parts.append(
+            f"Kapitan {result['kapitan_version']} {config} {_spread(result, f'{config}_wall_s')} (CPU "
+            f"{median[f'{config}_cpu_s']:.1f} s; {median[f'{config}_wall_s'] / median['engine_wall_s']:.2f}×; same "
+            f"objects in {check['same_objects']:,} of {check['units']:,} units)"
+        )
     return (
-        f"**{ratio:.2f}×** {'✅' if ratio >= 3 else '❌'} (engine CLI {result['median_engine_wall_s']:.1f} s "
-        f"[{min(walls[0]):.1f}–{max(walls[0]):.1f}], Kapitan {result['kapitan_version']} "
-        f"{result['median_kapitan_wall_s']:.1f} s [{min(walls[1]):.1f}–{max(walls[1]):.1f}] for "
-        f"{result['targets']:,} targets, median of {len(result['runs'])}; CPU {cpu_ratio:.2f}×: "
-        f"{result['median_engine_cpu_s']:.1f} / {result['median_kapitan_cpu_s']:.1f} s; same objects in "
-        f"{check['same_objects']:,} of {check['units']:,} units)"
+        f"**{ratio:.2f}×** {'✅' if ratio >= 3 else '❌'} against Kapitan {fastest}, {result['targets']:,} targets, "
+        f"median of {len(result['runs'])}: " + "; ".join(parts)
     )
 
 
@@ -393,6 +426,12 @@ def main(argv: list[str] | None = None) -> int:
         default="workload",
         help="one Kapitan target per workload (default; 3 environments each) or per workload×environment",
     )
+    parser.add_argument(
+        "--configs",
+        type=lambda text: [c for c in text.split(",") if c],
+        default=None,
+        help=f"Kapitan configurations to time ({', '.join(CONFIGS)}; default: every one installed)",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the raw figures to this file")
     args = parser.parse_args(argv)
     if args.install:
@@ -404,19 +443,22 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(
             f"{repo} does not exist: run `python benchmarks/generate.py --workloads {args.size}` first"
         )
-    result = measure(repo, args.repeats, args.parallelism, args.targets)
+    result = measure(repo, args.repeats, args.parallelism, args.targets, args.configs)
     for index, run in enumerate(result["runs"], 1):
         print(
-            f"round {index}: engine {run['engine_wall_s']:.1f} s wall / {run['engine_cpu_s']:.1f} s CPU; "
-            f"Kapitan {run['kapitan_wall_s']:.1f} s wall / {run['kapitan_cpu_s']:.1f} s CPU"
+            f"round {index}: "
+            + "; ".join(
+                f"{who} {run[f'{who}_wall_s']:.1f} s wall / {run[f'{who}_cpu_s']:.1f} s CPU"
+                for who in ("engine", *result["configs"])
+            )
         )
-    check = result["compare"]
-    print(
-        f"output: {check['units']:,} units, {check['objects']:,} objects; same objects in {check['same_objects']:,} "
-        f"units, same kinds and names in {check['same_kinds_and_names']:,}"
-    )
-    if check["first_difference"]:
-        print(f"first difference: {check['first_difference']}")
+    for config, check in result["compare"].items():
+        print(
+            f"Kapitan {config} output: {check['units']:,} units, {check['objects']:,} objects; same objects in "
+            f"{check['same_objects']:,} units, same kinds and names in {check['same_kinds_and_names']:,}"
+        )
+        if check["first_difference"]:
+            print(f"  first difference: {check['first_difference']}")
     print(f"Kapitan / engine, wall: {summary(result)}")
     if args.json:
         args.json.write_text(json.dumps(result, indent=1) + "\n")
