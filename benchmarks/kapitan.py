@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
 import shutil
 import statistics
@@ -231,6 +232,19 @@ def write_project(work: Path, project: Path, per: str) -> int:
 class Timing:
     wall_s: float
     cpu_s: float  # user + system of the command and every process it waited for
+    output: str = ""
+
+
+# What `kapitan compile` says of its two phases: the inventory (reclass) and compiling the targets.
+_PHASES = {
+    "inventory_s": re.compile(r"Rendered inventory \(([0-9.]+)s\)"),
+    "targets_s": re.compile(r"Compiled [0-9]+ targets in ([0-9.]+)s"),
+}
+
+
+def phases(output: str) -> dict[str, float]:
+    """Kapitan's own timing of its phases, from its log (absent ones left out)."""
+    return {key: float(m.group(1)) for key, pattern in _PHASES.items() if (m := pattern.search(output))}
 
 
 def timed_command(command: list[str], cwd: Path, env: Mapping[str, str] | None = None) -> Timing:
@@ -244,7 +258,7 @@ def timed_command(command: list[str], cwd: Path, env: Mapping[str, str] | None =
             f"{' '.join(command[:3])} failed (exit {proc.returncode}):\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}"
         )
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return Timing(wall, cpu)
+    return Timing(wall, cpu, proc.stdout + proc.stderr)
 
 
 def engine_command() -> list[str]:
@@ -361,6 +375,7 @@ def measure(
             for config in configs:
                 kapitan = time_kapitan(project, parallelism, config)
                 run[f"{config}_wall_s"], run[f"{config}_cpu_s"] = kapitan.wall_s, kapitan.cpu_s
+                run.update({f"{config}_{key}": value for key, value in phases(kapitan.output).items()})
                 if index == 0:
                     comparison[config] = compare(work, project, per)
             runs.append(run)
@@ -372,7 +387,9 @@ def measure(
         "configs": configs,
         "runs": runs,
         "compare": comparison,
-        "median": {key: statistics.median(r[key] for r in runs) for key in runs[0]},
+        "median": {
+            key: statistics.median(r[key] for r in runs) for key in runs[0] if all(key in r for r in runs)
+        },
     }
 
 
@@ -449,6 +466,11 @@ def main(argv: list[str] | None = None) -> int:
             f"round {index}: "
             + "; ".join(
                 f"{who} {run[f'{who}_wall_s']:.1f} s wall / {run[f'{who}_cpu_s']:.1f} s CPU"
+                + (
+                    f" (inventory {run[f'{who}_inventory_s']:.1f} s, targets {run[f'{who}_targets_s']:.1f} s)"
+                    if f"{who}_targets_s" in run
+                    else ""
+                )
                 for who in ("engine", *result["configs"])
             )
         )

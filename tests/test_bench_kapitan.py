@@ -259,3 +259,13 @@ def test_compare_counts_units_with_the_same_objects_and_names_the_first_differen
     assert result["first_difference"].startswith(
         f"production/{first.parent.name}/{first.name} Deployment/{first.name}:\n  engine  "
     )
+
+
+def test_kapitans_phases_are_read_from_its_log() -> None:
+    log = (
+        "Rendered inventory (2.86s): discovered 200 targets.\n"
+        "Compiled import-gateway (1.22s)\n"
+        "Compiled 200 targets in 10.45s\n"
+    )
+    assert bench.phases(log) == {"inventory_s": 2.86, "targets_s": 10.45}
+    assert bench.phases("Compiled import-gateway (1.22s)\n") == {}
