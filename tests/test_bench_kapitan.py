@@ -269,3 +269,27 @@ def test_kapitans_phases_are_read_from_its_log() -> None:
     )
     assert bench.phases(log) == {"inventory_s": 2.86, "targets_s": 10.45}
     assert bench.phases("Compiled import-gateway (1.22s)\n") == {}
+
+
+def test_the_summary_puts_the_fastest_configuration_first_with_each_rounds_ratio() -> None:
+    runs = [
+        {"engine_wall_s": 10.0, "engine_cpu_s": 8.0, "default_wall_s": 60.0, "default_cpu_s": 40.0}
+        | {"fast_wall_s": 40.0, "fast_cpu_s": 24.0},
+        {"engine_wall_s": 20.0, "engine_cpu_s": 10.0, "default_wall_s": 50.0, "default_cpu_s": 50.0}
+        | {"fast_wall_s": 30.0, "fast_cpu_s": 30.0},
+    ]
+    check = {"units": 6, "same_objects": 6}
+    result = {
+        "kapitan_version": "0.36.3",
+        "targets": 2000,
+        "configs": ["default", "fast"],
+        "runs": runs,
+        "compare": {"default": check, "fast": check},
+        "median": {key: (runs[0][key] + runs[1][key]) / 2 for key in runs[0]},
+    }
+    assert bench.summary(result) == (
+        "**2.33×** ❌ against Kapitan fast (2,000 targets), median of 2 rounds (each round: 4.00, 1.50×; CPU time "
+        "3.00×): engine CLI 15.0 s [10.0–20.0] (CPU 9.0 s); Kapitan 0.36.3 default 55.0 s [50.0–60.0] (CPU 45.0 s; "
+        "3.67×, CPU 5.00×; same objects in 6 of 6 units); Kapitan 0.36.3 fast 35.0 s [30.0–40.0] (CPU 27.0 s; "
+        "2.33×, CPU 3.00×; same objects in 6 of 6 units)"
+    )
