@@ -177,7 +177,7 @@ def workloads(work: Path) -> list[Workload]:
     ]
 
 
-def target_files(work: Path, workload: Workload, per: str) -> dict[str, dict[str, Any]]:
+def target_files(workload: Workload, per: str) -> dict[str, dict[str, Any]]:
     """inventory/targets/<team>/<target>.yml of one workload: one target, or one per environment (`per`)."""
     score = reclass_escaped(_load(workload.folder / "score.yaml"))
     overrides = {
@@ -207,7 +207,7 @@ def inventory(work: Path, per: str = "workload") -> dict[str, dict[str, Any]]:
     """Every inventory file (path under inventory/ -> content) for the platform repo at `work`."""
     files = {"classes/platform.yml": platform_class(work)}
     for workload in workloads(work):
-        files.update(target_files(work, workload, per))
+        files.update(target_files(workload, per))
     return files
 
 
