@@ -133,7 +133,7 @@ def test_a_team_gets_its_rendered_line_too_where_rendered_has_owners_of_its_own(
         ("@example-org/catalog",),
     ]
     assert codeowners.add_team_owner(".github/CODEOWNERS", added.text, "search", "@example-org/search") == (
-        codeowners.Addition(".github/CODEOWNERS", None, added.line)
+        codeowners.Addition(".github/CODEOWNERS", None, added.line, added.rendered_line)
     )
     # a repo whose team has its workloads line only (added before this rule): the rendered line is added
     older = added.text.replace("/rendered/*/search/         @example-org/search\n", "")
