@@ -413,11 +413,12 @@ def _spread(result: Mapping[str, Any], key: str) -> str:
 
 
 def summary(result: Mapping[str, Any]) -> str:
-    """The figures as run.py's goals table and this script print them: the ratio to the fastest configuration
-    first (medians, each round's own ratio beside, and the ratio in CPU time), then every side's median with the
-    [min–max] of the rounds."""
+    """The figures as run.py's goals table and this script print them: the ratio to the fastest configuration (by
+    CPU time, which the load of a shared machine disturbs less than wall time) first (medians, each round's own
+    ratio beside, and the ratio in CPU time), then every side's median with the [min–max] of the rounds. The goal
+    counts as met only when both the wall and the CPU ratio reach 3."""
     median = result["median"]
-    fastest = min(result["configs"], key=lambda c: median[f"{c}_wall_s"])
+    fastest = min(result["configs"], key=lambda c: median[f"{c}_cpu_s"])
     ratio = median[f"{fastest}_wall_s"] / median["engine_wall_s"]
     rounds = ", ".join(f"{r[f'{fastest}_wall_s'] / r['engine_wall_s']:.2f}" for r in result["runs"])
     cpu_ratio = median[f"{fastest}_cpu_s"] / median["engine_cpu_s"]
@@ -431,7 +432,7 @@ def summary(result: Mapping[str, Any]) -> str:
             f"{check['same_objects']:,} of {check['units']:,} units)"
         )
     return (
-        f"**{ratio:.2f}×** {'✅' if ratio >= 3 else '❌'} against Kapitan {fastest} ({result['targets']:,} targets), "
+        f"**{ratio:.2f}×** {'✅' if min(ratio, cpu_ratio) >= 3 else '❌'} against Kapitan {fastest} ({result['targets']:,} targets), "
         f"median of {len(result['runs'])} rounds (each round: {rounds}×; CPU time {cpu_ratio:.2f}×): "
         + "; ".join(parts)
     )
