@@ -10,6 +10,10 @@ pushed with a lease (another run that reserved meanwhile makes the push fail: th
 reservation retried). A run that ends settles its reservations into one line holding what it really wrote, so
 unspent reservations go back to the budget. A run killed after reserving keeps its reservation: budget wasted
 for an hour, never exceeded. The clock is injected, so tests go through hours in a blink.
+
+A run that knows what it will write reserves it all at once, in the same atomic push as its branches
+(`BudgetedForge.propose_ahead`, then `accept`): with thousands of branches on the remote, every push costs a
+walk over them, so the ledger rides along instead of taking pushes of its own.
 """
 
 from __future__ import annotations
@@ -39,6 +43,22 @@ class Entry:
 
     at: int
     writes: int
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A reservation written as a ledger commit but not pushed yet: pushed with a lease from `head` to `commit`
+    (alone or with other refs), then `WriteBudget.accept`ed."""
+
+    head: str | None  # origin's ledger the reservation starts from
+    commit: str  # the ledger holding it
+    entry: Entry  # the reservation's line
+    before: list[Entry]  # the ledger at `head`
+    entries: list[Entry]  # the ledger at `commit`
+
+    @property
+    def lease(self) -> tuple[str | None, str]:
+        return (self.head, self.commit)
 
 
 def parse_ledger(text: str) -> list[Entry]:
@@ -86,6 +106,26 @@ class WriteBudget:
         """Writes the budget still allows now (what other runs and this one reserved is taken)."""
         _, entries = self._read()
         return max(0, self.limit - spent_within(entries, self.clock()))
+
+    def propose(self, writes: int) -> Proposal | None:
+        """A reservation of up to `writes` (at least one) as a ledger commit for the caller to push with a lease;
+        None when the hour's budget is spent. Starts from the ledger as this run last wrote it, or origin's."""
+        head, entries = self._read() if self._known is None else self._known
+        now = int(self.clock())
+        granted = min(writes, self.limit - spent_within(entries, now))
+        if granted <= 0:
+            return None
+        entry = Entry(now, granted)
+        kept = [*_recent(entries, now), entry]
+        return Proposal(head, self._commit(kept), entry, entries, kept)
+
+    def accept(self, proposal: Proposal) -> None:
+        """The proposal's push went through: it is this run's reservation."""
+        if self._before is None:
+            self._before = (proposal.head, proposal.before)
+        self._mine.append(proposal.entry)
+        self.reserved += proposal.entry.writes
+        self._known = (proposal.commit, proposal.entries)
 
     def reserve(self, writes: int) -> int:
         """Reserve up to `writes` (at least one) in the ledger; returns how many were granted (0: the hour's budget
@@ -157,8 +197,14 @@ class WriteBudget:
         return head, parse_ledger((data or b"").decode("utf-8", "replace"))
 
     def _write(self, head: str | None, entries: list[Entry]) -> bool:
-        """Point origin's ledger at a commit holding `entries`, if it is still at `head`; a parentless commit each
-        time, so the ref never grows a history."""
+        """Point origin's ledger at a commit holding `entries`, if it is still at `head`."""
+        commit = self._commit(entries)
+        ok, _ = self.git.push_with_leases(self.remote, {BUDGET_REF: (head, commit)})
+        self._known = (commit, entries) if ok else None
+        return ok
+
+    def _commit(self, entries: list[Entry]) -> str:
+        """A ledger commit holding `entries`: parentless each time, so the ref never grows a history."""
         blob = self.git.run("hash-object", "-w", "--stdin", input=format_ledger(entries).encode()).strip()
         tree = self.git.run("mktree", input=f"100644 blob {blob}\t{LEDGER_FILE}\n".encode()).strip()
         env = {
@@ -167,10 +213,7 @@ class WriteBudget:
             "GIT_COMMITTER_NAME": self.identity.name,
             "GIT_COMMITTER_EMAIL": self.identity.email,
         }
-        commit = self.git.run("commit-tree", tree, "-m", "gitops-engine write budget", env=env).strip()
-        ok, _ = self.git.push_with_leases(self.remote, {BUDGET_REF: (head, commit)})
-        self._known = (commit, entries) if ok else None
-        return ok
+        return self.git.run("commit-tree", tree, "-m", "gitops-engine write budget", env=env).strip()
 
 
 def _key(entry: Entry) -> tuple[int, int]:
@@ -203,6 +246,16 @@ class BudgetedForge:
     @property
     def spent(self) -> int:
         return self._forge.stats.writes - self._start
+
+    def propose_ahead(self, writes: int) -> Proposal | None:
+        """A reservation of the `writes` the run expects to make beyond what it holds, for the caller to push
+        with its own refs (then `accept` it); None when it holds enough or the budget is spent (each write then
+        reserves as usual, and is refused when nothing is left)."""
+        wanted = writes - (self.budget.reserved - self.spent)
+        return self.budget.propose(wanted) if wanted > 0 else None
+
+    def accept(self, proposal: Proposal) -> None:
+        self.budget.accept(proposal)
 
     def _cover(self, writes: int) -> None:
         while self.budget.reserved - self.spent < writes:

@@ -121,11 +121,10 @@ STEPS = [
     "git fast-import",  # main's commit (invoices re-rendered)
     "git push",  # main
     "git fast-import",  # the two branches' commits
-    "git push",  # both branches, atomically
-    "git hash-object",  # the write budget's ledger, reserving writes before the first one ...
+    "git hash-object",  # the write budget's ledger, reserving the run's writes before the first one ...
     "git mktree",
     "git commit-tree",
-    "git push",  # ... pushed with a lease
+    "git push",  # ... pushed with a lease, with both branches, atomically
     "forge replace branches/gitops-engine%2Fshop%2Fcatalog",  # the index announces #2 ...
     "forge replace pulls/2.json",  # ... then #2 is written
     "forge replace branches/gitops-engine%2Fshop%2Forders",
@@ -133,11 +132,7 @@ STEPS = [
     "forge replace pulls/1.json",  # #1 closed with its comment
     "git push",  # #1's branch deleted
     "git push",  # RECONCILED_REF moved to main
-    "forge replace issues/1.json",  # the rollout dashboard opened
-    "git hash-object",  # the ledger settled: what was reserved and not written goes back to the budget
-    "git mktree",
-    "git commit-tree",
-    "git push",
+    "forge replace issues/1.json",  # the rollout dashboard opened (reserved exactly: no settling)
 ]
 
 
@@ -259,11 +254,10 @@ GITHUB_STEPS = [
     "git fast-import",
     "git push",  # main
     "git fast-import",
-    "git push",  # both branches
-    "git hash-object",  # writes reserved in the budget's ledger
+    "git hash-object",  # writes reserved in the budget's ledger ...
     "git mktree",
     "git commit-tree",
-    "git push",
+    "git push",  # ... with both branches
     "http POST /repos/octo-org/platform/pulls",  # #2 opened ...
     "http POST /graphql",  # ... then labelled and its team asked to review, in one request
     "http POST /repos/octo-org/platform/pulls",
@@ -272,11 +266,7 @@ GITHUB_STEPS = [
     "http PATCH /repos/octo-org/platform/pulls/1",  # ... then closed
     "git push",  # #1's branch deleted
     "git push",  # RECONCILED_REF
-    "http POST /repos/octo-org/platform/issues",  # the rollout dashboard opened
-    "git hash-object",  # the ledger settled
-    "git mktree",
-    "git commit-tree",
-    "git push",
+    "http POST /repos/octo-org/platform/issues",  # the rollout dashboard opened (reserved exactly: no settling)
 ]
 
 

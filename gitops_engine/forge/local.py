@@ -168,7 +168,8 @@ class LocalForge:
 
     def create_pull_request(self, draft: PullRequestDraft) -> PullRequest:
         with self.records.locked():
-            existing = [self._refresh(r) for r in self.records.for_branch(draft.branch)]
+            indexed = self.records.indexed(draft.branch)
+            existing = [self._refresh(r) for r in self.records.for_branch(draft.branch, indexed)]
             already = next((r for r in existing if r["state"] == "open"), None)
             if already is None:
                 self.stats.writes += 1
@@ -194,7 +195,7 @@ class LocalForge:
                 # The index first, then the record: a kill between the two leaves a number announced without a
                 # record (skipped by _for_branch, and taken again by the next pull request), never a record that a
                 # lookup by branch cannot find (which made the next run open a second pull request).
-                numbers = [*self.records.indexed(draft.branch), number]
+                numbers = [*indexed, number]
                 self.records.write_atomically(
                     self.records.branch_index(draft.branch), " ".join(map(str, dict.fromkeys(numbers))) + "\n"
                 )

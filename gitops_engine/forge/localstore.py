@@ -17,6 +17,7 @@ import fcntl
 import json
 import os
 import tempfile
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,18 +34,38 @@ class LocalStore:
         self.root = root
         self._last_number = 0  # the last pull request this client opened (see next_number)
         self._swept = False  # leftovers of killed writers removed (see _sweep)
+        self._lock: tuple[int, tuple[int, int], weakref.finalize[[int], LocalStore]] | None = (
+            None  # fd, (dev, ino), closer
+        )
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
+        fd = self._lock_fd()
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            if not self._swept:
+                self._sweep()
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def _lock_fd(self) -> int:
+        """The lock file, opened once per client (creating a file costs more than the rest of a small write):
+        opened again only when the file at its path is no longer the one held (the store was removed)."""
+        path = self.root / ".lock"
+        if self._lock is not None:
+            fd, held, close = self._lock
+            with contextlib.suppress(FileNotFoundError):
+                now = os.stat(path)
+                if (now.st_dev, now.st_ino) == held:
+                    return fd
+            self._lock = None
+            close()  # closes it once: the finalizer is then dead
         (self.root / "pulls").mkdir(parents=True, exist_ok=True)
-        with open(self.root / ".lock", "a+") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                if not self._swept:
-                    self._sweep()
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o666)
+        opened = os.fstat(fd)
+        self._lock = (fd, (opened.st_dev, opened.st_ino), weakref.finalize(self, _close_quietly, fd))
+        return fd
 
     def _sweep(self) -> None:
         """Remove temporary files of writers that were killed before their rename (every writer holds the lock, so
@@ -87,12 +108,13 @@ class LocalStore:
             return []
         return list(dict.fromkeys(int(n) for n in text.split()))
 
-    def for_branch(self, branch: str) -> list[dict[str, Any]]:
-        """The records of a branch's pull requests. The index is written before the record it announces (see
-        create_pull_request), so it never misses one; an announced number without a record, or whose record is
-        another branch's (the number was taken again after a kill), is skipped."""
+    def for_branch(self, branch: str, indexed: list[int] | None = None) -> list[dict[str, Any]]:
+        """The records of a branch's pull requests (`indexed`: its index, when the caller read it already). The
+        index is written before the record it announces (see create_pull_request), so it never misses one; an
+        announced number without a record, or whose record is another branch's (the number was taken again after
+        a kill), is skipped."""
         found = []
-        for number in self.indexed(branch):
+        for number in self.indexed(branch) if indexed is None else indexed:
             try:
                 record = self.load(number)
             except ForgeError:
@@ -104,8 +126,11 @@ class LocalStore:
     def write_atomically(self, target: Path, text: str) -> None:
         """One rename makes a write visible whole or not at all; a writer killed before it leaves a `.tmp-` file
         that the next client removes (see locked)."""
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=TMP_PREFIX)
+        try:
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=TMP_PREFIX)
+        except FileNotFoundError:  # the folder's first file
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=TMP_PREFIX)
         with os.fdopen(fd, "w") as handle:
             handle.write(text)
         os.replace(tmp, target)
@@ -157,3 +182,8 @@ class LocalStore:
             self.root / "issues" / f"{record['number']}.json",
             json.dumps(record, indent=2, sort_keys=True) + "\n",
         )
+
+
+def _close_quietly(fd: int) -> None:
+    with contextlib.suppress(OSError):
+        os.close(fd)

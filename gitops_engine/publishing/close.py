@@ -7,11 +7,12 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from gitops_engine.errors import RateLimited
+from gitops_engine.forge import PullRequest
 from gitops_engine.git import Git
 from gitops_engine.publishing import BRANCH_PREFIX
 from gitops_engine.publishing.branches import branch_units
 from gitops_engine.publishing.describe import close_comment, closing_reason
-from gitops_engine.rollout import read_marker
+from gitops_engine.rollout import RolloutMarker, read_marker
 
 if TYPE_CHECKING:
     from gitops_engine.publishing.pulls import PullRun
@@ -34,11 +35,8 @@ def close_obsolete(run: PullRun, foreign: set[str]) -> Deletes:
     """Close the open pull requests the run does not want (except failed units' and foreign branches'); returns
     the deletes of their branches."""
     deletes: Deletes = {}
-    wanted, failed, report = run.wanted, run.failed, run.report
-    for pull in run.open_pulls:
-        marker = read_marker(pull.body, pull.branch)
-        if pull.branch in wanted or marker is None or set(marker.units) & failed:
-            continue
+    report = run.report
+    for pull, marker in obsolete_pulls(run):
         name = marker.units[0] if len(marker.units) == 1 else pull.branch[len(BRANCH_PREFIX) :]
         branch_sha = run.branches.get(pull.branch)
         if pull.branch in foreign:
@@ -55,6 +53,17 @@ def close_obsolete(run: PullRun, foreign: set[str]) -> Deletes:
         if branch_sha:
             deletes[f"refs/heads/{pull.branch}"] = (branch_sha, None)
     return deletes
+
+
+def obsolete_pulls(run: PullRun) -> list[tuple[PullRequest, RolloutMarker]]:
+    """The open pull requests the run does not want, with their markers; failed units' stay open."""
+    found = []
+    for pull in run.open_pulls:
+        marker = read_marker(pull.body, pull.branch)
+        if pull.branch in run.wanted or marker is None or set(marker.units) & run.failed:
+            continue
+        found.append((pull, marker))
+    return found
 
 
 def idle_branches(run: PullRun, foreign: set[str], deletes: Deletes) -> Deletes:

@@ -1,14 +1,20 @@
 """Phase 2 of the pull requests: write every branch's commit in one fast-import stream and push them all in one
-atomic push with leases; when a branch moved meanwhile, one by one, leaving the ones that moved for the next run."""
+atomic push with leases; when a branch moved meanwhile, one by one, leaving the ones that moved for the next run.
+
+The forge writes the run expects (the pull requests to write, the ones to close, the dashboard) are reserved in the
+write budget's ledger by the same atomic push (see gitops_engine.budget): one push of the remote, not one more per
+reservation. When that push is refused, the branches go one by one and each write reserves as usual."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from gitops_engine.budget import BUDGET_REF, BudgetedForge, Proposal
 from gitops_engine.forge import PullRequest, PullRequestDraft
 from gitops_engine.git import CommitRequest
 from gitops_engine.plan import UnitPlan
-from gitops_engine.publishing.decide import Decided
+from gitops_engine.publishing.close import obsolete_pulls
+from gitops_engine.publishing.decide import Decided, differs
 from gitops_engine.publishing.describe import group_message
 from gitops_engine.rollout import PullGroup
 
@@ -31,7 +37,12 @@ def push_branches(run: PullRun, decided: Decided) -> Todo:
         for g, _ in pushes
     )
     updates = {f"refs/heads/{g.branch}": (old, sha) for (g, old), sha in zip(pushes, commits, strict=True)}
-    ok, _ = run.git.push_with_leases("origin", updates)
+    reservation = reserve_ahead(run, decided)
+    ledger = {BUDGET_REF: reservation.lease} if reservation is not None else {}
+    ok, _ = run.git.push_with_leases("origin", {**updates, **ledger})
+    if ok and reservation is not None:
+        assert isinstance(run.forge, BudgetedForge)
+        run.forge.accept(reservation)
     if not ok:
         # Someone moved a branch meanwhile: push one by one and skip the ones that moved.
         labels_of = {f"refs/heads/{g.branch}": g for g, _ in pushes}
@@ -45,6 +56,22 @@ def push_branches(run: PullRun, decided: Decided) -> Todo:
                 todo = [t for t in todo if f"refs/heads/{t[0].branch}" != ref]
     run.progress(f"pushed {len(pushes)} branch(es)")
     return todo
+
+
+def reserve_ahead(run: PullRun, decided: Decided) -> Proposal | None:
+    """The budget reservation of the forge writes this run expects, as a ledger commit to push with the branches
+    (None without a budget, or when the budget has nothing left: each write then asks for itself)."""
+    if not isinstance(run.forge, BudgetedForge):
+        return None
+    pushed = {g.branch for g, _ in decided.pushes}
+    writes = sum(
+        run.forge.draft_writes(draft)
+        for group, draft, existing in decided.todo
+        if existing is None or group.branch in pushed or differs(existing, draft)
+    )
+    writes += 2 * len(obsolete_pulls(run))  # a comment and the close (see BudgetedForge.close_pull_request)
+    writes += int(run.snapshot.settings.dashboard)  # the run moves the rollout: the dashboard changes
+    return run.forge.propose_ahead(writes)
 
 
 def unit_changes(unit: UnitPlan) -> dict[str, bytes | None]:
