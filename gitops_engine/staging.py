@@ -128,7 +128,8 @@ def _open_folder(path: str) -> int:
     try:
         return os.open(path, _DIR_FLAGS)
     except OSError as exc:
-        if exc.errno == errno.ELOOP:
+        # With O_DIRECTORY, Linux says ENOTDIR for a symbolic link, not ELOOP.
+        if exc.errno == errno.ELOOP or (exc.errno == errno.ENOTDIR and os.path.islink(path)):
             raise OSError(errno.ELOOP, "a symbolic link is in the way (remove it)", path) from None
         if exc.errno == errno.ENOTDIR:
             raise OSError(errno.ENOTDIR, "a file is where a folder should be", path) from None
