@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import errno
 import os
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,8 +50,11 @@ class Stager:
     """Stages units' files under the work tree at `root` (see the module docstring). Forked workers inherit it,
     with the folders this process checked already."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, held: Collection[tuple[str, str]] = ()) -> None:
+        """`held`: the (environment, unit) folders rendered/ held before the run; any other is made afresh,
+        with no listing and no comparing."""
         self.root = root
+        self.held = held
         self._checked: set[str] = set()  # folders above unit folders known to be real folders
 
     def __call__(self, rendered: RenderedUnit) -> StagedUnit:
@@ -59,7 +63,13 @@ class Stager:
         written: list[str] = []
         try:
             self._check_parents(folder, created)
-            existing = self._stage_files(folder, rendered.files, created, written)
+            if (rendered.env, rendered.unit) not in self.held and self._new_folder(folder, created):
+                for name, content in rendered.files.items():
+                    _write_new(f"{self.root}/{folder}", name, content, None)
+                    written.append(name)
+                existing: tuple[str, ...] = ()
+            else:
+                existing = self._stage_files(folder, rendered.files, created, written)
         except OSError as exc:
             where = exc.filename if exc.filename else str(self.root / folder)
             error = (str(where), exc.strerror or str(exc))
@@ -87,6 +97,15 @@ class Stager:
         fd = _open_folder(path)
         os.close(fd)
         return False
+
+    def _new_folder(self, folder: str, created: list[str]) -> bool:
+        """Make the unit's folder; False when it is there already (an earlier run's, killed)."""
+        try:
+            os.mkdir(f"{self.root}/{folder}")
+        except FileExistsError:
+            return False
+        created.append(folder)
+        return True
 
     def _stage_files(
         self, folder: str, files: dict[str, bytes], created: list[str], written: list[str]
@@ -146,9 +165,16 @@ def _stage_file(fd: int, folder: str, name: str, content: bytes, entry: os.DirEn
             raise IsADirectoryError(errno.EISDIR, "a folder is in the way", target)
         if _holds(fd, name, content):
             return False
+    _write_new(folder, name, content, fd)
+    return True
+
+
+def _write_new(folder: str, name: str, content: bytes, fd: int | None) -> None:
+    """Write `content` under the temporary name of `name` in `folder` (open as `fd`, when given)."""
+    target = f"{folder}/{name}"
     if len(name.encode("utf-8", "surrogateescape")) > names.MAX_FILE_NAME_BYTES:
         raise OSError(errno.ENAMETOOLONG, "file name too long", target)
-    tmp = temporary_name(name)
+    tmp = temporary_name(name) if fd is not None else f"{folder}/{temporary_name(name)}"
     try:
         out = os.open(tmp, _NEW_FILE, 0o666, dir_fd=fd)
     except FileExistsError:  # an earlier run's, killed before it renamed it
@@ -163,7 +189,6 @@ def _stage_file(fd: int, folder: str, name: str, content: bytes, entry: os.DirEn
         os.unlink(tmp, dir_fd=fd)
         raise OSError(exc.errno, exc.strerror, target) from None
     os.close(out)
-    return True
 
 
 def _holds(fd: int, name: str, content: bytes) -> bool:

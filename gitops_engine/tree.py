@@ -244,7 +244,7 @@ def commit_staged(root: Path, build: TreeBuild, snapshot: Snapshot, before: Rend
     writes = sorted(f"{staged.folder}/{name}" for staged in kept.values() for name in staged.written)
     for path in writes:
         folder, _, name = path.rpartition("/")
-        os.replace(root / folder / temporary_name(name), root / path)
+        os.replace(f"{root}/{folder}/{temporary_name(name)}", f"{root}/{path}")
     existing = [f"{staged.folder}/{name}" for staged in build.staged.values() for name in staged.existing]
     existing += [path for key in before if key not in build.staged for path in before.files_of(key)]
     desired = {f"{staged.folder}/{name}" for staged in kept.values() for name in staged.names}

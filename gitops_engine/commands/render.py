@@ -54,7 +54,7 @@ def render(
             already_rendered=before,
             on_unit=progress.tick,
             # Each unit's files are written (staged) by the process that rendered it; --check writes nothing.
-            stage=None if check else Stager(repo),
+            stage=None if check else Stager(repo, held=before),
         )
         for finding in build.findings:
             out.write(f"{finding}\n")
