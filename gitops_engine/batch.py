@@ -18,8 +18,8 @@ import copy
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from gitops_engine.errors import Finding, UsageError, group_findings
-from gitops_engine.loading import Snapshot
+from gitops_engine.errors import Finding, GitopsError, UsageError, group_findings
+from gitops_engine.loading import OVERRIDE_PREFIX, Snapshot
 from gitops_engine.manifest import object_id
 from gitops_engine.provenance import RenderedState
 from gitops_engine.render import (
@@ -247,13 +247,17 @@ def _render_spread(
 
     A shared resource is rendered once an environment, from the first workload that declares it (the renderer
     caches it; later declarers reuse it). So that every worker reuses the same one, the workloads that would
-    render a shared resource first are rendered here, in order, before the fork; the first workload is too,
-    so the caches it fills (definitions by type, compiled templates) are inherited by every worker."""
+    render a shared resource first are rendered here, in order, before the fork (`_may_declare_shared` spares
+    parsing the others here); the first workload is too, so the caches it fills (definitions by type, compiled
+    templates) are inherited by every worker."""
     snapshot = renderer.snapshot
     parts: dict[str, _RenderedSlice] = {}
     cached: set[tuple[str, str]] = set()
     rest: list[str] = []
     for index, key in enumerate(workloads):
+        if index and not _may_declare_shared(snapshot, key):
+            rest.append(key)
+            continue
         shared = {(env, res_id) for env, _, res_id, _ in shared_declarations(snapshot, key, environments)}
         if index == 0 or not shared <= cached:
             parts[key] = _render_slice(renderer, [key], environments, on_unit, stage)
@@ -275,6 +279,20 @@ def _render_spread(
             for _ in range(len(keys) * len(environments)):
                 on_unit()
     return [parts[key] for key in workloads]
+
+
+def _may_declare_shared(snapshot: Snapshot, key: str) -> bool:
+    """Whether a workload's Score file or overrides could declare a shared resource, read as text: a key `id` is
+    those two letters in the text, or an escape. Most workloads declare none, and need not be parsed here, before
+    the fork, one after the other, but by the worker that renders them."""
+    folder = f"workloads/{key}/"
+    paths = [snapshot.workload_paths[key]]
+    paths += [p for p in snapshot.workload_files(key) if p.startswith(folder + OVERRIDE_PREFIX)]
+    try:
+        texts = [snapshot.source.read(path) for path in paths]
+    except (GitopsError, OSError):
+        return True  # the parse says what is wrong
+    return any(b"id" in text or b"\\" in text for text in texts)
 
 
 def cross_checks(
