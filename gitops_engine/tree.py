@@ -1,5 +1,6 @@
 """The rendered tree: compare what a render of many units (`batch.build_tree`) gives with what rendered/ holds,
-and write the difference atomically.
+and write the difference atomically: `diff_tree` and `write_tree`, or, when the processes that rendered the units
+staged their files already (`staging.Stager`), `commit_staged`, which only renames and deletes.
 
 A unit that fails keeps its last rendered output untouched; everything else is still rendered. Files are removed
 only when their source is gone (a deleted workload, an object a definition no longer produces).
