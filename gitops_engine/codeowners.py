@@ -9,7 +9,7 @@ Snapshot.owner_pattern), adds a team's line and checks that every team has one.
 
 from __future__ import annotations
 
-import fnmatch
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -55,21 +55,67 @@ def parse(text: str) -> dict[str, tuple[str, ...]]:
 
 
 def matches(pattern: str, path: str) -> bool:
-    """Whether a CODEOWNERS pattern covers a path, for the subset of patterns platform repos use: anchored
-    folders, '*' globs, bare names. A '*' inside a folder pattern (`/rendered/*/team/`) is not expanded: the engine
-    asks only for the owners of workloads/ and definitions/ paths, and GitHub enforces the others itself."""
-    anchored = pattern.startswith("/")
-    pat = pattern.lstrip("/")
-    if pat.endswith("/"):
-        pat += "**"
-    if pat.endswith("/**"):
-        prefix = pat[:-3]
-        if anchored or "/" in prefix:
-            return path.startswith(prefix + "/")
-        return f"/{prefix}/" in f"/{path}"
-    if anchored or "/" in pat:
-        return fnmatch.fnmatchcase(path, pat) or path.startswith(pat.rstrip("/") + "/")
-    return any(fnmatch.fnmatchcase(part, pat) for part in path.split("/"))
+    """Whether a CODEOWNERS pattern covers a path (a file's path from the repository root, no leading '/'). A path
+    ending in '/' stands for a folder: covered when any file right in it would be, whatever its name."""
+    if path.endswith("/"):
+        path += "\0"  # a name no pattern spells out: only wildcards and folder patterns cover it
+    return compile_pattern(pattern).match(path) is not None
+
+
+@functools.lru_cache(maxsize=4096)
+def compile_pattern(pattern: str) -> re.Pattern[str]:
+    """A CODEOWNERS pattern as a regular expression over whole paths, by GitHub's rules (gitignore's, with its
+    documented exceptions):
+
+    - a pattern with a '/' at its start or in its middle is anchored at the root; one with none (`*.js`, `apps/`)
+      matches at any depth;
+    - a trailing '/' (`/docs/`) covers everything below the folder, at any depth; so does a last part that names
+      a folder (`/build/logs`), except a last part that is exactly `*`: `docs/*` covers `docs/a.md` but not
+      `docs/build/a.md`;
+    - `*` is any run of characters but '/', `?` one such character, `**` any number of whole folders;
+    - `\\` escapes the next character; `[…]` ranges and `!` negation do not work on GitHub and are read as plain
+      characters here too.
+    """
+    if not pattern.strip("/"):
+        return re.compile(r"(?!)")  # `/` alone covers nothing
+    parts = pattern.split("/")
+    if parts[0] == "":
+        parts = parts[1:]  # anchored at the root
+    elif (len(parts) == 1 or (len(parts) == 2 and parts[1] == "")) and parts[0] != "**":
+        parts = ["**", *parts]  # a bare name: at any depth
+    if parts and parts[-1] == "":
+        parts[-1] = "**"
+    regex = r"\A"
+    for index, part in enumerate(parts):
+        first, last = index == 0, index == len(parts) - 1
+        slash = (
+            "" if first or (index == 1 and parts[0] == "**") else "/"
+        )  # a leading `**` ends in its own "/"
+        if part == "**":
+            regex += ".+" if first and last else "(?:.+/)?" if first else "/.*" if last else "(?:/.+)?"
+        elif part == "*":
+            regex += slash + "[^/]+"
+        else:
+            regex += slash + _glob(part) + ("(?:/.*)?" if last else "")
+    return re.compile(regex + r"\Z")
+
+
+def _glob(part: str) -> str:
+    out: list[str] = []
+    escaped = False
+    for char in part:
+        if escaped:
+            out.append(re.escape(char))
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == "*":
+            out.append("[^/]*")
+        elif char == "?":
+            out.append("[^/]")
+        else:
+            out.append(re.escape(char))
+    return "".join(out)
 
 
 def team_pattern(team: str) -> str:
@@ -78,55 +124,63 @@ def team_pattern(team: str) -> str:
 
 @dataclass(frozen=True)
 class Addition:
-    """What adding a team's line did: the file, its new text (None: nothing to change) and the line number."""
+    """What adding a team's lines did: the file, its new text (None: nothing to change), the line number of the
+    team's workloads line and of its rendered line (0: the file has no rendered/ owners, so none)."""
 
     path: str
     text: str | None
     line: int
+    rendered_line: int = 0
+
+
+def rendered_pattern(team: str) -> str:
+    return f"/rendered/*/{team}/"
 
 
 def add_team_owner(path: str, text: str | None, team: str, owner: str) -> Addition:
-    """Add `/workloads/<team>/ <owner>` to a CODEOWNERS text (None: a new file), after the other teams' lines.
+    """Add `/workloads/<team>/ <owner>` to a CODEOWNERS text (None: a new file), after the other teams' lines; and,
+    when the file gives rendered/ its own owners (a `/rendered/…` line, as the repo template does), the team's
+    `/rendered/*/<team>/ <owner>` after the last of those, so the pull requests the engine opens for the team's
+    workloads (they change rendered/<env>/<team>/…) need the team's review, not the catch-all's.
 
-    Idempotent: when the team's line is there with this owner, nothing changes. A line naming other owners is an
+    Idempotent: when the team's lines are there with this owner, nothing changes. A line naming other owners is an
     error (an InputError naming it): changing who reviews a team's work is for a person to decide."""
+    lines = (text if text is not None else _NEW_FILE).splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n"):
+        lines[-1] += "\n"
+    number, changed = _ensure_line(path, lines, team_pattern(team), owner, "/workloads/")
+    rendered = 0
+    if any(rule_words(line)[:1] and rule_words(line)[0].startswith("/rendered/") for line in lines):
+        rendered, also = _ensure_line(path, lines, rendered_pattern(team), owner, "/rendered/")
+        number += 1 if also and rendered <= number else 0
+        changed = changed or also
+    return Addition(path, "".join(lines) if changed else None, number, rendered)
+
+
+def _ensure_line(path: str, lines: list[str], pattern: str, owner: str, section: str) -> tuple[int, bool]:
+    """Make `lines` hold `<pattern> <owner>` (in place), after the last line of the section's patterns (aligned
+    like it) or at the end: its 1-based line number, and whether it was added."""
     from gitops_engine.errors import InputError
 
-    pattern = team_pattern(team)
-    lines = (text if text is not None else _NEW_FILE).splitlines(keepends=True)
-    last_team_line = -1
+    last = -1
     for index, line in enumerate(lines):
         words = rule_words(line)
         if not words:
             continue
         if words[0] == pattern:
             if words[1:] == [owner]:
-                return Addition(path, None, index + 1)
-            raise InputError(
-                [
-                    Finding(
-                        path,
-                        index + 1,
-                        1,
-                        f"{pattern} is owned by {' '.join(words[1:]) or 'nobody'} already: edit this line to change "
-                        "its owners",
-                    )
-                ]
-            )
-        if words[0].startswith("/workloads/") and words[0] != "/workloads/":
-            last_team_line = index
-    if lines and not lines[-1].endswith("\n"):
-        lines[-1] += "\n"
-    if last_team_line >= 0:
-        neighbour = lines[last_team_line]
-        width = len(neighbour) - len(neighbour[len(neighbour.split()[0]) :].lstrip())
-        new_line = f"{pattern.ljust(max(width - 1, len(pattern)))} {owner}\n"
-        lines.insert(last_team_line + 1, new_line)
-        number = last_team_line + 2
-    else:
+                return index + 1, False
+            found = f"{pattern} is owned by {' '.join(words[1:]) or 'nobody'} already"
+            raise InputError([Finding(path, index + 1, 1, f"{found}: edit this line to change its owners")])
+        if words[0].startswith(section):
+            last = index
+    if last < 0:
         lines.append(f"{pattern} {owner}\n")
-        number = len(lines)
-    return Addition(path, "".join(lines), number)
+        return len(lines), True
+    neighbour = lines[last]
+    width = len(neighbour) - len(neighbour[len(neighbour.split()[0]) :].lstrip())
+    lines.insert(last + 1, f"{pattern.ljust(max(width - 1, len(pattern)))} {owner}\n")
+    return last + 2, True
 
 
 def unowned_teams(snapshot: Snapshot, workloads: Iterable[str] | None = None) -> list[Finding]:

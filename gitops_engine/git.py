@@ -12,6 +12,7 @@ import hashlib
 import os
 import re
 import subprocess
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,8 @@ ZERO_SHA = "0" * 40
 STAGING = "refs/gitops-engine/push/"  # local refs a wildcard push sends (see Git.push_with_leases)
 STAGE_MIN_REFS = 256  # below this, explicit refspecs cost less than creating and deleting staging refs
 _LS_TREE_BLOB = re.compile(r"(?:^|(?<=\0))(\d{6}) blob ([0-9a-f]{40,64})\t([^\0]*)\0")
+_FULL_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+PIPED_MAX = 64  # read_many asks the long-lived pipe up to this many objects; more go to a `--buffer` process
 
 # Engine commits are recognisable by this identity; a pull-request branch with commits by anyone else is never
 # force-pushed. GitHub Actions runs override it (see default_identity).
@@ -100,6 +103,9 @@ class Git:
         self.root = Path(root)
         self._batch: subprocess.Popen[bytes] | None = None
         self._batch_pid = 0  # the process that started _batch: a forked worker starts its own
+        # One question and its answer at a time on the pipe: a run loads its snapshot on a thread of its own.
+        self._batch_lock = threading.Lock()
+        self._ancestors: set[tuple[str, str]] = set()  # (ancestor, descendant) commit ids found so
         self._env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
 
     # -- running --------------------------------------------------------------------------------------------
@@ -145,16 +151,18 @@ class Git:
 
     # -- reading --------------------------------------------------------------------------------------------
     def rev_parse(self, rev: str) -> str:
-        out = self.run_bytes("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", check=False).strip()
-        if not out:
+        sha = self.try_rev_parse(rev)
+        if sha is None:
             raise UsageError(
                 f"unknown revision {rev!r}: give a commit, branch or tag that exists in {self.root}"
             )
-        return out.decode()
+        return sha
 
     def try_rev_parse(self, rev: str) -> str | None:
-        out = self.run_bytes("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", check=False).strip()
-        return out.decode() or None
+        """The commit `rev` names (`rev^{commit}`, as `rev-parse --verify` resolves it), None when there is none:
+        one round trip on the `cat-file --batch` pipe rather than a process."""
+        found = self._read_object(f"{rev}^{{commit}}")
+        return found[0] if found is not None else None
 
     def ls_tree(self, commit: str, paths: Sequence[str] = ()) -> dict[str, TreeEntry]:
         """Every file (blob or symlink) in a commit: path -> entry. Submodules are skipped."""
@@ -186,9 +194,33 @@ class Git:
         return out.decode("utf-8", "surrogateescape")
 
     def list_dir(self, commit: str, path: str) -> list[str]:
-        """Names directly inside a folder of a commit (one non-recursive ls-tree)."""
-        out = self.run_bytes("ls-tree", "-z", "--name-only", f"{commit}:{path}", check=False)
-        return sorted(name.decode("utf-8", "surrogateescape") for name in out.split(b"\0") if name)
+        """Names directly inside a folder of a commit ([] when there is no such folder): its tree object read
+        through the pipe, as a non-recursive ls-tree lists it."""
+        entries = self._tree_entries(f"{commit}:{path}")
+        if entries is None:
+            out = self.run_bytes("ls-tree", "-z", "--name-only", f"{commit}:{path}", check=False)
+            return sorted(name.decode("utf-8", "surrogateescape") for name in out.split(b"\0") if name)
+        return sorted(name for _, name, _ in entries)
+
+    def _tree_entries(self, spec: str) -> list[tuple[bytes, str, str]] | None:
+        """(mode, name, id) of each entry of the tree `spec` names, in the tree's order ([] when `spec` names
+        nothing); None when it names an object of another kind (ls-tree peels commits and tags)."""
+        found = self._read_object(spec)
+        if found is None:
+            return []
+        sha, kind, data = found
+        if kind != b"tree":
+            return None
+        size = len(sha) // 2  # binary ids in a tree: 20 bytes (SHA-1) or 32 (SHA-256)
+        entries: list[tuple[bytes, str, str]] = []
+        offset = 0
+        while offset < len(data):
+            space = data.index(b" ", offset)
+            end = data.index(b"\0", space)
+            name = data[space + 1 : end].decode("utf-8", "surrogateescape")
+            entries.append((data[offset:space], name, data[end + 1 : end + 1 + size].hex()))
+            offset = end + 1 + size
+        return entries
 
     def read_blob(self, sha: str) -> bytes:
         """One blob through the long-lived `cat-file --batch` process."""
@@ -199,6 +231,24 @@ class Git:
 
     def try_read(self, spec: str) -> bytes | None:
         """An object's content by id or `rev:path` (one `cat-file --batch` round trip); None when missing."""
+        found = self._read_object(spec)
+        return found[2] if found is not None else None
+
+    def _read_object(self, spec: str) -> tuple[str, bytes, bytes] | None:
+        """(id, type, content) of the object `spec` names, through the long-lived `cat-file --batch` pipe; None
+        when there is none."""
+        # The batch protocol is line-based: no such path can be asked for (nor is one valid here).
+        if "\n" in spec:
+            return None
+        with self._batch_lock:
+            batch = self._batch_process()
+            assert batch.stdin is not None
+            batch.stdin.write(spec.encode("utf-8", "surrogateescape") + b"\n")
+            batch.stdin.flush()
+            return self._answer(batch, spec)
+
+    def _batch_process(self) -> subprocess.Popen[bytes]:
+        """The pipe to this process's `cat-file --batch` (a forked worker starts its own). Called holding the lock."""
         if self._batch is None or self._batch_pid != os.getpid():
             self._batch_pid = os.getpid()
             self._batch = subprocess.Popen(
@@ -208,29 +258,31 @@ class Git:
                 stdout=subprocess.PIPE,
                 env=self._env,
             )
-        assert self._batch.stdin is not None and self._batch.stdout is not None
-        # The batch protocol is line-based: no such path can be asked for (nor is one valid here).
-        if "\n" in spec:
-            return None
-        self._batch.stdin.write(spec.encode("utf-8", "surrogateescape") + b"\n")
-        self._batch.stdin.flush()
-        header = self._batch.stdout.readline()
+        return self._batch
+
+    @staticmethod
+    def _answer(batch: subprocess.Popen[bytes], spec: str) -> tuple[str, bytes, bytes] | None:
+        """Read the pipe's answer to one question."""
+        assert batch.stdout is not None
+        header = batch.stdout.readline()
         parts = header.split()
         if header.endswith(b" missing\n") or header.endswith(b" ambiguous\n"):
             return None
         if len(parts) != 3:
             raise GitError(f"cannot read object {spec}: {header.decode(errors='replace').strip()}")
-        size = int(parts[2])
-        data = self._batch.stdout.read(size)
-        self._batch.stdout.read(1)  # trailing newline
-        return data
+        data = batch.stdout.read(int(parts[2]))
+        batch.stdout.read(1)  # trailing newline
+        return parts[0].decode(), parts[1], data
 
     def read_many(self, specs: Sequence[str]) -> list[bytes | None]:
         """Many objects (ids or `rev:path`) in one pipelined `cat-file --batch` run; None for each missing one.
-        One round trip for all, where `try_read` costs one each (~100 us): what reading thousands of locks needs."""
+        One round trip for all, where `try_read` costs one each (~100 us): what reading thousands of locks needs.
+        A few (up to PIPED_MAX) are asked of the long-lived pipe at once, which spares starting a process."""
         if not specs:
             return []
         asked = [spec if "\n" not in spec else "" for spec in specs]  # "" is answered " missing"
+        if len(asked) <= PIPED_MAX:
+            return self._read_piped(asked)
         out = self.run_bytes(
             "cat-file",
             "--batch",
@@ -250,6 +302,17 @@ class Git:
             found.append(out[offset : offset + size])
             offset += size + 1
         return found
+
+    def _read_piped(self, asked: Sequence[str]) -> list[bytes | None]:
+        """Objects asked of the long-lived pipe all at once, then answered in order: the questions (a few KiB)
+        fit the pipe's buffer, so writing them all first cannot wait on the answers."""
+        with self._batch_lock:
+            batch = self._batch_process()
+            assert batch.stdin is not None
+            batch.stdin.write("".join(f"{spec}\n" for spec in asked).encode("utf-8", "surrogateescape"))
+            batch.stdin.flush()
+            answers = [self._answer(batch, spec) for spec in asked]
+        return [answer[2] if answer is not None else None for answer in answers]
 
     def object_ids(self, specs: Sequence[str]) -> list[str | None]:
         """The object id each `rev:path` names, None where there is none (one `cat-file --batch-check`)."""
@@ -285,7 +348,11 @@ class Git:
         ]
 
     def subtrees(self, tree: str) -> dict[str, str]:
-        """Folders directly inside a tree (`rev:path` or an id): name -> tree id (one non-recursive ls-tree)."""
+        """Folders directly inside a tree (`rev:path` or an id): name -> tree id (its tree object read through the
+        pipe, as a non-recursive `ls-tree -d` lists it)."""
+        entries = self._tree_entries(tree)
+        if entries is not None:
+            return {name: sha for mode, name, sha in entries if mode == b"40000"}
         out = self.run_bytes("ls-tree", "-z", "-d", tree, check=False).decode("utf-8", "surrogateescape")
         return {
             record.split("\t", 1)[1]: record.split(" ", 3)[2].split("\t", 1)[0]
@@ -313,7 +380,18 @@ class Git:
         return commits
 
     def is_ancestor(self, ancestor: str, descendant: str) -> bool:
-        return self.ok("merge-base", "--is-ancestor", ancestor, descendant)
+        """Whether `ancestor` is `descendant` or one of its ancestors. What was found true of two commit ids
+        stays true: asked again, it costs no process (a run asks about the same range several times)."""
+        ids = _FULL_ID.fullmatch(ancestor) is not None and _FULL_ID.fullmatch(descendant) is not None
+        if ids and (ancestor, descendant) in self._ancestors:
+            return True
+        if ids and ancestor == descendant:
+            found = self.try_rev_parse(ancestor) == ancestor  # a commit this clone holds
+        else:
+            found = self.ok("merge-base", "--is-ancestor", ancestor, descendant)
+        if ids and found:
+            self._ancestors.add((ancestor, descendant))
+        return found
 
     def merge_base_octopus(self, commits: Sequence[str]) -> str:
         """The best common ancestor of all `commits` (one `merge-base --octopus`)."""
@@ -540,8 +618,7 @@ class Git:
         "cannot lock ref" until someone deletes it. Runners that keep their workspace (self-hosted, `act`) never
         recover by themselves. Only the refs the engine alone writes are cleaned this way; any other lock is
         reported with the file to delete (see `_lock_advice`)."""
-        common = Path(self.run("rev-parse", "--git-common-dir").strip())
-        store = common if common.is_absolute() else self.root / common
+        store = self._common_dir()
         locks: list[Path] = []
         for ref in refs:
             if not ref.endswith("/"):
@@ -559,6 +636,18 @@ class Git:
                 continue  # none, or its git finished meanwhile
             removed.append(lock)
         return sorted(removed)
+
+    def _common_dir(self) -> Path:
+        """Where refs are stored: `.git` of a plain clone's root without asking git (a process saved on every
+        run); `rev-parse --git-common-dir` for anything else (a linked work tree, GIT_DIR, a subfolder)."""
+        dot_git = self.root / ".git"
+        plain = (
+            not ({"GIT_DIR", "GIT_COMMON_DIR"} & self._env.keys()) and not (dot_git / "commondir").exists()
+        )
+        if plain and dot_git.is_dir():
+            return dot_git
+        common = Path(self.run("rev-parse", "--git-common-dir").strip())
+        return common if common.is_absolute() else self.root / common
 
     def merge_commit(
         self, base: str, head: str, method: MergeMethod, message: str, identity: Identity

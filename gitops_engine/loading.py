@@ -7,7 +7,10 @@ and parsed only when asked for, so work grows with what a run touches rather tha
 
 from __future__ import annotations
 
+import bisect
+import os
 import posixpath
+import weakref
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +33,7 @@ from gitops_engine.schema import validate_document
 from gitops_engine.source import (
     CODEOWNERS_FILES,
     PLATFORM_FILE,
+    GitSource,
     LazyFiles,
     Source,
     WorkTreeSource,
@@ -54,15 +58,20 @@ class LazyWorkloads(Mapping[str, str]):
     """Workload keys -> Score file paths over LazyFiles: a key is checked when asked for; iterating discovers
     every workload (and reports what discovery finds wrong, as a full load does)."""
 
-    def __init__(self, files: LazyFiles, findings: list[Finding]) -> None:
+    def __init__(
+        self, files: LazyFiles, findings: list[Finding], deferred: DeferredTemplates | None = None
+    ) -> None:
         self.files = files
         self._findings = findings  # the snapshot's local findings: discovery adds to them
+        self._deferred = deferred  # a run over every workload needs every template: checked with the listing
         self._all: dict[str, str] | None = None
         self._by_name: dict[str, list[str]] = {}  # probed names, while not everything is listed
         self._name_index: dict[str, list[str]] | None = None  # every name, once everything is listed
 
     def everything(self) -> dict[str, str]:
         if self._all is None:
+            if self._deferred is not None:
+                self._deferred.check_type(None)
             self.files.everything()
             found: list[Finding] = []
             self._all = _discover_workloads(
@@ -138,7 +147,7 @@ class Snapshot:
     files: Mapping[str, str]  # path -> blob id (LazyFiles for a lazy GitSource)
     settings: Settings
     environments: dict[str, Environment]
-    definitions: dict[str, Definition]  # by path
+    _definitions: dict[str, Definition]  # by path (see definitions)
     workload_paths: Mapping[str, str]  # "team/name" -> Score file path (LazyWorkloads over LazyFiles)
     codeowners: dict[str, tuple[str, ...]]  # path pattern -> owners, in file order
     findings: list[Finding] = field(
@@ -147,9 +156,8 @@ class Snapshot:
     # Problems confined to one file (a definition, a misplaced file): reported, but the rest is still processed;
     # resources of a type whose definition failed to load fail (see broken_definition_types).
     local_findings: list[Finding] = field(default_factory=list)
-    broken_definition_types: dict[str, list[str]] = field(
-        default_factory=dict
-    )  # type -> paths that failed to load
+    _broken: dict[str, list[str]] = field(default_factory=dict)  # type -> paths that failed to load
+    _deferred: DeferredTemplates | None = None  # a lazy snapshot's templates not checked yet
     # Values later stages derive from this snapshot alone, cached under a name of their own (never mutated inputs).
     memo: dict[str, dict[Any, Any]] = field(default_factory=dict)
     _workloads: dict[str, Workload] = field(default_factory=dict)
@@ -159,13 +167,34 @@ class Snapshot:
     _by_name: dict[str, list[str]] | None = None  # workload name -> keys (lazy)
 
     # -- definitions -------------------------------------------------------------------------------------------
+    @property
+    def definitions(self) -> dict[str, Definition]:
+        """Every definition that loaded, by path (in a lazy snapshot, every template is checked first)."""
+        self._check_templates(None)
+        return self._definitions
+
+    @property
+    def broken_definition_types(self) -> Mapping[str, list[str]]:
+        """Type -> paths of its definitions that failed to load (a lazy snapshot checks a type's templates when
+        the type is looked up)."""
+        return _BrokenTypes(self)
+
+    def _check_templates(self, type_: str | None) -> None:
+        """Check the deferred templates of `type_` (None: of every type) before its definitions are used."""
+        if self._deferred is not None and self._deferred.pending:
+            self._deferred.check_type(type_)
+
     def definitions_of(self, type_: str) -> list[Definition]:
+        self._check_templates(type_)
         if self._by_type is None:
             by_type: dict[str, list[Definition]] = {}
-            for definition in sorted(self.definitions.values(), key=lambda d: d.path):
+            for definition in sorted(self._definitions.values(), key=lambda d: d.path):
                 by_type.setdefault(definition.type, []).append(definition)
             self._by_type = by_type
-        return self._by_type.get(type_, [])
+        found = self._by_type.get(type_, [])
+        if self._deferred is not None and self._deferred.failed:  # a checked template took one out
+            found = [d for d in found if d.path in self._definitions]
+        return found
 
     @property
     def environment_order(self) -> list[str]:
@@ -239,8 +268,12 @@ class Snapshot:
         return folder_of(self._workload_listing, self.files, key)
 
     def check_paths(self, paths: Iterable[str]) -> None:
-        """Add to `local_findings` what discovery finds wrong about these (changed) paths. A lazy snapshot only
-        discovers what it is asked about; a full one has checked every path already."""
+        """Add to `local_findings` what discovery finds wrong about these (changed) paths, and what is wrong with
+        the templates of changed definitions. A lazy snapshot only discovers and checks what it is asked about; a
+        full one has checked every path already."""
+        paths = list(paths)
+        if self._deferred is not None:
+            self._deferred.check_paths(paths)
         if isinstance(self.workload_paths, LazyWorkloads):
             self.workload_paths.check(paths)
 
@@ -270,15 +303,23 @@ def load_snapshot(source: Source) -> Snapshot:
     they are collected in `findings` (blocking), `local_findings` (one file) or raised per workload by
     `Snapshot.workload`."""
     files = source.files()
+    if isinstance(source, GitSource):
+        source.prefetch(
+            p for p in outside_workloads(files) if p.endswith((".yaml", ".yml")) or p in CODEOWNERS_FILES
+        )
     findings: list[Finding] = []
     local: list[Finding] = []
     settings = _load_settings(source, files, findings)
     environments = _load_environments(source, files, settings, findings)
-    # A broken definition or misplaced file concerns the units that would use it, not the whole repo.
-    definitions, broken = _load_definitions(source, files, settings, local)
+    # A broken definition or misplaced file concerns the units that would use it, not the whole repo. A lazy
+    # snapshot (a range's) checks Jinja templates as they are used: Jinja and its compiler cost ~30-60 ms.
+    definitions: dict[str, Definition] = {}
+    broken: dict[str, list[str]] = {}
+    deferred = DeferredTemplates(local, definitions, broken) if isinstance(files, LazyFiles) else None
+    _load_definitions(source, files, settings, deferred or _Checked(local, definitions, broken))
     workload_paths: Mapping[str, str]
     if isinstance(files, LazyFiles):
-        workload_paths, workload_listing = LazyWorkloads(files, local), []
+        workload_paths, workload_listing = LazyWorkloads(files, local, deferred), []
     else:
         workload_listing = sorted(p for p in files if p.startswith("workloads/"))
         workload_paths = _discover_workloads(workload_listing, files, local, source.symlinks)
@@ -290,12 +331,13 @@ def load_snapshot(source: Source) -> Snapshot:
         files=files,
         settings=settings,
         environments=environments,
-        definitions=definitions,
+        _definitions=definitions,
         workload_paths=workload_paths,
         codeowners=codeowners,
         findings=findings,
         local_findings=local,
-        broken_definition_types=broken,
+        _broken=broken,
+        _deferred=deferred,
         _workload_listing=workload_listing,
     )
 
@@ -468,13 +510,9 @@ def _environment(document: Document, env_id: str, blob: str) -> Environment:
     )
 
 
-def _load_definitions(
-    source: Source, files: Mapping[str, str], settings: Settings, findings: list[Finding]
-) -> tuple[dict[str, Definition], dict[str, list[str]]]:
-    """Every definition of definitions/<type>/<id>.yaml, by path, and the paths that failed to load, by type
-    (what they find wrong goes to `findings`)."""
-    definitions: dict[str, Definition] = {}
-    broken: dict[str, list[str]] = {}
+def _load_definitions(source: Source, files: Mapping[str, str], settings: Settings, sink: _Checked) -> None:
+    """Every definition of definitions/<type>/<id>.yaml into `sink`: by path, and the paths that failed to load by
+    type (what they find wrong goes to its findings)."""
     ids: dict[str, str] = {}  # id -> the path of the definition that has it
     for path in sorted(outside_workloads(files)):
         if not path.startswith("definitions/"):
@@ -482,19 +520,123 @@ def _load_definitions(
         folder_type = path.split("/")[1]
         if path in source.symlinks:
             # Reported by load_snapshot; resources of its type must not fall back to another definition.
-            broken.setdefault(folder_type, []).append(path)
+            sink.broken.setdefault(folder_type, []).append(path)
             continue
-        if not _is_definition_path(path, findings):
+        if not _is_definition_path(path, sink.findings):
             continue
-        document = _try_read_document(source, path, settings.max_file_bytes, findings)
-        problems = _definition_problems(document, path, ids) if document is not None else []
+        document = _try_read_document(source, path, settings.max_file_bytes, sink.findings)
+        problems = _definition_problems(document, path, ids, sink) if document is not None else []
         if document is None or problems:
-            findings.extend(problems)
-            broken.setdefault(folder_type, []).append(path)
+            sink.findings.extend(problems)
+            sink.broken.setdefault(folder_type, []).append(path)
             continue
         ids[document.data["id"]] = path
-        definitions[path] = _definition(document, path, files[path])
-    return definitions, broken
+        sink.definitions[path] = _definition(document, path, files[path])
+
+
+@dataclass(eq=False)  # one per snapshot, known by identity (DeferredTemplates are kept in a WeakSet)
+class _Checked:
+    """Where definitions load to when each one's templates are checked as it loads (a full snapshot)."""
+
+    findings: list[Finding]
+    definitions: dict[str, Definition]  # by path
+    broken: dict[str, list[str]]  # type -> paths that failed to load
+
+    def defer(self, path: str, document: Document) -> bool:
+        """Whether the templates of this definition (fine otherwise) are checked later rather than now."""
+        return False
+
+    def settle(self, path: str) -> bool:
+        """Whether the definition at `path` (loaded already) is fine, its templates checked now if they were
+        not yet."""
+        return True
+
+
+class DeferredTemplates(_Checked):
+    """A lazy snapshot's definitions whose templates need Jinja: loaded as if their templates were fine, and
+    checked when a lookup of their type or a change of their file (Snapshot.check_paths) first needs them. A
+    failure then is what loading would have found: the definition leaves `definitions`, its path joins the broken
+    ones of its type, and its findings take the place a full load gives them among the snapshot's findings. A
+    template nothing uses is never checked: a full `validate` reports it (README, pull-request checks)."""
+
+    def __init__(
+        self, findings: list[Finding], definitions: dict[str, Definition], broken: dict[str, list[str]]
+    ):
+        super().__init__(findings, definitions, broken)
+        _DEFERRED.add(self)
+        self.pending: dict[str, tuple[Document, str, int]] = {}  # path -> (document, type, place in findings)
+        self.failed = False  # whether a checked template took a definition out
+        self._placed: list[tuple[int, str, int]] = []  # (place, path, number) of the findings put in so far
+
+    def defer(self, path: str, document: Document) -> bool:
+        from gitops_engine.templating import needs_jinja
+
+        template = document.data.get("template") or {}
+        texts = [template.get(key) for key in ("outputs", "manifests")]
+        if not any(text is not None and needs_jinja(text) for text in texts):
+            return False  # plain templates cost nothing to check
+        self.pending[path] = (document, document.data["type"], len(self.findings))
+        return True
+
+    def settle(self, path: str) -> bool:
+        return path not in self.pending or self._check(path)
+
+    def check_type(self, type_: str | None) -> None:
+        """Check the deferred templates of the definitions of `type_` (None: of all)."""
+        for path in [path for path, (_, of, _) in self.pending.items() if type_ is None or of == type_]:
+            self._check(path)
+
+    def check_paths(self, paths: Iterable[str]) -> None:
+        """Check the deferred templates of the definitions at `paths`."""
+        for path in paths:
+            if path in self.pending:
+                self._check(path)
+
+    def _check(self, path: str) -> bool:
+        document, type_, place = self.pending.pop(path)
+        problems = _template_problems(document)
+        if not problems:
+            return True
+        at = place + sum(n for p, other, n in self._placed if (p, other) < (place, path))
+        self.findings[at:at] = problems
+        self._placed.append((place, path, len(problems)))
+        bisect.insort(self.broken.setdefault(type_, []), path)
+        del self.definitions[path]
+        self.failed = True
+        return False
+
+
+_DEFERRED: weakref.WeakSet[DeferredTemplates] = weakref.WeakSet()
+
+
+def _check_before_fork() -> None:
+    """Forked workers plan with a copy of the snapshot, and what they check would stay theirs: every deferred
+    template is checked before a fork instead, so the parent's findings hold what any worker could find (those of
+    a full load, as before templates were deferred)."""
+    for deferred in list(_DEFERRED):
+        deferred.check_type(None)
+
+
+os.register_at_fork(before=_check_before_fork)
+
+
+class _BrokenTypes(Mapping[str, list[str]]):
+    """Snapshot.broken_definition_types: looking a type up checks its deferred templates first."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        self._snapshot = snapshot
+
+    def __getitem__(self, type_: str) -> list[str]:
+        self._snapshot._check_templates(type_)
+        return self._snapshot._broken[type_]
+
+    def __iter__(self) -> Iterator[str]:
+        self._snapshot._check_templates(None)
+        return iter(self._snapshot._broken)
+
+    def __len__(self) -> int:
+        self._snapshot._check_templates(None)
+        return len(self._snapshot._broken)
 
 
 def _is_definition_path(path: str, findings: list[Finding]) -> bool:
@@ -514,13 +656,18 @@ def _is_definition_path(path: str, findings: list[Finding]) -> bool:
     return False
 
 
-def _definition_problems(document: Document, path: str, ids: Mapping[str, str]) -> list[Finding]:
+def _definition_problems(document: Document, path: str, ids: dict[str, str], sink: _Checked) -> list[Finding]:
     """What is wrong with a definition's document, in order: its schema, then where it stands (id, type, an id
-    already taken), then its content (template syntax, secrets). Each step runs only when the one before passed."""
+    already taken), then its content (template syntax, secrets). Each step runs only when the one before passed.
+    `sink` may defer the template check of a definition that is otherwise fine (see DeferredTemplates)."""
     problems = validate_document("definition", document)
     if not problems:
+        taken = ids.get(document.data["id"])
+        if taken is not None and not sink.settle(taken):
+            del ids[document.data["id"]]  # its template failed: the id was never taken, as a full load finds
         problems = _definition_place_problems(document, path, ids)
-    if not problems:
+    # A definition with a secret problem is broken whatever its templates hold: they are checked now.
+    if not problems and (_secret_problems(document) or not sink.defer(path, document)):
         problems = _definition_content_problems(document)
     return problems
 
@@ -557,6 +704,11 @@ def _definition_place_problems(document: Document, path: str, ids: Mapping[str, 
 
 def _definition_content_problems(document: Document) -> list[Finding]:
     """Templates that do not parse, and secret values a definition would write to git."""
+    return [*_template_problems(document), *_secret_problems(document)]
+
+
+def _template_problems(document: Document) -> list[Finding]:
+    """Syntax errors of a definition's templates, located in its file."""
     from gitops_engine.templating import check_template_syntax  # lazy: Jinja2 costs ~30 ms to import
 
     data: dict[str, Any] = document.data
@@ -565,6 +717,13 @@ def _definition_content_problems(document: Document) -> list[Finding]:
         text = (data.get("template") or {}).get(key)
         if text is not None:
             problems.extend(check_template_syntax(text, document, ("template", key)))
+    return problems
+
+
+def _secret_problems(document: Document) -> list[Finding]:
+    """Secret values a definition would write to git."""
+    data: dict[str, Any] = document.data
+    problems: list[Finding] = []
     for index, manifest in enumerate(data.get("manifests") or []):
         problem = secret_literal_problem(manifest)
         if problem:

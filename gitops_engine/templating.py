@@ -169,6 +169,11 @@ def _compile(text: str) -> jinja2.Template:
     return sandbox.compile_template(text)
 
 
+def needs_jinja(text: str) -> bool:
+    """Whether a template is more than text and `{{ name.name }}` values (then only Jinja can check or render it)."""
+    return _plain_parts(text) is None
+
+
 def check_template_syntax(text: str, document: Document, where: Path) -> list[Finding]:
     """Syntax errors found when loading a definition, located in its file (a plain template has none)."""
     if _plain_parts(text) is not None:

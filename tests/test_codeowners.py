@@ -50,6 +50,35 @@ def test_rules_are_read_in_file_order_and_a_repeated_pattern_keeps_its_last_owne
         ("/platform.yaml", "platform.yaml", True),
         ("/platform.yaml", "x/platform.yaml", False),
         ("workloads/**", "workloads/team-a/api/score.yaml", True),
+        # GitHub's documented examples (docs "About code owners", example CODEOWNERS file)
+        ("docs/*", "docs/getting-started.md", True),
+        ("docs/*", "docs/build-app/troubleshooting.md", False),  # `/*` last: not nested further
+        ("/build/logs/", "build/logs/a/b.log", True),
+        ("/build/logs/", "src/build/logs/a.log", False),
+        ("apps/", "deeply/nested/apps/x.py", True),
+        ("**/logs", "build/logs/a", True),
+        ("**/logs", "deeply/nested/logs/a", True),
+        ("**/logs", "catalogs/a", False),
+        ("/apps/github", "apps/github/x.py", True),  # a last part naming a folder covers what is inside
+        ("/apps/github", "apps/github-x/y.py", False),
+        # a '*' inside a folder pattern: one folder level, any name
+        ("/rendered/*/team-a/", "rendered/production/team-a/api/manifest.yaml", True),
+        ("/rendered/*/team-a/", "rendered/production/x/team-a/manifest.yaml", False),
+        ("/rendered/*/team-a/", "rendered/team-a/api/manifest.yaml", False),
+        ("/workloads/team-?/", "workloads/team-b/api/score.yaml", True),
+        ("a/**/b", "a/b/c", True),  # `**` in the middle: zero or more folders
+        ("a/**/b", "a/x/y/b/c", True),
+        ("a/**/b", "a/xb/c", False),
+        ("**", "any/path", True),
+        ("/", "anything", False),  # covers nothing
+        ("/[ab]/", "a/x", False),  # ranges do not work on GitHub: plain characters
+        ("/[ab]/", "[ab]/x", True),
+        ("/a\\*b/", "a*b/x", True),  # an escaped '*' is a plain one
+        ("/a\\*b/", "axxb/x", False),
+        # a path ending in '/' is a folder: what covers any file right in it
+        ("*", "definitions/", True),
+        ("/definitions/", "definitions/", True),
+        ("*.yaml", "definitions/", False),
     ],
 )
 def test_patterns_match_as_on_github(pattern: str, path: str, expected: bool) -> None:
@@ -74,6 +103,44 @@ def test_a_teams_line_goes_after_the_other_teams_aligned_and_once() -> None:
         ".github/CODEOWNERS:3:1: /workloads/team-b/ is owned by @acme/team-b already: edit this line to change "
         "its owners"
     ]
+
+
+def test_a_team_gets_its_rendered_line_too_where_rendered_has_owners_of_its_own() -> None:
+    template = (Path(__file__).parent.parent / "platform-repo-template/.github/CODEOWNERS").read_text()
+    added = codeowners.add_team_owner(".github/CODEOWNERS", template, "search", "@example-org/search")
+    assert added.text is not None
+    new_lines = [line for line in added.text.splitlines() if "search" in line]
+    assert new_lines == [
+        "/workloads/search/          @example-org/search",
+        "/rendered/*/search/         @example-org/search",
+    ]
+    lines = added.text.splitlines()
+    assert lines[added.line - 1] == new_lines[0]
+    assert lines[lines.index(new_lines[1]) - 1] == "/rendered/*/_shared/        @example-org/infra"
+    # GitHub reads it as meant: the team reviews its rendered output, infra the rest of rendered/
+    rules = codeowners.parse(added.text)
+    owner = {
+        path: next(rules[p] for p in reversed(rules) if codeowners.matches(p, path))
+        for path in (
+            "rendered/production/search/api/manifest.yaml",
+            "rendered/production/_shared/postgres/manifest.yaml",
+            "rendered/production/catalog/api/manifest.yaml",
+        )
+    }
+    assert list(owner.values()) == [
+        ("@example-org/search",),
+        ("@example-org/infra",),
+        ("@example-org/catalog",),
+    ]
+    assert codeowners.add_team_owner(".github/CODEOWNERS", added.text, "search", "@example-org/search") == (
+        codeowners.Addition(".github/CODEOWNERS", None, added.line, added.rendered_line)
+    )
+    # a repo whose team has its workloads line only (added before this rule): the rendered line is added
+    older = added.text.replace("/rendered/*/search/         @example-org/search\n", "")
+    assert (
+        codeowners.add_team_owner(".github/CODEOWNERS", older, "search", "@example-org/search").text
+        == added.text
+    )
 
 
 def test_a_new_file_starts_with_how_reviews_work() -> None:

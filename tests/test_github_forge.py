@@ -278,6 +278,22 @@ def test_update_with_nothing_changed_makes_no_write(
     assert updated == created
 
 
+def test_labels_differing_only_in_case_are_one_label(
+    github: FakeGitHub, forge: GitHubForge, bare_repo: Path
+) -> None:
+    branch = push_branch(bare_repo, "a/b")
+    created = forge.create_pull_request(draft_for(branch, labels=("Rollout", "rollout")))
+    assert created.labels == ("Rollout",)
+    assert [r.body for r in github.writes if r.method == "POST" and r.path.endswith("/labels")] == [
+        {"name": "Rollout"}
+    ]
+    github.clear_log()
+    # GitHub's label names are case-insensitive: the pull request has this one already, so nothing is written.
+    updated = forge.update_pull_request(created.number, draft_for(branch, labels=("ROLLOUT",)))
+    assert github.writes == []
+    assert updated.labels == ("Rollout",)
+
+
 def test_empty_body_round_trips_without_rewrites(
     github: FakeGitHub, forge: GitHubForge, bare_repo: Path
 ) -> None:

@@ -98,13 +98,21 @@ def test_new_team_adds_exactly_one_line_once(template_repo: Path) -> None:
     before = path.read_text().splitlines(keepends=True)
     code, output = run_cli(["new", "team", "sales", "--owner", "@example-org/sales"], repo)
     assert code == 0, output
-    assert (
-        output
-        == ".github/CODEOWNERS:18: workloads/sales/ is owned by @example-org/sales\nnext: gitops-engine new workload sales/NAME\n"
+    assert output == (
+        ".github/CODEOWNERS:18: workloads/sales/ is owned by @example-org/sales\n"
+        ".github/CODEOWNERS:27: rendered/*/sales/ is owned by @example-org/sales\n"
+        "next: gitops-engine new workload sales/NAME\n"
     )
     after = path.read_text().splitlines(keepends=True)
-    # One line, after the other teams', aligned with them.
-    assert after == [*before[:17], "/workloads/sales/           @example-org/sales\n", *before[17:]]
+    # Two lines, each after the other teams' own, aligned with them: workloads/ and rendered/ (the template gives
+    # rendered/ owners of its own).
+    assert after == [
+        *before[:17],
+        "/workloads/sales/           @example-org/sales\n",
+        *before[17:25],
+        "/rendered/*/sales/          @example-org/sales\n",
+        *before[25:],
+    ]
     code, output = run_cli(["new", "team", "sales", "--owner", "@example-org/sales"], repo)
     assert (code, output) == (
         0,

@@ -51,10 +51,15 @@ def _world(root: Path, definitions: dict[str, str]) -> tuple[Path, Path, Path]:
 
 def _bump_api(dev: Path) -> str:
     """A developer's new image for team-a/api, pushed; returns main before it."""
+    return _bump(dev, "team-a/api", "api:1.0", "api:1.1")
+
+
+def _bump(dev: Path, key: str, old: str, new: str) -> str:
+    """A developer's new image for a workload, pushed; returns main before it."""
     before = git(dev, "rev-parse", "HEAD").strip()
-    text = (dev / "workloads/team-a/api/score.yaml").read_text()
-    write_files(dev, {"workloads/team-a/api/score.yaml": text.replace("api:1.0", "api:1.1")})
-    commit_all(dev, "Bump api")
+    text = (dev / f"workloads/{key}/score.yaml").read_text()
+    write_files(dev, {f"workloads/{key}/score.yaml": text.replace(old, new)})
+    commit_all(dev, f"Bump {key}")
     git(dev, "push", "--quiet", "origin", "HEAD:main")
     return before
 
@@ -89,3 +94,27 @@ def test_a_template_with_a_filter_brings_jinja_in(tmp_path: Path) -> None:
         "0 ['jinja2']",
         ["ok: 1 workloads in 2 environments are valid"],
     )
+
+
+def test_a_change_rendering_no_filter_on_a_repo_whose_templates_use_filters_imports_no_jinja(
+    tmp_path: Path,
+) -> None:
+    """A range's snapshot checks a definition's template when the range changes it or renders a unit of its type:
+    team-b/web uses no resource, so pg-dev's filter is neither checked nor rendered. A full validate checks it."""
+    upper = PG_DEV_YAML.replace("{{ environment.namespace }}", "{{ environment.namespace | lower }}")
+    _, engine, dev = _world(tmp_path, {"definitions/postgres/pg-dev.yaml": upper})
+    before = _bump(dev, "team-b/web", "web:2.0", "web:2.1")
+
+    assert _probe(["validate", "--base", before], dev) == (
+        "0 []",
+        ["ok: 1 workloads in 2 environments are valid"],
+    )
+    git(engine, "fetch", "--quiet", "origin")
+    last, output = _probe(["process", "--base", before, "--forge", "local"], engine)
+    assert last == "0 []", output
+    assert git(engine, "show", "--name-only", "--format=%s", "origin/main").splitlines() == [
+        "Render team-b/web",
+        "",
+        *(f"rendered/{env}/team-b/web/{name}" for env in ("development", "production") for name in FILES),
+    ]
+    assert _probe(["validate"], dev) == ("0 ['jinja2']", ["ok: 2 workloads in 2 environments are valid"])

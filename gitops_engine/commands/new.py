@@ -142,8 +142,8 @@ def new_team(repo: Path, team: str, owner: str, out: TextIO | None = None) -> in
         out.write(f"{path}:{added.line}: workloads/{team}/ is owned by {owner} already: nothing to change\n")
         return 0
     write_tree(repo, TreeChanges(writes={path: added.text.encode("utf-8")}, deletes=[]))
-    out.write(
-        f"{path}:{added.line}: workloads/{team}/ is owned by {owner}\n"
-        f"next: gitops-engine new workload {team}/NAME\n"
-    )
+    out.write(f"{path}:{added.line}: workloads/{team}/ is owned by {owner}\n")
+    if added.rendered_line:
+        out.write(f"{path}:{added.rendered_line}: rendered/*/{team}/ is owned by {owner}\n")
+    out.write(f"next: gitops-engine new workload {team}/NAME\n")
     return 0

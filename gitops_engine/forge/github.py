@@ -158,7 +158,7 @@ class GitHubForge:
             return self.update_pull_request(open_pulls[0].number, draft)
         data = self.http.expect(response, 201)
         wanted = FollowUp(
-            tuple(dict.fromkeys(draft.labels)), tuple(dict.fromkeys(draft.reviewers)), draft.automerge
+            _missing_labels(draft.labels, ()), tuple(dict.fromkeys(draft.reviewers)), draft.automerge
         )
         return _to_pull(self._follow_up(data, wanted))
 
@@ -174,7 +174,7 @@ class GitHubForge:
         patch = _patch_for(data, draft)
         wanted = FollowUp(
             # Add missing labels, keep the ones people added ("on-hold", …): never take a label away.
-            labels=tuple(label for label in dict.fromkeys(draft.labels) if label not in _label_names(data)),
+            labels=_missing_labels(draft.labels, _label_names(data)),
             teams=self._missing_teams(number, data, draft.reviewers),
             automerge=draft.automerge if draft.automerge and data.get("auto_merge") is None else None,
         )
@@ -572,6 +572,19 @@ def _to_pull(data: Json) -> PullRequest:
         automerge=data.get("auto_merge") is not None,
         node_id=str(data.get("node_id") or ""),
     )
+
+
+def _missing_labels(wanted: tuple[str, ...], present: tuple[str, ...]) -> tuple[str, ...]:
+    """The labels of `wanted` a pull request lacks, once each. GitHub's label names are case-insensitive
+    ("Rollout" is "rollout"): asking for one the pull request has in another case would be a write that does
+    nothing."""
+    seen = {name.casefold() for name in present}
+    missing: list[str] = []
+    for label in wanted:
+        if label.casefold() not in seen:
+            seen.add(label.casefold())
+            missing.append(label)
+    return tuple(missing)
 
 
 def _label_names(data: Json) -> tuple[str, ...]:
