@@ -33,6 +33,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import generate  # noqa: E402  (benchmarks/ is not a package)
+import kapitan as kapitan_bench  # noqa: E402  (benchmarks/kapitan.py, not Kapitan: that lives in its own venv)
 
 OUT = HERE / "out"
 ENVIRONMENTS = generate.ENVIRONMENTS
@@ -969,7 +970,11 @@ def table(
 
 
 def goals_table(
-    render: dict[str, Any] | None, render_size: int, sizes: list[int], process: dict[int, dict[str, Any]]
+    render: dict[str, Any] | None,
+    render_size: int,
+    sizes: list[int],
+    process: dict[int, dict[str, Any]],
+    kapitan: dict[str, Any] | None = None,
 ) -> str:
     """Issue 12's goals: today (the issue's figures when it was filed), the goal, and this run's figures, CLI wall
     time beside in-process time."""
@@ -1000,7 +1005,10 @@ def goals_table(
             + (f", {render_size:,} × 3 against {render_size:,} targets" if render else ""),
             "about equal",
             "≥ 3× faster",
-            "not measured by this benchmark (Kapitan is not installed here)",
+            kapitan_bench.summary(kapitan)
+            if kapitan
+            else "not measured: `python benchmarks/kapitan.py --install` puts Kapitan in a venv of its own, then "
+            "run.py measures it (or `--kapitan`)",
         )
     )
 
@@ -1107,6 +1115,12 @@ def main(argv: list[str] | None = None) -> int:
         help="seconds the pull-request phase of a definition change may take once its branches are pushed; "
         "then the run is cut off and reported as partial (default 60)",
     )
+    parser.add_argument(
+        "--kapitan",
+        action="store_true",
+        help="measure the vs Kapitan row, installing Kapitan into benchmarks/out/kapitan-venv first if needed "
+        "(without the flag: measured when that venv exists); --repeats rounds",
+    )
     parser.add_argument("--fresh", action="store_true", help="regenerate the synthetic repos")
     parser.add_argument(
         "--partial-clone",
@@ -1146,6 +1160,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.render_size:
         print(f"issue 2: full render of {args.render_size} workloads …", file=sys.stderr, flush=True)
         render = render_figures(repos[args.render_size], with_cli=not args.no_cli)
+    kapitan = None
+    if args.render_size and (args.kapitan or kapitan_bench.available()):
+        if args.kapitan:
+            kapitan_bench.install()
+        print(f"issue 12: vs Kapitan at {args.render_size} workloads …", file=sys.stderr, flush=True)
+        kapitan = kapitan_bench.measure(repos[args.render_size], args.repeats)
     process: dict[int, dict[str, Any]] = {}
     for size in sizes:
         print(f"issue 3: processing at {size} workloads …", file=sys.stderr, flush=True)
@@ -1157,12 +1177,13 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(table(render, args.render_size, sizes, process, args.partial_clone))
     print()
-    print(goals_table(render, args.render_size, sizes, process))
+    print(goals_table(render, args.render_size, sizes, process, kapitan))
     print()
     print(f"(benchmark wall time {time.perf_counter() - started:.0f} s)")
     if args.json:
         args.json.write_text(
-            json.dumps({"machine": info, "render": render, "process": process}, indent=1) + "\n"
+            json.dumps({"machine": info, "render": render, "process": process, "kapitan": kapitan}, indent=1)
+            + "\n"
         )
     return 0
 

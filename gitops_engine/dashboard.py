@@ -58,7 +58,7 @@ def build(git: Git, main: str, open_pulls: list[PullRequest], run: RunState) -> 
                     in_pull[(unit, env)] = pull
     current = {d.id: d for d in snapshot.definitions.values()}
     uses: dict[str, dict[str, list[tuple[str, bool]]]] = {}  # definition or file -> env -> [(unit, live)]
-    for (env, unit), lock in sorted(state.all_locks().items()):
+    for (env, unit), lock in state.each_lock():
         for resource in lock.get("resources", []):
             definition = current.get(resource["definition"])
             if definition is not None:

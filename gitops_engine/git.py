@@ -535,6 +535,47 @@ class Git:
             raise GitError(f"git fast-import returned {len(shas)} commit id(s) for {len(requests)} commit(s)")
         return shas
 
+    def write_commits_streamed(self, requests: Iterable[CommitRequest]) -> list[str]:
+        """`write_commits`, with the stream sent to fast-import one commit at a time as `requests` yields them:
+        memory holds one commit's files, not every commit's (thousands of pull-request branches at once)."""
+        scratch = b"refs/gitops-engine/scratch"
+        proc = subprocess.Popen(
+            [
+                *("git", "-c", "pack.compression=1", "fast-import", "--quiet", "--done", "--force"),
+                *("--depth=1", "--date-format=now"),
+            ],
+            cwd=self.root,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={
+                **self._env,
+                "GLIBC_TUNABLES": "glibc.malloc.mmap_threshold=8388608:glibc.malloc.trim_threshold=67108864",
+            },
+        )
+        assert proc.stdin is not None
+        count = 0
+        try:
+            for count, req in enumerate(requests, start=1):
+                proc.stdin.write(_commit_record(scratch, count, req))
+        except BrokenPipeError:
+            pass  # fast-import stopped: its error is read below
+        # Each commit's id on stdout, then the scratch branch dropped so that no ref is written at all. Sent with
+        # communicate: fast-import answers get-mark while it reads, and the answers may outgrow a pipe.
+        tail = b"".join(b"get-mark :%d\n" % number for number in range(1, count + 1))
+        try:
+            out, err = proc.communicate(tail + b"reset %s\n\ndone\n" % scratch)
+        except BrokenPipeError:
+            out, err = b"", b""
+            proc.wait()
+        if proc.returncode != 0:
+            stderr = err.decode("utf-8", "replace")
+            raise GitError(_lock_advice(stderr, self.root) or f"git fast-import failed: {stderr.strip()}")
+        shas = out.decode().split()
+        if len(shas) != count:
+            raise GitError(f"git fast-import returned {len(shas)} commit id(s) for {count} commit(s)")
+        return shas
+
     def fetch(self, remote: str, refspecs: Sequence[str]) -> None:
         self.run("fetch", "--quiet", "--no-tags", "--prune", remote, *refspecs)
 
@@ -772,6 +813,27 @@ def _identity_env(
     if author_date:
         env["GIT_AUTHOR_DATE"] = author_date
     return env
+
+
+def _commit_record(scratch: bytes, number: int, req: CommitRequest) -> bytes:
+    """One commit of a fast-import stream (as `Git.write_commits` writes it), marked `number`, on `scratch`."""
+    message = req.message.encode()
+    who = f"{req.identity.name} <{req.identity.email}> now".encode()
+    parts = [
+        b"commit %s\nmark :%d\n" % (scratch, number),
+        b"author " + who + b"\ncommitter " + who + b"\n",
+        b"data %d\n%s\n" % (len(message), message),
+        b"from %s\n" % req.parent.encode(),
+    ]
+    parts += [b"D %s\n" % _quote_path(prefix.rstrip("/")) for prefix in req.delete_prefixes]
+    for path in sorted(req.changes):
+        content = req.changes[path]
+        if content is None:
+            parts.append(b"D %s\n" % _quote_path(path))
+        else:
+            parts.append(b"M 100644 inline %s\ndata %d\n%s\n" % (_quote_path(path), len(content), content))
+    parts.append(b"\n")
+    return b"".join(parts)
 
 
 def _quote_path(path: str) -> bytes:

@@ -17,6 +17,8 @@ A lock is JSON, written with one-space indents and sorted keys, ending in a newl
 from __future__ import annotations
 
 import json
+import zlib
+from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -50,12 +52,17 @@ class LockedResource:
 
 
 class Lock(Mapping[str, Any]):
-    """A parsed lock: the mapping as written, with typed views. Immutable (it is never edited, only rewritten)."""
+    """A parsed lock: the mapping as written, with typed views. Immutable (it is never edited, only rewritten).
 
-    __slots__ = ("_data",)
+    A lock parsed from its file keeps the file zlib-packed and its parsed form only while it is among the
+    `RECENTLY_PARSED` locks last read: a definition change holds tens of thousands of locks, and parsed they were
+    most of its memory. Reading one that was let go parses it again."""
+
+    __slots__ = ("_packed", "_parsed")
 
     def __init__(self, data: Mapping[str, Any]) -> None:
-        self._data = dict(data)
+        self._packed: bytes | None = None
+        self._parsed: dict[str, Any] | None = dict(data)
 
     @classmethod
     def parse(cls, data: bytes) -> Lock | None:
@@ -64,7 +71,27 @@ class Lock(Mapping[str, Any]):
             value = json.loads(data)
         except ValueError:
             return None
-        return cls(value) if isinstance(value, dict) else None
+        if not isinstance(value, dict):
+            return None
+        lock = cls.__new__(cls)
+        lock._packed = zlib.compress(data, 1)
+        lock._parsed = value
+        _keep_parsed(lock)
+        return lock
+
+    @property
+    def _data(self) -> dict[str, Any]:
+        parsed = self._parsed
+        if parsed is None:
+            assert self._packed is not None
+            parsed = self._parsed = json.loads(zlib.decompress(self._packed))
+            _keep_parsed(self)
+        return parsed
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        if self._packed is None:
+            return (Lock, (self._data,))
+        return (_unpack, (self._packed,))
 
     def to_bytes(self) -> bytes:
         """The file: exactly what the renderer writes for these fields."""
@@ -120,6 +147,24 @@ class Lock(Mapping[str, Any]):
     def shared_ids(self) -> list[str]:
         """The ids of the shared resources it uses, in the lock's order."""
         return [str(r["res_id"]) for r in self._data.get("resources", []) if r.get("shared")]
+
+
+RECENTLY_PARSED = 64  # locks kept parsed: enough for the few a unit's planning reads again and again
+_PARSED: deque[Lock] = deque()
+
+
+def _keep_parsed(lock: Lock) -> None:
+    """`lock` was just parsed: it stays parsed until RECENTLY_PARSED locks were parsed after it."""
+    _PARSED.append(lock)
+    if len(_PARSED) > RECENTLY_PARSED:
+        _PARSED.popleft()._parsed = None
+
+
+def _unpack(packed: bytes) -> Lock:
+    lock = Lock.__new__(Lock)
+    lock._packed = packed
+    lock._parsed = None
+    return lock
 
 
 def lock_bytes(provenance: Mapping[str, Any]) -> bytes:

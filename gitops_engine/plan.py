@@ -9,7 +9,8 @@ a pull request. `range_effect` is what merging a range makes the processor do (`
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -57,6 +58,42 @@ DATA_KINDS = frozenset({"StatefulSet", "PersistentVolumeClaim", "PersistentVolum
 # The plan
 
 
+class PackedFiles(MutableMapping[str, bytes]):
+    """Path -> file content, each content kept zlib-compressed and given back whole on every read.
+
+    A definition change plans thousands of units at once and publishing reads each unit's files only a few times
+    (a blob id, a diff, the fast-import stream): kept as they are, the rendered manifests were most of a run's
+    memory. Insertion order is kept, as a dict keeps it."""
+
+    __slots__ = ("_packed",)
+
+    def __init__(self, files: Mapping[str, bytes] | None = None) -> None:
+        self._packed: dict[str, bytes] = {}
+        if files:
+            self.update(files)
+
+    def __getitem__(self, path: str) -> bytes:
+        return zlib.decompress(self._packed[path])
+
+    def __setitem__(self, path: str, content: bytes) -> None:
+        self._packed[path] = zlib.compress(content, 1)
+
+    def __delitem__(self, path: str) -> None:
+        del self._packed[path]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._packed)
+
+    def __len__(self) -> int:
+        return len(self._packed)
+
+    def __contains__(self, path: object) -> bool:
+        return path in self._packed
+
+    def __repr__(self) -> str:
+        return f"PackedFiles({dict(self.items())!r})"
+
+
 @dataclass
 class UnitPlan:
     """One unit's change across environments."""
@@ -64,7 +101,7 @@ class UnitPlan:
     unit: str
     cause: Cause
     reasons: list[str]
-    writes: dict[str, bytes] = field(default_factory=dict)  # path -> new content
+    writes: MutableMapping[str, bytes] = field(default_factory=PackedFiles)  # path -> new content
     deletes: list[str] = field(default_factory=list)
     old_files: dict[str, str] = field(default_factory=dict)  # path -> blob id before (for diffs)
     rendered: dict[str, RenderedUnit] = field(default_factory=dict)  # env -> new rendering
@@ -116,7 +153,7 @@ class UnitPlan:
             for (p, _), data in zip(old_blobs, git.read_many([b for _, b in old_blobs]), strict=True)
             if data is not None
         )
-        new_files = {p[len(prefix) :]: c for p, c in self.writes.items() if p.startswith(prefix)}
+        new_files = {p[len(prefix) :]: self.writes[p] for p in self.writes if p.startswith(prefix)}
         for path, blob in old_blobs:  # kept as they are (old_files also names unchanged files the diff needs)
             name = path[len(prefix) :]
             if path not in self.writes and path not in self.deletes and name == MANIFEST_FILE:
@@ -193,6 +230,16 @@ class Plan:
 
     def _parts(self) -> Iterable[UnitPlan]:
         return self.units.values() if self.parts is None else self.parts
+
+    def release(self) -> None:
+        """Once the run's commits and pull requests are written: each unit keeps what a report says of it (name,
+        cause, reasons, files and environments), not its renderings nor its old locks, and the rendered state
+        forgets what it read, so the run's last steps (the dashboard) do not add to a definition change's peak."""
+        for unit in [*self.units.values(), *(self.parts or [])]:
+            unit.rendered = {}
+            unit.old_locks = {}
+        if self.state is not None:
+            self.state.forget()
 
     def main_units(self) -> list[UnitPlan]:
         return [u for u in self._parts() if u.changed and u.goes_to_main]
@@ -384,7 +431,9 @@ def _plan_in_workers(
         for units_part, failures, shared in map_in_workers(
             _plan_chunk, slices_of(units, workers), workers, "planning"
         ):
-            plan.units.update(units_part)
+            for unit, unit_plan in units_part.items():
+                _share_locks(unit_plan, context.state)
+                plan.units[unit] = unit_plan
             for unit, findings in failures.items():
                 plan.failures.setdefault(unit, []).extend(findings)
             for key, (rendered, cause) in shared.items():
@@ -393,6 +442,15 @@ def _plan_in_workers(
                     shared_rendered[key] = (rendered, cause)
     finally:
         _CONTEXT = None
+
+
+def _share_locks(unit_plan: UnitPlan, state: RenderedState) -> None:
+    """A worker's plan comes back with its own copy of every old lock: the state's (equal, parsed from the same
+    blob) is kept instead, so thousands of units do not hold each lock twice."""
+    for env in unit_plan.old_locks:
+        held = state.lock(env, unit_plan.unit)
+        if held is not None:
+            unit_plan.old_locks[env] = held
 
 
 def _plan_workload(unit: str, context: _PlanContext, plan: Plan, shared_rendered: _Shared) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from gitops_engine import RENDER_VERSION
@@ -65,6 +65,17 @@ class RenderedState:
         )
         if full:
             self.load_all()
+
+    def forget(self) -> None:
+        """Let go of everything read so far (listings, locks); what is asked for later is read again."""
+        self.full = False
+        self.folders = {}
+        self._unit_envs = {}
+        self._loaded_units = set()
+        self._locks = {}
+        self._raw = {}
+        self._listed_teams = set()
+        self._by_env = None
 
     def load_all(self) -> None:
         if self.full:
@@ -178,6 +189,26 @@ class RenderedState:
             self.lock(*key)
         return {k: v for k, v in self._locks.items() if v is not None}
 
+    def each_lock(self, batch: int = 2048) -> Iterator[tuple[tuple[str, str], Lock]]:
+        """Every lock, parsed, in (environment, unit) order, as `sorted(all_locks().items())` gives them; read
+        `batch` at a time and not kept, so going over the 30,000 locks of 10,000 workloads holds a few of them."""
+        self.load_all()
+        keys = sorted(key for key, files in self.folders.items() if LOCK_FILE in files)
+        for start in range(0, len(keys), batch):
+            part = keys[start : start + batch]
+            unread = [k for k in part if k not in self._locks and k not in self._raw]
+            read = dict(
+                zip(unread, self.git.read_many([self.folders[k][LOCK_FILE] for k in unread]), strict=True)
+            )
+            for key in part:
+                if key in self._locks:
+                    lock = self._locks[key]
+                else:
+                    raw = self._raw[key] if key in self._raw else read[key]
+                    lock = parse_lock(raw) if raw is not None else None
+                if lock is not None:
+                    yield key, lock
+
     def units_using(self, types: set[str], looked_up: set[str], within: set[str] | None = None) -> set[str]:
         """Units (among `within`, when given) with a lock in any environment that uses a resource of one of
         `types` or looks up one of the `looked_up` workloads: the index from resource type to workloads.
@@ -213,6 +244,9 @@ class RenderedState:
                 lock = self.lock(env, unit)
                 if lock is not None and any(other in looked_up for other in lock.get("lookups", {})):
                     found.add(unit)
+        # The other units' locks are not planned: let their bytes go (a later bulk read gets any it needs).
+        for key in [key for key in self._raw if key[1] not in found]:
+            del self._raw[key]
         return found
 
     def _grep_locks(self, types: set[str], looked_up: set[str]) -> set[str]:

@@ -121,6 +121,7 @@ def reconcile_once(run: Run, report: RunReport) -> RunReport | None:
         record_reconciled(
             run.git, main, synced, where.reconciled, report, run.progress, trailer=is_complete(plan)
         )
+    plan.release()
     if snapshot.settings.dashboard and report.changed_anything:
         update_dashboard(run.git, forge, main, report, run.progress)
     return report

@@ -91,7 +91,7 @@ def _drafts(run: PullRun, versions: VersionNames) -> dict[str, PullRequestDraft]
             branch=group.branch,
             base=MAIN,
             title=group_title(group, active=config.active, versions=versions),
-            body=group_body(run.git, group, versions, bodies.get(group.branch)),
+            body=group_body(run.git, group, versions, bodies.pop(group.branch, None)),
             labels=tuple(run.snapshot.settings.labels),
             reviewers=group_reviewers(run.snapshot, group),
             automerge=config.merge_method if group.automerge else None,  # type: ignore[arg-type]

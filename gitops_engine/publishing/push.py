@@ -24,13 +24,11 @@ def push_branches(run: PullRun, decided: Decided) -> Todo:
     pushes = decided.pushes
     if not pushes:
         return todo
-    commits = run.git.write_commits(
-        [
-            CommitRequest(
-                parent=run.main, changes=group_changes(g), message=group_message(g), identity=run.identity
-            )
-            for g, _ in pushes
-        ]
+    commits = run.git.write_commits_streamed(
+        CommitRequest(
+            parent=run.main, changes=group_changes(g), message=group_message(g), identity=run.identity
+        )
+        for g, _ in pushes
     )
     updates = {f"refs/heads/{g.branch}": (old, sha) for (g, old), sha in zip(pushes, commits, strict=True)}
     ok, _ = run.git.push_with_leases("origin", updates)
