@@ -305,7 +305,8 @@ def child_render(repo: Path, scratch: Path) -> dict[str, Any]:
 
     from gitops_engine.loading import load_snapshot
     from gitops_engine.source import WorkTreeSource
-    from gitops_engine.tree import build_tree, diff_tree, existing_rendered, write_tree
+    from gitops_engine.staging import Stager
+    from gitops_engine.tree import build_tree, commit_staged, rendered_units
 
     work = repo / "work"
     fresh = scratch / "engine"
@@ -359,12 +360,14 @@ def child_render(repo: Path, scratch: Path) -> dict[str, Any]:
                 handle.write(text)
         return len(unit_objects)
 
+    # What `gitops-engine render` does: workers stage their units' files, then the parent commits them.
     def engine() -> int:
         snapshot = load_snapshot(WorkTreeSource(fresh))
-        build = build_tree(snapshot)
+        before = rendered_units(fresh)
+        build = build_tree(snapshot, already_rendered=before, stage=Stager(fresh, held=before))
         if not build.ok:
             raise SystemExit(f"render failed: {build.findings[:5]}")
-        write_tree(fresh, diff_tree(existing_rendered(fresh), build, snapshot))
+        commit_staged(fresh, build, snapshot, before)
         return sum(1 for _, unit in build.units if not unit.startswith("_shared/"))
 
     cpu = time.process_time()

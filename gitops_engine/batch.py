@@ -18,8 +18,8 @@ import copy
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from gitops_engine.errors import Finding, UsageError, group_findings
-from gitops_engine.loading import Snapshot
+from gitops_engine.errors import Finding, GitopsError, UsageError, group_findings
+from gitops_engine.loading import OVERRIDE_PREFIX, Snapshot
 from gitops_engine.manifest import object_id
 from gitops_engine.provenance import RenderedState
 from gitops_engine.render import (
@@ -32,12 +32,16 @@ from gitops_engine.render import (
     object_clash,
     unit_folder,
 )
+from gitops_engine.staging import StagedUnit
 from gitops_engine.units import Unit, is_shared
 from gitops_engine.workers import map_in_workers, plan_workers, slices_of
 
 RENDERED = "rendered"
 _Declaration = tuple[str, str, str, tuple[object, object, object]]
 Failures = dict[str, list[Finding]]
+# Called on each rendered unit in the process that rendered it: writes its files somewhere (`staging.Stager`) or
+# drops them (returns None); either way only a slim unit (`slim_unit`) goes back to the parent.
+Stage = Callable[[RenderedUnit], StagedUnit | None]
 
 
 def render_unit(
@@ -75,6 +79,8 @@ class TreeBuild:
     complete: bool = True  # every workload and environment was in scope
     # workload -> its shared resources' declarations, when found where it was rendered (a worker process)
     declarations: dict[str, list[_Declaration]] = field(default_factory=dict)
+    # (env, unit) -> what staging its files did, when build_tree was given a stage (its `units` are slim then)
+    staged: dict[tuple[str, str], StagedUnit] = field(default_factory=dict)
 
     @property
     def findings(self) -> list[Finding]:
@@ -95,7 +101,8 @@ class TreeBuild:
         )
 
     def files(self) -> dict[str, bytes]:
-        """rendered/<env>/<unit>/<file> -> content, for every unit rendered successfully."""
+        """rendered/<env>/<unit>/<file> -> content, for every unit rendered successfully (a build made with a
+        stage holds no content: see `staged`)."""
         out: dict[str, bytes] = {}
         for (env, unit), rendered in sorted(self.units.items()):
             if unit in self.failures:
@@ -118,10 +125,12 @@ def build_tree(
     renderer: Renderer | None = None,
     already_rendered: Mapping[tuple[str, str], Collection[str]] | None = None,
     on_unit: Callable[[], None] | None = None,
+    stage: Stage | None = None,
 ) -> TreeBuild:
     """Render the selected workloads (default all) in the selected environments (default all).
     `already_rendered`: (environment, unit) -> object ids (`manifest.object_id`) of the folders already there,
-    which keep their namespace and objects in a clash (see cross_checks). `on_unit` is called after each workload and environment (progress)."""
+    which keep their namespace and objects in a clash (see cross_checks). `on_unit` is called after each workload and environment (progress).
+    `stage`, when given, is called on each unit rendered, in the process that rendered it (see `Stage`)."""
     build = TreeBuild(global_findings=list(snapshot.findings), local_findings=list(snapshot.local_findings))
     all_envs = snapshot.environment_order
     build.environments = list(environments) if environments is not None else all_envs
@@ -141,16 +150,12 @@ def build_tree(
     shared_failures: dict[str, list[Finding]] = {}
     workers = plan_workers(len(build.workloads))
     if workers > 1:
-        parts = _render_spread(renderer, build.workloads, build.environments, workers, on_unit)
+        parts = _render_spread(renderer, build.workloads, build.environments, workers, on_unit, stage)
     else:
-        parts = [_render_slice(renderer, build.workloads, build.environments, on_unit)]
-    for part in parts:  # in workload order: what one process rendering them all would have collected
-        build.units.update(part.units)
-        for unit, findings in part.failures.items():
-            build.failures.setdefault(unit, []).extend(findings)
-        for unit, findings in part.shared_failures.items():
-            shared_failures.setdefault(unit, []).extend(findings)
-        build.declarations.update(part.declarations)
+        parts = [_render_slice(renderer, build.workloads, build.environments, on_unit, stage)]
+    _merge_parts(build, parts, shared_failures)
+    if stage is not None:
+        _stage_shared(build, stage)
     for failed, findings in shared_failures.items():
         build.failures.setdefault(failed, []).extend(findings)
     for failed in build.failures:
@@ -161,6 +166,38 @@ def build_tree(
     return build
 
 
+def _merge_parts(build: TreeBuild, parts: list[_RenderedSlice], shared_failures: Failures) -> None:
+    """The parts' results, in workload order: what one process rendering them all would have collected."""
+    for part in parts:  # in workload order: what one process rendering them all would have collected
+        build.units.update(part.units)
+        for unit, findings in part.failures.items():
+            build.failures.setdefault(unit, []).extend(findings)
+        for unit, findings in part.shared_failures.items():
+            shared_failures.setdefault(unit, []).extend(findings)
+        build.declarations.update(part.declarations)
+        build.staged.update(part.staged)
+
+
+def _stage_shared(build: TreeBuild, stage: Stage) -> None:
+    """Shared units are staged here, once each: several workers may have rendered (and returned) the same one."""
+    for key, rendered in sorted(build.units.items()):
+        if is_shared(key[1]):
+            staged = stage(rendered)
+            if staged is not None:
+                build.staged[key] = staged
+            build.units[key] = slim_unit(rendered)
+
+
+def slim_unit(rendered: RenderedUnit) -> RenderedUnit:
+    """The unit without its files and with only the provenance the cross checks read: what a staged unit sends
+    back to the parent."""
+    provenance = {
+        "namespace": rendered.provenance.get("namespace", ""),
+        "manifests": rendered.provenance["manifests"],
+    }
+    return RenderedUnit(unit=rendered.unit, env=rendered.env, files={}, provenance=provenance)
+
+
 @dataclass
 class _RenderedSlice:
     """What rendering some workloads in every selected environment produced, in rendering order."""
@@ -169,6 +206,7 @@ class _RenderedSlice:
     failures: dict[str, list[Finding]] = field(default_factory=dict)
     shared_failures: dict[str, list[Finding]] = field(default_factory=dict)
     declarations: dict[str, list[_Declaration]] = field(default_factory=dict)
+    staged: dict[tuple[str, str], StagedUnit] = field(default_factory=dict)
 
 
 def _render_slice(
@@ -176,6 +214,7 @@ def _render_slice(
     workloads: list[str],
     environments: list[str],
     on_unit: Callable[[], None] | None = None,
+    stage: Stage | None = None,
 ) -> _RenderedSlice:
     part = _RenderedSlice()
     for key in workloads:
@@ -183,6 +222,11 @@ def _render_slice(
             done = render_unit(renderer, key, env, part.failures, shared_failures=part.shared_failures)
             if done is not None:
                 rendered, shared_units = done
+                if stage is not None:
+                    staged = stage(rendered)
+                    if staged is not None:
+                        part.staged[(env, key)] = staged
+                    rendered = slim_unit(rendered)
                 part.units[(env, key)] = rendered
                 for shared in shared_units:
                     part.units[(env, shared.unit)] = shared
@@ -197,28 +241,33 @@ def _render_spread(
     environments: list[str],
     workers: int,
     on_unit: Callable[[], None] | None,
+    stage: Stage | None,
 ) -> list[_RenderedSlice]:
     """Render the workloads on `workers` processes, one part per workload in workload order, as one process would.
 
     A shared resource is rendered once an environment, from the first workload that declares it (the renderer
     caches it; later declarers reuse it). So that every worker reuses the same one, the workloads that would
-    render a shared resource first are rendered here, in order, before the fork; the first workload is too,
-    so the caches it fills (definitions by type, compiled templates) are inherited by every worker."""
+    render a shared resource first are rendered here, in order, before the fork (`_may_declare_shared` spares
+    parsing the others here); the first workload is too, so the caches it fills (definitions by type, compiled
+    templates) are inherited by every worker."""
     snapshot = renderer.snapshot
     parts: dict[str, _RenderedSlice] = {}
     cached: set[tuple[str, str]] = set()
     rest: list[str] = []
     for index, key in enumerate(workloads):
+        if index and not _may_declare_shared(snapshot, key):
+            rest.append(key)
+            continue
         shared = {(env, res_id) for env, _, res_id, _ in shared_declarations(snapshot, key, environments)}
         if index == 0 or not shared <= cached:
-            parts[key] = _render_slice(renderer, [key], environments, on_unit)
+            parts[key] = _render_slice(renderer, [key], environments, on_unit, stage)
             cached |= shared
         else:
             rest.append(key)
     slices = slices_of(rest, workers)
 
     def render(keys: list[str]) -> list[_RenderedSlice]:
-        found = [_render_slice(renderer, [key], environments) for key in keys]
+        found = [_render_slice(renderer, [key], environments, stage=stage) for key in keys]
         for key, part in zip(keys, found, strict=True):
             # Found here, where the workload is parsed already: the cross checks need not parse it again.
             part.declarations = {key: shared_declarations(snapshot, key, environments)}
@@ -230,6 +279,20 @@ def _render_spread(
             for _ in range(len(keys) * len(environments)):
                 on_unit()
     return [parts[key] for key in workloads]
+
+
+def _may_declare_shared(snapshot: Snapshot, key: str) -> bool:
+    """Whether a workload's Score file or overrides could declare a shared resource, read as text: a key `id` is
+    those two letters in the text, or an escape. Most workloads declare none, and need not be parsed here, before
+    the fork, one after the other, but by the worker that renders them."""
+    folder = f"workloads/{key}/"
+    paths = [snapshot.workload_paths[key]]
+    paths += [p for p in snapshot.workload_files(key) if p.startswith(folder + OVERRIDE_PREFIX)]
+    try:
+        texts = [snapshot.source.read(path) for path in paths]
+    except (GitopsError, OSError):
+        return True  # the parse says what is wrong
+    return any(b"id" in text or b"\\" in text for text in texts)
 
 
 def cross_checks(

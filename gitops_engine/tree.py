@@ -1,5 +1,6 @@
 """The rendered tree: compare what a render of many units (`batch.build_tree`) gives with what rendered/ holds,
-and write the difference atomically.
+and write the difference atomically: `diff_tree` and `write_tree`, or, when the processes that rendered the units
+staged their files already (`staging.Stager`), `commit_staged`, which only renames and deletes.
 
 A unit that fails keeps its last rendered output untouched; everything else is still rendered. Files are removed
 only when their source is gone (a deleted workload, an object a definition no longer produces).
@@ -7,10 +8,11 @@ only when their source is gone (a deleted workload, an object a definition no lo
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +24,7 @@ from gitops_engine.lock import Lock
 from gitops_engine.manifest import object_id, objects_of
 from gitops_engine.model import LOCK_FILE
 from gitops_engine.render import unit_folder
+from gitops_engine.staging import StagedUnit, temporary_name
 from gitops_engine.units import Unit
 
 __all__ = [
@@ -30,8 +33,10 @@ __all__ = [
     "TreeBuild",
     "TreeChanges",
     "build_tree",
+    "commit_staged",
     "cross_checks",
     "diff_tree",
+    "discard_staged",
     "existing_rendered",
     "raise_if_failed",
     "rendered_units",
@@ -83,6 +88,15 @@ class RenderedFolders(Mapping[tuple[str, str], frozenset[str]]):
     def __len__(self) -> int:
         return len(self._folders)
 
+    def files_of(self, key: tuple[str, str]) -> list[str]:
+        """Paths (from the repository root) of every file in a unit folder listed."""
+        folder = self._folders[key]
+        return [
+            Path(dirpath, name).relative_to(self.root).as_posix()
+            for dirpath, _, filenames in os.walk(folder)
+            for name in filenames
+        ]
+
     def __getitem__(self, key: tuple[str, str]) -> frozenset[str]:
         if key not in self._objects:
             self._objects[key] = _folder_objects(self._folders[key])
@@ -124,6 +138,14 @@ def diff_tree(existing: Mapping[str, bytes], build: TreeBuild, snapshot: Snapsho
     """What to write and delete so `existing` matches `build`, within the build's scope."""
     desired = build.files()
     writes = {path: content for path, content in desired.items() if existing.get(path) != content}
+    return TreeChanges(writes=writes, deletes=_deletes(existing, desired, build, snapshot))
+
+
+def _deletes(
+    existing: Iterable[str], desired: Collection[str], build: TreeBuild, snapshot: Snapshot
+) -> list[str]:
+    """The files of `existing` to delete, in path order: those of a unit folder rendered that the unit no longer
+    produces, and those of a folder whose source is gone; never those of a unit that failed."""
     protected = build.protected_folders()
     rendered_folders = {unit_folder(env, unit) for env, unit in build.units}
     deletes: list[str] = []
@@ -131,7 +153,7 @@ def diff_tree(existing: Mapping[str, bytes], build: TreeBuild, snapshot: Snapsho
         if path in desired:
             continue
         folder = _unit_folder_of(path)
-        if folder is None or any(folder == p for p in protected):
+        if folder is None or folder in protected:
             continue
         if folder in rendered_folders:
             deletes.append(path)  # an object the unit no longer produces
@@ -141,7 +163,7 @@ def diff_tree(existing: Mapping[str, bytes], build: TreeBuild, snapshot: Snapsho
             and _source_gone(folder, snapshot, build)
         ):
             deletes.append(path)  # the workload, shared resource or environment is gone
-    return TreeChanges(writes=writes, deletes=sorted(deletes))
+    return sorted(deletes)
 
 
 def _unit_folder_of(path: str) -> str | None:
@@ -189,7 +211,12 @@ def write_tree(root: Path, changes: TreeChanges) -> None:
         ) from None
     for tmp, target in staged:
         os.replace(tmp, target)
-    for path in changes.deletes:
+    _delete(root, changes.deletes)
+
+
+def _delete(root: Path, deletes: list[str]) -> None:
+    """Delete files, then the folders they leave empty."""
+    for path in deletes:
         target = root / path
         if target.exists():
             target.unlink()
@@ -197,6 +224,46 @@ def write_tree(root: Path, changes: TreeChanges) -> None:
         while parent != root and parent.exists() and not any(parent.iterdir()):
             parent.rmdir()
             parent = parent.parent
+
+
+def commit_staged(root: Path, build: TreeBuild, snapshot: Snapshot, before: RenderedFolders) -> TreeChanges:
+    """Make rendered/ what a build made with a `staging.Stager` says, all or nothing: when any file could not be
+    staged, remove every staged file (and the folders made for them) and raise; else rename each staged file of
+    a unit that succeeded into place, remove those of units that failed, then delete what `diff_tree` would.
+    `before`: the unit folders rendered/ held before the build staged anything. The changes are returned with
+    empty contents (they are on disk)."""
+    errors = sorted(staged.error for staged in build.staged.values() if staged.error is not None)
+    if errors:
+        discard_staged(root, build.staged.values())
+        path, problem = errors[0]
+        raise UsageError(
+            f"cannot write {path}: {problem}; nothing was written. Fix the file system (a file where a folder "
+            "should be, permissions, space) and run again"
+        )
+    kept = {key: staged for key, staged in build.staged.items() if key[1] not in build.failures}
+    discard_staged(root, [staged for key, staged in build.staged.items() if key not in kept])
+    writes = sorted(f"{staged.folder}/{name}" for staged in kept.values() for name in staged.written)
+    for path in writes:
+        folder, _, name = path.rpartition("/")
+        os.replace(f"{root}/{folder}/{temporary_name(name)}", f"{root}/{path}")
+    existing = [f"{staged.folder}/{name}" for staged in build.staged.values() for name in staged.existing]
+    existing += [path for key in before if key not in build.staged for path in before.files_of(key)]
+    desired = {f"{staged.folder}/{name}" for staged in kept.values() for name in staged.names}
+    deletes = _deletes(existing, desired, build, snapshot)
+    _delete(root, deletes)
+    return TreeChanges(writes=dict.fromkeys(writes, b""), deletes=deletes)
+
+
+def discard_staged(root: Path, staged_units: Iterable[StagedUnit]) -> None:
+    """Remove the staged files of these units and the folders made for them (those left empty)."""
+    created: list[str] = []
+    for staged in staged_units:
+        for name in staged.written:
+            (root / staged.folder / temporary_name(name)).unlink(missing_ok=True)
+        created.extend(staged.created)
+    for folder in sorted(created, key=lambda f: f.count("/"), reverse=True):
+        with contextlib.suppress(OSError):  # not empty: a unit kept wrote there too
+            (root / folder).rmdir()
 
 
 def _stage(root: Path, path: str, content: bytes, created: list[Path]) -> tuple[str, Path]:

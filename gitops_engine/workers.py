@@ -8,6 +8,8 @@ the results in slice order, so the outcome is the one a single process would rea
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -71,8 +73,10 @@ def map_in_workers(
     # leaving it waiting forever; with `fork` it starts every worker before any helper thread of its own.
     executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
     try:
-        with executor:
-            yield from executor.map(_run_slice, slices)
+        with executor, _collector_frozen():
+            results = executor.map(_run_slice, slices)  # forks every worker now, before the collector pauses
+            with _collector_paused():
+                yield from results
     except BrokenProcessPool:
         units = sum(len(s) for s in slices)
         raise GitopsError(
@@ -81,3 +85,27 @@ def map_in_workers(
         ) from None
     finally:
         _TASK = None
+
+
+@contextlib.contextmanager
+def _collector_frozen() -> Iterator[None]:
+    """What is loaded before the fork is moved out of the cyclic garbage collector's sight: workers never scan
+    (or, scanning, copy) the pages they inherit, and the parent does not scan them again while results arrive."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection in the parent while it unpickles results: they are all kept, and on a machine
+    with as many cores as workers, the collector's passes over a growing heap take a core from a worker."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from testing.cli import run_cli
 from testing.repos import commit_all
 from testing.small_platform import DEVELOPMENT_YAML, WEB_SCORE
@@ -119,3 +120,27 @@ def test_of_two_workloads_in_one_namespace_the_one_rendered_there_keeps_it(
         assert str(clash) == CLASH.format(loser="team-a/web", keeper="team-b/web")
         assert namespace_clash_of(at_head, state, "team-b/web", "development") is None
         assert namespace_clash_of(at_head, state, "team-a/web", "production") is None  # {team}-{env} there
+
+
+def test_a_shared_resource_first_declared_through_an_escaped_key_renders_alike_with_one_and_two_workers(
+    template_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # catalog/product-api comes before product-search in path order: it now declares order-events too, its `id`
+    # key spelled with an escape (the text holds no "id"). It is still found to be the first declarer, and
+    # rendered before the fork (so no worker reports its declarations).
+    score = template_repo / "workloads/catalog/product-api/score.yaml"
+    score.write_text(
+        score.read_text()
+        + '  orders:\n    type: kafka-topic\n    "\\x69d": order-events\n'
+        + "    params:\n      topic: orders.events.v1\n      partitions: 6\n"
+    )
+    snapshot = load_snapshot(WorkTreeSource(template_repo))
+    builds = {}
+    for workers in ("1", "2"):
+        monkeypatch.setenv("GITOPS_ENGINE_WORKERS", workers)
+        builds[workers] = build_tree(snapshot)
+    assert builds["2"].files() == builds["1"].files()
+    assert builds["2"].findings == builds["1"].findings == []
+    assert "rendered/staging/_shared/order-events/manifest.yaml" in builds["1"].files()
+    assert "catalog/product-api" not in builds["2"].declarations
+    assert "catalog/product-search" in builds["2"].declarations

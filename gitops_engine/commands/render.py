@@ -14,7 +14,15 @@ from gitops_engine.loading import load_snapshot
 from gitops_engine.progress import Progress
 from gitops_engine.publishing.pending import PendingRenderings, pending_renderings
 from gitops_engine.source import WorkTreeSource
-from gitops_engine.tree import TreeChanges, diff_tree, existing_rendered, rendered_units, write_tree
+from gitops_engine.staging import Stager
+from gitops_engine.tree import (
+    TreeChanges,
+    commit_staged,
+    diff_tree,
+    discard_staged,
+    existing_rendered,
+    rendered_units,
+)
 from gitops_engine.units import Unit
 
 
@@ -38,12 +46,15 @@ def render(
         f"gitops-engine render: {len(chosen)} workloads in {len(chosen_envs)} environments"
     ):
         progress.start("units rendered", len(chosen) * len(chosen_envs))
+        before = rendered_units(repo)
         build = build_tree(
             snapshot,
             environments=list(environments) or None,
             workloads=list(workloads) or None,
-            already_rendered=rendered_units(repo),
+            already_rendered=before,
             on_unit=progress.tick,
+            # Each unit's files are written (staged) by the process that rendered it; --check writes nothing.
+            stage=None if check else Stager(repo, held=before),
         )
         for finding in build.findings:
             out.write(f"{finding}\n")
@@ -51,15 +62,16 @@ def render(
         ghactions.emit_annotations(build.findings, out)
     blocking = [f for f in build.global_findings if f.severity == "error"]
     if blocking or ((build.failures or build.local_findings) and not keep_going and not check):
+        discard_staged(repo, build.staged.values())
         out.write(
             f"nothing written: {len(build.findings)} problem(s). Fix them, or pass --keep-going to render the "
             "units that are valid and leave the others as they are\n"
         )
         return 1
-    changes = diff_tree(existing_rendered(repo), build, snapshot)
     if check:
+        changes = diff_tree(existing_rendered(repo), build, snapshot)
         return _check(repo, build, changes, forge_name or snapshot.settings.forge, out)
-    write_tree(repo, changes)
+    changes = commit_staged(repo, build, snapshot, before)
     units = len({unit for _, unit in build.units})
     out.write(
         f"rendered {units} units in {len(build.environments)} environments: "

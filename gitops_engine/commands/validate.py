@@ -13,6 +13,7 @@ from gitops_engine.codeowners import unowned_teams
 from gitops_engine.errors import Finding, group_findings
 from gitops_engine.loading import load_snapshot
 from gitops_engine.progress import Progress
+from gitops_engine.render import RenderedUnit
 from gitops_engine.sarif import sarif_log
 from gitops_engine.source import WorkTreeSource
 from gitops_engine.tree import rendered_units
@@ -42,7 +43,9 @@ def validate(
             f"gitops-engine validate: {len(snapshot.workload_paths)} workloads in {envs} environments"
         ):
             progress.start("units rendered", len(snapshot.workload_paths) * envs)
-            build = build_tree(snapshot, already_rendered=rendered_units(repo), on_unit=progress.tick)
+            build = build_tree(
+                snapshot, already_rendered=rendered_units(repo), on_unit=progress.tick, stage=_drop_files
+            )
             findings = [*build.findings, *unowned_teams(snapshot)]
             if output_format in ("text", "github"):
                 for finding in findings:
@@ -138,3 +141,8 @@ def _summary(findings: list[Finding], units: int, envs: int) -> str:
         message = f.text.replace("|", "\\|").replace("\n", " ")
         lines.append(f"| `{f.path}` | {f.line or ''} | {message} |")
     return "\n".join(lines) + "\n"
+
+
+def _drop_files(rendered: RenderedUnit) -> None:
+    """validate writes nothing: no worker sends a unit's files back."""
+    return None
