@@ -116,7 +116,7 @@ def waves(environments: Mapping[str, Environment]) -> dict[str, int]:
 @dataclass(frozen=True)
 class BranchName:
     """What an engine branch stands for: one unit (`name` a workload or shared resource) or a team's group
-    (`name` is TEAM_BRANCH), the automerge part or not, and the wave of a group when its team has two open."""
+    (`name` is TEAM_BRANCH), the automerge part or not, and the wave of a group of wave 2 or later."""
 
     team: str
     name: str
@@ -342,8 +342,8 @@ class PullGroup:
 
 def pull_groups(parts: Iterable[UnitPlan], group_by: Group) -> list[PullGroup]:
     """The pull requests the parts make, sorted by branch: one per unit and mode, or with groupBy team one per team,
-    wave and mode (shared resources are a team of their own, `_shared`); a team's wave goes in the branch name
-    only when the team has groups of two waves of one mode (the lowest keeps the plain name)."""
+    wave and mode (shared resources are a team of their own, `_shared`); a group of wave 2 or later has its wave in
+    its branch name (`_team-w2`), so the name of a group never depends on what else is open."""
     parts = [p for p in parts if p.changed and not p.goes_to_main]
     if group_by == "workload":
         groups = [
@@ -361,13 +361,12 @@ def pull_groups(parts: Iterable[UnitPlan], group_by: Group) -> list[PullGroup]:
     keyed: dict[tuple[str, bool, int], list[UnitPlan]] = {}
     for p in sorted(parts, key=lambda p: p.unit):
         keyed.setdefault((p.unit.split("/", 1)[0], p.mode == "automerge", p.wave), []).append(p)
-    lowest: dict[tuple[str, bool], int] = {}
-    for team, automerge, wave in keyed:
-        lowest[(team, automerge)] = min(wave, lowest.get((team, automerge), wave))
     groups = []
     for (team, automerge, wave), units in keyed.items():
-        suffix = None if lowest[(team, automerge)] == wave else wave
-        branch = str(BranchName(team, TEAM_BRANCH, automerge, suffix))
+        # The wave is in the name from wave 2 on, whatever else is open: a group's branch never changes while its
+        # pull request is open (a name taken from "the lowest wave open" moved when an earlier wave merged, and
+        # the pull request was closed and opened again under the new name, losing its reviews).
+        branch = str(BranchName(team, TEAM_BRANCH, automerge, None if wave == 1 else wave))
         groups.append(PullGroup(branch, units, wave, automerge, "team", team))
     return sorted(groups, key=lambda g: g.branch)
 

@@ -174,6 +174,40 @@ def test_a_definition_change_rolls_out_in_three_waves(world: World) -> None:
     assert_no_op(world)
 
 
+def test_a_teams_later_wave_keeps_its_branch_and_pull_request_while_earlier_waves_come_and_go(
+    world: World,
+) -> None:
+    """groupBy team: a group of wave 2 is `_team-w2` from the start, so a later change opening the team's wave-1
+    group (`_team`) neither renames it nor closes and reopens its pull request (its reviews stay)."""
+    rollout(
+        world,
+        {"staging": "  mode: pull-request\n", "production": "  after: [staging]\n"},
+        platform_extra="  groupBy: team\n",
+    )
+    harden(world)
+    run(world)
+    assert open_pulls(world) == [("gitops-engine/billing/_team", False), ("gitops-engine/shop/_team", False)]
+    for pull in LocalForge(world.remote).list_pull_requests("open"):
+        LocalForge(world.remote).enable_automerge(pull.number, "merge")
+    report, _ = run(world)
+    assert len(report.merged) == 2 and report.waiting == []
+    later = {p.branch: p.number for p in LocalForge(world.remote).list_pull_requests("open")}
+    assert sorted(later) == ["gitops-engine/billing/_team-w2", "gitops-engine/shop/_team-w2"]
+
+    # Postgres 17 for development and staging: shop/catalog and shop/orders (pg-incluster) start over in wave 1, in
+    # a new `_team` group; shop/cart stays in the wave-2 group, which keeps its branch and its pull request.
+    world.push_change(  # type: ignore[arg-type]
+        world.edit("definitions/postgres/pg-incluster.yaml", "postgres:16.4", "postgres:17.0"), "Postgres 17"
+    )
+    report, _ = run(world)
+    assert report.closed == [] and [p.branch for p in report.opened] == ["gitops-engine/shop/_team"]
+    assert [p.branch for p in report.updated] == ["gitops-engine/shop/_team-w2"]
+    now = {p.branch: p.number for p in LocalForge(world.remote).list_pull_requests("open")}
+    assert {b: n for b, n in now.items() if b.endswith("-w2")} == later
+    assert sorted(now) == sorted([*later, "gitops-engine/shop/_team"])
+    assert_no_op(world)
+
+
 def test_production_waits_for_staging_whatever_the_range_of_later_runs(world: World) -> None:
     """An unrelated push between the waves does not lose the waiting part: the run after the staging merge still
     opens production's pull requests (waiting runs never record themselves as complete)."""
