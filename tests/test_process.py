@@ -1482,7 +1482,7 @@ def test_demo_tells_the_whole_story(tmp_path: Path) -> None:
     assert re.search(
         r"\n     #3 Update identity \(1 workload\): postgres-managed .* \[production\]\n", output
     )
-    assert "\n         branch gitops-engine/identity/_team, reviewers identity\n" in output
+    assert "\n         branch gitops-engine/identity/_team-w2, reviewers identity\n" in output
     assert "| production | 0 | 2 | 0 | 0 | 0 |" in output
     assert "| production | 1 | 1 | 0 | 0 | 0 |" in output  # after a team merged its production pull request
     assert "(no commit, no push, no pull-request write)" in output
