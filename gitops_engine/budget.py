@@ -107,10 +107,11 @@ class WriteBudget:
         _, entries = self._read()
         return max(0, self.limit - spent_within(entries, self.clock()))
 
-    def propose(self, writes: int) -> Proposal | None:
+    def propose(self, writes: int, *, fresh: bool = False) -> Proposal | None:
         """A reservation of up to `writes` (at least one) as a ledger commit for the caller to push with a lease;
-        None when the hour's budget is spent. Starts from the ledger as this run last wrote it, or origin's."""
-        head, entries = self._read() if self._known is None else self._known
+        None when the hour's budget is spent. Starts from the ledger as this run last wrote it, or (`fresh`, or
+        before its first write) origin's."""
+        head, entries = self._read() if fresh or self._known is None else self._known
         now = int(self.clock())
         granted = min(writes, self.limit - spent_within(entries, now))
         if granted <= 0:
@@ -134,21 +135,17 @@ class WriteBudget:
         each read costs a round trip to the remote."""
         fresh = self._known is None
         for _ in range(MAX_ATTEMPTS + 1):
-            head, entries = self._read() if fresh or self._known is None else self._known
-            now = int(self.clock())
-            granted = min(writes, self.limit - spent_within(entries, now))
-            if granted <= 0:
+            proposal = self.propose(writes, fresh=fresh)
+            if proposal is None:
                 if fresh:
                     return 0
                 fresh = True  # another run may have given writes back since: look before saying no
                 continue
-            entry = Entry(now, granted)
-            if self._write(head, [*_recent(entries, now), entry]):
-                if self._before is None:
-                    self._before = (head, entries)
-                self._mine.append(entry)
-                self.reserved += granted
-                return granted
+            ok, _ = self.git.push_with_leases(self.remote, {BUDGET_REF: proposal.lease})
+            if ok:
+                self.accept(proposal)
+                return proposal.entry.writes
+            self._known = None
             fresh = True
         raise GitopsError(f"{BUDGET_REF} kept moving during {MAX_ATTEMPTS} attempts to reserve forge writes")
 
