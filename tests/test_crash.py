@@ -124,13 +124,15 @@ STEPS = [
     "git hash-object",  # the write budget's ledger, reserving the run's writes before the first one ...
     "git mktree",
     "git commit-tree",
-    "git push",  # ... pushed with a lease, with both branches, atomically
+    "git push",  # ... pushed with a lease, with both branches, atomically (to origin's URL) ...
+    "git update-ref",  # ... then the branches' remote-tracking refs (killed before: the next run fetches them)
     "forge replace branches/gitops-engine%2Fshop%2Fcatalog",  # the index announces #2 ...
     "forge replace pulls/2.json",  # ... then #2 is written
     "forge replace branches/gitops-engine%2Fshop%2Forders",
     "forge replace pulls/3.json",
     "forge replace pulls/1.json",  # #1 closed with its comment
-    "git push",  # #1's branch deleted
+    "git push",  # #1's branch deleted ...
+    "git update-ref",  # ... and its remote-tracking ref
     "git push",  # RECONCILED_REF moved to main
     "forge replace issues/1.json",  # the rollout dashboard opened (reserved exactly: no settling)
 ]
@@ -258,6 +260,7 @@ GITHUB_STEPS = [
     "git mktree",
     "git commit-tree",
     "git push",  # ... with both branches
+    "git update-ref",  # their remote-tracking refs
     "http POST /repos/octo-org/platform/pulls",  # #2 opened ...
     "http POST /graphql",  # ... then labelled and its team asked to review, in one request
     "http POST /repos/octo-org/platform/pulls",
@@ -265,6 +268,7 @@ GITHUB_STEPS = [
     "http POST /repos/octo-org/platform/issues/1/comments",  # #1: why it is closed ...
     "http PATCH /repos/octo-org/platform/pulls/1",  # ... then closed
     "git push",  # #1's branch deleted
+    "git update-ref",
     "git push",  # RECONCILED_REF
     "http POST /repos/octo-org/platform/issues",  # the rollout dashboard opened (reserved exactly: no settling)
 ]

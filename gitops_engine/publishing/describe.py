@@ -7,11 +7,13 @@ code (`fenced`), so a diff that holds a code fence of its own never ends the blo
 
 from __future__ import annotations
 
+import difflib
 import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from gitops_engine.errors import Finding
+from gitops_engine.manifest import MANIFEST_FILE, ObjectChange
 from gitops_engine.model import SHARED_FOLDER
 from gitops_engine.rollout import ROLLOUT_MARKER, PullGroup
 from gitops_engine.workers import map_in_workers, plan_workers, slices_of
@@ -220,7 +222,9 @@ def pull_body(git: Git, unit: UnitPlan, *, diffs: bool = True, versions: Version
         )
     lines.append("")
     lines += _definitions_table(unit, versions)
-    lines += _environments_table(git, unit)
+    # Each environment's objects read and compared once, for the table and the diff (each reads the blobs).
+    changes = {env: unit.object_changes(git, env) for env in unit.environments}
+    lines += _environments_table(unit, changes)
     lines += ["", "### Why", ""]
     lines += [f"- {reason}" for reason in unit.reasons[:30]]
     if len(unit.reasons) > 30:
@@ -231,7 +235,28 @@ def pull_body(git: Git, unit: UnitPlan, *, diffs: bool = True, versions: Version
     if not diffs:
         return "\n".join([*lines, "", "_The rendered diff is on the branch._", ""])
     lines += ["", "### Rendered diff", ""]
-    return _pull_diffs(git, unit, "\n".join(lines) + "\n")
+    return _pull_diffs(unit, changes, "\n".join(lines) + "\n")
+
+
+def object_diff(folder: str, changes: Sequence[ObjectChange]) -> str:
+    """A unit folder's unified diff, object by object (as UnitPlan.diff gives it, from object changes already
+    computed), each headed by the object's kind and name; fenced-code safe."""
+    out: list[str] = []
+    for change in changes:
+        heading = change.key.replace("/", " ", 1)
+        old = change.old.decode("utf-8", "replace") if change.old is not None else ""
+        new = change.new.decode("utf-8", "replace") if change.new is not None else ""
+        out.extend(
+            difflib.unified_diff(
+                old.splitlines(keepends=True),
+                new.splitlines(keepends=True),
+                fromfile=f"a/{folder}/{MANIFEST_FILE}: {heading}" if change.old is not None else "/dev/null",
+                tofile=f"b/{folder}/{MANIFEST_FILE}: {heading}" if change.new is not None else "/dev/null",
+                n=3,
+            )
+        )
+    text = "".join(line if line.endswith("\n") else line + "\n" for line in out)
+    return text.replace(_FENCE, _BROKEN_FENCE)
 
 
 def _definitions_table(unit: UnitPlan, versions: VersionNames | None) -> list[str]:
@@ -249,19 +274,19 @@ def _definitions_table(unit: UnitPlan, versions: VersionNames | None) -> list[st
     return lines
 
 
-def _environments_table(git: Git, unit: UnitPlan) -> list[str]:
+def _environments_table(unit: UnitPlan, changes: Mapping[str, list[ObjectChange]]) -> list[str]:
     lines = ["### Environments", "", "| environment | changed | added | removed |", "|---|---|---|---|"]
     for env in unit.environments:
-        objects = unit.object_changes(git, env)
+        objects = changes[env]
         added = sum(1 for change in objects if change.old is None)
         removed = sum(1 for change in objects if change.new is None)
         lines.append(f"| {env} | {len(objects) - added - removed} | {added} | {removed} |")
     return lines
 
 
-def _pull_diffs(git: Git, unit: UnitPlan, body: str) -> str:
+def _pull_diffs(unit: UnitPlan, changes: Mapping[str, list[ObjectChange]], body: str) -> str:
     for env in unit.environments:
-        diff = unit.diff(git, env)
+        diff = object_diff(f"rendered/{env}/{unit.unit}", changes[env])
         count = diff.count("\n")
         block = fenced("diff", diff) + "\n"
         if count > DIFF_COLLAPSE_LINES:
