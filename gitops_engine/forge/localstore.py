@@ -1,13 +1,16 @@
 """Where the `local` forge keeps its records: JSON files beside a bare repository, `<bare repo>/gitops-engine/`.
 
 - `pulls/<number>.json`: a pull request;
-- `branches/<branch, '/' as '%2F'>`: the numbers opened for a branch, so finding or opening one reads a file or two
-  whatever the number of pull requests;
+- `branches.log`: one line `<number> <branch>` per pull request opened, appended before its record is written, so
+  finding or opening one reads only the lines appended since this client last read it, whatever the number of pull
+  requests, and opening one creates one file (its record), not two. Stores written by earlier versions also keep
+  `branches/<branch, '/' as '%2F'>` files (the numbers opened for a branch): still read, no longer written;
 - `automerge`: the numbers of auto-merge pull requests, so `merge_ready` reads only those;
 - `issues/<number>.json`: an issue (the rollout dashboard), numbered apart from pull requests.
 
-Every write is one file written then renamed into place, under one file lock, so a process killed at any moment
-leaves each file whole; `gitops_engine.forge.local` holds the forge calls on top.
+Every write is one file written then renamed into place, or one line appended to `branches.log`, under one file lock,
+so a process killed at any moment leaves each file whole (a line cut short is skipped, and the next one starts on a
+line of its own); `gitops_engine.forge.local` holds the forge calls on top.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import Any
 from gitops_engine.errors import ForgeError
 
 TMP_PREFIX = ".tmp-"
+BRANCH_LOG = "branches.log"
 
 
 class LocalStore:
@@ -37,6 +41,9 @@ class LocalStore:
         self._lock: tuple[int, tuple[int, int], weakref.finalize[[int], LocalStore]] | None = (
             None  # fd, (dev, ino), closer
         )
+        # branches.log as far as this client read it: (dev, ino), bytes read (whole lines), whether more bytes (a
+        # line cut short) follow, and branch -> numbers.
+        self._log: tuple[tuple[int, int], int, bool, dict[str, list[int]]] | None = None
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
@@ -101,12 +108,50 @@ class LocalStore:
         return self.root / "branches" / branch.replace("%", "%25").replace("/", "%2F")
 
     def indexed(self, branch: str) -> list[int]:
-        """The numbers a branch's index lists (possibly one whose record a killed writer never wrote)."""
+        """The numbers opened for a branch (possibly one whose record a killed writer never wrote): those an earlier
+        version's index file lists, then those of branches.log."""
         try:
             text = self.branch_index(branch).read_text()
         except FileNotFoundError:
-            return []
-        return list(dict.fromkeys(int(n) for n in text.split()))
+            text = ""
+        return list(dict.fromkeys([*(int(n) for n in text.split()), *self._branch_log().get(branch, [])]))
+
+    def announce(self, number: int, branch: str) -> None:
+        """Append `number` to the numbers opened for `branch` (before its record is written: see for_branch). One
+        `write` of one line; when a killed writer left a line cut short, a newline ends it first."""
+        line = ("\n" if self._branch_log_torn() else "") + f"{number} {branch}\n"
+        fd = os.open(self.root / BRANCH_LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        try:
+            os.write(fd, line.encode())
+        finally:
+            os.close(fd)
+
+    def _branch_log_torn(self) -> bool:
+        self._branch_log()
+        return self._log is not None and self._log[2]
+
+    def _branch_log(self) -> dict[str, list[int]]:
+        """branch -> numbers, from branches.log: only the lines appended since the last read are parsed (read again
+        whole when the file was replaced or shortened)."""
+        try:
+            with open(self.root / BRANCH_LOG, "rb") as handle:
+                stat = os.fstat(handle.fileno())
+                known = self._log
+                if known is None or known[0] != (stat.st_dev, stat.st_ino) or known[1] > stat.st_size:
+                    known = ((stat.st_dev, stat.st_ino), 0, False, {})
+                handle.seek(known[1])
+                data = handle.read()
+        except FileNotFoundError:
+            self._log = None
+            return {}
+        whole = data.rfind(b"\n") + 1
+        numbers = known[3]
+        for line in data[:whole].decode("utf-8", "replace").splitlines():
+            number, _, branch = line.partition(" ")
+            if number.isdigit() and branch and " " not in branch:
+                numbers.setdefault(branch, []).append(int(number))
+        self._log = (known[0], known[1] + whole, whole < len(data), numbers)
+        return numbers
 
     def for_branch(self, branch: str, indexed: list[int] | None = None) -> list[dict[str, Any]]:
         """The records of a branch's pull requests (`indexed`: its index, when the caller read it already). The
