@@ -607,8 +607,15 @@ class Git:
             raise GitError(advice)
         return proc.returncode == 0, output
 
+    # The remote-tracking refs' update push_tracked left running (see wait_tracked).
+    _tracking: subprocess.Popen[bytes] | None = None
+
     def push_tracked(
-        self, remote: str, updates: Mapping[str, tuple[str | None, str | None]]
+        self,
+        remote: str,
+        updates: Mapping[str, tuple[str | None, str | None]],
+        *,
+        background: bool = False,
     ) -> tuple[bool, str]:
         """`push_with_leases`, with fewer ref files written in this clone: the same atomic push with the same leases,
         sent to the remote's URL, then the remote-tracking refs of the branches it moved (refs/heads/X ->
@@ -621,7 +628,12 @@ class Git:
         holds the refs to create, pushed through one wildcard refspec (see push_with_leases).
 
         A kill between the push and the tracking refs' update leaves them behind the remote: the next run's sync
-        compares them with `ls-remote` and fetches (gitops_engine.reconciled.sync_remote)."""
+        compares them with `ls-remote` and fetches (gitops_engine.reconciled.sync_remote).
+
+        `background`: the tracking refs' update is left running (creating thousands of ref files takes a while);
+        `wait_tracked` waits for it, and must be called before anything reads them. Without, what git said of a
+        failed update ends the output (as `git push` only warns then: the next run's sync repairs the refs)."""
+        self.wait_tracked()
         if not updates:
             return True, ""
         url = self.run("remote", "get-url", "--push", remote).strip()
@@ -655,6 +667,12 @@ class Git:
             if advice:  # not a lease that failed (someone moved a ref): no retry can get past a lock file
                 raise GitError(advice)
             return False, output
+        self._track(remote, updates)
+        failed = None if background else self.wait_tracked()
+        return True, output + (f"\n{failed}\n" if failed else "")
+
+    def _track(self, remote: str, updates: Mapping[str, tuple[str | None, str | None]]) -> None:
+        """Start moving the remote-tracking refs of the branches `updates` moved (see push_tracked)."""
         tracking = "".join(
             f"update refs/remotes/{remote}/{ref[len('refs/heads/') :]} {new}\n"
             if new
@@ -662,16 +680,35 @@ class Git:
             for ref, (_, new) in sorted(updates.items())
             if ref.startswith("refs/heads/")
         )
-        if tracking:
-            self.run(
-                *_NO_FSYNC,
-                "-c",
-                "core.logAllRefUpdates=false",
-                "update-ref",
-                "--stdin",
-                input=tracking.encode(),
-            )
-        return True, output
+        if not tracking:
+            return
+        command = ["git", *_NO_FSYNC, "-c", "core.logAllRefUpdates=false", "update-ref", "--stdin"]
+        self._tracking = subprocess.Popen(
+            command,
+            cwd=self.root,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env=self._env,
+        )
+        assert self._tracking.stdin is not None
+        # git reads every line, then writes the refs: that part runs on its own.
+        with self._tracking.stdin as stdin:
+            stdin.write(tracking.encode())
+
+    def wait_tracked(self) -> str | None:
+        """Wait for the remote-tracking refs' update that `push_tracked` left running, if any; what git said when it
+        failed (the refs then stay behind the remote until the next run's sync fetches them)."""
+        proc, self._tracking = self._tracking, None
+        if proc is None:
+            return None
+        assert proc.stderr is not None
+        with proc.stderr as stderr_pipe:
+            err = stderr_pipe.read()
+        if proc.wait() == 0:
+            return None
+        stderr = err.decode("utf-8", "replace")
+        return _lock_advice(stderr, self.root) or f"git update-ref failed: {stderr.strip()}"
 
     def _scratch_repository(self, path: Path, refs: Mapping[str, str]) -> None:
         """A bare repository at `path` (replacing a killed run's leftover) that reads this clone's objects and

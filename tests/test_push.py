@@ -164,3 +164,40 @@ def test_the_clones_hooks_and_config_apply_to_a_push_from_the_scratch_repository
     git(repo.root, "config", "--unset", "core.hooksPath")
     ok, output = repo.push_tracked("origin", updates)
     assert ok, output
+
+
+def test_tracking_refs_moved_in_the_background_are_there_once_waited_for(repo: Git) -> None:
+    main = repo.rev_parse("HEAD")
+    updates: Updates = {
+        f"refs/heads/gitops-engine/team/w{i}": (None, sha) for i, sha in enumerate(commits_on(repo, main, 3))
+    }
+
+    ok, output = repo.push_tracked("origin", updates, background=True)
+
+    assert ok, output
+    assert repo.wait_tracked() is None
+    assert tracking(repo) == {"refs/heads/main": main, **{r: new for r, (_, new) in updates.items()}}
+    assert repo.wait_tracked() is None  # nothing left running
+
+
+def test_a_tracking_ref_git_cannot_lock_is_said_and_left_for_the_next_sync(repo: Git) -> None:
+    """The push went through: the run goes on, told why the tracking refs stayed behind (the next run's sync
+    compares them with the remote and fetches)."""
+    main = repo.rev_parse("HEAD")
+    shas = commits_on(repo, main, 2)
+    lock = repo.root / ".git" / "refs" / "remotes" / "origin" / "gitops-engine" / "team" / "w1.lock"
+    lock.parent.mkdir(parents=True)
+    lock.write_text("")
+    updates: Updates = {f"refs/heads/gitops-engine/team/w{i}": (None, sha) for i, sha in enumerate(shas)}
+
+    ok, _ = repo.push_tracked("origin", updates, background=True)
+    failed = repo.wait_tracked()
+
+    assert ok and failed is not None
+    assert failed.startswith(f"git could not lock a ref: {lock} exists.")
+    assert refs(repo, remote=True) == {"refs/heads/main": main, **{r: new for r, (_, new) in updates.items()}}
+    assert tracking(repo) == {"refs/heads/main": main}  # one transaction: none moved
+    # Not in the background: the push's output ends with it.
+    ok, output = repo.push_tracked("origin", {"refs/heads/gitops-engine/team/w1": (shas[1], shas[0])})
+    assert ok and output.endswith(f"\n{failed}\n")
+    assert tracking(repo) == {"refs/heads/main": main}

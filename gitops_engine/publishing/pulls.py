@@ -64,5 +64,12 @@ def publish_pulls(run: PullRun) -> None:
     versions = VersionNames(run.git, run.main)  # names definitions' versions in titles and bodies
     decided = decide(run, foreign, versions)
     todo = push_branches(run, decided)
-    write_pulls(run, todo, pushed={g.branch for g, _ in decided.pushes})
+    try:
+        write_pulls(run, todo, pushed={g.branch for g, _ in decided.pushes})
+    finally:
+        # The pushed branches' remote-tracking refs (push_branches left them to finish). Should git fail to move
+        # them, they stay behind the remote: the next run's sync compares them with the remote and fetches.
+        failed = run.git.wait_tracked()
+        if failed:
+            run.progress(f"the remote-tracking refs were not updated: {failed}")
     close_and_delete(run, foreign)
