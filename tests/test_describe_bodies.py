@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from testing.world import prepare_world
 
 from gitops_engine.git import Git
@@ -18,7 +19,13 @@ from gitops_engine.versions import VersionNames
 PG_17 = ("definitions/postgres/pg-incluster.yaml", "postgres:16.4", "postgres:17.0")
 
 
-def test_bodies_show_the_diff_unit_plans_give_and_the_counts_of_the_same_objects(tmp_path: Path) -> None:
+@pytest.mark.parametrize("read_ahead", [1, describe.READ_AHEAD])
+def test_bodies_show_the_diff_unit_plans_give_and_the_counts_of_the_same_objects(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, read_ahead: int
+) -> None:
+    """pull_bodies reads the blobs the diffs start from ahead, READ_AHEAD units at a time: the same texts as
+    pull_body gives one unit at a time."""
+    monkeypatch.setattr(describe, "READ_AHEAD", read_ahead)
     world = prepare_world(tmp_path / "world")
     before = world.main()
     world.push_change(world.edit(*PG_17), "PostgreSQL 17")

@@ -30,6 +30,7 @@ HUMAN_MARKER = "<!-- gitops-engine:human-commits -->"
 PREVIEW_MARKER = "<!-- gitops-engine:preview -->"
 DIFF_COLLAPSE_LINES = 40  # pull-request bodies fold longer diffs
 PREVIEW_COLLAPSE_LINES = 30  # preview comments fold longer diffs
+READ_AHEAD = 256  # pull-request bodies whose old blobs are read at once (a few MiB)
 _FENCE = "```"
 _BROKEN_FENCE = "`\u200b``"
 
@@ -320,13 +321,50 @@ def pull_bodies(git: Git, units: Sequence[UnitPlan], versions: VersionNames) -> 
     blobs itself), as planning does (gitops_engine.workers)."""
     workers = plan_workers(len(units))
     if workers <= 1:
-        return [pull_body(git, unit, versions=versions) for unit in units]
+        return _read_ahead_bodies(git, units, versions)
 
     def describe(part: list[int]) -> list[str]:
-        return [pull_body(git, units[index], versions=versions) for index in part]
+        return _read_ahead_bodies(git, [units[index] for index in part], versions)
 
     slices = slices_of(list(range(len(units))), workers)
     return [body for part in map_in_workers(describe, slices, workers, "describing") for body in part]
+
+
+def _read_ahead_bodies(git: Git, units: Sequence[UnitPlan], versions: VersionNames) -> list[str]:
+    """pull_body of each unit, the blobs their diffs start from read READ_AHEAD units at a time with one
+    `cat-file`: one round trip per unit and environment through the long-lived pipe cost more than the diff."""
+    from gitops_engine.git import Git
+
+    class ReadAhead(Git):
+        """`git`, with these blobs read already (any other is read as usual)."""
+
+        def __init__(self, blobs: dict[str, bytes | None]) -> None:
+            super().__init__(git.root)
+            self.blobs = blobs
+
+        def read_many(self, specs: Sequence[str]) -> list[bytes | None]:
+            missing = [spec for spec in specs if spec not in self.blobs]
+            self.blobs.update(zip(missing, git.read_many(missing), strict=True))
+            return [self.blobs[spec] for spec in specs]
+
+        def read_blob(self, sha: str) -> bytes:
+            data = self.blobs.get(sha)
+            return data if data is not None else git.read_blob(sha)
+
+    bodies: list[str] = []
+    for start in range(0, len(units), READ_AHEAD):
+        part = units[start : start + READ_AHEAD]
+        wanted = sorted({blob for unit in part for blob in _diffed_blobs(unit)})
+        reader = ReadAhead(dict(zip(wanted, git.read_many(wanted), strict=True)))
+        bodies += [pull_body(reader, unit, versions=versions) for unit in part]
+    return bodies
+
+
+def _diffed_blobs(unit: UnitPlan) -> list[str]:
+    """The blobs UnitPlan.object_changes reads for the unit's diffs: its old files in the environments where
+    objects change."""
+    prefixes = tuple(f"rendered/{env}/{unit.unit}/" for env in unit.environments if env in unit.object_envs)
+    return [blob for path, blob in unit.old_files.items() if path.startswith(prefixes)] if prefixes else []
 
 
 def human_commits_comment(branch: str) -> str:
