@@ -13,6 +13,7 @@ from gitops_engine.loading import load_snapshot
 from gitops_engine.plan import plan_changes
 from gitops_engine.provenance import RenderedState
 from gitops_engine.publishing import describe
+from gitops_engine.rollout import pull_groups
 from gitops_engine.source import GitSource
 from gitops_engine.versions import VersionNames
 
@@ -47,3 +48,31 @@ def test_bodies_show_the_diff_unit_plans_give_and_the_counts_of_the_same_objects
         assert describe.pull_bodies(repo, units, names) == [
             describe.pull_body(repo, u, versions=names) for u in units
         ]
+
+
+def test_texts_written_while_describing_are_the_ones_written_without(tmp_path: Path) -> None:
+    """`describing` reads each unit's definitions once for all the texts about it: the same texts."""
+    world = prepare_world(tmp_path / "world")
+    before = world.main()
+    world.push_change(world.edit(*PG_17), "PostgreSQL 17")
+    with Git(world.remote) as repo:
+        plan = plan_changes(load_snapshot(GitSource(repo, world.main())), RenderedState(repo, before))
+        names = VersionNames(repo, world.main())
+        groups = [*pull_groups(plan.pull_units(), "workload"), *pull_groups(plan.pull_units(), "team")]
+
+        def texts() -> list[str]:
+            out: list[str] = []
+            for group in groups:
+                out += [
+                    describe.group_title(group, active=False, versions=names),
+                    describe.group_message(group),
+                    describe.group_body(repo, group, names),
+                ]
+            return out
+
+        plain = texts()
+        with describe.describing():
+            assert texts() == plain
+            assert texts() == plain  # read from what was kept
+    assert len(plain) == 9 and plain[0].startswith("Update shop/catalog: pg-incluster Platform sources (")
+    assert plain[0].endswith(") → PostgreSQL 17 (" + plain[0].rsplit(" (", 1)[1])

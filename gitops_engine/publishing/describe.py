@@ -7,10 +7,12 @@ code (`fenced`), so a diff that holds a code fence of its own never ends the blo
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import json
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
 from gitops_engine.errors import Finding
 from gitops_engine.manifest import MANIFEST_FILE, ObjectChange
@@ -114,21 +116,64 @@ def pull_title(unit: UnitPlan, versions: VersionNames | None = None) -> str:
 def named_changes(unit: UnitPlan, versions: VersionNames | None) -> list[tuple[str, str | None, str | None]]:
     """unit.definition_changes() with each version by its human-readable name (gitops_engine.versions), when
     `versions` is given: the definition's `version:` field or the commit that made it, as people call it."""
-    changes = unit.definition_changes()
+    facts = _facts(unit)
+    changes = list(facts.changes)
     if versions is None:
         return changes
-    paths: dict[str, str] = {}
-    resources = [r for lock in unit.old_locks.values() for r in lock.get("resources", [])]
-    resources += [r for rendered in unit.rendered.values() for r in rendered.provenance.get("resources", [])]
-    for resource in resources:
-        if resource.get("definition_path"):
-            paths.setdefault(str(resource["definition"]), str(resource["definition_path"]))
+    paths = facts.paths
 
     def named(definition_id: str, version: str | None) -> str | None:
         path = paths.get(definition_id)
         return versions.of_definition_version(path, version) if path and version else version
 
     return [(d, named(d, old), named(d, new)) for d, old, new in changes]
+
+
+@dataclass(frozen=True)
+class _UnitFacts:
+    """What titles, bodies, markers and commit messages read of a unit's definitions (its locks parsed once)."""
+
+    changes: tuple[tuple[str, str | None, str | None], ...]  # UnitPlan.definition_changes()
+    paths: dict[str, str]  # definition id -> its file, from the old locks, then the renderings
+    old_versions: set[tuple[str, str]]  # (definition file, version) the old locks record
+    new_versions: list[tuple[Any, Any]]  # (definition file, version) of each rendered resource, in order
+
+
+_FACTS: dict[int, tuple[UnitPlan, _UnitFacts]] | None = None  # by id(unit), while `describing`
+
+
+@contextlib.contextmanager
+def describing() -> Iterator[None]:
+    """Within, each unit's definition facts are read once, however many texts about it are written (a unit's locks
+    are otherwise parsed again for each: they are kept packed). The units must not change meanwhile."""
+    global _FACTS
+    outer = _FACTS
+    _FACTS = {} if outer is None else outer
+    try:
+        yield
+    finally:
+        _FACTS = outer
+
+
+def _facts(unit: UnitPlan) -> _UnitFacts:
+    known = _FACTS.get(id(unit)) if _FACTS is not None else None
+    if known is not None and known[0] is unit:
+        return known[1]
+    old = [r for lock in unit.old_locks.values() for r in lock.get("resources", [])]
+    new = [r for rendered in unit.rendered.values() for r in rendered.provenance.get("resources", [])]
+    paths: dict[str, str] = {}
+    for resource in [*old, *new]:
+        if resource.get("definition_path"):
+            paths.setdefault(str(resource["definition"]), str(resource["definition_path"]))
+    facts = _UnitFacts(
+        changes=tuple(unit.definition_changes()),
+        paths=paths,
+        old_versions={(str(r.get("definition_path")), str(r.get("version"))) for r in old},
+        new_versions=[(r.get("definition_path"), r.get("version")) for r in new],
+    )
+    if _FACTS is not None:
+        _FACTS[id(unit)] = (unit, facts)
+    return facts
 
 
 # -------------------------------------------------------------------------------------------------------------
@@ -194,16 +239,12 @@ def definition_versions(group: PullGroup, versions: VersionNames) -> dict[str, s
     those whose version differs from what main's locks record."""
     old: set[tuple[str, str]] = set()
     for unit in group.units:
-        for lock in unit.old_locks.values():
-            for resource in lock.get("resources", []):
-                old.add((str(resource.get("definition_path")), str(resource.get("version"))))
+        old |= _facts(unit).old_versions
     found: dict[str, str] = {}
     for unit in group.units:
-        for rendered in unit.rendered.values():
-            for resource in rendered.provenance.get("resources", []):
-                path, version = resource.get("definition_path"), resource.get("version")
-                if path and version and (str(path), str(version)) not in old and path not in found:
-                    found[str(path)] = versions.of_definition_version(str(path), str(version))
+        for path, version in _facts(unit).new_versions:
+            if path and version and (str(path), str(version)) not in old and path not in found:
+                found[str(path)] = versions.of_definition_version(str(path), str(version))
     return found
 
 
@@ -261,7 +302,7 @@ def object_diff(folder: str, changes: Sequence[ObjectChange]) -> str:
 
 
 def _definitions_table(unit: UnitPlan, versions: VersionNames | None) -> list[str]:
-    hashes = unit.definition_changes()
+    hashes = list(_facts(unit).changes)
     if not hashes:
         return []
     lines = ["### Definitions", "", "| definition | before | after |", "|---|---|---|"]
