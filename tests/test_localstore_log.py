@@ -81,3 +81,27 @@ def test_a_line_cut_short_by_a_killed_writer_is_skipped_and_the_next_starts_a_li
     assert numbers(again, "gitops-engine/sh") == []
     assert numbers(again, "gitops-engine/shop/cart") == [2]
     assert numbers(again, "gitops-engine/shop/orders") == [1]
+
+
+def test_a_temporary_name_taken_already_is_passed_over(tmp_path: Path) -> None:
+    """Records are written to `.tmp-<process>-<count>` then renamed: a name a killed process of the same id left
+    (after this client swept the store) is skipped, not overwritten."""
+    remote = make_bare_repo(tmp_path / "remote.git")
+    forge = LocalForge(remote)
+    forge.create_pull_request(draft("gitops-engine/shop/orders"))  # the store swept; .tmp-<pid>-1 used
+    left = remote / "gitops-engine" / "pulls" / f".tmp-{os.getpid()}-2"
+    left.write_text("left by a killed writer\n")
+
+    cart = forge.create_pull_request(draft("gitops-engine/shop/cart"))
+
+    assert cart.number == 2 and numbers(forge, "gitops-engine/shop/cart") == [2]
+    assert left.read_text() == "left by a killed writer\n"
+    assert created_files(remote) == [
+        ".lock",
+        "branches.log",
+        f"pulls/.tmp-{os.getpid()}-2",
+        "pulls/1.json",
+        "pulls/2.json",
+    ]
+    LocalForge(remote).list_pull_requests("all")  # a new client sweeps it
+    assert not left.exists()

@@ -19,7 +19,6 @@ import contextlib
 import fcntl
 import json
 import os
-import tempfile
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,6 +37,7 @@ class LocalStore:
         self.root = root
         self._last_number = 0  # the last pull request this client opened (see next_number)
         self._swept = False  # leftovers of killed writers removed (see _sweep)
+        self._temporaries = 0  # temporary files this client made (see _temporary)
         self._lock: tuple[int, tuple[int, int], weakref.finalize[[int], LocalStore]] | None = (
             None  # fd, (dev, ino), closer
         )
@@ -172,13 +172,24 @@ class LocalStore:
         """One rename makes a write visible whole or not at all; a writer killed before it leaves a `.tmp-` file
         that the next client removes (see locked)."""
         try:
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=TMP_PREFIX)
+            fd, tmp = self._temporary(target.parent)
         except FileNotFoundError:  # the folder's first file
             target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=TMP_PREFIX)
+            fd, tmp = self._temporary(target.parent)
         with os.fdopen(fd, "w") as handle:
             handle.write(text)
         os.replace(tmp, target)
+
+    def _temporary(self, folder: Path) -> tuple[int, Path]:
+        """A new file in `folder` named TMP_PREFIX + this process and a count (what `tempfile.mkstemp` does, without
+        drawing random names: thousands of pull requests at once)."""
+        while True:
+            self._temporaries += 1
+            path = folder / f"{TMP_PREFIX}{os.getpid()}-{self._temporaries}"
+            try:
+                return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600), path
+            except FileExistsError:  # left by a process of the same id that was killed: the next count
+                continue
 
     def save(self, record: dict[str, Any]) -> None:
         text = json.dumps(record, indent=2, sort_keys=True) + "\n"
