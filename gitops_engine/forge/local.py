@@ -117,8 +117,12 @@ class LocalForge:
         rather than start `git rev-parse` (~1 ms); packed or other ref storage falls back to git."""
         text = ""
         if ".." not in branch and not branch.startswith("/"):  # git refuses such names; so does this read
-            with contextlib.suppress(FileNotFoundError, NotADirectoryError, IsADirectoryError):
-                text = (self.remote / "refs" / "heads" / branch).read_text().strip()
+            path = f"{self.remote}/refs/heads/{branch}"
+            with (
+                contextlib.suppress(FileNotFoundError, NotADirectoryError, IsADirectoryError),
+                open(path, encoding="utf-8", errors="replace") as ref,
+            ):
+                text = ref.read().strip()
         if len(text) in (40, 64) and all(c in "0123456789abcdef" for c in text):
             return text
         return self._git("rev-parse", "--verify", "--quiet", f"refs/heads/{branch}").stdout.strip()

@@ -41,9 +41,8 @@ class LocalStore:
         self._lock: tuple[int, tuple[int, int], weakref.finalize[[int], LocalStore]] | None = (
             None  # fd, (dev, ino), closer
         )
-        # branches.log as far as this client read it: (dev, ino), bytes read (whole lines), whether more bytes (a
-        # line cut short) follow, and branch -> numbers.
-        self._log: tuple[tuple[int, int], int, bool, dict[str, list[int]]] | None = None
+        # branches.log as far as this client read it: (dev, ino), bytes read (whole lines), branch -> numbers.
+        self._log: tuple[tuple[int, int], int, dict[str, list[int]]] | None = None
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
@@ -119,16 +118,13 @@ class LocalStore:
     def announce(self, number: int, branch: str) -> None:
         """Append `number` to the numbers opened for `branch` (before its record is written: see for_branch). One
         `write` of one line; when a killed writer left a line cut short, a newline ends it first."""
-        line = ("\n" if self._branch_log_torn() else "") + f"{number} {branch}\n"
-        fd = os.open(self.root / BRANCH_LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        fd = os.open(self.root / BRANCH_LOG, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o666)
         try:
-            os.write(fd, line.encode())
+            size = os.fstat(fd).st_size
+            torn = size > 0 and os.pread(fd, 1, size - 1) != b"\n"
+            os.write(fd, (("\n" if torn else "") + f"{number} {branch}\n").encode())
         finally:
             os.close(fd)
-
-    def _branch_log_torn(self) -> bool:
-        self._branch_log()
-        return self._log is not None and self._log[2]
 
     def _branch_log(self) -> dict[str, list[int]]:
         """branch -> numbers, from branches.log: only the lines appended since the last read are parsed (read again
@@ -138,19 +134,19 @@ class LocalStore:
                 stat = os.fstat(handle.fileno())
                 known = self._log
                 if known is None or known[0] != (stat.st_dev, stat.st_ino) or known[1] > stat.st_size:
-                    known = ((stat.st_dev, stat.st_ino), 0, False, {})
+                    known = ((stat.st_dev, stat.st_ino), 0, {})
                 handle.seek(known[1])
                 data = handle.read()
         except FileNotFoundError:
             self._log = None
             return {}
         whole = data.rfind(b"\n") + 1
-        numbers = known[3]
+        numbers = known[2]
         for line in data[:whole].decode("utf-8", "replace").splitlines():
             number, _, branch = line.partition(" ")
             if number.isdigit() and branch and " " not in branch:
                 numbers.setdefault(branch, []).append(int(number))
-        self._log = (known[0], known[1] + whole, whole < len(data), numbers)
+        self._log = (known[0], known[1] + whole, numbers)
         return numbers
 
     def for_branch(self, branch: str, indexed: list[int] | None = None) -> list[dict[str, Any]]:
@@ -200,10 +196,11 @@ class LocalStore:
         client opened, as long as that file is still the newest (checked under the lock): creating many pull
         requests costs a stat each, not a directory listing each."""
         number = self._last_number + 1 if self._last_number else 0
+        pulls = f"{self.root}/pulls/"
         if (
             not number
-            or (self.root / "pulls" / f"{number}.json").exists()
-            or not (self.root / "pulls" / f"{number - 1}.json").exists()
+            or os.path.exists(f"{pulls}{number}.json")
+            or not os.path.exists(f"{pulls}{number - 1}.json")
         ):
             number = max(self.numbers(), default=0) + 1
         self._last_number = number
