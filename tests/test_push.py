@@ -201,3 +201,33 @@ def test_a_tracking_ref_git_cannot_lock_is_said_and_left_for_the_next_sync(repo:
     ok, output = repo.push_tracked("origin", {"refs/heads/gitops-engine/team/w1": (shas[1], shas[0])})
     assert ok and output.endswith(f"\n{failed}\n")
     assert tracking(repo) == {"refs/heads/main": main}
+
+
+def test_a_hosted_remote_gets_the_push_from_the_clone_with_what_its_config_includes_for_it(
+    repo: Git, tmp_path: Path
+) -> None:
+    """actions/checkout (v6) keeps the token in a file that the clone's config includes for its .git only
+    (`includeIf.gitdir`): a push to a hosted remote goes from the clone itself, whatever the number of branches.
+    Here the include gives the ssh command that reaches the remote (a script running git on this machine)."""
+    main = repo.rev_parse("HEAD")
+    ssh = tmp_path / "fake-ssh"
+    ssh.write_text('#!/bin/sh\nshift\nexec sh -c "$*"\n')  # <host> '<command>': run the command here
+    ssh.chmod(0o755)
+    included = tmp_path / "only-for-this-clone.cfg"
+    included.write_text(f"[core]\n\tsshCommand = {ssh}\n")
+    git(repo.root, "config", f"includeIf.gitdir:{repo.root / '.git'}.path", str(included))
+    git(repo.root, "remote", "set-url", "origin", f"ssh://forge.invalid{tmp_path / 'remote.git'}")
+    updates: Updates = {
+        f"refs/heads/gitops-engine/team/w{i}": (None, sha)
+        for i, sha in enumerate(commits_on(repo, main, STAGE_MIN_REFS + 1))
+    }
+
+    ok, output = repo.push_tracked("origin", updates, background=True)
+
+    assert ok, output
+    assert repo.wait_tracked() is None
+    expected = {ref: new for ref, (_, new) in updates.items() if new}
+    assert refs(repo, remote=True) == {"refs/heads/main": main, **expected}
+    assert tracking(repo) == {"refs/heads/main": main, **expected}
+    assert [r for r in refs(repo, remote=False) if r.startswith(STAGING)] == []
+    assert not scratch(repo).exists()
