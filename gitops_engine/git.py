@@ -8,7 +8,6 @@ branches are written in one `git fast-import` stream without touching the work t
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import subprocess
@@ -25,7 +24,9 @@ STAGING = "refs/gitops-engine/push/"  # local refs a wildcard push sends (see Gi
 STAGE_MIN_REFS = 256  # below this, explicit refspecs cost less than creating and deleting staging refs
 _LS_TREE_BLOB = re.compile(r"(?:^|(?<=\0))(\d{6}) blob ([0-9a-f]{40,64})\t([^\0]*)\0")
 _FULL_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
-PIPED_MAX = 64  # read_many asks the long-lived pipe up to this many objects; more go to a `--buffer` process
+WALK_MAX = 32  # commits is_ancestor walks through the pipe before it asks `merge-base`
+# read_many's questions per round on the pipe: a pipe's buffer holds them (64 KiB on Linux).
+PIPED_BYTES = 16384
 
 # Engine commits are recognisable by this identity; a pull-request branch with commits by anyone else is never
 # force-pushed. GitHub Actions runs override it (see default_identity).
@@ -35,6 +36,8 @@ ENGINE_EMAIL = "gitops-engine@users.noreply.github.com"
 
 def blob_id(data: bytes) -> str:
     """The id git gives a blob with this content (no write), so work-tree and commit snapshots agree."""
+    import hashlib  # lazy: commit snapshots never hash (~2 ms of start-up)
+
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
@@ -106,6 +109,7 @@ class Git:
         # One question and its answer at a time on the pipe: a run loads its snapshot on a thread of its own.
         self._batch_lock = threading.Lock()
         self._ancestors: set[tuple[str, str]] = set()  # (ancestor, descendant) commit ids found so
+        self._shallow: bool | None = None  # whether the clone is shallow, once asked
         self._env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
 
     # -- running --------------------------------------------------------------------------------------------
@@ -275,43 +279,34 @@ class Git:
         return parts[0].decode(), parts[1], data
 
     def read_many(self, specs: Sequence[str]) -> list[bytes | None]:
-        """Many objects (ids or `rev:path`) in one pipelined `cat-file --batch` run; None for each missing one.
-        One round trip for all, where `try_read` costs one each (~100 us): what reading thousands of locks needs.
-        A few (up to PIPED_MAX) are asked of the long-lived pipe at once, which spares starting a process."""
-        if not specs:
-            return []
-        asked = [spec if "\n" not in spec else "" for spec in specs]  # "" is answered " missing"
-        if len(asked) <= PIPED_MAX:
-            return self._read_piped(asked)
-        out = self.run_bytes(
-            "cat-file",
-            "--batch",
-            "--buffer",  # one flush at the end, not one per object (30,000 pipe reads for 30,000 locks)
-            input="".join(f"{spec}\n" for spec in asked).encode("utf-8", "surrogateescape"),
-        )
+        """Many objects (ids or `rev:path`) through the long-lived pipe; None for each missing one. Asked a round
+        at a time (up to PIPED_BYTES of questions), each round written whole before its answers are read: one
+        round trip per round where `try_read` costs one per object. Faster than a `cat-file --batch --buffer`
+        process of their own at every count measured (300 locks: 4.4 against 11 ms; 30,000: 0.60 against
+        0.86 s): the pipe's git has the pack indexes open already."""
+        # The batch protocol is line-based: such a name cannot be asked for, and "" is answered " missing".
+        asked = [b"" if "\n" in spec else spec.encode("utf-8", "surrogateescape") for spec in specs]
         found: list[bytes | None] = []
-        offset = 0
-        for _ in asked:
-            header_end = out.index(b"\n", offset)
-            header = out[offset:header_end]
-            offset = header_end + 1
-            if header.endswith((b" missing", b" ambiguous")):
-                found.append(None)
-                continue
-            size = int(header.rsplit(b" ", 1)[1])
-            found.append(out[offset : offset + size])
-            offset += size + 1
+        start = 0
+        while start < len(asked):
+            end, size = start + 1, len(asked[start]) + 1
+            while end < len(asked) and size + len(asked[end]) + 1 <= PIPED_BYTES:
+                size += len(asked[end]) + 1
+                end += 1
+            found += self._read_piped(asked[start:end], specs[start:end])
+            start = end
         return found
 
-    def _read_piped(self, asked: Sequence[str]) -> list[bytes | None]:
-        """Objects asked of the long-lived pipe all at once, then answered in order: the questions (a few KiB)
-        fit the pipe's buffer, so writing them all first cannot wait on the answers."""
+    def _read_piped(self, asked: Sequence[bytes], specs: Sequence[str]) -> list[bytes | None]:
+        """Objects asked of the long-lived pipe all at once, then answered in order. The pipe has read every earlier
+        question, and these fit its buffer (or are one question, which git reads whole before it answers), so
+        writing them all first cannot wait on the answers."""
         with self._batch_lock:
             batch = self._batch_process()
             assert batch.stdin is not None
-            batch.stdin.write("".join(f"{spec}\n" for spec in asked).encode("utf-8", "surrogateescape"))
+            batch.stdin.write(b"".join(question + b"\n" for question in asked))
             batch.stdin.flush()
-            answers = [self._answer(batch, spec) for spec in asked]
+            answers = [self._answer(batch, spec) for spec in specs]
         return [answer[2] if answer is not None else None for answer in answers]
 
     def object_ids(self, specs: Sequence[str]) -> list[str | None]:
@@ -388,10 +383,59 @@ class Git:
         if ids and ancestor == descendant:
             found = self.try_rev_parse(ancestor) == ancestor  # a commit this clone holds
         else:
-            found = self.ok("merge-base", "--is-ancestor", ancestor, descendant)
+            walked = self._walk_finds(ancestor, descendant) if ids else None
+            if walked is None:
+                walked = self.ok("merge-base", "--is-ancestor", ancestor, descendant)
+            found = walked
         if ids and found:
             self._ancestors.add((ancestor, descendant))
         return found
+
+    def _walk_finds(self, ancestor: str, descendant: str) -> bool | None:
+        """Whether `ancestor` is among the first WALK_MAX commits of `descendant`'s history (both commit ids), read
+        through the pipe a generation at a time: a run asks about commits a push or two apart, and each answer
+        here spares a `merge-base` process. None when the walk cannot tell: a longer history, an object that is
+        not a commit or is missing (a shallow clone's edge), an `ancestor` that is not a commit (a tag)."""
+        if self._is_shallow():
+            return None  # git's history stops at the shallow edge, whatever objects lie beyond it
+        seen = {descendant}
+        generation = [descendant]
+        while generation:
+            parents: list[str] = []
+            for commit in self._read_commits(generation):
+                if commit is None:
+                    return None
+                parents += [p for p in commit if p not in seen]
+            if ancestor in parents:
+                return True
+            seen.update(parents)
+            if len(seen) > WALK_MAX:
+                return None
+            generation = sorted(set(parents))
+        kind = self._read_header(ancestor)
+        return False if kind == b"commit" else None
+
+    def _read_commits(self, commits: Sequence[str]) -> list[list[str] | None]:
+        """The parents of each commit (None for an object that is missing or not a commit), one pipe round trip."""
+        with self._batch_lock:
+            batch = self._batch_process()
+            assert batch.stdin is not None
+            batch.stdin.write("".join(f"{commit}\n" for commit in commits).encode())
+            batch.stdin.flush()
+            answers = [self._answer(batch, commit) for commit in commits]
+        return [
+            _commit_parents(answer[2]) if answer and answer[1] == b"commit" else None for answer in answers
+        ]
+
+    def _is_shallow(self) -> bool:
+        if self._shallow is None:
+            self._shallow = (self._common_dir() / "shallow").exists()
+        return self._shallow
+
+    def _read_header(self, spec: str) -> bytes | None:
+        """The type of the object `spec` names (None when there is none)."""
+        found = self._read_object(spec)
+        return found[1] if found is not None else None
 
     def merge_base_octopus(self, commits: Sequence[str]) -> str:
         """The best common ancestor of all `commits` (one `merge-base --octopus`)."""
@@ -495,10 +539,13 @@ class Git:
         # Measured on 1,191 commits of a definition change: most of fast-import's time is zlib and the allocator.
         # Compression level 1 (packs ~5% larger) and a malloc that keeps its heap instead of mapping and unmapping
         # zlib's buffers per object make it ~25% faster; --depth=1 keeps delta chains (and their reads) short.
+        # A small import (under 100 objects: a single change) keeps its pack: by default git explodes it into loose
+        # objects with an `unpack-objects` process, ~14 of a single change's ~20 ms here. A clone kept between
+        # runs gathers one small pack per run until `git gc --auto` (which fetch runs) repacks them.
         proc = subprocess.Popen(
             [
-                *("git", "-c", "pack.compression=1", "fast-import", "--quiet", "--done", "--force"),
-                *("--depth=1", "--date-format=now"),
+                *("git", "-c", "pack.compression=1", "-c", "fastimport.unpackLimit=0"),
+                *("fast-import", "--quiet", "--done", "--force", "--depth=1", "--date-format=now"),
             ],
             cwd=self.root,
             stdin=subprocess.PIPE,
@@ -732,6 +779,17 @@ class Git:
         out = self.run("for-each-ref", "--format=delete %(refname)", STAGING)
         if out:
             self.run(*_NO_FSYNC, "update-ref", "--stdin", input=out.encode())
+
+
+def _commit_parents(data: bytes) -> list[str]:
+    """The parent ids of a commit object: its `parent` header lines, which follow `tree` and precede the rest."""
+    parents: list[str] = []
+    start = data.index(b"\n") + 1  # after `tree <id>`
+    while data.startswith(b"parent ", start):
+        end = data.index(b"\n", start)
+        parents.append(data[start + 7 : end].decode())
+        start = end + 1
+    return parents
 
 
 _LOCK_EXISTS = re.compile(r"Unable to create '([^']+\.lock)': File exists")

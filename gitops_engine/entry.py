@@ -1,0 +1,120 @@
+"""The `gitops-engine` executable's first stop: the command CI runs after every push starts without click.
+
+`process` with nothing but its usual options (`--repo`, `--base`, `--head`, `--forge`, `--full`, `--dry-run`, each
+once, each value plain) is run straight away: importing click and building every command's options cost ~25 ms
+of a single workload change's start-up. Everything else, help, version, errors of usage and any spelling the
+fast path does not know included, goes to `cli.main`, which stays the one definition of the command line; the
+fast path accepts nothing that click would read differently, and an engine error it meets is printed by
+`cli.py` as click's path prints it.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import NoReturn
+
+_VALUED = ("--repo", "--base", "--head", "--forge")
+_FLAGS = ("--full", "--dry-run")
+_FORGES = ("local", "github")
+
+
+def main(args: Sequence[str] | None = None) -> NoReturn:
+    """Run the command line: `args` as given after the program's name (default: sys.argv[1:]). Never returns."""
+    options = None if _completing() else process_options(sys.argv[1:] if args is None else list(args))
+    try:
+        if options is None or not _libyaml():
+            from gitops_engine.cli import main as cli
+
+            cli(args)  # None: click reads sys.argv itself, as the executable always did
+            raise AssertionError("click's main always exits")  # pragma: no cover
+        _run(lambda: _process(options))
+    finally:
+        # The interpreter's last collection walks every object the run made, for nothing: the process ends (~20 ms
+        # of a single change). What is left is freed with the process; files are closed and flushed by now.
+        gc.freeze()
+
+
+def process_options(args: Sequence[str]) -> dict[str, str | bool] | None:
+    """`process`'s options when `args` are `process` and options the fast path reads exactly as click does;
+    None for anything else (click then reads them, errors and help included)."""
+    if not args or args[0] != "process":
+        return None
+    options: dict[str, str | bool] = {}
+    rest = list(args[1:])
+    while rest:
+        name, eq, value = rest.pop(0).partition("=")
+        if name in _FLAGS and not eq and name not in options:
+            options[name] = True
+            continue
+        if name not in _VALUED or name in options:
+            return None  # unknown, repeated, a flag with a value, `--`, a positional argument
+        if not eq:
+            if not rest:
+                return None
+            value = rest.pop(0)
+        if not value or value.startswith("-"):
+            return None  # click may read these differently (or refuse them): let it
+        options[name] = value
+    forge = options.get("--forge")
+    if forge is not None and forge not in _FORGES:
+        return None
+    return options if _plain_directory(str(options.get("--repo", "."))) else None
+
+
+def _plain_directory(repo: str) -> bool:
+    """Whether click's `Path(file_okay=False)` takes `repo` as it is: a readable folder. Anything else (a file,
+    nothing at all) goes to click, which says what is wrong with it."""
+    return os.path.isdir(repo) and os.access(repo, os.R_OK)
+
+
+def _completing() -> bool:
+    """Whether a shell asks for completions (click's `_<PROG>_COMPLETE` variable is set)."""
+    return any(name.startswith("_") and name.endswith("_COMPLETE") for name in os.environ)
+
+
+def _libyaml() -> bool:
+    """Whether PyYAML has libyaml. Without it, the group's start-up warning names its line in cli.py: click's path
+    says it as before."""
+    from gitops_engine.yamlio import HAVE_LIBYAML
+
+    return HAVE_LIBYAML
+
+
+def _process(options: dict[str, str | bool]) -> int:
+    """`cli.process`, with the same defaults."""
+    from gitops_engine.commands.process import process as run
+    from gitops_engine.git import find_toplevel
+
+    def text(name: str) -> str | None:
+        value = options.get(name)
+        return value if isinstance(value, str) else None
+
+    return run(
+        find_toplevel(Path(text("--repo") or ".")),
+        base=text("--base"),
+        head=text("--head"),
+        full=bool(options.get("--full")),
+        forge_name=text("--forge"),
+        dry_run=bool(options.get("--dry-run")),
+    )
+
+
+def _run(command: Callable[[], int]) -> NoReturn:
+    """Run a command and exit with its code; what it raises ends the run as click's standalone mode ends it."""
+    from gitops_engine.errors import GitopsError
+
+    try:
+        code = command()
+    except GitopsError as error:
+        from gitops_engine.cli import report_error
+
+        code = report_error(error)
+    except (EOFError, KeyboardInterrupt, OSError) as error:
+        from gitops_engine.cli import exit_as_click_would
+
+        exit_as_click_would(error)
+    sys.exit(code)
