@@ -8,6 +8,7 @@ branches are written in one `git fast-import` stream without touching the work t
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import subprocess
@@ -24,6 +25,10 @@ STAGING = "refs/gitops-engine/push/"  # local refs a wildcard push sends (see Gi
 STAGE_MIN_REFS = 256  # below this, explicit refspecs cost less than creating and deleting staging refs
 _LS_TREE_BLOB = re.compile(r"(?:^|(?<=\0))(\d{6}) blob ([0-9a-f]{40,64})\t([^\0]*)\0")
 _FULL_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+# Folders "a/b/" of plain names (not `.` or `..`, no pathspec magic), which `rev:path` names as ls-tree reads them.
+_PLAIN_FOLDER = re.compile(rb"(?:(?!\.\.?/)[^/\n\0:][^/\n\0]*/)+")
+_PATHSPEC_ENV = {"GIT_GLOB_PATHSPECS", "GIT_NOGLOB_PATHSPECS", "GIT_ICASE_PATHSPECS", "GIT_LITERAL_PATHSPECS"}
+LIST_MAX_TREES = 24  # trees ls_tree_text reads through the pipe; a bigger listing is one `ls-tree` process
 WALK_MAX = 32  # commits is_ancestor walks through the pipe before it asks `merge-base`
 # read_many's questions per round on the pipe: a pipe's buffer holds them (64 KiB on Linux).
 PIPED_BYTES = 16384
@@ -193,9 +198,80 @@ class Git:
         return {path: (mode, sha) for mode, sha, path in _LS_TREE_BLOB.findall(text)}
 
     def ls_tree_text(self, commit: str, paths: Sequence[str] = ()) -> str:
-        """`git ls-tree -r -z` of a commit as text (NUL-separated records), for callers that parse it their way."""
+        """`git ls-tree -r -z` of a commit as text (NUL-separated records), for callers that parse it their way.
+        A few small folders are read through the pipe instead (see _listed_through_pipe): the same text."""
+        text = self._listed_through_pipe(commit, paths)
+        if text is not None:
+            return text
         out = self.run_bytes("ls-tree", "-r", "-z", "--full-tree", commit, "--", *paths)
         return out.decode("utf-8", "surrogateescape")
+
+    def _listed_through_pipe(self, commit: str, paths: Sequence[str]) -> str | None:
+        """What `ls-tree -r -z --full-tree` prints for `paths` when they are a few folders ("a/b/", plain names)
+        of a commit id, read a generation of trees at a time through the pipe, where a process costs ~2-3 ms (a
+        unit's or a workload's folders). None when the pipe cannot say it as cheaply or exactly: other paths, more
+        than LIST_MAX_TREES trees, a name git does not resolve, a tree mode git would rewrite."""
+        folders = sorted({p.encode("utf-8", "surrogateescape") for p in paths})
+        if (
+            not folders
+            or len(folders) > LIST_MAX_TREES
+            or _FULL_ID.fullmatch(commit) is None
+            or not all(_PLAIN_FOLDER.fullmatch(folder) for folder in folders)
+            or any(later.startswith(folder) for folder, later in itertools.pairwise(folders))  # nested
+            or _PATHSPEC_ENV & self._env.keys()
+        ):
+            return None
+        specs = [
+            f"{commit}^{{tree}}",
+            *(f"{commit}:{f[:-1].decode('utf-8', 'surrogateescape')}" for f in folders),
+        ]
+        with self._batch_lock:
+            roots = self._ask_piped(specs)
+        if roots[0] is None or roots[0][1] != b"tree":
+            return None  # not a commit: the process says what is wrong
+        trees = {found[0]: found[2] for found in roots[1:] if found is not None and found[1] == b"tree"}
+        if not self._read_subtrees(trees):
+            return None
+        out: list[bytes] = []
+        for folder, found in zip(folders, roots[1:], strict=True):
+            if found is not None and found[1] == b"tree" and not _list_tree(trees, found[0], folder, out):
+                return None
+        return b"".join(out).decode("utf-8", "surrogateescape")
+
+    def _read_subtrees(self, trees: dict[str, bytes]) -> bool:
+        """Add every tree below `trees` (id -> content) to it, a generation per round trip; False past
+        LIST_MAX_TREES trees or when one is missing."""
+        wanted = list(trees)
+        while wanted:
+            below = sorted(
+                {
+                    sha
+                    for tree in wanted
+                    for mode, _, sha in _parse_tree(trees[tree], len(tree) // 2)
+                    if mode == b"40000"
+                }
+                - trees.keys()
+            )
+            if len(trees) + len(below) > LIST_MAX_TREES:
+                return False
+            with self._batch_lock:
+                found = self._ask_piped(below)
+            for sha, answer in zip(below, found, strict=True):
+                if answer is None or answer[1] != b"tree":
+                    return False
+                trees[sha] = answer[2]
+            wanted = below
+        return True
+
+    def _ask_piped(self, specs: Sequence[str]) -> list[tuple[str, bytes, bytes] | None]:
+        """Ask the pipe a few questions at once (a round read_many would send whole); called holding the lock."""
+        if not specs:
+            return []
+        batch = self._batch_process()
+        assert batch.stdin is not None
+        batch.stdin.write("".join(f"{spec}\n" for spec in specs).encode("utf-8", "surrogateescape"))
+        batch.stdin.flush()
+        return [self._answer(batch, spec) for spec in specs]
 
     def list_dir(self, commit: str, path: str) -> list[str]:
         """Names directly inside a folder of a commit ([] when there is no such folder): its tree object read
@@ -215,16 +291,10 @@ class Git:
         sha, kind, data = found
         if kind != b"tree":
             return None
-        size = len(sha) // 2  # binary ids in a tree: 20 bytes (SHA-1) or 32 (SHA-256)
-        entries: list[tuple[bytes, str, str]] = []
-        offset = 0
-        while offset < len(data):
-            space = data.index(b" ", offset)
-            end = data.index(b"\0", space)
-            name = data[space + 1 : end].decode("utf-8", "surrogateescape")
-            entries.append((data[offset:space], name, data[end + 1 : end + 1 + size].hex()))
-            offset = end + 1 + size
-        return entries
+        return [
+            (mode, name.decode("utf-8", "surrogateescape"), entry)
+            for mode, name, entry in _parse_tree(data, len(sha) // 2)
+        ]
 
     def read_blob(self, sha: str) -> bytes:
         """One blob through the long-lived `cat-file --batch` process."""
@@ -779,6 +849,44 @@ class Git:
         out = self.run("for-each-ref", "--format=delete %(refname)", STAGING)
         if out:
             self.run(*_NO_FSYNC, "update-ref", "--stdin", input=out.encode())
+
+
+def _parse_tree(data: bytes, size: int) -> list[tuple[bytes, bytes, str]]:
+    """(mode, name, id) of each entry of a tree object's content, in its order; `size`: the bytes of a binary id
+    (20 for SHA-1, 32 for SHA-256)."""
+    entries: list[tuple[bytes, bytes, str]] = []
+    offset = 0
+    while offset < len(data):
+        space = data.index(b" ", offset)
+        end = data.index(b"\0", space)
+        entries.append((data[offset:space], data[space + 1 : end], data[end + 1 : end + 1 + size].hex()))
+        offset = end + 1 + size
+    return entries
+
+
+# ls-tree's mode and type for each mode a tree holds as git writes it (any other is rewritten by git: not listed
+# through the pipe).
+_LISTED_MODES = {
+    b"100644": b"100644 blob ",
+    b"100755": b"100755 blob ",
+    b"120000": b"120000 blob ",
+    b"160000": b"160000 commit ",
+}
+
+
+def _list_tree(trees: Mapping[str, bytes], tree: str, prefix: bytes, out: list[bytes]) -> bool:
+    """ls-tree -r -z's records for `tree` (read, with every tree below it, into `trees`) at `prefix`, in git's
+    order; False on a mode git would rewrite."""
+    for mode, name, sha in _parse_tree(trees[tree], len(tree) // 2):
+        if mode == b"40000":
+            if not _list_tree(trees, sha, prefix + name + b"/", out):
+                return False
+            continue
+        listed = _LISTED_MODES.get(mode)
+        if listed is None:
+            return False
+        out.append(b"%s%s\t%s%s\0" % (listed, sha.encode(), prefix, name))
+    return True
 
 
 def _commit_parents(data: bytes) -> list[str]:
