@@ -86,8 +86,13 @@ def _libyaml() -> bool:
 
 def _process(options: dict[str, str | bool]) -> int:
     """`cli.process`, with the same defaults."""
-    from gitops_engine.commands.process import process as run
-    from gitops_engine.git import find_toplevel
+    gc.disable()  # importing makes objects that live as long as the process: collecting them is wasted
+    try:
+        from gitops_engine.commands.process import process as run
+        from gitops_engine.git import find_toplevel
+    finally:
+        gc.freeze()
+        gc.enable()
 
     def text(name: str) -> str | None:
         value = options.get(name)

@@ -8,7 +8,6 @@ branches are written in one `git fast-import` stream without touching the work t
 
 from __future__ import annotations
 
-import itertools
 import os
 import re
 import subprocess
@@ -25,8 +24,9 @@ STAGING = "refs/gitops-engine/push/"  # local refs a wildcard push sends (see Gi
 STAGE_MIN_REFS = 256  # below this, explicit refspecs cost less than creating and deleting staging refs
 _LS_TREE_BLOB = re.compile(r"(?:^|(?<=\0))(\d{6}) blob ([0-9a-f]{40,64})\t([^\0]*)\0")
 _FULL_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
-# Folders "a/b/" of plain names (not `.` or `..`, no pathspec magic), which `rev:path` names as ls-tree reads them.
-_PLAIN_FOLDER = re.compile(rb"(?:(?!\.\.?/)[^/\n\0:][^/\n\0]*/)+")
+# Paths "a/b" or "a/b/" of plain names (not `.` or `..`, no pathspec magic): what `rev:path` and ls-tree both
+# read literally.
+_PLAIN_PATH = re.compile(rb"(?:(?!\.\.?(?:/|\Z))[^/\n\0:][^/\n\0]*/)*(?!\.\.?(?:/|\Z))[^/\n\0:][^/\n\0]*/?")
 _PATHSPEC_ENV = {"GIT_GLOB_PATHSPECS", "GIT_NOGLOB_PATHSPECS", "GIT_ICASE_PATHSPECS", "GIT_LITERAL_PATHSPECS"}
 LIST_MAX_TREES = 24  # trees ls_tree_text reads through the pipe; a bigger listing is one `ls-tree` process
 WALK_MAX = 32  # commits is_ancestor walks through the pipe before it asks `merge-base`
@@ -207,61 +207,71 @@ class Git:
         return out.decode("utf-8", "surrogateescape")
 
     def _listed_through_pipe(self, commit: str, paths: Sequence[str]) -> str | None:
-        """What `ls-tree -r -z --full-tree` prints for `paths` when they are a few folders ("a/b/", plain names)
-        of a commit id, read a generation of trees at a time through the pipe, where a process costs ~2-3 ms (a
-        unit's or a workload's folders). None when the pipe cannot say it as cheaply or exactly: other paths, more
-        than LIST_MAX_TREES trees, a name git does not resolve, a tree mode git would rewrite."""
-        folders = sorted({p.encode("utf-8", "surrogateescape") for p in paths})
+        """What `ls-tree -r -z --full-tree` prints for `paths` (plain names: a file, or a folder with or without
+        its "/") of a commit id, read through the pipe, where a process costs ~2-3 ms: the folders that hold
+        them, then the trees below, a generation per round trip. ls-tree prints what it finds walking the tree
+        in git's order, which is the byte order of the paths. None when the pipe cannot say it as cheaply or
+        exactly: other paths, more than LIST_MAX_TREES trees, a commit git does not find, a mode git rewrites."""
+        wanted = sorted({path.encode("utf-8", "surrogateescape") for path in paths})
         if (
-            not folders
-            or len(folders) > LIST_MAX_TREES
+            not wanted
+            or len(wanted) > LIST_MAX_TREES
             or _FULL_ID.fullmatch(commit) is None
-            or not all(_PLAIN_FOLDER.fullmatch(folder) for folder in folders)
-            or any(later.startswith(folder) for folder, later in itertools.pairwise(folders))  # nested
+            or not all(_PLAIN_PATH.fullmatch(path) for path in wanted)
             or _PATHSPEC_ENV & self._env.keys()
         ):
             return None
-        specs = [
-            f"{commit}^{{tree}}",
-            *(f"{commit}:{f[:-1].decode('utf-8', 'surrogateescape')}" for f in folders),
-        ]
+        parents = sorted({path.rstrip(b"/").rpartition(b"/")[0] for path in wanted} - {b""})
         with self._batch_lock:
-            roots = self._ask_piped(specs)
-        if roots[0] is None or roots[0][1] != b"tree":
+            found = self._ask_piped(
+                [f"{commit}^{{tree}}", *(f"{commit}:{_text(parent)}" for parent in parents)]
+            )
+        if found[0] is None or found[0][1] != b"tree":
             return None  # not a commit: the process says what is wrong
-        trees = {found[0]: found[2] for found in roots[1:] if found is not None and found[1] == b"tree"}
-        if not self._read_subtrees(trees):
-            return None
-        out: list[bytes] = []
-        for folder, found in zip(folders, roots[1:], strict=True):
-            if found is not None and found[1] == b"tree" and not _list_tree(trees, found[0], folder, out):
+        folders = {b"": found[0], **dict(zip(parents, found[1:], strict=True))}
+        records: dict[bytes, bytes] = {}
+        below: list[tuple[bytes, str]] = []  # (path, tree id) of each folder listed whole
+        for path in wanted:
+            entry = _tree_entry(folders, path.rstrip(b"/"))
+            if entry is None:
+                continue
+            mode, sha = entry
+            # A folder is listed whole; a file only when asked without "/" (a submodule counts as a folder).
+            if mode == b"40000":
+                below.append((path.rstrip(b"/"), sha))
+            elif (mode == b"160000" or not path.endswith(b"/")) and not _add_record(
+                records, mode, sha, path.rstrip(b"/")
+            ):
                 return None
-        return b"".join(out).decode("utf-8", "surrogateescape")
+        trees = self._read_trees([sha for _, sha in below])
+        if trees is None or not all(_add_tree(records, trees, sha, folder + b"/") for folder, sha in below):
+            return None
+        return b"".join(records[path] for path in sorted(records)).decode("utf-8", "surrogateescape")
 
-    def _read_subtrees(self, trees: dict[str, bytes]) -> bool:
-        """Add every tree below `trees` (id -> content) to it, a generation per round trip; False past
+    def _read_trees(self, roots: Sequence[str]) -> dict[str, bytes] | None:
+        """The trees `roots` and every tree below them (id -> content), a generation per round trip; None past
         LIST_MAX_TREES trees or when one is missing."""
-        wanted = list(trees)
+        trees: dict[str, bytes] = {}
+        wanted = sorted(set(roots))
         while wanted:
-            below = sorted(
+            if len(trees) + len(wanted) > LIST_MAX_TREES:
+                return None
+            with self._batch_lock:
+                found = self._ask_piped(wanted)
+            for sha, answer in zip(wanted, found, strict=True):
+                if answer is None or answer[1] != b"tree":
+                    return None
+                trees[sha] = answer[2]
+            wanted = sorted(
                 {
-                    sha
-                    for tree in wanted
-                    for mode, _, sha in _parse_tree(trees[tree], len(tree) // 2)
+                    entry
+                    for sha in wanted
+                    for mode, _, entry in _parse_tree(trees[sha], len(sha) // 2)
                     if mode == b"40000"
                 }
                 - trees.keys()
             )
-            if len(trees) + len(below) > LIST_MAX_TREES:
-                return False
-            with self._batch_lock:
-                found = self._ask_piped(below)
-            for sha, answer in zip(below, found, strict=True):
-                if answer is None or answer[1] != b"tree":
-                    return False
-                trees[sha] = answer[2]
-            wanted = below
-        return True
+        return trees
 
     def _ask_piped(self, specs: Sequence[str]) -> list[tuple[str, bytes, bytes] | None]:
         """Ask the pipe a few questions at once (a round read_many would send whole); called holding the lock."""
@@ -874,18 +884,43 @@ _LISTED_MODES = {
 }
 
 
-def _list_tree(trees: Mapping[str, bytes], tree: str, prefix: bytes, out: list[bytes]) -> bool:
-    """ls-tree -r -z's records for `tree` (read, with every tree below it, into `trees`) at `prefix`, in git's
-    order; False on a mode git would rewrite."""
+def _text(path: bytes) -> str:
+    return path.decode("utf-8", "surrogateescape")
+
+
+def _tree_entry(
+    folders: Mapping[bytes, tuple[str, bytes, bytes] | None], path: bytes
+) -> tuple[bytes, str] | None:
+    """(mode, id) of the entry at `path`, found in its folder's tree (read into `folders` by folder path); None
+    when there is none."""
+    folder, _, name = path.rpartition(b"/")
+    found = folders[folder]
+    if found is None or found[1] != b"tree":
+        return None
+    for mode, entry, sha in _parse_tree(found[2], len(found[0]) // 2):
+        if entry == name:
+            return mode, sha
+    return None
+
+
+def _add_record(records: dict[bytes, bytes], mode: bytes, sha: str, path: bytes) -> bool:
+    """ls-tree's record of a file (or submodule) at `path`; False for a mode git would rewrite."""
+    listed = _LISTED_MODES.get(mode)
+    if listed is None:
+        return False
+    records[path] = b"%s%s\t%s\0" % (listed, sha.encode(), path)
+    return True
+
+
+def _add_tree(records: dict[bytes, bytes], trees: Mapping[str, bytes], tree: str, prefix: bytes) -> bool:
+    """ls-tree -r's records of everything in `tree` (read, with every tree below it, into `trees`) at `prefix`;
+    False on a mode git would rewrite."""
     for mode, name, sha in _parse_tree(trees[tree], len(tree) // 2):
         if mode == b"40000":
-            if not _list_tree(trees, sha, prefix + name + b"/", out):
+            if not _add_tree(records, trees, sha, prefix + name + b"/"):
                 return False
-            continue
-        listed = _LISTED_MODES.get(mode)
-        if listed is None:
+        elif not _add_record(records, mode, sha, prefix + name):
             return False
-        out.append(b"%s%s\t%s%s\0" % (listed, sha.encode(), prefix, name))
     return True
 
 

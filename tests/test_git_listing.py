@@ -41,10 +41,16 @@ def repo(tmp_path: Path) -> Path:
         "workloads/team/api/score.yaml": "s\n",
         "workloads/team/file": "f\n",
         **{f"rendered/stage/team/u{n}/manifest.yaml": f"{n}\n" for n in range(LIST_MAX_TREES)},
+        "platform.yaml": "p\n",
+        "definitions/postgres/pg.yaml": "d\n",
+        "definitions/redis.yaml": "r\n",
+        "docs/CODEOWNERS": "* @a\n",
+        "envs/dev.yaml": "e\n",
     }
     path = make_repo(tmp_path / "repo", files)
     os.chmod(path / "rendered/prod/team/api/run.sh", 0o755)
     os.symlink("manifest.yaml", path / "rendered/prod/team/api/link.yaml")
+    os.symlink("envs", path / "environments")
     with open(os.fsencode(path / "rendered/dev/team/api") + b"/bad-\xff.yaml", "wb") as bad:
         bad.write(b"b\n")
     seed = make_repo(tmp_path / "seed", {"x.txt": "x\n"})
@@ -69,6 +75,29 @@ CASES = [
     ["workloads/team/api/", "workloads/team/file/"],  # a file is no folder
     ["workloads/team/api/", "workloads/team/api/"],
     ["rendered/dev/team/api/sub/"],
+    # Files and folders without their "/", as a snapshot lists them; a link in place of a folder.
+    [
+        "platform.yaml",
+        "environments/",
+        "environments",
+        "definitions/",
+        "definitions",
+        "CODEOWNERS",
+        "docs/CODEOWNERS",
+    ],
+    [
+        "rendered/prod/team/api/link.yaml",
+        "rendered/prod/team/api/run.sh",
+        "rendered/dev/team/api/bad-\udcff.yaml",
+    ],
+    ["rendered/prod/team/api/link.yaml/", "rendered/prod/team/api/run.sh/", "workloads/team/file/"],
+    [
+        "rendered/dev/team/api/module",
+        "rendered/dev/team/api/module/",
+    ],  # a submodule is a folder to a pathspec
+    ["workloads/team/api", "workloads/team/api/score.yaml", "workloads/team/"],  # nested
+    ["rendered/dev/team/api", "rendered/dev/team/api-x", "rendered/dev/team/api.y"],
+    ["workloads/team/api/score.yaml/x", "missing", "workloads/team/file/x"],
 ]
 
 
@@ -90,10 +119,9 @@ def test_other_listings_are_asked_of_ls_tree(repo: Path) -> None:
     others = [
         ["rendered/"],  # more trees than the pipe reads
         ["rendered/stage/team/"],
-        ["workloads/team/api/score.yaml"],  # a file
-        ["workloads/team/api"],  # no slash: a file or a folder
-        ["workloads/team/", "workloads/team/api/"],  # nested
         ["workloads/../rendered/dev/"],
+        ["workloads/./team/"],
+        ["workloads//team/"],
         ["./workloads/team/api/"],
         [],
     ]
