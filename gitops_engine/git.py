@@ -65,25 +65,76 @@ def default_identity() -> Identity:
 def find_toplevel(start: str | os.PathLike[str]) -> Path:
     """The work tree root containing `start`; UsageError when there is none. One `git rev-parse` (~2 ms; importing
     GitPython for this alone cost ~45 ms of every command's start-up)."""
-    proc = (
-        subprocess.run(
-            ["git", "rev-parse", "--is-bare-repository", "--show-toplevel"],
-            cwd=start,
-            capture_output=True,
-            text=True,
-            env={**os.environ, "LC_ALL": "C"},
-        )
-        if Path(start).is_dir()
-        else None
-    )
-    lines = proc.stdout.splitlines() if proc is not None else []
+    result = _finish(start, TOPLEVEL_ARGS) if Path(start).is_dir() else None
+    lines = result[1].decode("utf-8", "surrogateescape").splitlines() if result is not None else []
     if lines[:1] == ["true"]:
         raise UsageError(f"{start} is a bare repository: run gitops-engine in a clone")
-    if proc is None or proc.returncode != 0 or len(lines) != 2:
+    if result is None or result[0] != 0 or len(lines) != 2:
         raise UsageError(
             f"{start} is not inside a git repository: pass --repo DIR, or create one with `gitops-engine init DIR`"
         )
     return Path(lines[1])
+
+
+TOPLEVEL_ARGS = ("rev-parse", "--is-bare-repository", "--show-toplevel")
+BATCH_ARGS = ("cat-file", "--batch")
+
+# Git commands started ahead of need (see start_early): (folder, arguments) -> the running process. Each is taken
+# once, by the first run of the same command in the same folder with no input; what nothing takes is stopped.
+_EARLY: dict[tuple[str, tuple[str, ...]], subprocess.Popen[bytes]] = {}
+EARLY_UNUSED: list[tuple[str, ...]] = []  # the arguments of each command started early that nothing took
+
+
+def git_environment() -> dict[str, str]:
+    """The environment of every git the engine runs: no prompt for credentials, messages in English."""
+    return {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
+
+
+def start_early(folder: str | os.PathLike[str], *args: str) -> None:
+    """Start `git ARGS` in `folder` now, for the run to take when it gets there. The executable starts a run's
+    first commands before it imports the engine (~100 ms), so that their waits (a remote's answer above all)
+    overlap the imports. `cat-file --batch` starts as the pipe a Git of that folder then uses."""
+    key = (os.path.realpath(folder), args)
+    if key not in _EARLY:
+        piped = args == BATCH_ARGS
+        _EARLY[key] = subprocess.Popen(
+            ["git", *args],
+            cwd=folder,
+            stdin=subprocess.PIPE if piped else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=None if piped else subprocess.PIPE,
+            env=git_environment(),
+        )
+
+
+def drop_early() -> None:
+    """Stop the commands started early that nothing took: a run that went another way, or one whose remote moved
+    since they started (it merged a pull request first)."""
+    while _EARLY:
+        (_, args), proc = _EARLY.popitem()
+        EARLY_UNUSED.append(args)
+        if args == BATCH_ARGS:
+            assert proc.stdin is not None and proc.stdout is not None
+            proc.stdin.close()  # asked nothing: it ends
+            proc.stdout.close()
+            proc.wait()
+        else:
+            proc.kill()
+            proc.communicate()
+
+
+def _take_early(folder: str | os.PathLike[str], args: tuple[str, ...]) -> subprocess.Popen[bytes] | None:
+    return _EARLY.pop((os.path.realpath(folder), args), None) if _EARLY else None
+
+
+def _finish(folder: str | os.PathLike[str], args: tuple[str, ...]) -> tuple[int, bytes, bytes]:
+    """Run `git ARGS` in `folder` (or take the one started early): exit code, stdout, stderr."""
+    early = _take_early(folder, args)
+    if early is not None:
+        out, err = early.communicate()
+        return early.returncode, out, err
+    proc = subprocess.run(["git", *args], cwd=folder, capture_output=True, env=git_environment())
+    return proc.returncode, proc.stdout, proc.stderr
 
 
 @dataclass(frozen=True)
@@ -115,7 +166,7 @@ class Git:
         self._batch_lock = threading.Lock()
         self._ancestors: set[tuple[str, str]] = set()  # (ancestor, descendant) commit ids found so
         self._shallow: bool | None = None  # whether the clone is shallow, once asked
-        self._env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
+        self._env = git_environment()
 
     # -- running --------------------------------------------------------------------------------------------
     def run(
@@ -126,19 +177,25 @@ class Git:
     def run_bytes(
         self, *args: str, input: bytes | None = None, check: bool = True, env: Mapping[str, str] | None = None
     ) -> bytes:
-        proc = subprocess.run(
-            ["git", *args],
-            cwd=self.root,
-            input=input,
-            capture_output=True,
-            env={**self._env, **(env or {})},
-        )
-        if check and proc.returncode != 0:
-            stderr = proc.stderr.decode("utf-8", "replace")
+        early = _take_early(self.root, args) if input is None and not env else None
+        if early is not None:
+            stdout, stderr_bytes = early.communicate()
+            returncode = early.returncode
+        else:
+            proc = subprocess.run(
+                ["git", *args],
+                cwd=self.root,
+                input=input,
+                capture_output=True,
+                env={**self._env, **(env or {})},
+            )
+            stdout, stderr_bytes, returncode = proc.stdout, proc.stderr, proc.returncode
+        if check and returncode != 0:
+            stderr = stderr_bytes.decode("utf-8", "replace")
             raise GitError(
                 _lock_advice(stderr, self.root) or f"git {' '.join(args[:3])} failed: {stderr.strip()}"
             )
-        return proc.stdout
+        return stdout
 
     def ok(self, *args: str) -> bool:
         return (
@@ -335,8 +392,8 @@ class Git:
         """The pipe to this process's `cat-file --batch` (a forked worker starts its own). Called holding the lock."""
         if self._batch is None or self._batch_pid != os.getpid():
             self._batch_pid = os.getpid()
-            self._batch = subprocess.Popen(
-                ["git", "cat-file", "--batch"],
+            self._batch = _take_early(self.root, BATCH_ARGS) or subprocess.Popen(
+                ["git", *BATCH_ARGS],
                 cwd=self.root,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,

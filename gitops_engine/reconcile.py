@@ -21,7 +21,7 @@ from gitops_engine.budget import BudgetedForge, WriteBudget
 from gitops_engine.candidates import Candidates, find_candidates
 from gitops_engine.errors import GitopsError, RateLimited
 from gitops_engine.forge import Forge, PullRequest
-from gitops_engine.git import Git, Identity
+from gitops_engine.git import Git, Identity, drop_early
 from gitops_engine.loading import Snapshot, load_snapshot
 from gitops_engine.plan import Plan, plan_changes
 from gitops_engine.publishing.branches import branches_to_ask, engine_pulls
@@ -85,6 +85,8 @@ def process(
     try:
         remove_stale_locks(run)
         merged = merge_ready_pulls(run)
+        if merged:
+            drop_early()  # the remote moved: what was asked of it ahead of the run is out of date
         return until_main_holds_still(run, merged)
     finally:
         run.close()

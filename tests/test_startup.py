@@ -128,11 +128,16 @@ def test_a_change_rendering_no_filter_on_a_repo_whose_templates_use_filters_impo
 
 def _run_executable(args: list[str], cwd: Path) -> tuple[int, str, str, list[str]]:
     """`python -m gitops_engine ARGS` (the executable's entry point) in a fresh interpreter: exit code, stdout,
-    stderr, and which of HEAVY + UNUSED it imported (listed by the interpreter as it exits)."""
+    stderr (with the git commands it started early and never used, if any), and which of HEAVY + UNUSED it
+    imported (listed by the interpreter as it exits)."""
     probe = (
         "import atexit, sys\n"
         f"watched = {HEAVY + UNUSED!r}\n"
-        "atexit.register(lambda: sys.stderr.write(f'imported: {sorted(m for m in watched if m in sys.modules)}\\n'))\n"
+        "def report():\n"
+        "    from gitops_engine.git import EARLY_UNUSED\n"
+        "    sys.stderr.write(f'unused early: {EARLY_UNUSED}\\n')\n"
+        "    sys.stderr.write(f'imported: {sorted(m for m in watched if m in sys.modules)}\\n')\n"
+        "atexit.register(report)\n"
         "sys.argv = ['gitops-engine', *sys.argv[1:]]\n"
         "import runpy\n"
         "runpy.run_module('gitops_engine', run_name='__main__')\n"
@@ -140,14 +145,10 @@ def _run_executable(args: list[str], cwd: Path) -> tuple[int, str, str, list[str
     proc = subprocess.run(
         [sys.executable, "-c", probe, *args], cwd=cwd, capture_output=True, text=True, check=False
     )
-    *stderr, last = proc.stderr.splitlines()
-    assert last.startswith("imported: "), proc.stderr
-    return (
-        proc.returncode,
-        proc.stdout,
-        "".join(f"{line}\n" for line in stderr),
-        ast.literal_eval(last[len("imported: ") :]),
-    )
+    *stderr, early, last = proc.stderr.splitlines()
+    assert last.startswith("imported: ") and early.startswith("unused early: "), proc.stderr
+    said = "".join(f"{line}\n" for line in stderr) + (early if early != "unused early: []" else "")
+    return proc.returncode, proc.stdout, said, ast.literal_eval(last[len("imported: ") :])
 
 
 def test_the_executable_runs_a_single_change_without_click_or_a_thread_pool(tmp_path: Path) -> None:
@@ -253,3 +254,44 @@ def test_an_interrupt_or_a_closed_pipe_ends_the_run_as_click_ends_it(tmp_path: P
         probe = f"from gitops_engine.cli import exit_as_click_would\nexit_as_click_would({error})\n"
         proc = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True)
         assert (proc.returncode, proc.stdout, proc.stderr) == expected, error
+
+
+def test_a_run_that_merges_a_pull_request_first_asks_the_remote_again(tmp_path: Path) -> None:
+    """The executable asks the remote for its branches before the engine is imported; a run that then merges an
+    auto-merge pull request moved the remote's main, so it asks again instead of rendering the old main (and
+    retrying when its push is refused)."""
+    remote, engine, dev = _world(tmp_path, {})
+    pg = (dev / "definitions/postgres/pg-dev.yaml").read_text()
+    write_files(dev, {"definitions/postgres/pg-dev.yaml": pg.replace("- port: 5432", "- port: 5433")})
+    commit_all(dev, "pg-dev: port 5433")
+    git(dev, "push", "--quiet", "origin", "HEAD:main")
+    git(engine, "fetch", "--quiet", "origin")
+    report = process_repo(engine, LocalForge(remote), default_identity())
+    (pull,) = report.opened
+    LocalForge(remote).enable_automerge(pull.number, "merge")
+    git(dev, "pull", "--quiet", "--ff-only", "origin", "main")
+    before = _bump_api(dev)
+    git(engine, "fetch", "--quiet", "origin")
+
+    code, out, err, _ = _run_executable(["process", "--base", before, "--forge", "local"], engine)
+
+    # What was asked ahead of the merge is dropped: the run asks again.
+    dropped = [
+        ("cat-file", "--batch"),
+        ("for-each-ref", "--format=%(refname) %(objectname)", "refs/remotes/origin/"),
+        (
+            "ls-remote",
+            "origin",
+            "refs/heads/main",
+            "refs/heads/gitops-engine/*",
+            "refs/gitops-engine/reconciled/r3",
+        ),
+    ]
+    assert (code, err) == (0, f"unused early: {dropped}")
+    assert (
+        out.startswith(f"merged #{pull.number} ({pull.branch}): auto-merge\n") and "main moved" not in out
+    ), out
+    assert (
+        "committed " in out
+        and git(engine, "show", "-s", "--format=%s", "origin/main") == "Render team-a/api\n"
+    )
