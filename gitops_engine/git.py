@@ -83,6 +83,7 @@ BATCH_ARGS = ("cat-file", "--batch")
 # once, by the first run of the same command in the same folder with no input; what nothing takes is stopped.
 _EARLY: dict[tuple[str, tuple[str, ...]], subprocess.Popen[bytes]] = {}
 EARLY_UNUSED: list[tuple[str, ...]] = []  # the arguments of each command started early that nothing took
+os.register_at_fork(after_in_child=_EARLY.clear)  # a forked worker's git commands are its own
 
 
 def git_environment() -> dict[str, str]:
