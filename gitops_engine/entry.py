@@ -23,7 +23,8 @@ _FORGES = ("local", "github")
 
 
 def main(args: Sequence[str] | None = None) -> NoReturn:
-    """Run the command line: `args` as given after the program's name (default: sys.argv[1:]). Never returns."""
+    """Run the command line: `args` as given after the program's name (default: sys.argv[1:]). It ends the process
+    (and leaves the collector frozen on the way out): not for calling from a program that goes on."""
     options = None if _completing() else process_options(sys.argv[1:] if args is None else list(args))
     try:
         if options is None or not _libyaml():

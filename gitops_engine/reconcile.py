@@ -154,9 +154,9 @@ def load_and_find_range(run: Run, synced: Synced) -> tuple[Snapshot, Range]:
     """The snapshot of main and where the run's range starts.
 
     Two independent waits overlap: the snapshot (settings, environments and definitions; workloads are listed
-    folder by folder as the run reaches them) and where the range starts (a few git calls; they start processes
-    of their own, so they never share the snapshot's `cat-file` pipe). The thread is done before planning forks
-    any worker."""
+    folder by folder as the run reaches them) and where the range starts (a few git calls: processes of their
+    own, or questions on the clone's `cat-file` pipe, which answers one caller at a time). The thread is done
+    before planning forks any worker."""
     loading = _Background(lambda: load_snapshot(GitSource(run.git, synced.main, resolved=True, lazy=True)))
     try:
         start, reconciled = range_start(
