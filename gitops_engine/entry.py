@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gc
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -20,6 +21,10 @@ from typing import NoReturn
 _VALUED = ("--repo", "--base", "--head", "--forge")
 _FLAGS = ("--full", "--dry-run")
 _FORGES = ("local", "github")
+_SOURCE_TRAILER = (
+    "Gitops-Engine-Source"  # reconciled.SOURCE_TRAILER (importing it would import half the engine)
+)
+_FULL_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 
 def main(args: Sequence[str] | None = None) -> NoReturn:
@@ -97,7 +102,7 @@ def _process(options: dict[str, str | bool]) -> int:
         return value if isinstance(value, str) else None
 
     repo = text("--repo") or "."
-    _start_early(repo)
+    _start_early(repo, text("--base"))
     gc.disable()  # importing makes objects that live as long as the process: collecting them is wasted
     try:
         from gitops_engine.commands.process import process as run
@@ -115,13 +120,24 @@ def _process(options: dict[str, str | bool]) -> int:
     )
 
 
-def _start_early(repo: str) -> None:
+def _start_early(repo: str, base: str | None) -> None:
     """Start the run's first git commands before the engine is imported (~100 ms): finding the work tree, and in
     its root, what `reconciled.sync_remote` asks first (the remote's branches, which wait for the remote; the
-    clone's) and the `cat-file` pipe. A command the run does not ask for the same way is stopped unused (see
-    git.start_early); a test checks that a single change takes them all."""
+    clone's) and the `cat-file` pipe. Then two guesses, for the main the clone holds (in CI, the one the push
+    made): where the engine's last complete run got to (`reconciled.reconciled_point`) and, given `--base`, what
+    the range changes (`candidates.candidates_from_range`, for a range starting there). A command the run does
+    not ask for the same way (a wrong guess) is stopped unused (see git.start_early); a test checks that a single
+    change takes them all."""
     from gitops_engine import RENDER_VERSION
-    from gitops_engine.git import BATCH_ARGS, TOPLEVEL_ARGS, start_early
+    from gitops_engine.git import (
+        BATCH_ARGS,
+        TOPLEVEL_ARGS,
+        default_identity,
+        diff_names_args,
+        last_commit_args,
+        read_local_ref,
+        start_early,
+    )
     from gitops_engine.publishing import BRANCH_PREFIX, MAIN
 
     start_early(repo, *TOPLEVEL_ARGS)
@@ -131,6 +147,12 @@ def _start_early(repo: str) -> None:
     start_early(repo, "ls-remote", "origin", f"refs/heads/{MAIN}", *remote)
     start_early(repo, "for-each-ref", "--format=%(refname) %(objectname)", "refs/remotes/origin/")
     start_early(repo, *BATCH_ARGS)
+    main = read_local_ref(repo, f"refs/remotes/origin/{MAIN}")
+    if main is None:
+        return
+    start_early(repo, *last_commit_args(main, f"{_SOURCE_TRAILER}: ", default_identity().email))
+    if base is not None and _FULL_ID.fullmatch(base):
+        start_early(repo, *diff_names_args(base, main))
 
 
 def _run(command: Callable[[], int]) -> NoReturn:

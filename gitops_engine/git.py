@@ -138,6 +138,37 @@ def _finish(folder: str | os.PathLike[str], args: tuple[str, ...]) -> tuple[int,
     return proc.returncode, proc.stdout, proc.stderr
 
 
+def diff_names_args(base: str, head: str) -> tuple[str, ...]:
+    """The git command of Git.diff_names (started early by the executable: see gitops_engine.entry)."""
+    return ("diff", "--name-status", "--no-renames", "-z", base, head)
+
+
+def last_commit_args(head: str, text: str, committer: str) -> tuple[str, ...]:
+    """The git command of Git.last_commit_with (started early by the executable: see gitops_engine.entry)."""
+    return (
+        *("log", "--first-parent", "-n", "1", "--fixed-strings", f"--grep={text}"),
+        *(f"--committer=<{committer}>", "--format=%H%x00%P%x00%B", head),
+    )
+
+
+def read_local_ref(root: str | os.PathLike[str], ref: str) -> str | None:
+    """The commit id a ref of a plain clone at `root` holds, read from its files without a process (its own file,
+    else its line in packed-refs); None when neither says (a linked work tree, another ref store, no such ref).
+    Only a guess for commands started early: a wrong one is never taken."""
+    store = Path(root) / ".git"
+    try:
+        found = (store / ref).read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        try:
+            packed = (store / "packed-refs").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return None
+        found = next(
+            (line[: -len(ref)].strip() for line in packed.splitlines() if line.endswith(f" {ref}")), ""
+        )
+    return found if _FULL_ID.fullmatch(found) else None
+
+
 @dataclass(frozen=True)
 class TreeEntry:
     mode: str
@@ -495,7 +526,7 @@ class Git:
 
     def diff_names(self, base: str, head: str) -> list[tuple[str, str]]:
         """(status letter, path) for every file changed between two commits; renames as delete + add."""
-        out = self.run_bytes("diff", "--name-status", "--no-renames", "-z", base, head)
+        out = self.run_bytes(*diff_names_args(base, head))
         fields = [f.decode("utf-8", "surrogateescape") for f in out.split(b"\0") if f]
         return [(fields[i][0], fields[i + 1]) for i in range(0, len(fields) - 1, 2)]
 
@@ -627,18 +658,7 @@ class Git:
     def last_commit_with(self, head: str, text: str, committer: str) -> tuple[str, str, str] | None:
         """(commit, parents, message) of the newest first-parent commit of `head` committed by `committer` whose
         message holds `text` (a fixed string: bot addresses hold regex characters, `1234+app[bot]@…`)."""
-        out = self.run(
-            "log",
-            "--first-parent",
-            "-n",
-            "1",
-            "--fixed-strings",
-            f"--grep={text}",
-            f"--committer=<{committer}>",
-            "--format=%H%x00%P%x00%B",
-            head,
-            check=False,
-        )
+        out = self.run(*last_commit_args(head, text, committer), check=False)
         if not out:
             return None
         sha, parents, body = out.split("\0", 2)

@@ -273,10 +273,23 @@ def test_a_run_that_merges_a_pull_request_first_asks_the_remote_again(tmp_path: 
     before = _bump_api(dev)
     git(engine, "fetch", "--quiet", "origin")
 
+    main = git(engine, "rev-parse", "origin/main").strip()
+    committer = ("--committer=<gitops-engine@users.noreply.github.com>", "--format=%H%x00%P%x00%B")
     code, out, err, _ = _run_executable(["process", "--base", before, "--forge", "local"], engine)
 
     # What was asked ahead of the merge is dropped: the run asks again.
     dropped = [
+        ("diff", "--name-status", "--no-renames", "-z", before, main),
+        (
+            "log",
+            "--first-parent",
+            "-n",
+            "1",
+            "--fixed-strings",
+            "--grep=Gitops-Engine-Source: ",
+            *committer,
+            main,
+        ),
         ("cat-file", "--batch"),
         ("for-each-ref", "--format=%(refname) %(objectname)", "refs/remotes/origin/"),
         (
