@@ -308,3 +308,37 @@ def test_a_run_that_merges_a_pull_request_first_asks_the_remote_again(tmp_path: 
         "committed " in out
         and git(engine, "show", "-s", "--format=%s", "origin/main") == "Render team-a/api\n"
     )
+
+
+def test_a_clone_behind_the_remote_fetches_and_reads_the_new_main_through_the_pipe_started_early(
+    tmp_path: Path,
+) -> None:
+    """The `cat-file` pipe starts before the run fetches what the remote has and the clone lacks: it still reads
+    the new objects. The guesses made for the clone's old main are not taken."""
+    _, engine, dev = _world(tmp_path, {})
+    old_main = git(engine, "rev-parse", "origin/main").strip()
+    before = _bump_api(dev)  # pushed; the engine's clone has not fetched it
+
+    code, out, err, _ = _run_executable(["process", "--base", before, "--forge", "local"], engine)
+
+    head, commit = git(dev, "rev-parse", "HEAD")[:12], git(engine, "rev-parse", "origin/main")[:12]
+    assert out == (
+        f"plan: range reconcile of 1 candidate unit(s) at {head}: 1 to commit, 0 for pull requests, 0 failed\n"
+        f"committed {commit} to main: 1 unit(s)\n"
+        f"committed {commit} to main: team-a/api\n"
+    )
+    committer = ("--committer=<gitops-engine@users.noreply.github.com>", "--format=%H%x00%P%x00%B")
+    dropped = [
+        ("diff", "--name-status", "--no-renames", "-z", before, old_main),
+        (
+            "log",
+            "--first-parent",
+            "-n",
+            "1",
+            "--fixed-strings",
+            "--grep=Gitops-Engine-Source: ",
+            *committer,
+            old_main,
+        ),
+    ]
+    assert (code, err) == (0, f"unused early: {dropped}")
