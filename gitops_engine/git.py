@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import threading
 from collections.abc import Iterable, Mapping, Sequence
@@ -874,6 +873,8 @@ class Git:
             )
         finally:
             if creates:
+                import shutil  # only here: a single change imports none of it (see tests/test_startup.py)
+
                 shutil.rmtree(scratch, ignore_errors=True)
         output = proc.stderr.decode("utf-8", "replace") + proc.stdout.decode("utf-8", "replace")
         if proc.returncode != 0:
@@ -927,6 +928,8 @@ class Git:
     def _scratch_repository(self, path: Path, refs: Mapping[str, str]) -> None:
         """A bare repository at `path` (replacing a killed run's leftover) that reads this clone's objects and
         config, whose refs are `refs` (name -> commit), written as one `packed-refs` file."""
+        import shutil
+
         shutil.rmtree(path, ignore_errors=True)
         common = self._common_dir().resolve()
         objects = Path(self._env.get("GIT_OBJECT_DIRECTORY") or common / "objects")

@@ -167,8 +167,6 @@ class LocalStore:
     def write_atomically(self, target: Path, text: str) -> None:
         """One rename makes a write visible whole or not at all; a writer killed before it leaves a `.tmp-` file
         that the next client removes (see locked)."""
-        import tempfile  # lazy: with shutil, bz2 and lzma, ~4 ms of a start-up that may write nothing
-
         try:
             fd, tmp = self._temporary(target.parent)
         except FileNotFoundError:  # the folder's first file

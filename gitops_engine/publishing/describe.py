@@ -8,7 +8,6 @@ code (`fenced`), so a diff that holds a code fence of its own never ends the blo
 from __future__ import annotations
 
 import contextlib
-import difflib
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -283,6 +282,8 @@ def pull_body(git: Git, unit: UnitPlan, *, diffs: bool = True, versions: Version
 def object_diff(folder: str, changes: Sequence[ObjectChange]) -> str:
     """A unit folder's unified diff, object by object (as UnitPlan.diff gives it, from object changes already
     computed), each headed by the object's kind and name; fenced-code safe."""
+    import difflib  # only for a body: a single change imports none of it (see tests/test_startup.py)
+
     out: list[str] = []
     for change in changes:
         heading = change.key.replace("/", " ", 1)
