@@ -124,13 +124,13 @@ STEPS = [
     "git hash-object",  # the write budget's ledger, reserving the run's writes before the first one ...
     "git mktree",
     "git commit-tree",
-    "git push",  # ... pushed with a lease, with both branches, atomically
-    "forge replace branches/gitops-engine%2Fshop%2Fcatalog",  # the index announces #2 ...
-    "forge replace pulls/2.json",  # ... then #2 is written
-    "forge replace branches/gitops-engine%2Fshop%2Forders",
+    "git push",  # ... pushed with a lease, with both branches, atomically (to origin's URL) ...
+    "git update-ref",  # ... then the branches' remote-tracking refs (killed before: the next run fetches them)
+    "forge replace pulls/2.json",  # #2 is written (after its number was appended to branches.log) ...
     "forge replace pulls/3.json",
     "forge replace pulls/1.json",  # #1 closed with its comment
-    "git push",  # #1's branch deleted
+    "git push",  # #1's branch deleted ...
+    "git update-ref",  # ... and its remote-tracking ref
     "git push",  # RECONCILED_REF moved to main
     "forge replace issues/1.json",  # the rollout dashboard opened (reserved exactly: no settling)
 ]
@@ -258,6 +258,7 @@ GITHUB_STEPS = [
     "git mktree",
     "git commit-tree",
     "git push",  # ... with both branches
+    "git update-ref",  # their remote-tracking refs
     "http POST /repos/octo-org/platform/pulls",  # #2 opened ...
     "http POST /graphql",  # ... then labelled and its team asked to review, in one request
     "http POST /repos/octo-org/platform/pulls",
@@ -265,6 +266,7 @@ GITHUB_STEPS = [
     "http POST /repos/octo-org/platform/issues/1/comments",  # #1: why it is closed ...
     "http PATCH /repos/octo-org/platform/pulls/1",  # ... then closed
     "git push",  # #1's branch deleted
+    "git update-ref",
     "git push",  # RECONCILED_REF
     "http POST /repos/octo-org/platform/issues",  # the rollout dashboard opened (reserved exactly: no settling)
 ]
@@ -397,7 +399,11 @@ def test_a_number_announced_without_its_record_is_never_a_lost_or_borrowed_pull_
     assert (other.number, orders.number) == (1, 2)
     assert [p.number for p in forge.find_pull_requests("gitops-engine/shop/orders")] == [2]
     assert [p.number for p in forge.find_pull_requests("gitops-engine/shop/cart")] == [1]
-    assert (remote / "gitops-engine" / "branches" / "gitops-engine%2Fshop%2Forders").read_text() == "1 2\n"
+    # Written by an earlier version, the branch's index file stays; numbers opened since are appended to the log.
+    assert (remote / "gitops-engine" / "branches" / "gitops-engine%2Fshop%2Forders").read_text() == "1\n"
+    assert (remote / "gitops-engine" / "branches.log").read_text() == (
+        "1 gitops-engine/shop/cart\n2 gitops-engine/shop/orders\n"
+    )
     assert not (remote / "gitops-engine" / "branches" / ".tmp-killed").exists()
 
 

@@ -78,7 +78,7 @@ def test_a_pull_request_is_one_json_record_beside_the_remote(remote: Path) -> No
         "comments": [],
         "head_sha": head,
     }
-    assert (remote / "gitops-engine" / "branches" / "gitops-engine%2Fshop%2Forders").read_text() == "1\n"
+    assert (remote / "gitops-engine" / "branches.log").read_text() == "1 gitops-engine/shop/orders\n"
     assert forge.stats.writes == 1
     assert forge.find_pull_requests(BRANCH) == [pull]
     assert forge.find_pull_requests("gitops-engine/shop/cart") == []

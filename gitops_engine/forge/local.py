@@ -1,8 +1,10 @@
 """The `local` forge: pull requests kept beside a local bare remote, so every clone sees the same ones.
 
 Each pull request is one JSON file, `<bare repo>/gitops-engine/pulls/<number>.json`, written atomically under a
-file lock, with a small index per branch so that finding or opening one costs the same with 10 or 10,000 of them.
-Every write is one file written then renamed into place, so a process killed at any moment leaves each file whole.
+file lock, with an index by branch (one line appended per pull request) so that finding or opening one costs the
+same with 10 or 10,000 of them.
+Every write is one file written then renamed into place (or a line appended), so a process killed at any moment
+leaves each file whole.
 
 States follow GitHub, which watches every push: an open pull request's head follows its branch; it is `merged` once
 that head is contained in the base branch (someone merged it with git), and `closed` when its branch is deleted
@@ -115,8 +117,12 @@ class LocalForge:
         rather than start `git rev-parse` (~1 ms); packed or other ref storage falls back to git."""
         text = ""
         if ".." not in branch and not branch.startswith("/"):  # git refuses such names; so does this read
-            with contextlib.suppress(FileNotFoundError, NotADirectoryError, IsADirectoryError):
-                text = (self.remote / "refs" / "heads" / branch).read_text().strip()
+            path = f"{self.remote}/refs/heads/{branch}"
+            with (
+                contextlib.suppress(FileNotFoundError, NotADirectoryError, IsADirectoryError),
+                open(path, encoding="utf-8", errors="replace") as ref,
+            ):
+                text = ref.read().strip()
         if len(text) in (40, 64) and all(c in "0123456789abcdef" for c in text):
             return text
         return self._git("rev-parse", "--verify", "--quiet", f"refs/heads/{branch}").stdout.strip()
@@ -195,10 +201,8 @@ class LocalForge:
                 # The index first, then the record: a kill between the two leaves a number announced without a
                 # record (skipped by _for_branch, and taken again by the next pull request), never a record that a
                 # lookup by branch cannot find (which made the next run open a second pull request).
-                numbers = [*indexed, number]
-                self.records.write_atomically(
-                    self.records.branch_index(draft.branch), " ".join(map(str, dict.fromkeys(numbers))) + "\n"
-                )
+                if number not in indexed:
+                    self.records.announce(number, draft.branch)
                 self.records.save(record)
                 return self._to_pull(record)
         return self.update_pull_request(int(already["number"]), draft)

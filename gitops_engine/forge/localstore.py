@@ -1,13 +1,16 @@
 """Where the `local` forge keeps its records: JSON files beside a bare repository, `<bare repo>/gitops-engine/`.
 
 - `pulls/<number>.json`: a pull request;
-- `branches/<branch, '/' as '%2F'>`: the numbers opened for a branch, so finding or opening one reads a file or two
-  whatever the number of pull requests;
+- `branches.log`: one line `<number> <branch>` per pull request opened, appended before its record is written, so
+  finding or opening one reads only the lines appended since this client last read it, whatever the number of pull
+  requests, and opening one creates one file (its record), not two. Stores written by earlier versions also keep
+  `branches/<branch, '/' as '%2F'>` files (the numbers opened for a branch): still read, no longer written;
 - `automerge`: the numbers of auto-merge pull requests, so `merge_ready` reads only those;
 - `issues/<number>.json`: an issue (the rollout dashboard), numbered apart from pull requests.
 
-Every write is one file written then renamed into place, under one file lock, so a process killed at any moment
-leaves each file whole; `gitops_engine.forge.local` holds the forge calls on top.
+Every write is one file written then renamed into place, or one line appended to `branches.log`, under one file lock,
+so a process killed at any moment leaves each file whole (a line cut short is skipped, and the next one starts on a
+line of its own); `gitops_engine.forge.local` holds the forge calls on top.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Any
 from gitops_engine.errors import ForgeError
 
 TMP_PREFIX = ".tmp-"
+BRANCH_LOG = "branches.log"
 
 
 class LocalStore:
@@ -33,9 +37,12 @@ class LocalStore:
         self.root = root
         self._last_number = 0  # the last pull request this client opened (see next_number)
         self._swept = False  # leftovers of killed writers removed (see _sweep)
+        self._temporaries = 0  # temporary files this client made (see _temporary)
         self._lock: tuple[int, tuple[int, int], weakref.finalize[[int], LocalStore]] | None = (
             None  # fd, (dev, ino), closer
         )
+        # branches.log as far as this client read it: (dev, ino), bytes read (whole lines), branch -> numbers.
+        self._log: tuple[tuple[int, int], int, dict[str, list[int]]] | None = None
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
@@ -100,12 +107,47 @@ class LocalStore:
         return self.root / "branches" / branch.replace("%", "%25").replace("/", "%2F")
 
     def indexed(self, branch: str) -> list[int]:
-        """The numbers a branch's index lists (possibly one whose record a killed writer never wrote)."""
+        """The numbers opened for a branch (possibly one whose record a killed writer never wrote): those an earlier
+        version's index file lists, then those of branches.log."""
         try:
             text = self.branch_index(branch).read_text()
         except FileNotFoundError:
-            return []
-        return list(dict.fromkeys(int(n) for n in text.split()))
+            text = ""
+        return list(dict.fromkeys([*(int(n) for n in text.split()), *self._branch_log().get(branch, [])]))
+
+    def announce(self, number: int, branch: str) -> None:
+        """Append `number` to the numbers opened for `branch` (before its record is written: see for_branch). One
+        `write` of one line; when a killed writer left a line cut short, a newline ends it first."""
+        fd = os.open(self.root / BRANCH_LOG, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        try:
+            size = os.fstat(fd).st_size
+            torn = size > 0 and os.pread(fd, 1, size - 1) != b"\n"
+            os.write(fd, (("\n" if torn else "") + f"{number} {branch}\n").encode())
+        finally:
+            os.close(fd)
+
+    def _branch_log(self) -> dict[str, list[int]]:
+        """branch -> numbers, from branches.log: only the lines appended since the last read are parsed (read again
+        whole when the file was replaced or shortened)."""
+        try:
+            with open(self.root / BRANCH_LOG, "rb") as handle:
+                stat = os.fstat(handle.fileno())
+                known = self._log
+                if known is None or known[0] != (stat.st_dev, stat.st_ino) or known[1] > stat.st_size:
+                    known = ((stat.st_dev, stat.st_ino), 0, {})
+                handle.seek(known[1])
+                data = handle.read()
+        except FileNotFoundError:
+            self._log = None
+            return {}
+        whole = data.rfind(b"\n") + 1
+        numbers = known[2]
+        for line in data[:whole].decode("utf-8", "replace").splitlines():
+            number, _, branch = line.partition(" ")
+            if number.isdigit() and branch and " " not in branch:
+                numbers.setdefault(branch, []).append(int(number))
+        self._log = (known[0], known[1] + whole, numbers)
+        return numbers
 
     def for_branch(self, branch: str, indexed: list[int] | None = None) -> list[dict[str, Any]]:
         """The records of a branch's pull requests (`indexed`: its index, when the caller read it already). The
@@ -125,16 +167,25 @@ class LocalStore:
     def write_atomically(self, target: Path, text: str) -> None:
         """One rename makes a write visible whole or not at all; a writer killed before it leaves a `.tmp-` file
         that the next client removes (see locked)."""
-        import tempfile  # lazy: with shutil, bz2 and lzma, ~4 ms of a start-up that may write nothing
-
         try:
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=TMP_PREFIX)
+            fd, tmp = self._temporary(target.parent)
         except FileNotFoundError:  # the folder's first file
             target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=TMP_PREFIX)
+            fd, tmp = self._temporary(target.parent)
         with os.fdopen(fd, "w") as handle:
             handle.write(text)
         os.replace(tmp, target)
+
+    def _temporary(self, folder: Path) -> tuple[int, Path]:
+        """A new file in `folder` named TMP_PREFIX + this process and a count (what `tempfile.mkstemp` does, without
+        drawing random names: thousands of pull requests at once)."""
+        while True:
+            self._temporaries += 1
+            path = folder / f"{TMP_PREFIX}{os.getpid()}-{self._temporaries}"
+            try:
+                return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600), path
+            except FileExistsError:  # left by a process of the same id that was killed: the next count
+                continue
 
     def save(self, record: dict[str, Any]) -> None:
         text = json.dumps(record, indent=2, sort_keys=True) + "\n"
@@ -145,10 +196,11 @@ class LocalStore:
         client opened, as long as that file is still the newest (checked under the lock): creating many pull
         requests costs a stat each, not a directory listing each."""
         number = self._last_number + 1 if self._last_number else 0
+        pulls = f"{self.root}/pulls/"
         if (
             not number
-            or (self.root / "pulls" / f"{number}.json").exists()
-            or not (self.root / "pulls" / f"{number - 1}.json").exists()
+            or os.path.exists(f"{pulls}{number}.json")
+            or not os.path.exists(f"{pulls}{number - 1}.json")
         ):
             number = max(self.numbers(), default=0) + 1
         self._last_number = number

@@ -24,7 +24,7 @@ def close_and_delete(run: PullRun, foreign: set[str]) -> None:
     deletes = close_obsolete(run, foreign)
     deletes.update(idle_branches(run, foreign, deletes))
     if deletes:
-        ok, _ = run.git.push_with_leases("origin", deletes)
+        ok, _ = run.git.push_tracked("origin", deletes)
         if ok:
             run.report.deleted_branches = sorted(r[len("refs/heads/") :] for r in deletes)
         else:  # refused, or a branch moved meanwhile: the next run goes over the same range (and branches) again

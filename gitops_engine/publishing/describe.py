@@ -7,11 +7,14 @@ code (`fenced`), so a diff that holds a code fence of its own never ends the blo
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
 from gitops_engine.errors import Finding
+from gitops_engine.manifest import MANIFEST_FILE, ObjectChange
 from gitops_engine.model import SHARED_FOLDER
 from gitops_engine.rollout import ROLLOUT_MARKER, PullGroup
 from gitops_engine.workers import map_in_workers, plan_workers, slices_of
@@ -28,6 +31,7 @@ HUMAN_MARKER = "<!-- gitops-engine:human-commits -->"
 PREVIEW_MARKER = "<!-- gitops-engine:preview -->"
 DIFF_COLLAPSE_LINES = 40  # pull-request bodies fold longer diffs
 PREVIEW_COLLAPSE_LINES = 30  # preview comments fold longer diffs
+READ_AHEAD = 256  # pull-request bodies whose old blobs are read at once (a few MiB)
 _FENCE = "```"
 _BROKEN_FENCE = "`\u200b``"
 
@@ -111,21 +115,64 @@ def pull_title(unit: UnitPlan, versions: VersionNames | None = None) -> str:
 def named_changes(unit: UnitPlan, versions: VersionNames | None) -> list[tuple[str, str | None, str | None]]:
     """unit.definition_changes() with each version by its human-readable name (gitops_engine.versions), when
     `versions` is given: the definition's `version:` field or the commit that made it, as people call it."""
-    changes = unit.definition_changes()
+    facts = _facts(unit)
+    changes = list(facts.changes)
     if versions is None:
         return changes
-    paths: dict[str, str] = {}
-    resources = [r for lock in unit.old_locks.values() for r in lock.get("resources", [])]
-    resources += [r for rendered in unit.rendered.values() for r in rendered.provenance.get("resources", [])]
-    for resource in resources:
-        if resource.get("definition_path"):
-            paths.setdefault(str(resource["definition"]), str(resource["definition_path"]))
+    paths = facts.paths
 
     def named(definition_id: str, version: str | None) -> str | None:
         path = paths.get(definition_id)
         return versions.of_definition_version(path, version) if path and version else version
 
     return [(d, named(d, old), named(d, new)) for d, old, new in changes]
+
+
+@dataclass(frozen=True)
+class _UnitFacts:
+    """What titles, bodies, markers and commit messages read of a unit's definitions (its locks parsed once)."""
+
+    changes: tuple[tuple[str, str | None, str | None], ...]  # UnitPlan.definition_changes()
+    paths: dict[str, str]  # definition id -> its file, from the old locks, then the renderings
+    old_versions: set[tuple[str, str]]  # (definition file, version) the old locks record
+    new_versions: list[tuple[Any, Any]]  # (definition file, version) of each rendered resource, in order
+
+
+_FACTS: dict[int, tuple[UnitPlan, _UnitFacts]] | None = None  # by id(unit), while `describing`
+
+
+@contextlib.contextmanager
+def describing() -> Iterator[None]:
+    """Within, each unit's definition facts are read once, however many texts about it are written (a unit's locks
+    are otherwise parsed again for each: they are kept packed). The units must not change meanwhile."""
+    global _FACTS
+    outer = _FACTS
+    _FACTS = {} if outer is None else outer
+    try:
+        yield
+    finally:
+        _FACTS = outer
+
+
+def _facts(unit: UnitPlan) -> _UnitFacts:
+    known = _FACTS.get(id(unit)) if _FACTS is not None else None
+    if known is not None and known[0] is unit:
+        return known[1]
+    old = [r for lock in unit.old_locks.values() for r in lock.get("resources", [])]
+    new = [r for rendered in unit.rendered.values() for r in rendered.provenance.get("resources", [])]
+    paths: dict[str, str] = {}
+    for resource in [*old, *new]:
+        if resource.get("definition_path"):
+            paths.setdefault(str(resource["definition"]), str(resource["definition_path"]))
+    facts = _UnitFacts(
+        changes=tuple(unit.definition_changes()),
+        paths=paths,
+        old_versions={(str(r.get("definition_path")), str(r.get("version"))) for r in old},
+        new_versions=[(r.get("definition_path"), r.get("version")) for r in new],
+    )
+    if _FACTS is not None:
+        _FACTS[id(unit)] = (unit, facts)
+    return facts
 
 
 # -------------------------------------------------------------------------------------------------------------
@@ -191,16 +238,12 @@ def definition_versions(group: PullGroup, versions: VersionNames) -> dict[str, s
     those whose version differs from what main's locks record."""
     old: set[tuple[str, str]] = set()
     for unit in group.units:
-        for lock in unit.old_locks.values():
-            for resource in lock.get("resources", []):
-                old.add((str(resource.get("definition_path")), str(resource.get("version"))))
+        old |= _facts(unit).old_versions
     found: dict[str, str] = {}
     for unit in group.units:
-        for rendered in unit.rendered.values():
-            for resource in rendered.provenance.get("resources", []):
-                path, version = resource.get("definition_path"), resource.get("version")
-                if path and version and (str(path), str(version)) not in old and path not in found:
-                    found[str(path)] = versions.of_definition_version(str(path), str(version))
+        for path, version in _facts(unit).new_versions:
+            if path and version and (str(path), str(version)) not in old and path not in found:
+                found[str(path)] = versions.of_definition_version(str(path), str(version))
     return found
 
 
@@ -220,7 +263,9 @@ def pull_body(git: Git, unit: UnitPlan, *, diffs: bool = True, versions: Version
         )
     lines.append("")
     lines += _definitions_table(unit, versions)
-    lines += _environments_table(git, unit)
+    # Each environment's objects read and compared once, for the table and the diff (each reads the blobs).
+    changes = {env: unit.object_changes(git, env) for env in unit.environments}
+    lines += _environments_table(unit, changes)
     lines += ["", "### Why", ""]
     lines += [f"- {reason}" for reason in unit.reasons[:30]]
     if len(unit.reasons) > 30:
@@ -231,11 +276,34 @@ def pull_body(git: Git, unit: UnitPlan, *, diffs: bool = True, versions: Version
     if not diffs:
         return "\n".join([*lines, "", "_The rendered diff is on the branch._", ""])
     lines += ["", "### Rendered diff", ""]
-    return _pull_diffs(git, unit, "\n".join(lines) + "\n")
+    return _pull_diffs(unit, changes, "\n".join(lines) + "\n")
+
+
+def object_diff(folder: str, changes: Sequence[ObjectChange]) -> str:
+    """A unit folder's unified diff, object by object (as UnitPlan.diff gives it, from object changes already
+    computed), each headed by the object's kind and name; fenced-code safe."""
+    import difflib  # only for a body: a single change imports none of it (see tests/test_startup.py)
+
+    out: list[str] = []
+    for change in changes:
+        heading = change.key.replace("/", " ", 1)
+        old = change.old.decode("utf-8", "replace") if change.old is not None else ""
+        new = change.new.decode("utf-8", "replace") if change.new is not None else ""
+        out.extend(
+            difflib.unified_diff(
+                old.splitlines(keepends=True),
+                new.splitlines(keepends=True),
+                fromfile=f"a/{folder}/{MANIFEST_FILE}: {heading}" if change.old is not None else "/dev/null",
+                tofile=f"b/{folder}/{MANIFEST_FILE}: {heading}" if change.new is not None else "/dev/null",
+                n=3,
+            )
+        )
+    text = "".join(line if line.endswith("\n") else line + "\n" for line in out)
+    return text.replace(_FENCE, _BROKEN_FENCE)
 
 
 def _definitions_table(unit: UnitPlan, versions: VersionNames | None) -> list[str]:
-    hashes = unit.definition_changes()
+    hashes = list(_facts(unit).changes)
     if not hashes:
         return []
     lines = ["### Definitions", "", "| definition | before | after |", "|---|---|---|"]
@@ -249,19 +317,19 @@ def _definitions_table(unit: UnitPlan, versions: VersionNames | None) -> list[st
     return lines
 
 
-def _environments_table(git: Git, unit: UnitPlan) -> list[str]:
+def _environments_table(unit: UnitPlan, changes: Mapping[str, list[ObjectChange]]) -> list[str]:
     lines = ["### Environments", "", "| environment | changed | added | removed |", "|---|---|---|---|"]
     for env in unit.environments:
-        objects = unit.object_changes(git, env)
+        objects = changes[env]
         added = sum(1 for change in objects if change.old is None)
         removed = sum(1 for change in objects if change.new is None)
         lines.append(f"| {env} | {len(objects) - added - removed} | {added} | {removed} |")
     return lines
 
 
-def _pull_diffs(git: Git, unit: UnitPlan, body: str) -> str:
+def _pull_diffs(unit: UnitPlan, changes: Mapping[str, list[ObjectChange]], body: str) -> str:
     for env in unit.environments:
-        diff = unit.diff(git, env)
+        diff = object_diff(f"rendered/{env}/{unit.unit}", changes[env])
         count = diff.count("\n")
         block = fenced("diff", diff) + "\n"
         if count > DIFF_COLLAPSE_LINES:
@@ -295,13 +363,50 @@ def pull_bodies(git: Git, units: Sequence[UnitPlan], versions: VersionNames) -> 
     blobs itself), as planning does (gitops_engine.workers)."""
     workers = plan_workers(len(units))
     if workers <= 1:
-        return [pull_body(git, unit, versions=versions) for unit in units]
+        return _read_ahead_bodies(git, units, versions)
 
     def describe(part: list[int]) -> list[str]:
-        return [pull_body(git, units[index], versions=versions) for index in part]
+        return _read_ahead_bodies(git, [units[index] for index in part], versions)
 
     slices = slices_of(list(range(len(units))), workers)
     return [body for part in map_in_workers(describe, slices, workers, "describing") for body in part]
+
+
+def _read_ahead_bodies(git: Git, units: Sequence[UnitPlan], versions: VersionNames) -> list[str]:
+    """pull_body of each unit, the blobs their diffs start from read READ_AHEAD units at a time with one
+    `cat-file`: one round trip per unit and environment through the long-lived pipe cost more than the diff."""
+    from gitops_engine.git import Git
+
+    class ReadAhead(Git):
+        """`git`, with these blobs read already (any other is read as usual)."""
+
+        def __init__(self, blobs: dict[str, bytes | None]) -> None:
+            super().__init__(git.root)
+            self.blobs = blobs
+
+        def read_many(self, specs: Sequence[str]) -> list[bytes | None]:
+            missing = [spec for spec in specs if spec not in self.blobs]
+            self.blobs.update(zip(missing, git.read_many(missing), strict=True))
+            return [self.blobs[spec] for spec in specs]
+
+        def read_blob(self, sha: str) -> bytes:
+            data = self.blobs.get(sha)
+            return data if data is not None else git.read_blob(sha)
+
+    bodies: list[str] = []
+    for start in range(0, len(units), READ_AHEAD):
+        part = units[start : start + READ_AHEAD]
+        wanted = sorted({blob for unit in part for blob in _diffed_blobs(unit)})
+        reader = ReadAhead(dict(zip(wanted, git.read_many(wanted), strict=True)))
+        bodies += [pull_body(reader, unit, versions=versions) for unit in part]
+    return bodies
+
+
+def _diffed_blobs(unit: UnitPlan) -> list[str]:
+    """The blobs UnitPlan.object_changes reads for the unit's diffs: its old files in the environments where
+    objects change."""
+    prefixes = tuple(f"rendered/{env}/{unit.unit}/" for env in unit.environments if env in unit.object_envs)
+    return [blob for path, blob in unit.old_files.items() if path.startswith(prefixes)] if prefixes else []
 
 
 def human_commits_comment(branch: str) -> str:

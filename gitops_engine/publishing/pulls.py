@@ -13,6 +13,7 @@ from gitops_engine.loading import Snapshot
 from gitops_engine.plan import Plan
 from gitops_engine.publishing.close import close_and_delete
 from gitops_engine.publishing.decide import decide, foreign_branches
+from gitops_engine.publishing.describe import describing
 from gitops_engine.publishing.push import push_branches
 from gitops_engine.publishing.report import RunReport
 from gitops_engine.publishing.write import write_pulls
@@ -62,7 +63,15 @@ def publish_pulls(run: PullRun) -> None:
         run.identity,
     )
     versions = VersionNames(run.git, run.main)  # names definitions' versions in titles and bodies
-    decided = decide(run, foreign, versions)
-    todo = push_branches(run, decided)
-    write_pulls(run, todo, pushed={g.branch for g, _ in decided.pushes})
+    with describing():  # titles, bodies and commit messages read each unit's definitions once
+        decided = decide(run, foreign, versions)
+        todo = push_branches(run, decided)
+    try:
+        write_pulls(run, todo, pushed={g.branch for g, _ in decided.pushes})
+    finally:
+        # The pushed branches' remote-tracking refs (push_branches left them to finish). Should git fail to move
+        # them, they stay behind the remote: the next run's sync compares them with the remote and fetches.
+        failed = run.git.wait_tracked()
+        if failed:
+            run.progress(f"the remote-tracking refs were not updated: {failed}")
     close_and_delete(run, foreign)

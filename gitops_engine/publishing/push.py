@@ -39,7 +39,8 @@ def push_branches(run: PullRun, decided: Decided) -> Todo:
     updates = {f"refs/heads/{g.branch}": (old, sha) for (g, old), sha in zip(pushes, commits, strict=True)}
     reservation = reserve_ahead(run, decided)
     ledger = {BUDGET_REF: reservation.lease} if reservation is not None else {}
-    ok, _ = run.git.push_with_leases("origin", {**updates, **ledger})
+    # The branches' tracking refs are written while the pull requests are (publish_pulls waits for them).
+    ok, _ = run.git.push_tracked("origin", {**updates, **ledger}, background=True)
     if ok and reservation is not None:
         assert isinstance(run.forge, BudgetedForge)
         run.forge.accept(reservation)
@@ -47,7 +48,7 @@ def push_branches(run: PullRun, decided: Decided) -> Todo:
         # Someone moved a branch meanwhile: push one by one and skip the ones that moved.
         labels_of = {f"refs/heads/{g.branch}": g for g, _ in pushes}
         for ref, update in updates.items():
-            single_ok, _ = run.git.push_with_leases("origin", {ref: update})
+            single_ok, _ = run.git.push_tracked("origin", {ref: update})
             if not single_ok:
                 run.report.blocked.append(
                     (labels_of[ref].label, "the branch moved during the run; next run retries")

@@ -1,0 +1,233 @@
+"""How the pull requests' branches reach the remote (gitops_engine.publishing.push, through Git.push_tracked): one
+atomic push with leases to origin's URL, then the remote-tracking refs in one transaction without reflogs; many
+new branches sent from a scratch repository's packed-refs. On real repositories: a bare remote and a clone."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from testing.repos import git
+
+from gitops_engine.git import STAGE_MIN_REFS, STAGING, CommitRequest, Git, Identity
+
+WHO = Identity("gitops-engine", "gitops-engine@users.noreply.github.com")
+Updates = dict[str, tuple[str | None, str | None]]
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Git:
+    """A clone of a bare remote whose main holds one commit."""
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "--quiet", "--bare", "--initial-branch=main", str(remote))
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "--quiet", str(remote), str(clone))
+    (clone / "a.txt").write_text("a\n")
+    git(clone, "add", "-A")
+    git(clone, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "--quiet", "-m", "first")
+    git(clone, "push", "--quiet", "origin", "main")
+    return Git(clone)
+
+
+def commits_on(repo: Git, main: str, count: int, tag: str = "") -> list[str]:
+    return repo.write_commits(
+        [
+            CommitRequest(
+                parent=main,
+                changes={f"rendered/{i}.yaml": f"{tag}{i}\n".encode()},
+                message=f"{i}\n",
+                identity=WHO,
+            )
+            for i in range(count)
+        ]
+    )
+
+
+def refs(repo: Git, *, remote: bool) -> dict[str, str]:
+    where = ["--git-dir", str(repo.root.parent / "remote.git")] if remote else []
+    out = git(repo.root, *where, "for-each-ref", "--format=%(refname) %(objectname)")
+    return dict(line.split(" ") for line in out.splitlines())
+
+
+def tracking(repo: Git) -> dict[str, str]:
+    """The clone's remote-tracking refs, named as the remote's branches."""
+    return {
+        ref.replace("refs/remotes/origin/", "refs/heads/", 1): sha
+        for ref, sha in refs(repo, remote=False).items()
+        if ref.startswith("refs/remotes/origin/") and ref != "refs/remotes/origin/HEAD"
+    }
+
+
+def reflogs(repo: Git) -> list[str]:
+    logs = repo.root / ".git" / "logs" / "refs" / "remotes" / "origin" / "gitops-engine"
+    return sorted(str(Path(d, n).relative_to(logs)) for d, _, names in os.walk(logs) for n in names)
+
+
+def scratch(repo: Git) -> Path:
+    return repo.root / ".git" / "gitops-engine-push"
+
+
+@pytest.mark.parametrize("count", [2, STAGE_MIN_REFS + 3])
+def test_branches_land_on_the_remote_and_in_the_tracking_refs_without_reflogs(repo: Git, count: int) -> None:
+    main = repo.rev_parse("HEAD")
+    old = commits_on(repo, main, 2, tag="old")
+    ok, output = repo.push_tracked(
+        "origin",
+        {
+            "refs/heads/gitops-engine/x/moved": (None, old[0]),
+            "refs/heads/gitops-engine/x/gone": (None, old[1]),
+        },
+    )
+    assert ok, output
+    shas = commits_on(repo, main, count)
+    updates: Updates = {f"refs/heads/gitops-engine/team/w{i}": (None, sha) for i, sha in enumerate(shas)}
+    updates["refs/heads/gitops-engine/x/moved"] = (old[0], shas[0])  # a lease, moved
+    updates["refs/heads/gitops-engine/x/gone"] = (old[1], None)  # a lease, deleted
+    updates["refs/gitops-engine/ledger"] = (None, shas[1])  # not a branch: no tracking ref
+
+    ok, output = repo.push_tracked("origin", updates)
+
+    assert ok, output
+    expected = {ref: new for ref, (_, new) in updates.items() if new}
+    assert refs(repo, remote=True) == {"refs/heads/main": main, **expected}
+    branches = {ref: sha for ref, sha in expected.items() if ref.startswith("refs/heads/")}
+    assert tracking(repo) == {"refs/heads/main": main, **branches}
+    # The first push's two branches were logged by nobody either; the clone keeps no scratch or staging refs.
+    assert reflogs(repo) == []
+    assert not scratch(repo).exists()
+    assert [r for r in refs(repo, remote=False) if r.startswith(STAGING)] == []
+
+
+def test_a_scratch_repository_left_by_a_killed_push_is_replaced_not_pushed(repo: Git) -> None:
+    main = repo.rev_parse("HEAD")
+    shas = commits_on(repo, main, STAGE_MIN_REFS + 1)
+    left = scratch(repo)
+    (left / "refs").mkdir(parents=True)
+    (left / "packed-refs").write_text(f"{shas[-1]} refs/heads/gitops-engine/stale/left-over\n")
+    updates: Updates = {f"refs/heads/gitops-engine/team/w{i}": (None, sha) for i, sha in enumerate(shas[:-1])}
+
+    ok, output = repo.push_tracked("origin", updates)
+
+    assert ok, output
+    assert refs(repo, remote=True) == {"refs/heads/main": main, **{r: new for r, (_, new) in updates.items()}}
+    assert not left.exists()
+
+
+@pytest.mark.parametrize("count", [2, STAGE_MIN_REFS + 2])
+def test_a_branch_someone_made_meanwhile_fails_the_whole_push_and_moves_no_tracking_ref(
+    repo: Git, tmp_path: Path, count: int
+) -> None:
+    main = repo.rev_parse("HEAD")
+    other = tmp_path / "other"
+    git(tmp_path, "clone", "--quiet", str(tmp_path / "remote.git"), str(other))
+    (other / "mine.txt").write_text("mine\n")
+    git(other, "add", "-A")
+    git(other, "-c", "user.name=p", "-c", "user.email=p@p", "commit", "--quiet", "-m", "theirs")
+    git(other, "push", "--quiet", "origin", "HEAD:refs/heads/gitops-engine/team/w1")
+    theirs = git(other, "rev-parse", "HEAD").strip()
+    before = tracking(repo)
+
+    ok, _ = repo.push_tracked(
+        "origin",
+        {
+            f"refs/heads/gitops-engine/team/w{i}": (None, sha)
+            for i, sha in enumerate(commits_on(repo, main, count))
+        },
+    )
+
+    assert not ok
+    assert refs(repo, remote=True) == {"refs/heads/main": main, "refs/heads/gitops-engine/team/w1": theirs}
+    assert tracking(repo) == before == {"refs/heads/main": main}
+    assert not scratch(repo).exists()
+
+
+def test_the_clones_hooks_and_config_apply_to_a_push_from_the_scratch_repository(repo: Git) -> None:
+    """The scratch repository includes the clone's config and uses its hooks: a push from it is refused or let
+    through exactly as a push from the clone would be."""
+    main = repo.rev_parse("HEAD")
+    hooks = repo.root / "my-hooks"
+    hooks.mkdir()
+    hook = hooks / "pre-push"
+    hook.write_text("#!/bin/sh\necho 'refused by the pre-push hook' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    git(repo.root, "config", "core.hooksPath", str(hooks))
+    updates: Updates = {
+        f"refs/heads/gitops-engine/team/w{i}": (None, sha)
+        for i, sha in enumerate(commits_on(repo, main, STAGE_MIN_REFS))
+    }
+
+    ok, output = repo.push_tracked("origin", updates)
+
+    assert not ok and "refused by the pre-push hook" in output
+    assert refs(repo, remote=True) == {"refs/heads/main": main}
+    git(repo.root, "config", "--unset", "core.hooksPath")
+    ok, output = repo.push_tracked("origin", updates)
+    assert ok, output
+
+
+def test_tracking_refs_moved_in_the_background_are_there_once_waited_for(repo: Git) -> None:
+    main = repo.rev_parse("HEAD")
+    updates: Updates = {
+        f"refs/heads/gitops-engine/team/w{i}": (None, sha) for i, sha in enumerate(commits_on(repo, main, 3))
+    }
+
+    ok, output = repo.push_tracked("origin", updates, background=True)
+
+    assert ok, output
+    assert repo.wait_tracked() is None
+    assert tracking(repo) == {"refs/heads/main": main, **{r: new for r, (_, new) in updates.items()}}
+    assert repo.wait_tracked() is None  # nothing left running
+
+
+def test_a_tracking_ref_git_cannot_lock_is_said_and_left_for_the_next_sync(repo: Git) -> None:
+    """The push went through: the run goes on, told why the tracking refs stayed behind (the next run's sync
+    compares them with the remote and fetches)."""
+    main = repo.rev_parse("HEAD")
+    shas = commits_on(repo, main, 2)
+    lock = repo.root / ".git" / "refs" / "remotes" / "origin" / "gitops-engine" / "team" / "w1.lock"
+    lock.parent.mkdir(parents=True)
+    lock.write_text("")
+    updates: Updates = {f"refs/heads/gitops-engine/team/w{i}": (None, sha) for i, sha in enumerate(shas)}
+
+    ok, _ = repo.push_tracked("origin", updates, background=True)
+    failed = repo.wait_tracked()
+
+    assert ok and failed is not None
+    assert failed.startswith(f"git could not lock a ref: {lock} exists.")
+    assert refs(repo, remote=True) == {"refs/heads/main": main, **{r: new for r, (_, new) in updates.items()}}
+    assert tracking(repo) == {"refs/heads/main": main}  # one transaction: none moved
+    # Not in the background: the push's output ends with it.
+    ok, output = repo.push_tracked("origin", {"refs/heads/gitops-engine/team/w1": (shas[1], shas[0])})
+    assert ok and output.endswith(f"\n{failed}\n")
+    assert tracking(repo) == {"refs/heads/main": main}
+
+
+def test_a_hosted_remote_gets_the_push_from_the_clone_with_what_its_config_includes_for_it(
+    repo: Git, tmp_path: Path
+) -> None:
+    """actions/checkout (v6) keeps the token in a file that the clone's config includes for its .git only
+    (`includeIf.gitdir`): a push to a hosted remote goes from the clone itself, whatever the number of branches.
+    Here the include gives the ssh command that reaches the remote (a script running git on this machine)."""
+    main = repo.rev_parse("HEAD")
+    ssh = tmp_path / "fake-ssh"
+    ssh.write_text('#!/bin/sh\nshift\nexec sh -c "$*"\n')  # <host> '<command>': run the command here
+    ssh.chmod(0o755)
+    included = tmp_path / "only-for-this-clone.cfg"
+    included.write_text(f"[core]\n\tsshCommand = {ssh}\n")
+    git(repo.root, "config", f"includeIf.gitdir:{repo.root / '.git'}.path", str(included))
+    git(repo.root, "remote", "set-url", "origin", f"ssh://forge.invalid{tmp_path / 'remote.git'}")
+    updates: Updates = {
+        f"refs/heads/gitops-engine/team/w{i}": (None, sha)
+        for i, sha in enumerate(commits_on(repo, main, STAGE_MIN_REFS + 1))
+    }
+
+    ok, output = repo.push_tracked("origin", updates, background=True)
+
+    assert ok, output
+    assert repo.wait_tracked() is None
+    expected = {ref: new for ref, (_, new) in updates.items() if new}
+    assert refs(repo, remote=True) == {"refs/heads/main": main, **expected}
+    assert tracking(repo) == {"refs/heads/main": main, **expected}
+    assert [r for r in refs(repo, remote=False) if r.startswith(STAGING)] == []
+    assert not scratch(repo).exists()
