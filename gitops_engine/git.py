@@ -823,14 +823,10 @@ class Git:
     ) -> tuple[bool, str]:
         """`push_with_leases`, with fewer ref files written in this clone: the same atomic push with the same leases,
         sent to the remote's URL, then the remote-tracking refs of the branches it moved (refs/heads/X ->
-        refs/remotes/<remote>/X) updated in one transaction without reflogs.
-
-        A push through the remote's name writes each tracking ref and a reflog for it; many new refs also went
-        through staging refs created and deleted in this clone. Each is a file created on disk (1,191 branches:
-        ~4,800 files, most of the push's time in this clone). To a remote on this machine, many new refs are sent
-        from a scratch repository instead: it borrows this clone's objects (alternates) and config (include), and
-        its one `packed-refs` file holds the refs to create, pushed through one wildcard refspec (see
-        push_with_leases). A hosted remote gets them from the clone's staging refs, as push_with_leases sends them.
+        refs/remotes/<remote>/X) updated in one transaction without reflogs. A push through the remote's name
+        writes each tracking ref and a reflog for it, one by one (1,191 branches: ~2,400 files created in this
+        clone). The push goes from this clone, so what its config includes for its own .git alone (actions/checkout
+        keeps the token there) applies.
 
         A kill between the push and the tracking refs' update leaves them behind the remote: the next run's sync
         compares them with `ls-remote` and fetches (gitops_engine.reconciled.sync_remote).
@@ -842,45 +838,8 @@ class Git:
         if not updates:
             return True, ""
         url = self.run("remote", "get-url", "--push", remote).strip()
-        if not _local_url(url):
-            # A hosted remote: credentials may be configured for this clone's .git alone (actions/checkout's
-            # `includeIf.gitdir`), so no scratch repository; the staging refs cost little beside the network.
-            ok, output = self.push_with_leases(url, updates)
-            if ok:
-                self._track(remote, updates)
-            failed = None if background or not ok else self.wait_tracked()
-            return ok, output + (f"\n{failed}\n" if failed else "")
-        creates = {
-            ref: new for ref, (old, new) in updates.items() if old is None and new and ref.startswith("refs/")
-        }
-        if len(creates) < STAGE_MIN_REFS:
-            creates = {}
-        args = ["push", "--porcelain", "--atomic"]
-        specs: list[str] = []
-        for ref, (old, new) in sorted(updates.items()):
-            if ref in creates:
-                continue
-            args.append(f"--force-with-lease={ref}:{old or ''}")
-            specs.append(f"{new}:{ref}" if new else f":{ref}")
-        scratch = self._common_dir() / "gitops-engine-push"
-        if creates:
-            self._scratch_repository(scratch, creates)
-            args.insert(0, f"--git-dir={scratch}")
-            specs.append("refs/*:refs/*")
-        try:
-            proc = subprocess.run(
-                ["git", *args, url, *specs], cwd=self.root, capture_output=True, env=self._env
-            )
-        finally:
-            if creates:
-                import shutil  # only here: a single change imports none of it (see tests/test_startup.py)
-
-                shutil.rmtree(scratch, ignore_errors=True)
-        output = proc.stderr.decode("utf-8", "replace") + proc.stdout.decode("utf-8", "replace")
-        if proc.returncode != 0:
-            advice = _lock_advice(output, self.root)
-            if advice:  # not a lease that failed (someone moved a ref): no retry can get past a lock file
-                raise GitError(advice)
+        ok, output = self.push_with_leases(url, updates)
+        if not ok:
             return False, output
         self._track(remote, updates)
         failed = None if background else self.wait_tracked()
@@ -924,29 +883,6 @@ class Git:
             return None
         stderr = err.decode("utf-8", "replace")
         return _lock_advice(stderr, self.root) or f"git update-ref failed: {stderr.strip()}"
-
-    def _scratch_repository(self, path: Path, refs: Mapping[str, str]) -> None:
-        """A bare repository at `path` (replacing a killed run's leftover) that reads this clone's objects and
-        config, whose refs are `refs` (name -> commit), written as one `packed-refs` file."""
-        import shutil
-
-        shutil.rmtree(path, ignore_errors=True)
-        common = self._common_dir().resolve()
-        objects = Path(self._env.get("GIT_OBJECT_DIRECTORY") or common / "objects")
-        (path / "objects" / "info").mkdir(parents=True)
-        (path / "refs").mkdir()
-        (path / "objects" / "info" / "alternates").write_text(f"{objects.resolve()}\n")
-        (path / "HEAD").write_text("ref: refs/heads/main\n")
-        # This clone's config (credentials, URL rewrites, hooks path) applies; its hooks folder unless it names one.
-        (path / "config").write_text(
-            f"[core]\n\thooksPath = {_config_value(str(common / 'hooks'))}\n"
-            f"[include]\n\tpath = {_config_value(str(common / 'config'))}\n"
-            "[core]\n\tbare = true\n\tlogAllRefUpdates = false\n"
-        )
-        packed = "".join(
-            f"{sha} {ref}\n" for ref, sha in sorted(refs.items(), key=lambda item: item[0].encode())
-        )
-        (path / "packed-refs").write_text("# pack-refs with: peeled fully-peeled sorted \n" + packed)
 
     def remove_stale_ref_locks(self, refs: Sequence[str], started: float) -> list[Path]:
         """Delete the `.lock` files of these refs (a folder of refs when one ends with `/`) that are older than
@@ -1169,17 +1105,6 @@ def _lock_advice(output: str, root: Path) -> str | None:
 
 # Staging refs live for one push: a crash loses nothing by skipping fsync (2,000 refs: 0.66 s -> 0.25 s here).
 _NO_FSYNC = ("-c", "core.fsync=none")
-
-
-def _local_url(url: str) -> bool:
-    """Whether git reads `url` as a repository on this machine: a path or file://, not `scheme://` nor scp-like
-    `host:path`."""
-    return url.startswith("file://") or ("://" not in url and ":" not in url.split("/", 1)[0])
-
-
-def _config_value(text: str) -> str:
-    """`text` as a quoted value of a git config file."""
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _identity_env(

@@ -1,6 +1,6 @@
 """How the pull requests' branches reach the remote (gitops_engine.publishing.push, through Git.push_tracked): one
-atomic push with leases to origin's URL, then the remote-tracking refs in one transaction without reflogs; many
-new branches sent from a scratch repository's packed-refs. On real repositories: a bare remote and a clone."""
+atomic push with leases to origin's URL, then the remote-tracking refs in one transaction without reflogs. Many
+new branches go through staging refs that live for the push. On real repositories: a bare remote and a clone."""
 
 from __future__ import annotations
 
@@ -64,10 +64,6 @@ def reflogs(repo: Git) -> list[str]:
     return sorted(str(Path(d, n).relative_to(logs)) for d, _, names in os.walk(logs) for n in names)
 
 
-def scratch(repo: Git) -> Path:
-    return repo.root / ".git" / "gitops-engine-push"
-
-
 @pytest.mark.parametrize("count", [2, STAGE_MIN_REFS + 3])
 def test_branches_land_on_the_remote_and_in_the_tracking_refs_without_reflogs(repo: Git, count: int) -> None:
     main = repo.rev_parse("HEAD")
@@ -93,25 +89,9 @@ def test_branches_land_on_the_remote_and_in_the_tracking_refs_without_reflogs(re
     assert refs(repo, remote=True) == {"refs/heads/main": main, **expected}
     branches = {ref: sha for ref, sha in expected.items() if ref.startswith("refs/heads/")}
     assert tracking(repo) == {"refs/heads/main": main, **branches}
-    # The first push's two branches were logged by nobody either; the clone keeps no scratch or staging refs.
+    # The first push's two branches were logged by nobody either; the clone keeps no staging refs.
     assert reflogs(repo) == []
-    assert not scratch(repo).exists()
     assert [r for r in refs(repo, remote=False) if r.startswith(STAGING)] == []
-
-
-def test_a_scratch_repository_left_by_a_killed_push_is_replaced_not_pushed(repo: Git) -> None:
-    main = repo.rev_parse("HEAD")
-    shas = commits_on(repo, main, STAGE_MIN_REFS + 1)
-    left = scratch(repo)
-    (left / "refs").mkdir(parents=True)
-    (left / "packed-refs").write_text(f"{shas[-1]} refs/heads/gitops-engine/stale/left-over\n")
-    updates: Updates = {f"refs/heads/gitops-engine/team/w{i}": (None, sha) for i, sha in enumerate(shas[:-1])}
-
-    ok, output = repo.push_tracked("origin", updates)
-
-    assert ok, output
-    assert refs(repo, remote=True) == {"refs/heads/main": main, **{r: new for r, (_, new) in updates.items()}}
-    assert not left.exists()
 
 
 @pytest.mark.parametrize("count", [2, STAGE_MIN_REFS + 2])
@@ -139,31 +119,6 @@ def test_a_branch_someone_made_meanwhile_fails_the_whole_push_and_moves_no_track
     assert not ok
     assert refs(repo, remote=True) == {"refs/heads/main": main, "refs/heads/gitops-engine/team/w1": theirs}
     assert tracking(repo) == before == {"refs/heads/main": main}
-    assert not scratch(repo).exists()
-
-
-def test_the_clones_hooks_and_config_apply_to_a_push_from_the_scratch_repository(repo: Git) -> None:
-    """The scratch repository includes the clone's config and uses its hooks: a push from it is refused or let
-    through exactly as a push from the clone would be."""
-    main = repo.rev_parse("HEAD")
-    hooks = repo.root / "my-hooks"
-    hooks.mkdir()
-    hook = hooks / "pre-push"
-    hook.write_text("#!/bin/sh\necho 'refused by the pre-push hook' >&2\nexit 1\n")
-    hook.chmod(0o755)
-    git(repo.root, "config", "core.hooksPath", str(hooks))
-    updates: Updates = {
-        f"refs/heads/gitops-engine/team/w{i}": (None, sha)
-        for i, sha in enumerate(commits_on(repo, main, STAGE_MIN_REFS))
-    }
-
-    ok, output = repo.push_tracked("origin", updates)
-
-    assert not ok and "refused by the pre-push hook" in output
-    assert refs(repo, remote=True) == {"refs/heads/main": main}
-    git(repo.root, "config", "--unset", "core.hooksPath")
-    ok, output = repo.push_tracked("origin", updates)
-    assert ok, output
 
 
 def test_tracking_refs_moved_in_the_background_are_there_once_waited_for(repo: Git) -> None:
@@ -203,11 +158,9 @@ def test_a_tracking_ref_git_cannot_lock_is_said_and_left_for_the_next_sync(repo:
     assert tracking(repo) == {"refs/heads/main": main}
 
 
-def test_a_hosted_remote_gets_the_push_from_the_clone_with_what_its_config_includes_for_it(
-    repo: Git, tmp_path: Path
-) -> None:
+def test_the_push_goes_from_the_clone_with_what_its_config_includes_for_it(repo: Git, tmp_path: Path) -> None:
     """actions/checkout (v6) keeps the token in a file that the clone's config includes for its .git only
-    (`includeIf.gitdir`): a push to a hosted remote goes from the clone itself, whatever the number of branches.
+    (`includeIf.gitdir`): the push goes from the clone itself, whatever the number of branches.
     Here the include gives the ssh command that reaches the remote (a script running git on this machine)."""
     main = repo.rev_parse("HEAD")
     ssh = tmp_path / "fake-ssh"
@@ -230,4 +183,3 @@ def test_a_hosted_remote_gets_the_push_from_the_clone_with_what_its_config_inclu
     assert refs(repo, remote=True) == {"refs/heads/main": main, **expected}
     assert tracking(repo) == {"refs/heads/main": main, **expected}
     assert [r for r in refs(repo, remote=False) if r.startswith(STAGING)] == []
-    assert not scratch(repo).exists()
