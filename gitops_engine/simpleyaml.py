@@ -1,0 +1,195 @@
+"""A fast reader for the simple YAML that definitions' templates render, exact or silent.
+
+Templates render block mappings and sequences of one-line scalars, with a few one-line flow collections
+(`{name: x, key: password}`, `[ReadWriteOnce]`). libyaml parses that quickly, but PyYAML then builds a node object
+(and two position marks) for every scalar before the data is built from the nodes: most of the time a definition
+change spends reading what templates render. `read_simple` builds the data straight from the lines.
+
+It reads a strict subset and gives up (returns None) on anything else: comments, anchors, aliases, tags, quoted
+keys, block scalars, multi-line scalars or flow collections, escapes, documents markers, tabs, non-ASCII or control
+characters, a key twice, a key that is not a string, unusual spacing, nesting deeper than the loader allows. The
+caller then parses the text with PyYAML (yamlio.load_all), which gives the data, or the error with its line and
+column, as always. Scalars are typed by the loader's own resolver (YAML 1.2 core schema), so what this returns is
+what PyYAML returns. tests/test_simpleyaml.py compares the two on generated documents.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+# Anything outside printable ASCII (tabs and carriage returns included), a comment or an indicator that only
+# appears in YAML this reader leaves to PyYAML (anchors, aliases, tags, block scalars, directives, escapes).
+_REFUSED = re.compile(r"[^\n -~]|#|&|\*|!|\||>|%|@|`|\\")
+_KEY = r"[A-Za-z0-9_][A-Za-z0-9_./-]{0,127}"  # libyaml takes simple keys of up to 1,024 characters
+# A plain scalar in block context: it cannot start with an indicator (`-` only when a character follows, as in
+# `-1` or `--flag`), holds no `: ` (a mapping) and does not end with `:` or a space.
+_BLOCK_PLAIN = r"(?:[A-Za-z0-9_/.$(]|-(?=[^ ]))(?:[^:]|:(?=[^ ]))*"
+# One-line quoted scalars without escapes or quotes inside: their text is what they hold.
+_DOUBLE = r'"[^"]*"'
+_SINGLE = r"'[^']*'"
+# A plain scalar inside a flow collection: no spaces, commas, brackets, braces or colons.
+_FLOW_PLAIN = r"(?:[A-Za-z0-9_/.$(]|-(?=[^ ,\]}]))[^ ,:\[\]{}]*"
+_FLOW_ITEM = rf"(?:{_DOUBLE}|{_SINGLE}|{_FLOW_PLAIN})"
+_FLOW_SEQUENCE = re.compile(rf"\[(?:{_FLOW_ITEM}(?:, {_FLOW_ITEM})*)?\]")
+_FLOW_MAPPING = re.compile(rf"\{{(?:{_KEY}: {_FLOW_ITEM}(?:, {_KEY}: {_FLOW_ITEM})*)?\}}")
+_FLOW_ITEMS = re.compile(rf"({_DOUBLE}|{_SINGLE}|{_FLOW_PLAIN})")
+_FLOW_PAIRS = re.compile(rf"({_KEY}): ({_FLOW_ITEM})")
+# A line: its indentation, then a sequence entry (`-`, or `- ` and the rest) or a key (`key:`, or `key: ` and its
+# value).
+_LINE = re.compile(rf"( *)(?:(-)(?: (.*))?|({_KEY}):(?: (.*))?)")
+_SCALAR = re.compile(rf"{_DOUBLE}|{_SINGLE}|{_BLOCK_PLAIN}")
+
+# (column, key or None for a sequence entry, what follows on the line or None)
+_Token = tuple[int, str | None, str | None]
+
+
+class NotSimple(Exception):
+    """The text is not in the subset: PyYAML reads it. (`typed` raises it for a scalar it leaves to PyYAML.)"""
+
+
+class SimpleReader:
+    """Reads simple YAML (see the module's docstring) with the scalar typing of the loader it stands in for:
+    `typed` gives a plain scalar's value (the very string when it is one) or raises NotSimple; `max_depth` is the
+    nesting the loader allows (deeper: left to it, and it says so)."""
+
+    def __init__(self, typed: Callable[[str], Any], max_depth: int) -> None:
+        self.typed = typed
+        self.max_depth = max_depth
+        self.strings: set[str] = set()  # plain scalars known to be strings
+
+    def read(self, text: str) -> list[Any] | None:
+        """The documents of `text` (one) when it is simple YAML, else None."""
+        if _REFUSED.search(text):
+            return None
+        tokens: list[_Token] = []
+        for line in text.split("\n"):
+            match = _LINE.fullmatch(line)
+            if match is None:
+                if line.strip(" "):
+                    return None
+                continue
+            if line[-1] == " ":
+                return None  # trailing spaces: left to PyYAML
+            indent, dash, entry, key, value = match.groups()
+            tokens.append((len(indent), None, entry) if dash else (len(indent), key, value))
+        if not tokens:
+            return None  # no document at all: PyYAML says what that gives
+        try:
+            data, index = _Walk(self, tokens).node(0, 1)
+        except NotSimple:
+            return None
+        return [data] if index == len(tokens) else None
+
+    def scalar(self, text: str) -> Any:
+        """A scalar or one-line flow collection after `key: ` or `- `."""
+        if text in self.strings:
+            return text
+        first = text[0]
+        if first == "[":
+            if not _FLOW_SEQUENCE.fullmatch(text):
+                raise NotSimple
+            return [self.flow_scalar(item) for item in _FLOW_ITEMS.findall(text[1:-1])]
+        if first == "{":
+            if not _FLOW_MAPPING.fullmatch(text):
+                raise NotSimple
+            mapping: dict[str, Any] = {}
+            for key, item in _FLOW_PAIRS.findall(text[1:-1]):
+                if key in mapping or not self.is_string(key):
+                    raise NotSimple
+                mapping[key] = self.flow_scalar(item)
+            return mapping
+        if not _SCALAR.fullmatch(text):
+            raise NotSimple
+        return self.flow_scalar(text)
+
+    def flow_scalar(self, text: str) -> Any:
+        first = text[0]
+        if first == '"' or first == "'":
+            return text[1:-1]
+        if text.startswith(("---", "...")):
+            raise NotSimple  # a document marker at the start of a line: left to PyYAML wherever it is
+        value = self.typed(text)
+        if value is text and len(self.strings) < 100_000:
+            self.strings.add(text)
+        return value
+
+    def is_string(self, key: str) -> bool:
+        return key in self.strings or self.flow_scalar(key) is key
+
+
+class _Walk:
+    """One text's tokens, read into data."""
+
+    def __init__(self, reader: SimpleReader, tokens: list[_Token]) -> None:
+        self.reader = reader
+        self.tokens = tokens
+
+    def node(self, index: int, depth: int) -> tuple[Any, int]:
+        """The block node whose first line is tokens[index]; and the index of the token after it. (`depth` is
+        the node's; its flow collections, one deeper, must be within the limit too.)"""
+        if depth >= self.reader.max_depth:
+            raise NotSimple
+        if self.tokens[index][1] is None:
+            return self.sequence(index, depth)
+        return self.mapping(index, depth)
+
+    def sequence(self, index: int, depth: int) -> tuple[list[Any], int]:
+        tokens, scalar = self.tokens, self.reader.scalar
+        column = tokens[index][0]
+        items: list[Any] = []
+        while index < len(tokens):
+            at, key, rest = tokens[index]
+            if at != column or key is not None:
+                break
+            if rest is None:
+                item, index = self.nested(index + 1, column, depth, in_sequence=True)
+            elif rest[0] == " ":
+                raise NotSimple
+            else:
+                match = _LINE.fullmatch(rest)
+                if match is None:
+                    item = scalar(rest)
+                    index = self.after_scalar(index + 1, column)
+                else:  # a compact nested node, two columns in
+                    _, dash, entry, inner_key, value = match.groups()
+                    tokens[index] = (column + 2, None, entry) if dash else (column + 2, inner_key, value)
+                    item, index = self.node(index, depth + 1)
+            items.append(item)
+        return items, index
+
+    def mapping(self, index: int, depth: int) -> tuple[dict[str, Any], int]:
+        tokens, reader = self.tokens, self.reader
+        column = tokens[index][0]
+        mapping: dict[str, Any] = {}
+        while index < len(tokens):
+            at, key, rest = tokens[index]
+            if at != column or key is None:
+                break
+            if key in mapping or not reader.is_string(key):
+                raise NotSimple  # a duplicate (an error, or a merge) or a key that is not a string
+            if rest is None:
+                mapping[key], index = self.nested(index + 1, column, depth, in_sequence=False)
+            elif rest[0] == " ":
+                raise NotSimple
+            else:
+                mapping[key] = reader.scalar(rest)
+                index = self.after_scalar(index + 1, column)
+        return mapping, index
+
+    def nested(self, index: int, column: int, depth: int, *, in_sequence: bool) -> tuple[Any, int]:
+        """The value of `key:` or `-` with nothing after it: a block node below it, or null. A mapping's value may
+        be a sequence at the key's own column."""
+        tokens = self.tokens
+        if index < len(tokens):
+            below, key, _ = tokens[index]
+            if below > column or (below == column and key is None and not in_sequence):
+                return self.node(index, depth + 1)
+        return None, index
+
+    def after_scalar(self, index: int, column: int) -> int:
+        """A one-line scalar must not go on over the next lines (a multi-line scalar)."""
+        if index < len(self.tokens) and self.tokens[index][0] > column:
+            raise NotSimple
+        return index
