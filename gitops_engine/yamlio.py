@@ -619,7 +619,13 @@ def _fast_mapping(data: dict[Any, Any], out: list[str], indent: str, prefix: str
         if form is None:
             raise _NotFast
         kind = type(value)
-        if kind is dict and value:
+        if kind is str:
+            known = _VALUE_FORMS.get(value)  # a one-line form already known: most values
+            if type(known) is str:
+                out.append(f"{prefix}{form}: {known}\n")
+            else:
+                _fast_scalar(value, out, prefix + form + ": ", indent)
+        elif kind is dict and value:
             out.append(prefix + form + ":\n")
             _fast_mapping(value, out, indent + "  ", indent + "  ")
         elif kind is list and value:
@@ -637,7 +643,13 @@ def _fast_mapping(data: dict[Any, Any], out: list[str], indent: str, prefix: str
 def _fast_sequence(data: list[Any], out: list[str], indent: str, prefix: str) -> None:
     for value in data:
         kind = type(value)
-        if kind is dict and value:
+        if kind is str:
+            known = _VALUE_FORMS.get(value)
+            if type(known) is str:
+                out.append(f"{prefix}- {known}\n")
+            else:
+                _fast_scalar(value, out, prefix + "- ", indent)
+        elif kind is dict and value:
             _fast_mapping(value, out, indent + "  ", prefix + "- ")
         elif kind is list and value:
             _fast_sequence(value, out, indent + "  ", prefix + "- ")
