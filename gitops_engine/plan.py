@@ -622,12 +622,15 @@ def _diff_folder(
         unit_plan.object_envs.add(env)
         if MANIFEST_FILE in existing:
             unit_plan.old_files.setdefault(f"{folder}/{MANIFEST_FILE}", existing[MANIFEST_FILE])
-        new_objects = {object_id(key) for key in _manifest_keys(files.get(MANIFEST_FILE))}
-        removed = {
-            ident: key for ident, key in state.objects_of(env, unit).items() if ident not in new_objects
-        }
-        if removed and snapshot is not None and _holds_data(snapshot, env, removed.values()):
-            unit_plan.removes_production_data = True
+        if snapshot is not None and _is_production(
+            snapshot, env
+        ):  # else nothing removed holds data that counts
+            new_objects = {object_id(key) for key in _manifest_keys(files.get(MANIFEST_FILE))}
+            removed = {
+                ident: key for ident, key in state.objects_of(env, unit).items() if ident not in new_objects
+            }
+            if removed and _holds_data(snapshot, env, removed.values()):
+                unit_plan.removes_production_data = True
 
 
 def _manifest_keys(manifest: bytes | None) -> list[str]:
@@ -678,11 +681,14 @@ def _remove_folder(
 def _holds_data(snapshot: Snapshot, env: str, objects: Iterable[str]) -> bool:
     """Removing these objects (keys, or an older engine's file names) would delete data in a production-type
     environment."""
-    environment = snapshot.environments.get(env)
-    production = environment.type == "production" if environment else env == "production"
-    if not production:
+    if not _is_production(snapshot, env):
         return False
     return any(kind_of(key) in _DATA_KINDS_LOWER for key in objects)
+
+
+def _is_production(snapshot: Snapshot, env: str) -> bool:
+    environment = snapshot.environments.get(env)
+    return environment.type == "production" if environment else env == "production"
 
 
 _DATA_KINDS_LOWER = frozenset(kind.lower() for kind in DATA_KINDS)

@@ -5,7 +5,7 @@ Templates render block mappings and sequences of one-line scalars, with a few on
 (and two position marks) for every scalar before the data is built from the nodes: most of the time a definition
 change spends reading what templates render. `read_simple` builds the data straight from the lines.
 
-It reads a strict subset and gives up (returns None) on anything else: comments, anchors, aliases, tags, quoted
+It reads a strict subset and gives up (returns None) on anything else: comments after a value, anchors, aliases, tags, quoted
 keys, block scalars, multi-line scalars or flow collections, escapes, documents markers, tabs, non-ASCII or control
 characters, a key twice, a key that is not a string, unusual spacing, nesting deeper than the loader allows. The
 caller then parses the text with PyYAML (yamlio.load_all), which gives the data, or the error with its line and
@@ -20,9 +20,15 @@ from collections.abc import Callable
 from typing import Any
 
 # Anything outside printable ASCII (tabs and carriage returns included), a comment or an indicator that only
-# appears in YAML this reader leaves to PyYAML (anchors, aliases, tags, block scalars, directives, escapes).
-_REFUSED = re.compile(r"[^\n -~]|#|&|\*|!|\||>|%|@|`|\\")
-_KEY = r"[A-Za-z0-9_][A-Za-z0-9_./-]{0,127}"  # libyaml takes simple keys of up to 1,024 characters
+# appears in YAML this reader leaves to PyYAML (anchors, aliases, tags, folded or literal blocks, escapes). (`@`, `%`
+# and a backquote only mean something at the start of a scalar or a line, which the patterns below refuse.) One
+# character class: searched for at every character, an alternation cost more than reading the text.
+# A line that is only a comment: YAML ignores it wherever it is, but inside a block scalar or a multi-line scalar
+# (which this reader leaves to PyYAML).
+_COMMENT_LINES = re.compile(r"^ *#.*$", re.MULTILINE)
+_ALLOWED = "\n" + "".join(chr(code) for code in range(ord(" "), ord("~") + 1) if chr(code) not in "#&*!|>\\")
+_REFUSED = re.compile(f"[^{re.escape(_ALLOWED)}]")
+_KEY = r"[A-Za-z0-9_/][A-Za-z0-9_./-]{0,127}"  # libyaml takes simple keys of up to 1,024 characters
 # A plain scalar in block context: it cannot start with an indicator (`-` only when a character follows, as in
 # `-1` or `--flag`), holds no `: ` (a mapping) and does not end with `:` or a space.
 _BLOCK_PLAIN = r"(?:[A-Za-z0-9_/.$(]|-(?=[^ ]))(?:[^:]|:(?=[^ ]))*"
@@ -39,6 +45,9 @@ _FLOW_PAIRS = re.compile(rf"({_KEY}): ({_FLOW_ITEM})")
 # A line: its indentation, then a sequence entry (`-`, or `- ` and the rest) or a key (`key:`, or `key: ` and its
 # value).
 _LINE = re.compile(rf"( *)(?:(-)(?: (.*))?|({_KEY}):(?: (.*))?)")
+# Every line of a text, the same way, with two more alternatives: a blank line (every group but the first empty),
+# and any other line (the last group).
+_LINES = re.compile(rf"^( *)(?:(-)(?: (.*))?|({_KEY}):(?: (.*))?| *|(.+))$", re.MULTILINE)
 _SCALAR = re.compile(rf"{_DOUBLE}|{_SINGLE}|{_BLOCK_PLAIN}")
 
 # (column, key or None for a sequence entry, what follows on the line or None)
@@ -61,23 +70,31 @@ class SimpleReader:
 
     def read(self, text: str) -> list[Any] | None:
         """The documents of `text` (one) when it is simple YAML, else None."""
-        if _REFUSED.search(text):
-            return None
-        tokens: list[_Token] = []
-        for line in text.split("\n"):
-            match = _LINE.fullmatch(line)
-            if match is None:
-                if line.strip(" "):
+        if " \n" in text or text.endswith(" "):
+            return None  # trailing spaces (blank lines of spaces too): left to PyYAML
+        blocks: dict[int, tuple[int, str]] = {}
+        if "|" in text:
+            found = _tokens_with_blocks(text, blocks)
+            if found is None:
+                return None
+            tokens = found
+        else:
+            if "#" in text:
+                text = _COMMENT_LINES.sub("", text)  # whole-line comments; any other `#` is refused below
+            if _REFUSED.search(text):
+                return None
+            tokens = []
+            for indent, dash, entry, key, value, other in _LINES.findall(text):
+                if other:
                     return None
-                continue
-            if line[-1] == " ":
-                return None  # trailing spaces: left to PyYAML
-            indent, dash, entry, key, value = match.groups()
-            tokens.append((len(indent), None, entry) if dash else (len(indent), key, value))
+                if dash:
+                    tokens.append((len(indent), None, entry or None))
+                elif key:
+                    tokens.append((len(indent), key, value or None))
         if not tokens:
             return None  # no document at all: PyYAML says what that gives
         try:
-            data, index = _Walk(self, tokens).node(0, 1)
+            data, index = _Walk(self, tokens, blocks).node(0, 1)
         except NotSimple:
             return None
         return [data] if index == len(tokens) else None
@@ -119,12 +136,86 @@ class SimpleReader:
         return key in self.strings or self.flow_scalar(key) is key
 
 
+# A literal block scalar's header, as the whole value of a line: `|` keeps one final line break, `|-` none.
+_BLOCK_HEADER = re.compile(rf"((?:- )*)(?:({_KEY}): )?(\|-?)")
+_PRINTABLE = re.compile(r"[ -~]*")
+
+
+def _tokens_with_blocks(text: str, blocks: dict[int, tuple[int, str]]) -> list[_Token] | None:
+    """The tokens of a text with literal block scalars (`key: |` then indented lines, as Score files give a file's
+    content): each block's lines are taken out, and `blocks` maps the index of its header's token to (the column
+    of the collection holding it, the scalar's text). Line by line, as `read` does otherwise, with comments and
+    refused characters looked for outside the blocks only."""
+    lines = text.split("\n")
+    tokens: list[_Token] = []
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        index += 1
+        content = line.lstrip(" ")
+        if not content or content[0] == "#":
+            continue  # a blank line or a whole-line comment
+        match = _LINE.fullmatch(line)
+        if match is None:
+            return None
+        indent, dash, entry, key, value = match.groups()
+        header = _BLOCK_HEADER.fullmatch(content)
+        if _REFUSED.search(line[: -len(header.group(3))] if header else line):
+            return None
+        if header:
+            if not header.group(1) and not header.group(2):
+                return None  # `|` as a document of its own
+            # The collection holding the scalar: the last `- ` on the line, or the key after it.
+            dashes = len(header.group(1)) // 2
+            owner = len(indent) + 2 * dashes - (0 if header.group(2) else 2)
+            block = _block(lines, index, owner, keep_break=header.group(3) == "|")
+            if block is None:
+                return None
+            index, blocks[len(tokens)] = block[0], (owner, block[1])
+        tokens.append((len(indent), None, entry or None) if dash else (len(indent), key, value or None))
+    return tokens
+
+
+def _block(lines: list[str], start: int, owner: int, *, keep_break: bool) -> tuple[int, str] | None:
+    """The literal block scalar whose lines start at lines[start], inside a collection at column `owner`: the
+    index of the line after it, and its text. None when it is empty or holds anything but printable ASCII."""
+    first = start
+    while first < len(lines) and not lines[first]:
+        first += 1
+    if first == len(lines):
+        return None
+    column = len(lines[first]) - len(lines[first].lstrip(" "))
+    if column <= owner:
+        return None  # an empty block
+    end, indentation = first, " " * column
+    while end < len(lines) and (not lines[end] or lines[end].startswith(indentation)):
+        end += 1
+    last = end
+    while not lines[last - 1]:
+        last -= 1  # trailing blank lines: chomped
+    if not _PRINTABLE.fullmatch("".join(lines[start:last])):
+        return None
+    text = "\n".join(line[column:] for line in lines[start:last])
+    # `|` keeps the last line's break, if it has one: a text may end without.
+    return end, text + "\n" if keep_break and last < len(lines) else text
+
+
 class _Walk:
     """One text's tokens, read into data."""
 
-    def __init__(self, reader: SimpleReader, tokens: list[_Token]) -> None:
+    def __init__(
+        self, reader: SimpleReader, tokens: list[_Token], blocks: dict[int, tuple[int, str]]
+    ) -> None:
         self.reader = reader
         self.tokens = tokens
+        self.blocks = blocks
+
+    def block(self, index: int, column: int) -> str:
+        """The literal block scalar of tokens[index], held by the collection at `column`."""
+        found = self.blocks.get(index)
+        if found is None or found[0] != column:
+            raise NotSimple
+        return found[1]
 
     def node(self, index: int, depth: int) -> tuple[Any, int]:
         """The block node whose first line is tokens[index]; and the index of the token after it. (`depth` is
@@ -136,21 +227,28 @@ class _Walk:
         return self.mapping(index, depth)
 
     def sequence(self, index: int, depth: int) -> tuple[list[Any], int]:
-        tokens, scalar = self.tokens, self.reader.scalar
+        tokens, reader = self.tokens, self.reader
+        strings, count = reader.strings, len(tokens)
         column = tokens[index][0]
         items: list[Any] = []
-        while index < len(tokens):
+        while index < count:
             at, key, rest = tokens[index]
             if at != column or key is not None:
                 break
             if rest is None:
                 item, index = self.nested(index + 1, column, depth, in_sequence=True)
+            elif rest in strings:  # a plain string met before: most items
+                item = rest
+                index = self.after_scalar(index + 1, column)
             elif rest[0] == " ":
                 raise NotSimple
+            elif rest[0] == "|":
+                item = self.block(index, column)
+                index = self.after_scalar(index + 1, column)
             else:
                 match = _LINE.fullmatch(rest)
                 if match is None:
-                    item = scalar(rest)
+                    item = reader.scalar(rest)
                     index = self.after_scalar(index + 1, column)
                 else:  # a compact nested node, two columns in
                     _, dash, entry, inner_key, value = match.groups()
@@ -161,21 +259,29 @@ class _Walk:
 
     def mapping(self, index: int, depth: int) -> tuple[dict[str, Any], int]:
         tokens, reader = self.tokens, self.reader
+        strings, count = reader.strings, len(tokens)
         column = tokens[index][0]
         mapping: dict[str, Any] = {}
-        while index < len(tokens):
+        while index < count:
             at, key, rest = tokens[index]
             if at != column or key is None:
                 break
-            if key in mapping or not reader.is_string(key):
+            if key in mapping or (key not in strings and not reader.is_string(key)):
                 raise NotSimple  # a duplicate (an error, or a merge) or a key that is not a string
             if rest is None:
                 mapping[key], index = self.nested(index + 1, column, depth, in_sequence=False)
+                continue
+            if rest in strings:  # a plain string met before: most values
+                mapping[key] = rest
             elif rest[0] == " ":
                 raise NotSimple
+            elif rest[0] == "|":
+                mapping[key] = self.block(index, column)
             else:
                 mapping[key] = reader.scalar(rest)
-                index = self.after_scalar(index + 1, column)
+            index += 1
+            if index < count and tokens[index][0] > column:
+                raise NotSimple  # a multi-line scalar
         return mapping, index
 
     def nested(self, index: int, column: int, depth: int, *, in_sequence: bool) -> tuple[Any, int]:

@@ -402,6 +402,9 @@ def load_document(text: str | bytes, path: str) -> Document:
             raise YamlSyntaxError(
                 Finding(path, 1, 1, f"not UTF-8 text ({exc.reason}): save the file as UTF-8")
             ) from None
+    simple = _SIMPLE.read(text)  # most files the engine reads; None: anything else
+    if simple is not None:
+        return Document(path=path, text=text, data=simple[0])
     try:
         if _ALIAS_HINT.search(text):
             _check_expansion(text, path)
