@@ -537,21 +537,17 @@ _VALUE_FORMS: dict[str, str | tuple[str, list[str]] | None] = {}
 _KEY_FORMS: dict[str, str | None] = {}
 
 
-# A string of these characters (not starting with `.`, `-` or `:` nor ending with `:`) is one that libyaml's emitter
-# writes plain, as it is, in block context; whether it would read back as a string (not `true`, `1e3`, `1:20`,
-# `2001-12-14`...) is the dumper's resolver's question. Such a string's form is known without asking PyYAML to
-# dump it (names, images, quantities: most of the distinct strings a definition change writes).
-_PLAIN_VALUE = re.compile(r"[A-Za-z0-9_/][A-Za-z0-9_./:-]*")
+# A string of these characters (starting with a letter, a digit, `_` or `/`; a colon or a space only before
+# another character, and never `: `) is one that libyaml's emitter writes as it is, in block context, when it would
+# read back as a string, and single-quoted when it would not (`true`, `1e3`, `1:20`, `2001-12-14`, `16.6`: the
+# dumper's resolver says). Such a string's form is known without asking PyYAML to dump it (names, images,
+# quantities, versions, descriptions: most of the distinct strings a definition change writes).
+_PLAIN_VALUE = re.compile(r"[A-Za-z0-9_/](?:[A-Za-z0-9_./-]|:(?=[A-Za-z0-9_./-])| (?=[A-Za-z0-9_./-]))*")
 
 
 def _value_form(text: str) -> str | tuple[str, list[str]] | None:
-    if (
-        _PLAIN_VALUE.fullmatch(text)
-        and text[-1] != ":"
-        and len(text) <= 1000
-        and _implicit_tag(_Dumper, text) == _STR_TAG
-    ):
-        return text
+    if len(text) <= 1000 and _PLAIN_VALUE.fullmatch(text):
+        return text if _implicit_tag(_Dumper, text) == _STR_TAG else f"'{text}'"
     return _dumped_value_form(text)
 
 

@@ -77,6 +77,20 @@ TRICKY = [
     ),
     *("docker.io/library/postgres:16.6", "app.kubernetes.io/name", "100m", "256Mi", "shop-db", "x" * 1000),
     "x" * 1001,
+    *(
+        "16.6",
+        "a b",
+        "a  b",
+        "1 2",
+        "true x",
+        "x: y",
+        "a :b",
+        "a b:",
+        "a b ",
+        " a",
+        "a: b c",
+        "PostgreSQL 16.4 in dev",
+    ),
 ]
 
 
