@@ -545,9 +545,24 @@ _KEY_FORMS: dict[str, str | None] = {}
 _PLAIN_VALUE = re.compile(r"[A-Za-z0-9_/](?:[A-Za-z0-9_./-]|:(?=[A-Za-z0-9_./-])| (?=[A-Za-z0-9_./-]))*")
 
 
+# Lines of printable ASCII: a multi-line string of them that starts with neither a space nor a line break, has no
+# space at the end of a line and ends with at most one line break is written as a literal block (`|`, or `|-`
+# without a final break), its lines as they are (a config file in a Score file, a script).
+_LITERAL_TEXT = re.compile(r"[!-~][ -~\n]*")
+
+
 def _value_form(text: str) -> str | tuple[str, list[str]] | None:
     if len(text) <= 1000 and _PLAIN_VALUE.fullmatch(text):
         return text if _implicit_tag(_Dumper, text) == _STR_TAG else f"'{text}'"
+    if (
+        "\n" in text
+        and len(text) <= 100_000
+        and _LITERAL_TEXT.fullmatch(text)
+        and " \n" not in text
+        and not text.endswith((" ", "\n\n"))
+    ):
+        lines = text.split("\n")
+        return ("|", lines[:-1]) if text.endswith("\n") else ("|-", lines)
     return _dumped_value_form(text)
 
 

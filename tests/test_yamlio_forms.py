@@ -110,3 +110,59 @@ def test_the_form_of_random_strings_is_pyyamls() -> None:
         assert form == yamlio._dumped_value_form(text), text
         plain += form == text
     assert plain > 2_000  # the fast path was taken often
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "server:\n  port: 8080\n  name: web\n",
+        "a\n",
+        "a",
+        "a\nb",
+        "a\n\nb\n",
+        "a\n\n",
+        "\na\n",
+        " a\nb\n",
+        "a \nb\n",
+        "a\n b\n",
+        "a\tb\nc\n",
+        "é\n",
+        "#!/bin/sh\necho $HOME # here\n- x: y\n--- \n",
+        "a\r\nb\n",
+        "a\n" * 600,
+    ],
+)
+def test_the_literal_block_of_a_multi_line_string_is_pyyamls(text: str) -> None:
+    assert yamlio._value_form(text) == yamlio._dumped_value_form(text)
+    assert yamlio.dump({"k": text, "l": [text]}) == yamlio._pyyaml_dump({"k": text, "l": [text]})
+
+
+def test_the_form_of_random_multi_line_strings_is_pyyamls() -> None:
+    rng = random.Random(5)
+    pieces = [
+        "a",
+        "b:",
+        " ",
+        "  ",
+        "\n",
+        "\n\n",
+        "#",
+        "- ",
+        "---",
+        "'",
+        '"',
+        "|",
+        "\t",
+        "x y",
+        "1",
+        "é",
+        "{",
+        "\\",
+    ]
+    blocks = 0
+    for _ in range(20_000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 12)))
+        form = yamlio._value_form(text)
+        assert form == yamlio._dumped_value_form(text), repr(text)
+        blocks += isinstance(form, tuple)
+    assert blocks > 2_000
