@@ -83,14 +83,14 @@ class SimpleReader:
                 text = _COMMENT_LINES.sub("", text)  # whole-line comments; any other `#` is refused below
             if _REFUSED.search(text):
                 return None
-            tokens = []
-            for indent, dash, entry, key, value, other in _LINES.findall(text):
-                if other:
-                    return None
-                if dash:
-                    tokens.append((len(indent), None, entry or None))
-                elif key:
-                    tokens.append((len(indent), key, value or None))
+            lines = _LINES.findall(text)
+            if any(line[5] for line in lines):
+                return None  # a line that is neither blank, an entry nor a key
+            tokens = [
+                (len(indent), None, entry or None) if dash else (len(indent), key, value or None)
+                for indent, dash, entry, key, value, _ in lines
+                if dash or key
+            ]
         if not tokens:
             return None  # no document at all: PyYAML says what that gives
         try:
@@ -159,7 +159,7 @@ def _tokens_with_blocks(text: str, blocks: dict[int, tuple[int, str]]) -> list[_
         if match is None:
             return None
         indent, dash, entry, key, value = match.groups()
-        header = _BLOCK_HEADER.fullmatch(content)
+        header = _BLOCK_HEADER.fullmatch(content) if "|" in content else None
         if _REFUSED.search(line[: -len(header.group(3))] if header else line):
             return None
         if header:

@@ -192,6 +192,8 @@ _FLOATS = yaml.constructor.SafeConstructor()
 def _typed_scalar(text: str) -> Any:
     """A plain scalar's value as _Loader reads it (`text` itself when it is a string), for simpleyaml. Raises
     NotSimple for anything but a string, integer, float, boolean or null."""
+    if text[0] not in _IMPLICIT_FIRSTS and None not in _IMPLICIT_FIRSTS:
+        return text  # no implicit resolver for its first character: a string
     tag = _LOADER_TAGS.get(text) or _implicit_tag(_Loader, text)
     if tag == _STR_TAG:
         return text
@@ -208,6 +210,9 @@ def _typed_scalar(text: str) -> Any:
     raise NotSimple
 
 
+# The first characters _Loader's implicit resolvers look at: a text starting otherwise resolves to a string (unless
+# a resolver for any first character, under None, were registered: then this tells nothing).
+_IMPLICIT_FIRSTS: frozenset[str | None] = frozenset(_Loader.yaml_implicit_resolvers)
 _SIMPLE = SimpleReader(_typed_scalar, MAX_DEPTH)
 
 
