@@ -94,6 +94,11 @@ class Lock(Mapping[str, Any]):
             return (Lock, (self._data,))
         return (_unpack, (self._packed,))
 
+    @property
+    def from_file(self) -> bool:
+        """Whether it was parsed from a lock file (not made from a mapping)."""
+        return self._packed is not None
+
     def to_bytes(self) -> bytes:
         """The file: exactly what the renderer writes for these fields."""
         return lock_bytes(self._data)

@@ -445,12 +445,11 @@ def _plan_in_workers(
 
 
 def _share_locks(unit_plan: UnitPlan, state: RenderedState) -> None:
-    """A worker's plan comes back with its own copy of every old lock: the state's (equal, parsed from the same
-    blob) is kept instead, so thousands of units do not hold each lock twice."""
-    for env in unit_plan.old_locks:
-        held = state.lock(env, unit_plan.unit)
-        if held is not None:
-            unit_plan.old_locks[env] = held
+    """A worker's plan comes back with its own copy of every old lock: one copy is kept, the state's (equal, parsed
+    from the same blob), so thousands of units do not hold each lock twice. A lock the state has not parsed yet
+    becomes the worker's copy, which comes back packed: the parent does not parse it again."""
+    for env, lock in unit_plan.old_locks.items():
+        unit_plan.old_locks[env] = state.adopt_lock(env, unit_plan.unit, lock)
 
 
 def _plan_workload(unit: str, context: _PlanContext, plan: Plan, shared_rendered: _Shared) -> None:

@@ -164,6 +164,20 @@ class RenderedState:
             self._locks[key] = parse_lock(raw) if raw is not None else None
         return self._locks[key]
 
+    def adopt_lock(self, env: str, unit: str, lock: Lock) -> Lock:
+        """The state's lock of the unit's folder in `env`, given `lock`, parsed from the folder's lock file by a
+        worker process: the state's own when it has parsed one, else `lock`, which the state keeps from now on
+        (the same content, so it need not parse the file again). A lock made up for a folder without one (or
+        with a lock file that is not one) is given back as it is and changes nothing."""
+        key = (env, unit)
+        if key in self._locks:
+            held = self._locks[key]
+            return held if held is not None else lock
+        if lock.from_file and LOCK_FILE in self.files_of(env, unit):
+            self._raw.pop(key, None)
+            self._locks[key] = lock
+        return lock
+
     def read_all_locks(self, within: set[str] | None = None) -> None:
         """Read every lock (of the `within` units only, when given) with one pipelined `cat-file --batch`: the
         index for definition changes."""
