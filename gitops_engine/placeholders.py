@@ -41,7 +41,7 @@ def tokenize(text: str) -> list[Token]:
     known = _TOKENS.get(text)
     if known is None:
         known = tuple(_tokenize(text))
-        if len(text) <= 1024 and len(_TOKENS) < 50_000:
+        if len(text) <= 256 and len(_TOKENS) < 20_000:
             _TOKENS[text] = known
     return list(known)
 

@@ -1,16 +1,18 @@
-"""A fast reader for the simple YAML that definitions' templates render, exact or silent.
+"""A fast reader for the simple YAML the engine reads most: exact, or silent.
 
 Templates render block mappings and sequences of one-line scalars, with a few one-line flow collections
-(`{name: x, key: password}`, `[ReadWriteOnce]`). libyaml parses that quickly, but PyYAML then builds a node object
-(and two position marks) for every scalar before the data is built from the nodes: most of the time a definition
-change spends reading what templates render. `read_simple` builds the data straight from the lines.
+(`{name: x, key: password}`, `[ReadWriteOnce]`); Score files add comments and literal blocks (a file's content).
+libyaml parses that quickly, but PyYAML then builds a node object (and two position marks) for every scalar before
+the data is built from the nodes: most of the time a definition change spent reading. `SimpleReader.read` builds
+the data straight from the lines, 2-3x faster.
 
-It reads a strict subset and gives up (returns None) on anything else: comments after a value, anchors, aliases, tags, quoted
-keys, block scalars, multi-line scalars or flow collections, escapes, documents markers, tabs, non-ASCII or control
-characters, a key twice, a key that is not a string, unusual spacing, nesting deeper than the loader allows. The
-caller then parses the text with PyYAML (yamlio.load_all), which gives the data, or the error with its line and
-column, as always. Scalars are typed by the loader's own resolver (YAML 1.2 core schema), so what this returns is
-what PyYAML returns. tests/test_simpleyaml.py compares the two on generated documents.
+It reads a strict subset and gives up (returns None) on anything else: comments after a value, anchors, aliases,
+tags, quoted keys, folded blocks or literal blocks with an indicator, multi-line plain or quoted scalars or flow
+collections, escapes, document markers, tabs, non-ASCII or control characters, trailing spaces, a key twice, a key
+that is not a string, unusual spacing, nesting near the loader's limit. The caller then parses the text with PyYAML
+(yamlio), which gives the data, or the error with its line and column, as always. Plain scalars are typed by the
+loader's own resolver (YAML 1.2 core schema), so what this returns is what PyYAML returns: tests/test_simpleyaml.py
+compares the two on hand-picked hostile texts and on generated ones.
 """
 
 from __future__ import annotations
@@ -19,13 +21,13 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+# A line that is only a comment: YAML ignores it wherever it is, but inside a block scalar or a multi-line scalar
+# (which this reader leaves to PyYAML).
+_COMMENT_LINES = re.compile(r"^ *#.*$", re.MULTILINE)
 # Anything outside printable ASCII (tabs and carriage returns included), a comment or an indicator that only
 # appears in YAML this reader leaves to PyYAML (anchors, aliases, tags, folded or literal blocks, escapes). (`@`, `%`
 # and a backquote only mean something at the start of a scalar or a line, which the patterns below refuse.) One
 # character class: searched for at every character, an alternation cost more than reading the text.
-# A line that is only a comment: YAML ignores it wherever it is, but inside a block scalar or a multi-line scalar
-# (which this reader leaves to PyYAML).
-_COMMENT_LINES = re.compile(r"^ *#.*$", re.MULTILINE)
 _ALLOWED = "\n" + "".join(chr(code) for code in range(ord(" "), ord("~") + 1) if chr(code) not in "#&*!|>\\")
 _REFUSED = re.compile(f"[^{re.escape(_ALLOWED)}]")
 _KEY = r"[A-Za-z0-9_/][A-Za-z0-9_./-]{0,127}"  # libyaml takes simple keys of up to 1,024 characters
@@ -49,6 +51,9 @@ _LINE = re.compile(rf"( *)(?:(-)(?: (.*))?|({_KEY}):(?: (.*))?)")
 # and any other line (the last group).
 _LINES = re.compile(rf"^( *)(?:(-)(?: (.*))?|({_KEY}):(?: (.*))?| *|(.+))$", re.MULTILINE)
 _SCALAR = re.compile(rf"{_DOUBLE}|{_SINGLE}|{_BLOCK_PLAIN}")
+# A literal block scalar's header, as the whole value of a line: `|` keeps one final line break, `|-` none.
+_BLOCK_HEADER = re.compile(rf"((?:- )*)(?:({_KEY}): )?(\|-?)")
+_PRINTABLE = re.compile(r"[ -~]*")
 
 # (column, key or None for a sequence entry, what follows on the line or None)
 _Token = tuple[int, str | None, str | None]
@@ -128,17 +133,12 @@ class SimpleReader:
         if text.startswith(("---", "...")):
             raise NotSimple  # a document marker at the start of a line: left to PyYAML wherever it is
         value = self.typed(text)
-        if value is text and len(self.strings) < 100_000:
+        if value is text and len(text) <= 128 and len(self.strings) < 100_000:
             self.strings.add(text)
         return value
 
     def is_string(self, key: str) -> bool:
         return key in self.strings or self.flow_scalar(key) is key
-
-
-# A literal block scalar's header, as the whole value of a line: `|` keeps one final line break, `|-` none.
-_BLOCK_HEADER = re.compile(rf"((?:- )*)(?:({_KEY}): )?(\|-?)")
-_PRINTABLE = re.compile(r"[ -~]*")
 
 
 def _tokens_with_blocks(text: str, blocks: dict[int, tuple[int, str]]) -> list[_Token] | None:
