@@ -133,7 +133,7 @@ class SimpleReader:
         if text.startswith(("---", "...")):
             raise NotSimple  # a document marker at the start of a line: left to PyYAML wherever it is
         value = self.typed(text)
-        if value is text and len(text) <= 128 and len(self.strings) < 100_000:
+        if value is text and len(text) <= 128 and len(self.strings) < 20_000:
             self.strings.add(text)
         return value
 
