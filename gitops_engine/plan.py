@@ -116,6 +116,11 @@ class UnitPlan:
     object_envs: set[str] = field(
         default_factory=set
     )  # environments where an object is added, changed or removed
+    # env -> object_changes, from when they were asked for until `diff` of that environment reads them (a
+    # pull-request body asks for both: its table of environments, then the diffs).
+    _changes: dict[str, list[ObjectChange]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @property
     def changed(self) -> bool:
@@ -145,6 +150,12 @@ class UnitPlan:
         """The objects that differ in `env`, old and new document each, in manifest.yaml's order."""
         if env not in self.object_envs:
             return []
+        known = self._changes.get(env)
+        if known is None:
+            known = self._changes[env] = self._read_changes(git, env)
+        return list(known)
+
+    def _read_changes(self, git: Git, env: str) -> list[ObjectChange]:
         prefix = f"rendered/{env}/{self.unit}/"
         paths = sorted(p for p in {*self.writes, *self.deletes, *self.old_files} if p.startswith(prefix))
         old_blobs = [(p, self.old_files[p]) for p in paths if p in self.old_files]
@@ -165,7 +176,9 @@ class UnitPlan:
         and name; fenced-code safe."""
         folder = f"rendered/{env}/{self.unit}"
         out: list[str] = []
-        for change in self.object_changes(git, env):
+        changes = self.object_changes(git, env)
+        self._changes.pop(env, None)  # read twice at most: not kept with the plan
+        for change in changes:
             heading = change.key.replace("/", " ", 1)
             old = change.old.decode("utf-8", "replace") if change.old is not None else ""
             new = change.new.decode("utf-8", "replace") if change.new is not None else ""
@@ -238,6 +251,7 @@ class Plan:
         for unit in [*self.units.values(), *(self.parts or [])]:
             unit.rendered = {}
             unit.old_locks = {}
+            unit._changes = {}
         if self.state is not None:
             self.state.forget()
 
