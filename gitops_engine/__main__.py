@@ -1,5 +1,5 @@
 from __future__ import annotations
 
-from gitops_engine.cli import main
+from gitops_engine.entry import main
 
-raise SystemExit(main())
+main()

@@ -6,7 +6,7 @@ import functools
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 
@@ -56,16 +56,34 @@ def _handled(func: Callable[..., int]) -> Callable[..., None]:
     def wrapper(*args: Any, **kwargs: Any) -> None:
         try:
             code = func(*args, **kwargs)
-        except InputError as exc:
-            for finding in exc.findings:
-                click.echo(f"Error: {finding}", err=True)
-            code = exc.exit_code
         except GitopsError as exc:
-            click.echo(f"Error: {exc}", err=True)
-            code = exc.exit_code
+            code = report_error(exc)
         sys.exit(code)
 
     return wrapper
+
+
+def report_error(error: GitopsError) -> int:
+    """Print an engine error as `Error: …` lines (one per finding of an InputError); its exit code."""
+    if isinstance(error, InputError):
+        for finding in error.findings:
+            click.echo(f"Error: {finding}", err=True)
+    else:
+        click.echo(f"Error: {error}", err=True)
+    return error.exit_code
+
+
+def exit_as_click_would(error: BaseException) -> NoReturn:
+    """End a run of the fast path (gitops_engine.entry) whose command raised `error` (an interrupt, end of input,
+    an OSError) as click's standalone mode ends a command that raises it: `Aborted!` and exit 1 for an interrupt,
+    exit 1 for a closed pipe, the traceback for anything else. It is raised from inside a click command."""
+
+    @click.command()
+    def raising() -> None:
+        raise error
+
+    raising.main(args=[], prog_name="gitops-engine")
+    raise AssertionError("click's main always exits")  # pragma: no cover
 
 
 def _toplevel(repo: Path) -> Path:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
@@ -56,6 +55,8 @@ def group_findings(findings: Iterable[Finding], environment_order: Sequence[str]
 def close_names(name: str, known: Iterable[str]) -> list[str]:
     """Up to two of `known` that `name` probably meant: close spellings (difflib), else names it abbreviates
     ("prod" for "production", which difflib ranks too low)."""
+    import difflib  # lazy: only a mistake needs it
+
     names = sorted(set(known))
     return (
         difflib.get_close_matches(name, names, n=2, cutoff=0.6)

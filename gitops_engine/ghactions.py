@@ -7,7 +7,6 @@ when the runner did not name the file (outside GitHub Actions, or an older runne
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 from collections.abc import Iterable, Mapping
@@ -159,6 +158,8 @@ def _delimiter_for(name: str, value: str) -> str:
     # Derived from the content, so the same outputs always produce the same file; a value cannot contain the
     # hash of itself in practice, but we check and re-derive anyway rather than trust that.
     seed = f"{name}\0{value}"
+    import hashlib  # lazy: ~2 ms of start-up, for step outputs only
+
     for attempt in range(1000):
         digest = hashlib.sha256(f"{attempt}\0{seed}".encode()).hexdigest()[:20]
         delimiter = f"ghadelim_{digest}"

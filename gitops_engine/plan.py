@@ -8,7 +8,6 @@ a pull request. `range_effect` is what merging a range makes the processor do (`
 
 from __future__ import annotations
 
-import difflib
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
@@ -174,6 +173,8 @@ class UnitPlan:
     def diff(self, git: Git, env: str) -> str:
         """The unit's unified diff in `env`, object by object (the lock aside), each headed by the object's kind
         and name; fenced-code safe."""
+        import difflib  # lazy: a pull request's body needs it, a commit to main does not
+
         folder = f"rendered/{env}/{self.unit}"
         out: list[str] = []
         changes = self.object_changes(git, env)

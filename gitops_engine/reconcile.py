@@ -10,17 +10,18 @@ plan), the `Plan`, and the `RunReport` every stage adds to.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Generic, TypeVar
 
 from gitops_engine.budget import BudgetedForge, WriteBudget
 from gitops_engine.candidates import Candidates, find_candidates
 from gitops_engine.errors import GitopsError, RateLimited
 from gitops_engine.forge import Forge, PullRequest
-from gitops_engine.git import Git, Identity
+from gitops_engine.git import Git, Identity, drop_early
 from gitops_engine.loading import Snapshot, load_snapshot
 from gitops_engine.plan import Plan, plan_changes
 from gitops_engine.publishing.branches import branches_to_ask, engine_pulls
@@ -40,6 +41,8 @@ from gitops_engine.rollout import apply_rollout, pull_groups, rollout_config
 from gitops_engine.source import GitSource
 
 MAX_ATTEMPTS = 5
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -82,6 +85,8 @@ def process(
     try:
         remove_stale_locks(run)
         merged = merge_ready_pulls(run)
+        if merged:
+            drop_early()  # the remote moved: what was asked of it ahead of the run is out of date
         return until_main_holds_still(run, merged)
     finally:
         run.close()
@@ -149,15 +154,45 @@ def load_and_find_range(run: Run, synced: Synced) -> tuple[Snapshot, Range]:
     """The snapshot of main and where the run's range starts.
 
     Two independent waits overlap: the snapshot (settings, environments and definitions; workloads are listed
-    folder by folder as the run reaches them) and where the range starts (a few git calls; they start processes
-    of their own, so they never share the snapshot's `cat-file` pipe). The thread is done before planning forks
-    any worker."""
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        loaded = pool.submit(load_snapshot, GitSource(run.git, synced.main, resolved=True, lazy=True))
+    folder by folder as the run reaches them) and where the range starts (a few git calls: processes of their
+    own, or questions on the clone's `cat-file` pipe, which answers one caller at a time). The thread is done
+    before planning forks any worker."""
+    loading = _Background(lambda: load_snapshot(GitSource(run.git, synced.main, resolved=True, lazy=True)))
+    try:
         start, reconciled = range_start(
             run.git, synced.main, run.base, run.identity, full=run.full, marker=synced.marker
         )
-        return loaded.result(), Range(start, reconciled)
+    except BaseException:
+        loading.wait()  # the thread ends before the error leaves (it uses the clone's pipe)
+        raise
+    return loading.result(), Range(start, reconciled)
+
+
+class _Background(Generic[T]):
+    """A call run on a thread of its own (a plain thread: concurrent.futures costs ~4 ms of start-up to import,
+    logging included)."""
+
+    def __init__(self, call: Callable[[], T]) -> None:
+        self._outcome: tuple[T] | BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(call,), name="snapshot")
+        self._thread.start()
+
+    def _run(self, call: Callable[[], T]) -> None:
+        try:
+            self._outcome = (call(),)
+        except BaseException as error:  # handed to the thread that asks for the result
+            self._outcome = error
+
+    def wait(self) -> None:
+        self._thread.join()
+
+    def result(self) -> T:
+        """The call's result once it is done; what it raised is raised here."""
+        self.wait()
+        if isinstance(self._outcome, BaseException):
+            raise self._outcome
+        assert self._outcome is not None
+        return self._outcome[0]
 
 
 def make_plan(run: Run, snapshot: Snapshot, candidates: Candidates, report: RunReport) -> Plan:

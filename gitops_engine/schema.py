@@ -11,7 +11,6 @@ the property's `description`, else from the kind of mistake (a number where a st
 
 from __future__ import annotations
 
-import difflib
 import functools
 import json
 import re
@@ -370,6 +369,8 @@ def _did_you_mean(key: str, allowed: list[str]) -> str | None:
     for candidate in allowed:
         if candidate.casefold() == key.casefold():
             return f"did you mean {_show(candidate)}?"
+    import difflib  # lazy: only a mistake needs it
+
     close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.75)
     if not close:
         # A longer spelling of an allowed key (environment -> env), but not another field (imagePullPolicy).

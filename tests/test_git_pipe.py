@@ -12,7 +12,7 @@ import pytest
 from testing.repos import commit_all, git, make_repo, write_files
 
 from gitops_engine.errors import UsageError
-from gitops_engine.git import PIPED_MAX, Git
+from gitops_engine.git import PIPED_BYTES, Git
 
 
 def _rev_parse(repo: Path, rev: str) -> str | None:
@@ -75,14 +75,21 @@ def test_folders_are_listed_as_ls_tree_lists_them(repo: Path) -> None:
         assert repo_git.subtrees("HEAD") == {"a": git(repo, "rev-parse", "HEAD:a").strip()}
 
 
-def test_a_few_objects_come_through_the_pipe_and_many_through_their_own_process(repo: Path) -> None:
-    specs = ["HEAD:top.txt", "HEAD:missing", "HEAD:a/b/two.txt", "bad\nname", "HEAD:a"]
+def test_many_objects_come_through_the_pipe_a_round_at_a_time(repo: Path) -> None:
+    specs = ["HEAD:top.txt", "HEAD:missing", "HEAD:a/b/two.txt", "bad\nname", "HEAD:a", "HEAD:a/ü nicode.txt"]
     with Git(repo) as repo_git:
         few = repo_git.read_many(specs)
-        assert few[:4] == [b"t\n", None, b"2\n", None] and few[4] is not None
-        many = repo_git.read_many(specs * (PIPED_MAX // len(specs) + 1))
-        assert many == few * (PIPED_MAX // len(specs) + 1)
+        assert few[:4] == [b"t\n", None, b"2\n", None] and few[4] is not None and few[5] == b"u\n"
+        # Rounds of questions bigger than a pipe's buffer, answered with more than it holds: nothing waits.
+        times = 4 * PIPED_BYTES // len("".join(specs)) + 1
+        assert repo_git.read_many(specs * times) == few * times
+        long_name = "HEAD:" + "x" * (2 * PIPED_BYTES)  # one question alone over a round's size
+        assert repo_git.read_many([long_name, *specs]) == [None, *few]
+        assert repo_git.read_many([]) == []
         assert repo_git.try_read("HEAD:top.txt") == b"t\n"  # the pipe is still in step
+        # No process of its own: with no git left to start, the pipe still answers.
+        repo_git._env = {**repo_git._env, "PATH": ""}
+        assert repo_git.read_many(specs * 100) == few * 100
 
 
 def test_ancestry_found_once_is_not_asked_again(repo: Path) -> None:

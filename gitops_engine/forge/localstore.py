@@ -16,7 +16,6 @@ import contextlib
 import fcntl
 import json
 import os
-import tempfile
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
@@ -126,6 +125,8 @@ class LocalStore:
     def write_atomically(self, target: Path, text: str) -> None:
         """One rename makes a write visible whole or not at all; a writer killed before it leaves a `.tmp-` file
         that the next client removes (see locked)."""
+        import tempfile  # lazy: with shutil, bz2 and lzma, ~4 ms of a start-up that may write nothing
+
         try:
             fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=TMP_PREFIX)
         except FileNotFoundError:  # the folder's first file
