@@ -32,8 +32,21 @@ class Reference:
 Token = str | Reference
 
 
+# text -> its tokens: the same few texts (a variable's `${resources.db.host}`) come back for every unit.
+_TOKENS: dict[str, tuple[Token, ...]] = {}
+
+
 def tokenize(text: str) -> list[Token]:
     """Split `text` into literal strings and references. `$$` is a literal `$`; a lone `$` stays as it is."""
+    known = _TOKENS.get(text)
+    if known is None:
+        known = tuple(_tokenize(text))
+        if len(text) <= 256 and len(_TOKENS) < 20_000:
+            _TOKENS[text] = known
+    return list(known)
+
+
+def _tokenize(text: str) -> list[Token]:
     tokens: list[Token] = []
     literal: list[str] = []
     i = 0
@@ -67,6 +80,11 @@ def tokenize(text: str) -> list[Token]:
 
 
 def _split_path(inner: str, text: str) -> tuple[str, ...]:
+    if "\\" not in inner:  # no escaped dot: the parts between dots
+        split = inner.split(".")
+        if not inner or "" in split:
+            raise PlaceholderError(f"malformed placeholder ${{{inner}}} in {text!r}")
+        return tuple(split)
     parts: list[str] = []
     current: list[str] = []
     i = 0

@@ -115,6 +115,11 @@ class UnitPlan:
     object_envs: set[str] = field(
         default_factory=set
     )  # environments where an object is added, changed or removed
+    # env -> object_changes, from when they were asked for until `diff` of that environment reads them (a
+    # pull-request body asks for both: its table of environments, then the diffs).
+    _changes: dict[str, list[ObjectChange]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @property
     def changed(self) -> bool:
@@ -144,6 +149,12 @@ class UnitPlan:
         """The objects that differ in `env`, old and new document each, in manifest.yaml's order."""
         if env not in self.object_envs:
             return []
+        known = self._changes.get(env)
+        if known is None:
+            known = self._changes[env] = self._read_changes(git, env)
+        return list(known)
+
+    def _read_changes(self, git: Git, env: str) -> list[ObjectChange]:
         prefix = f"rendered/{env}/{self.unit}/"
         paths = sorted(p for p in {*self.writes, *self.deletes, *self.old_files} if p.startswith(prefix))
         old_blobs = [(p, self.old_files[p]) for p in paths if p in self.old_files]
@@ -166,7 +177,9 @@ class UnitPlan:
 
         folder = f"rendered/{env}/{self.unit}"
         out: list[str] = []
-        for change in self.object_changes(git, env):
+        changes = self.object_changes(git, env)
+        self._changes.pop(env, None)  # read twice at most: not kept with the plan
+        for change in changes:
             heading = change.key.replace("/", " ", 1)
             old = change.old.decode("utf-8", "replace") if change.old is not None else ""
             new = change.new.decode("utf-8", "replace") if change.new is not None else ""
@@ -239,6 +252,7 @@ class Plan:
         for unit in [*self.units.values(), *(self.parts or [])]:
             unit.rendered = {}
             unit.old_locks = {}
+            unit._changes = {}
         if self.state is not None:
             self.state.forget()
 
@@ -446,12 +460,11 @@ def _plan_in_workers(
 
 
 def _share_locks(unit_plan: UnitPlan, state: RenderedState) -> None:
-    """A worker's plan comes back with its own copy of every old lock: the state's (equal, parsed from the same
-    blob) is kept instead, so thousands of units do not hold each lock twice."""
-    for env in unit_plan.old_locks:
-        held = state.lock(env, unit_plan.unit)
-        if held is not None:
-            unit_plan.old_locks[env] = held
+    """A worker's plan comes back with its own copy of every old lock: one copy is kept, the state's (equal, parsed
+    from the same blob), so thousands of units do not hold each lock twice. A lock the state has not parsed yet
+    becomes the worker's copy, which comes back packed: the parent does not parse it again."""
+    for env, lock in unit_plan.old_locks.items():
+        unit_plan.old_locks[env] = state.adopt_lock(env, unit_plan.unit, lock)
 
 
 def _plan_workload(unit: str, context: _PlanContext, plan: Plan, shared_rendered: _Shared) -> None:
@@ -623,12 +636,15 @@ def _diff_folder(
         unit_plan.object_envs.add(env)
         if MANIFEST_FILE in existing:
             unit_plan.old_files.setdefault(f"{folder}/{MANIFEST_FILE}", existing[MANIFEST_FILE])
-        new_objects = {object_id(key) for key in _manifest_keys(files.get(MANIFEST_FILE))}
-        removed = {
-            ident: key for ident, key in state.objects_of(env, unit).items() if ident not in new_objects
-        }
-        if removed and snapshot is not None and _holds_data(snapshot, env, removed.values()):
-            unit_plan.removes_production_data = True
+        if snapshot is not None and _is_production(
+            snapshot, env
+        ):  # else nothing removed holds data that counts
+            new_objects = {object_id(key) for key in _manifest_keys(files.get(MANIFEST_FILE))}
+            removed = {
+                ident: key for ident, key in state.objects_of(env, unit).items() if ident not in new_objects
+            }
+            if removed and _holds_data(snapshot, env, removed.values()):
+                unit_plan.removes_production_data = True
 
 
 def _manifest_keys(manifest: bytes | None) -> list[str]:
@@ -679,11 +695,14 @@ def _remove_folder(
 def _holds_data(snapshot: Snapshot, env: str, objects: Iterable[str]) -> bool:
     """Removing these objects (keys, or an older engine's file names) would delete data in a production-type
     environment."""
-    environment = snapshot.environments.get(env)
-    production = environment.type == "production" if environment else env == "production"
-    if not production:
+    if not _is_production(snapshot, env):
         return False
     return any(kind_of(key) in _DATA_KINDS_LOWER for key in objects)
+
+
+def _is_production(snapshot: Snapshot, env: str) -> bool:
+    environment = snapshot.environments.get(env)
+    return environment.type == "production" if environment else env == "production"
 
 
 _DATA_KINDS_LOWER = frozenset(kind.lower() for kind in DATA_KINDS)

@@ -54,6 +54,7 @@ class RenderedState:
         self.commit = commit
         self.full = False
         self.folders: dict[tuple[str, str], dict[str, str]] = {}
+        self._position: dict[tuple[str, str], int] = {}  # folder -> its place in `folders`
         self._unit_envs: dict[str, set[str]] = {}  # unit -> environments that have a folder for it
         self._loaded_units: set[str] = set()
         self._envs: list[str] | None = None
@@ -70,6 +71,7 @@ class RenderedState:
         """Let go of everything read so far (listings, locks); what is asked for later is read again."""
         self.full = False
         self.folders = {}
+        self._position = {}
         self._unit_envs = {}
         self._loaded_units = set()
         self._locks = {}
@@ -89,6 +91,7 @@ class RenderedState:
         for sha, env, unit, name in _RENDERED_FILE.findall(listing):
             folder = folders.get((env, unit))
             if folder is None:
+                self._position[(env, unit)] = len(folders)
                 folder = folders[(env, unit)] = {}
                 unit_envs.setdefault(unit, set()).add(env)
             folder[name] = sha
@@ -161,20 +164,36 @@ class RenderedState:
             self._locks[key] = parse_lock(raw) if raw is not None else None
         return self._locks[key]
 
+    def adopt_lock(self, env: str, unit: str, lock: Lock) -> Lock:
+        """The state's lock of the unit's folder in `env`, given `lock`, parsed from the folder's lock file by a
+        worker process: the state's own when it has parsed one, else `lock`, which the state keeps from now on
+        (the same content, so it need not parse the file again). A lock made up for a folder without one (or
+        with a lock file that is not one) is given back as it is and changes nothing."""
+        key = (env, unit)
+        if key in self._locks:
+            held = self._locks[key]
+            return held if held is not None else lock
+        if lock.from_file and LOCK_FILE in self.files_of(env, unit):
+            self._raw.pop(key, None)
+            self._locks[key] = lock
+        return lock
+
     def read_all_locks(self, within: set[str] | None = None) -> None:
         """Read every lock (of the `within` units only, when given) with one pipelined `cat-file --batch`: the
         index for definition changes."""
         if within is None:
             self.load_all()
+            folders: Iterable[tuple[tuple[str, str], dict[str, str]]] = self.folders.items()
         else:
             self.ensure(within)
+            # The folders of `within` only, in the order the listing gave them: clash checks ask this once per
+            # namespace, for a few units each, of states that hold every folder.
+            keys = [(env, unit) for unit in within for env in self._unit_envs.get(unit, ())]
+            folders = [(key, self.folders[key]) for key in sorted(keys, key=self._position.__getitem__)]
         wanted = [
             (key, files[LOCK_FILE])
-            for key, files in self.folders.items()
-            if LOCK_FILE in files
-            and key not in self._locks
-            and key not in self._raw
-            and (within is None or key[1] in within)
+            for key, files in folders
+            if LOCK_FILE in files and key not in self._locks and key not in self._raw
         ]
         for (key, _), data in zip(wanted, self.git.read_many([blob for _, blob in wanted]), strict=True):
             if data is None:

@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from gitops_engine.errors import Finding
+from gitops_engine.simpleyaml import NotSimple, SimpleReader
 
 try:
     from yaml import CSafeDumper as _BaseDumper
@@ -110,7 +111,7 @@ class _Loader(_BaseLoader):  # type: ignore[misc,valid-type]
         return super().construct_mapping(node, deep=deep)  # type: ignore[no-any-return]
 
 
-def _memoise_resolve(cls: Any) -> None:
+def _memoise_resolve(cls: Any) -> dict[str, str]:
     """Memoise `cls.resolve` for scalars: the C parser asks once per scalar and the C emitter twice, and the answer
     is a pure function of the text while no path resolvers are registered (a quoted scalar is always a string).
     Loader and dumper resolve differently (YAML 1.2 core vs 1.1), so each class keeps its own cache."""
@@ -130,6 +131,13 @@ def _memoise_resolve(cls: Any) -> None:
         return original(self, kind, value, implicit)
 
     cls.resolve = resolve
+    return cache
+
+
+def _implicit_tag(cls: Any, text: str) -> str:
+    """The tag `cls`'s resolver gives the plain scalar `text` (resolvers are class data: no instance is needed)."""
+    tag: str = cls.resolve(cls, yaml.ScalarNode, text, (True, False))
+    return tag
 
 
 # The core schema's implicit scalars (YAML 1.2, as Kubernetes' YAML reader also takes `1e3` and `0o7`), as
@@ -157,11 +165,15 @@ def _install_core_schema_resolvers() -> None:
 
 
 _install_core_schema_resolvers()
-_memoise_resolve(_Loader)
+_LOADER_TAGS = _memoise_resolve(_Loader)  # plain scalar text -> tag
 
 
 def _construct_int(loader: _Loader, node: yaml.ScalarNode) -> int:
-    text = str(loader.construct_scalar(node)).replace("_", "")
+    return _int_of(str(loader.construct_scalar(node)))
+
+
+def _int_of(text: str) -> int:
+    text = text.replace("_", "")
     if text.startswith("0o"):
         return int(text[2:], 8)
     if text.startswith("0x"):
@@ -172,7 +184,36 @@ def _construct_int(loader: _Loader, node: yaml.ScalarNode) -> int:
 _Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 
 _NOT_PLAIN = object()
+_CORE_BOOLS = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
 _FLOAT_TAG = "tag:yaml.org,2002:float"
+_FLOATS = yaml.constructor.SafeConstructor()
+
+
+def _typed_scalar(text: str) -> Any:
+    """A plain scalar's value as _Loader reads it (`text` itself when it is a string), for simpleyaml. Raises
+    NotSimple for anything but a string, integer, float, boolean or null."""
+    if text[0] not in _IMPLICIT_FIRSTS and None not in _IMPLICIT_FIRSTS:
+        return text  # no implicit resolver for its first character: a string
+    tag = _LOADER_TAGS.get(text) or _implicit_tag(_Loader, text)
+    if tag == _STR_TAG:
+        return text
+    if tag == _INT_TAG:
+        return _int_of(text)
+    if tag == _NULL_TAG:
+        return None
+    if tag == _BOOL_TAG:
+        value = _CORE_BOOLS.get(text)
+        if value is not None:
+            return value
+    elif tag == _FLOAT_TAG:
+        return _FLOATS.construct_yaml_float(yaml.ScalarNode(tag, text))
+    raise NotSimple
+
+
+# The first characters _Loader's implicit resolvers look at: a text starting otherwise resolves to a string (unless
+# a resolver for any first character, under None, were registered: then this tells nothing).
+_IMPLICIT_FIRSTS: frozenset[str | None] = frozenset(_Loader.yaml_implicit_resolvers)
+_SIMPLE = SimpleReader(_typed_scalar, MAX_DEPTH)
 
 
 class TooDeep(yaml.constructor.ConstructorError):
@@ -366,6 +407,9 @@ def load_document(text: str | bytes, path: str) -> Document:
             raise YamlSyntaxError(
                 Finding(path, 1, 1, f"not UTF-8 text ({exc.reason}): save the file as UTF-8")
             ) from None
+    simple = _SIMPLE.read(text)  # most files the engine reads; None: anything else
+    if simple is not None:
+        return Document(path=path, text=text, data=simple[0])
     try:
         if _ALIAS_HINT.search(text):
             _check_expansion(text, path)
@@ -377,6 +421,14 @@ def load_document(text: str | bytes, path: str) -> Document:
 
 def load_all(text: str, path: str) -> list[Any]:
     """Parse a multi-document YAML stream (used for template-produced manifests)."""
+    simple = _SIMPLE.read(text)  # most of what templates render; None: anything else
+    if simple is not None:
+        return simple
+    return load_all_pyyaml(text, path)
+
+
+def load_all_pyyaml(text: str, path: str) -> list[Any]:
+    """load_all through PyYAML alone (what simpleyaml stands in for, and is tested against)."""
     try:
         if _ALIAS_HINT.search(text):
             for node in yaml.compose_all(text, Loader=_Loader):
@@ -436,7 +488,7 @@ class _Dumper(_BaseDumper):  # type: ignore[misc,valid-type]
 # only, so without these `1e3` and `0o7` would be written plain and read back (by us and by Kubernetes) as numbers.
 for _tag, _regexp, _first in _CORE_SCHEMA:
     _Dumper.add_implicit_resolver(_tag, re.compile(_regexp), list(_first))
-_memoise_resolve(_Dumper)
+_memoise_resolve(_Dumper)  # its tags: _value_form asks the class
 
 
 def _represent_str(dumper: _Dumper, value: str) -> yaml.ScalarNode:
@@ -490,7 +542,37 @@ _VALUE_FORMS: dict[str, str | tuple[str, list[str]] | None] = {}
 _KEY_FORMS: dict[str, str | None] = {}
 
 
+# A string of these characters (starting with a letter, a digit, `_` or `/`; a colon or a space only before
+# another character, and never `: `) is one that libyaml's emitter writes as it is, in block context, when it would
+# read back as a string, and single-quoted when it would not (`true`, `1e3`, `1:20`, `2001-12-14`, `16.6`: the
+# dumper's resolver says). Such a string's form is known without asking PyYAML to dump it (names, images,
+# quantities, versions, descriptions: most of the distinct strings a definition change writes).
+_PLAIN_VALUE = re.compile(r"[A-Za-z0-9_/](?:[A-Za-z0-9_./-]|:(?=[A-Za-z0-9_./-])| (?=[A-Za-z0-9_./-]))*")
+
+
+# Lines of printable ASCII: a multi-line string of them that starts with neither a space nor a line break, has no
+# space at the end of a line and ends with at most one line break is written as a literal block (`|`, or `|-`
+# without a final break), its lines as they are (a config file in a Score file, a script).
+_LITERAL_TEXT = re.compile(r"[!-~][ -~\n]*")
+
+
 def _value_form(text: str) -> str | tuple[str, list[str]] | None:
+    if len(text) <= 1000 and _PLAIN_VALUE.fullmatch(text):
+        return text if _implicit_tag(_Dumper, text) == _STR_TAG else f"'{text}'"
+    if (
+        "\n" in text
+        and len(text) <= 100_000
+        and _LITERAL_TEXT.fullmatch(text)
+        and " \n" not in text
+        and not text.endswith((" ", "\n\n"))
+    ):
+        lines = text.split("\n")
+        return ("|", lines[:-1]) if text.endswith("\n") else ("|-", lines)
+    return _dumped_value_form(text)
+
+
+def _dumped_value_form(text: str) -> str | tuple[str, list[str]] | None:
+    """_value_form of any string, as PyYAML dumps it alone."""
     if len(text) > 100_000 or any(b in text for b in _ODD_BREAKS):
         return None
     out = _pyyaml_dump([text])
@@ -556,7 +638,13 @@ def _fast_mapping(data: dict[Any, Any], out: list[str], indent: str, prefix: str
         if form is None:
             raise _NotFast
         kind = type(value)
-        if kind is dict and value:
+        if kind is str:
+            known = _VALUE_FORMS.get(value)  # a one-line form already known: most values
+            if type(known) is str:
+                out.append(f"{prefix}{form}: {known}\n")
+            else:
+                _fast_scalar(value, out, prefix + form + ": ", indent)
+        elif kind is dict and value:
             out.append(prefix + form + ":\n")
             _fast_mapping(value, out, indent + "  ", indent + "  ")
         elif kind is list and value:
@@ -574,7 +662,13 @@ def _fast_mapping(data: dict[Any, Any], out: list[str], indent: str, prefix: str
 def _fast_sequence(data: list[Any], out: list[str], indent: str, prefix: str) -> None:
     for value in data:
         kind = type(value)
-        if kind is dict and value:
+        if kind is str:
+            known = _VALUE_FORMS.get(value)
+            if type(known) is str:
+                out.append(f"{prefix}- {known}\n")
+            else:
+                _fast_scalar(value, out, prefix + "- ", indent)
+        elif kind is dict and value:
             _fast_mapping(value, out, indent + "  ", prefix + "- ")
         elif kind is list and value:
             _fast_sequence(value, out, indent + "  ", prefix + "- ")

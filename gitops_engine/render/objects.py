@@ -110,6 +110,8 @@ def manifest_problem(manifest: Any) -> str | None:
 
 def _integer_problem(manifest: Mapping[str, Any]) -> str | None:
     """An integer Kubernetes cannot hold: an int32 field out of the int32 range, any other out of int64."""
+    if not _beyond_int32(manifest):
+        return None  # every field holds it (nearly always): no field paths to spell out
     stack: list[tuple[str, Any]] = [("", manifest)]
     while stack:  # a loop, not recursion: nesting depth is the input's choice
         where, value = stack.pop()
@@ -127,6 +129,20 @@ def _integer_problem(manifest: Mapping[str, Any]) -> str | None:
                     f"({low} to {high})"
                 )
     return None
+
+
+def _beyond_int32(manifest: Mapping[str, Any]) -> bool:
+    """Whether any integer in `manifest` (bools aside) is outside the int32 range."""
+    low, high = INT32
+    stack: list[Any] = [manifest]
+    while stack:
+        value = stack.pop()
+        for item in value.values() if isinstance(value, dict) else value:
+            if isinstance(item, (dict, list)):
+                stack.append(item)
+            elif isinstance(item, int) and not isinstance(item, bool) and not low <= item <= high:
+                return True
+    return False
 
 
 def finish_object(

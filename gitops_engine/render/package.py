@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from gitops_engine import RENDER_VERSION, names
 from gitops_engine.errors import Finding
+from gitops_engine.lock import lock_bytes
 from gitops_engine.manifest import MANIFEST_FILE, join_manifest, object_key
 from gitops_engine.model import LOCK_FILE, Environment
 from gitops_engine.render.records import (
@@ -54,7 +54,7 @@ def package(
     provenance = _provenance(unit, env, namespace, inputs, resolved, documents)
     if request_fingerprint:
         provenance["request"] = request_fingerprint
-    files = {LOCK_FILE: (json.dumps(provenance, indent=1, sort_keys=True) + "\n").encode()}
+    files = {LOCK_FILE: lock_bytes(provenance)}
     if documents:
         files[MANIFEST_FILE] = join_manifest(documents)
     return RenderedUnit(
