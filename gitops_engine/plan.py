@@ -173,31 +173,9 @@ class UnitPlan:
     def diff(self, git: Git, env: str) -> str:
         """The unit's unified diff in `env`, object by object (the lock aside), each headed by the object's kind
         and name; fenced-code safe."""
-        import difflib  # lazy: a pull request's body needs it, a commit to main does not
-
-        folder = f"rendered/{env}/{self.unit}"
-        out: list[str] = []
         changes = self.object_changes(git, env)
         self._changes.pop(env, None)  # read twice at most: not kept with the plan
-        for change in changes:
-            heading = change.key.replace("/", " ", 1)
-            old = change.old.decode("utf-8", "replace") if change.old is not None else ""
-            new = change.new.decode("utf-8", "replace") if change.new is not None else ""
-            out.extend(
-                difflib.unified_diff(
-                    old.splitlines(keepends=True),
-                    new.splitlines(keepends=True),
-                    fromfile=f"a/{folder}/{MANIFEST_FILE}: {heading}"
-                    if change.old is not None
-                    else "/dev/null",
-                    tofile=f"b/{folder}/{MANIFEST_FILE}: {heading}"
-                    if change.new is not None
-                    else "/dev/null",
-                    n=3,
-                )
-            )
-        text = "".join(line if line.endswith("\n") else line + "\n" for line in out)
-        return text.replace("```", "`\u200b``")
+        return object_diff(f"rendered/{env}/{self.unit}", changes)
 
     @property
     def goes_to_main(self) -> bool:
@@ -218,6 +196,29 @@ class UnitPlan:
             if old.get(definition_id) != new.get(definition_id):
                 out.append((definition_id, old.get(definition_id), new.get(definition_id)))
         return out
+
+
+def object_diff(folder: str, changes: Sequence[ObjectChange]) -> str:
+    """A unit folder's unified diff, object by object (from object changes already computed), each headed by the
+    object's kind and name; fenced-code safe."""
+    import difflib  # lazy: a pull request's body needs it, a commit to main does not
+
+    out: list[str] = []
+    for change in changes:
+        heading = change.key.replace("/", " ", 1)
+        old = change.old.decode("utf-8", "replace") if change.old is not None else ""
+        new = change.new.decode("utf-8", "replace") if change.new is not None else ""
+        out.extend(
+            difflib.unified_diff(
+                old.splitlines(keepends=True),
+                new.splitlines(keepends=True),
+                fromfile=f"a/{folder}/{MANIFEST_FILE}: {heading}" if change.old is not None else "/dev/null",
+                tofile=f"b/{folder}/{MANIFEST_FILE}: {heading}" if change.new is not None else "/dev/null",
+                n=3,
+            )
+        )
+    text = "".join(line if line.endswith("\n") else line + "\n" for line in out)
+    return text.replace("```", "`\u200b``")
 
 
 @dataclass

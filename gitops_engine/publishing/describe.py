@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from gitops_engine.errors import Finding
-from gitops_engine.manifest import MANIFEST_FILE, ObjectChange
+from gitops_engine.manifest import ObjectChange
 from gitops_engine.model import SHARED_FOLDER
+from gitops_engine.plan import object_diff
 from gitops_engine.rollout import ROLLOUT_MARKER, PullGroup
 from gitops_engine.workers import map_in_workers, plan_workers, slices_of
 
@@ -277,29 +278,6 @@ def pull_body(git: Git, unit: UnitPlan, *, diffs: bool = True, versions: Version
         return "\n".join([*lines, "", "_The rendered diff is on the branch._", ""])
     lines += ["", "### Rendered diff", ""]
     return _pull_diffs(unit, changes, "\n".join(lines) + "\n")
-
-
-def object_diff(folder: str, changes: Sequence[ObjectChange]) -> str:
-    """A unit folder's unified diff, object by object (as UnitPlan.diff gives it, from object changes already
-    computed), each headed by the object's kind and name; fenced-code safe."""
-    import difflib  # only for a body: a single change imports none of it (see tests/test_startup.py)
-
-    out: list[str] = []
-    for change in changes:
-        heading = change.key.replace("/", " ", 1)
-        old = change.old.decode("utf-8", "replace") if change.old is not None else ""
-        new = change.new.decode("utf-8", "replace") if change.new is not None else ""
-        out.extend(
-            difflib.unified_diff(
-                old.splitlines(keepends=True),
-                new.splitlines(keepends=True),
-                fromfile=f"a/{folder}/{MANIFEST_FILE}: {heading}" if change.old is not None else "/dev/null",
-                tofile=f"b/{folder}/{MANIFEST_FILE}: {heading}" if change.new is not None else "/dev/null",
-                n=3,
-            )
-        )
-    text = "".join(line if line.endswith("\n") else line + "\n" for line in out)
-    return text.replace(_FENCE, _BROKEN_FENCE)
 
 
 def _definitions_table(unit: UnitPlan, versions: VersionNames | None) -> list[str]:
