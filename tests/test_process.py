@@ -735,8 +735,8 @@ def test_dry_run_changes_nothing(world: World) -> None:
     assert code == 0, output
     assert world.refs() == refs and pulls(world) == [] and forge_store(world) == {}
     assert "would commit shop/cart (workload): development, staging, production" in output
-    assert "would open a pull request for shop/orders: development, staging" in output
-    assert "would open a pull request for shop/catalog: development, staging" in output
+    assert "would open or update the pull request for shop/orders: development, staging" in output
+    assert "would open or update the pull request for shop/catalog: development, staging" in output
 
 
 # What a merge does, as `affected`, `preview` and `process --dry-run` each tell it: {unit: (where it goes, the
@@ -859,7 +859,7 @@ def _merge_by_dry_run(world: World, base: str, head: str) -> Merge:
     provenance: list[str] = []
     for line in output.splitlines():
         commit = re.fullmatch(r"would commit (\S+) \((\w+|provenance only)\): (.*)", line)
-        pull = re.fullmatch(r"would open a pull request for (\S+): (.*)", line)
+        pull = re.fullmatch(r"would open or update the pull request for (\S+): (.*)", line)
         left = re.fullmatch(r"would leave (\S+) as it is: it fails to render", line)
         if commit and commit[2] == "provenance only":
             provenance.append(commit[1])

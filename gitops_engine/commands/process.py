@@ -73,7 +73,7 @@ def format_report(report: RunReport) -> str:
                 lines.append(f"would commit {unit.unit} (provenance only): {', '.join(unit.environments)}")
         for unit in plan.pull_units():
             lines.append(
-                f"would open a pull request for {unit.unit}: {', '.join(unit.manifest_environments)}"
+                f"would open or update the pull request for {unit.unit}: {', '.join(unit.manifest_environments)}"
             )
         for failed in sorted(plan.failures):
             lines.append(f"would leave {failed} as it is: it fails to render")
