@@ -9,14 +9,13 @@ found by its hidden marker and written only when its body changes: a run with no
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from gitops_engine.forge import Forge, Issue, PullRequest
 from gitops_engine.git import Git
 from gitops_engine.loading import load_snapshot
-from gitops_engine.model import LOCK_FILE
+from gitops_engine.lock import lock_object
 from gitops_engine.provenance import RenderedState
 from gitops_engine.rollout import read_marker
 from gitops_engine.source import PLATFORM_FILE, GitSource
@@ -60,7 +59,7 @@ def build(git: Git, main: str, open_pulls: list[PullRequest], run: RunState) -> 
                     in_pull[(unit, env)] = pull
     current = {d.id: d for d in snapshot.definitions.values()}
     uses: dict[str, dict[str, list[tuple[str, bool]]]] = {}  # definition or file -> env -> [(unit, live)]
-    for (env, unit), lock in _each_lock(git, state):
+    for (env, unit), lock in state.each_lock(parse=lock_object):
         for resource in lock.get("resources", []):
             definition = current.get(resource["definition"])
             if definition is not None:
@@ -109,25 +108,6 @@ def build(git: Git, main: str, open_pulls: list[PullRequest], run: RunState) -> 
         )
     failed = [{"unit": unit, "problem": run.failed[unit]} for unit in sorted(run.failed)]
     return {"changes": changes, "failed": failed}
-
-
-def _each_lock(git: Git, state: RenderedState, batch: int = 2048) -> Iterator[tuple[tuple[str, str], Any]]:
-    """Every lock at the state's commit as the JSON object it holds, in (environment, unit) order, as
-    `RenderedState.each_lock` gives them (a file that is not a JSON object is skipped). The dashboard reads two
-    fields of each once: plain parsing, without the packed `Lock` that planning keeps of the locks it reuses."""
-    state.load_all()
-    keys = sorted(key for key, files in state.folders.items() if LOCK_FILE in files)
-    for start in range(0, len(keys), batch):
-        part = keys[start : start + batch]
-        for key, data in zip(part, git.read_many([state.folders[k][LOCK_FILE] for k in part]), strict=True):
-            if data is None:
-                continue
-            try:
-                value = json.loads(data)
-            except ValueError:
-                continue
-            if isinstance(value, dict):
-                yield key, value
 
 
 def _status(

@@ -68,11 +68,8 @@ class Lock(Mapping[str, Any]):
     @classmethod
     def parse(cls, data: bytes) -> Lock | None:
         """The lock a file holds; None when it is not a JSON object (hand-edited, truncated)."""
-        try:
-            value = json.loads(data)
-        except ValueError:
-            return None
-        if not isinstance(value, dict):
+        value = lock_object(data)
+        if value is None:
             return None
         lock = cls.__new__(cls)
         lock._packed = zlib.compress(data, 1)
@@ -235,6 +232,15 @@ def _json_into(value: Any, out: list[str], newline: str) -> None:
         out.append("null")
     else:
         raise _NotPlain
+
+
+def lock_object(data: bytes) -> dict[str, Any] | None:
+    """The JSON object a lock file holds, plainly parsed (no `Lock` kept for later); None when it is not one."""
+    try:
+        value = json.loads(data)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def parse_lock(data: bytes) -> Lock | None:

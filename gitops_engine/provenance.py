@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from gitops_engine import RENDER_VERSION
@@ -208,9 +208,13 @@ class RenderedState:
             self.lock(*key)
         return {k: v for k, v in self._locks.items() if v is not None}
 
-    def each_lock(self, batch: int = 2048) -> Iterator[tuple[tuple[str, str], Lock]]:
+    def each_lock(
+        self, batch: int = 2048, parse: Callable[[bytes], Mapping[str, Any] | None] = parse_lock
+    ) -> Iterator[tuple[tuple[str, str], Mapping[str, Any]]]:
         """Every lock, parsed, in (environment, unit) order, as `sorted(all_locks().items())` gives them; read
-        `batch` at a time and not kept, so going over the 30,000 locks of 10,000 workloads holds a few of them."""
+        `batch` at a time and not kept, so going over the 30,000 locks of 10,000 workloads holds a few of them.
+        `parse` reads a lock file the state has not parsed (`lock.lock_object`: a plain JSON object, for a caller
+        that reads a few fields of each once)."""
         self.load_all()
         keys = sorted(key for key, files in self.folders.items() if LOCK_FILE in files)
         for start in range(0, len(keys), batch):
@@ -220,11 +224,12 @@ class RenderedState:
                 zip(unread, self.git.read_many([self.folders[k][LOCK_FILE] for k in unread]), strict=True)
             )
             for key in part:
+                lock: Mapping[str, Any] | None
                 if key in self._locks:
                     lock = self._locks[key]
                 else:
                     raw = self._raw[key] if key in self._raw else read[key]
-                    lock = parse_lock(raw) if raw is not None else None
+                    lock = parse(raw) if raw is not None else None
                 if lock is not None:
                     yield key, lock
 
