@@ -11,7 +11,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol
 
 from gitops_engine.batch import keeper_of, namespace_clash_of, render_unit
 from gitops_engine.candidates import candidates_from_range
@@ -93,6 +93,15 @@ class PackedFiles(MutableMapping[str, bytes]):
         return f"PackedFiles({dict(self.items())!r})"
 
 
+class BlobReader(Protocol):
+    """What a unit's diff reads objects through: a Git, or one holding some of them already (pull-request bodies
+    read theirs in batches: gitops_engine.publishing.describe)."""
+
+    def read_many(self, specs: Sequence[str]) -> list[bytes | None]: ...
+
+    def read_blob(self, sha: str) -> bytes: ...
+
+
 @dataclass
 class UnitPlan:
     """One unit's change across environments."""
@@ -145,7 +154,7 @@ class UnitPlan:
         rank = {env: index for index, env in enumerate(self.order)}
         return sorted(envs, key=lambda env: (rank.get(env, len(rank)), env))
 
-    def object_changes(self, git: Git, env: str) -> list[ObjectChange]:
+    def object_changes(self, git: BlobReader, env: str) -> list[ObjectChange]:
         """The objects that differ in `env`, old and new document each, in manifest.yaml's order."""
         if env not in self.object_envs:
             return []
@@ -154,7 +163,7 @@ class UnitPlan:
             known = self._changes[env] = self._read_changes(git, env)
         return list(known)
 
-    def _read_changes(self, git: Git, env: str) -> list[ObjectChange]:
+    def _read_changes(self, git: BlobReader, env: str) -> list[ObjectChange]:
         prefix = f"rendered/{env}/{self.unit}/"
         paths = sorted(p for p in {*self.writes, *self.deletes, *self.old_files} if p.startswith(prefix))
         old_blobs = [(p, self.old_files[p]) for p in paths if p in self.old_files]
@@ -170,7 +179,7 @@ class UnitPlan:
                 new_files[name] = git.read_blob(blob)
         return object_changes(old, objects_of(new_files.items()))
 
-    def diff(self, git: Git, env: str) -> str:
+    def diff(self, git: BlobReader, env: str) -> str:
         """The unit's unified diff in `env`, object by object (the lock aside), each headed by the object's kind
         and name; fenced-code safe."""
         changes = self.object_changes(git, env)

@@ -22,7 +22,7 @@ from gitops_engine.workers import map_in_workers, plan_workers, slices_of
 
 if TYPE_CHECKING:
     from gitops_engine.git import Git
-    from gitops_engine.plan import UnitPlan
+    from gitops_engine.plan import BlobReader, UnitPlan
     from gitops_engine.render import RenderedUnit
     from gitops_engine.versions import VersionNames
 
@@ -248,7 +248,9 @@ def definition_versions(group: PullGroup, versions: VersionNames) -> dict[str, s
     return found
 
 
-def pull_body(git: Git, unit: UnitPlan, *, diffs: bool = True, versions: VersionNames | None = None) -> str:
+def pull_body(
+    git: BlobReader, unit: UnitPlan, *, diffs: bool = True, versions: VersionNames | None = None
+) -> str:
     """A unit's pull-request body: why, the definitions and environments that change, its resources' graph and
     (when `diffs`) the rendered diff per environment, cut at BODY_LIMIT."""
     lines = [MARKER.format(unit=unit.unit), f"## {unit.unit}: rendered manifests change", ""]
@@ -353,31 +355,30 @@ def pull_bodies(git: Git, units: Sequence[UnitPlan], versions: VersionNames) -> 
 def _read_ahead_bodies(git: Git, units: Sequence[UnitPlan], versions: VersionNames) -> list[str]:
     """pull_body of each unit, the blobs their diffs start from read READ_AHEAD units at a time with one
     `cat-file`: one round trip per unit and environment through the long-lived pipe cost more than the diff."""
-    from gitops_engine.git import Git
-
-    class ReadAhead(Git):
-        """`git`, with these blobs read already (any other is read as usual)."""
-
-        def __init__(self, blobs: dict[str, bytes | None]) -> None:
-            super().__init__(git.root)
-            self.blobs = blobs
-
-        def read_many(self, specs: Sequence[str]) -> list[bytes | None]:
-            missing = [spec for spec in specs if spec not in self.blobs]
-            self.blobs.update(zip(missing, git.read_many(missing), strict=True))
-            return [self.blobs[spec] for spec in specs]
-
-        def read_blob(self, sha: str) -> bytes:
-            data = self.blobs.get(sha)
-            return data if data is not None else git.read_blob(sha)
-
     bodies: list[str] = []
     for start in range(0, len(units), READ_AHEAD):
         part = units[start : start + READ_AHEAD]
         wanted = sorted({blob for unit in part for blob in _diffed_blobs(unit)})
-        reader = ReadAhead(dict(zip(wanted, git.read_many(wanted), strict=True)))
+        reader = _ReadAhead(git, dict(zip(wanted, git.read_many(wanted), strict=True)))
         bodies += [pull_body(reader, unit, versions=versions) for unit in part]
     return bodies
+
+
+class _ReadAhead:
+    """`git`'s objects, with these blobs read already (any other is read through `git`)."""
+
+    def __init__(self, git: Git, blobs: dict[str, bytes | None]) -> None:
+        self.git = git
+        self.blobs = blobs
+
+    def read_many(self, specs: Sequence[str]) -> list[bytes | None]:
+        missing = [spec for spec in specs if spec not in self.blobs]
+        self.blobs.update(zip(missing, self.git.read_many(missing), strict=True))
+        return [self.blobs[spec] for spec in specs]
+
+    def read_blob(self, sha: str) -> bytes:
+        data = self.blobs.get(sha)
+        return data if data is not None else self.git.read_blob(sha)
 
 
 def _diffed_blobs(unit: UnitPlan) -> list[str]:
