@@ -8,14 +8,16 @@ branches are written in one `git fast-import` stream without touching the work t
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
 import threading
+from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import IO, Literal
 
 from gitops_engine.errors import GitError, UsageError
 
@@ -692,8 +694,11 @@ class Git:
 
     def write_commits_streamed(self, requests: Iterable[CommitRequest]) -> list[str]:
         """`write_commits`, with the stream sent to fast-import one commit at a time as `requests` yields them:
-        memory holds one commit's files, not every commit's (thousands of pull-request branches at once)."""
-        scratch = b"refs/gitops-engine/scratch"
+        memory holds one commit's files, not every commit's (thousands of pull-request branches at once).
+
+        Commits on one parent (a run's pull-request branches, all on main) go through a chain of tree commits (see
+        `_ImportStream`): fast-import stores a changed tree as a delta of its previous version only when that
+        version is in the pack it is writing, and every branch rewrites the same environment folders' trees."""
         # Measured on 1,191 commits of a definition change: most of fast-import's time is zlib and the allocator.
         # Compression level 1 (packs ~5% larger) and a malloc that keeps its heap instead of mapping and unmapping
         # zlib's buffers per object make it ~25% faster; --depth=1 keeps delta chains (and their reads) short.
@@ -714,18 +719,15 @@ class Git:
                 "GLIBC_TUNABLES": "glibc.malloc.mmap_threshold=8388608:glibc.malloc.trim_threshold=67108864",
             },
         )
-        assert proc.stdin is not None
-        count = 0
-        try:
-            for count, req in enumerate(requests, start=1):
-                proc.stdin.write(_commit_record(scratch, count, req))
-        except BrokenPipeError:
-            pass  # fast-import stopped: its error is read below
-        # Each commit's id on stdout, then the scratch branch dropped so that no ref is written at all. Sent with
+        assert proc.stdin is not None and proc.stdout is not None
+        stream = _ImportStream(proc.stdin, proc.stdout)
+        with contextlib.suppress(BrokenPipeError):  # fast-import stopped: its error is read below
+            stream.write_all(requests)
+        # Each commit's id on stdout, then the scratch branches dropped so that no ref is written at all. Sent with
         # communicate: fast-import answers get-mark while it reads, and the answers may outgrow a pipe.
-        tail = b"".join(b"get-mark :%d\n" % number for number in range(1, count + 1))
+        tail = b"".join(b"get-mark :%d\n" % mark for mark in stream.marks)
         try:
-            out, err = proc.communicate(tail + b"reset %s\n\ndone\n" % scratch)
+            out, err = proc.communicate(tail + stream.closing)
         except BrokenPipeError:
             out, err = b"", b""
             proc.wait()
@@ -733,8 +735,10 @@ class Git:
             stderr = err.decode("utf-8", "replace")
             raise GitError(_lock_advice(stderr, self.root) or f"git fast-import failed: {stderr.strip()}")
         shas = out.decode().split()
-        if len(shas) != count:
-            raise GitError(f"git fast-import returned {len(shas)} commit id(s) for {count} commit(s)")
+        if len(shas) != len(stream.marks):
+            raise GitError(
+                f"git fast-import returned {len(shas)} commit id(s) for {len(stream.marks)} commit(s)"
+            )
         return shas
 
     def fetch(self, remote: str, refspecs: Sequence[str]) -> None:
@@ -777,8 +781,16 @@ class Git:
         so many new refs are pushed through one wildcard refspec from a local staging namespace instead. Without
         `+`, such a push only creates a ref or fast-forwards it: a ref someone else made meanwhile with other
         history is refused, as a 'must not exist' lease would refuse it."""
+        ok, output, staged = self._push_leased(remote, updates)
+        self._delete_refs(staged)
+        return ok, output
+
+    def _push_leased(
+        self, remote: str, updates: Mapping[str, tuple[str | None, str | None]]
+    ) -> tuple[bool, str, list[str]]:
+        """`push_with_leases` without deleting its staging refs: (ok, git's output, the staging refs left)."""
         if not updates:
-            return True, ""
+            return True, "", []
         creates = {
             ref: new for ref, (old, new) in updates.items() if old is None and new and ref.startswith("refs/")
         }
@@ -791,25 +803,30 @@ class Git:
                 continue
             args.append(f"--force-with-lease={ref}:{old or ''}")
             specs.append(f"{new}:{ref}" if new else f":{ref}")
-        if creates:
+        staging = {f"{STAGING}{ref[len('refs/') :]}": sha for ref, sha in sorted(creates.items())}
+        staged = list(staging)
+        if staging:
             self._clear_staging()
-            staged = "".join(
-                f"create {STAGING}{ref[len('refs/') :]} {sha}\n" for ref, sha in sorted(creates.items())
+            self.run(
+                *_NO_FSYNC,
+                "update-ref",
+                "--stdin",
+                input="".join(f"create {r} {sha}\n" for r, sha in staging.items()).encode(),
             )
-            self.run(*_NO_FSYNC, "update-ref", "--stdin", input=staged.encode())
             specs.append(f"{STAGING}*:refs/*")
         try:
             proc = subprocess.run(
                 ["git", *args, remote, *specs], cwd=self.root, capture_output=True, env=self._env
             )
-        finally:
-            if creates:
-                self._clear_staging()
+        except BaseException:
+            self._delete_refs(staged)
+            raise
         output = proc.stderr.decode("utf-8", "replace") + proc.stdout.decode("utf-8", "replace")
         advice = _lock_advice(output, self.root) if proc.returncode != 0 else None
         if advice:  # not a lease that failed (someone moved a ref): no retry can get past a lock file
+            self._delete_refs(staged)
             raise GitError(advice)
-        return proc.returncode == 0, output
+        return proc.returncode == 0, output, staged
 
     # The remote-tracking refs' update push_tracked left running (see wait_tracked).
     _tracking: subprocess.Popen[bytes] | None = None
@@ -829,7 +846,9 @@ class Git:
         keeps the token there) applies.
 
         A kill between the push and the tracking refs' update leaves them behind the remote: the next run's sync
-        compares them with `ls-remote` and fetches (gitops_engine.reconciled.sync_remote).
+        compares them with `ls-remote` and fetches (gitops_engine.reconciled.sync_remote). The staging refs of
+        many new branches (see push_with_leases) are deleted in the same transaction; any a kill leaves are deleted
+        before the next push that stages.
 
         `background`: the tracking refs' update is left running (creating thousands of ref files takes a while);
         `wait_tracked` waits for it, and must be called before anything reads them. Without, what git said of a
@@ -838,22 +857,26 @@ class Git:
         if not updates:
             return True, ""
         url = self.run("remote", "get-url", "--push", remote).strip()
-        ok, output = self.push_with_leases(url, updates)
+        ok, output, staged = self._push_leased(url, updates)
         if not ok:
+            self._delete_refs(staged)
             return False, output
-        self._track(remote, updates)
+        self._track(remote, updates, staged)
         failed = None if background else self.wait_tracked()
         return True, output + (f"\n{failed}\n" if failed else "")
 
-    def _track(self, remote: str, updates: Mapping[str, tuple[str | None, str | None]]) -> None:
-        """Start moving the remote-tracking refs of the branches `updates` moved (see push_tracked)."""
+    def _track(
+        self, remote: str, updates: Mapping[str, tuple[str | None, str | None]], staged: Sequence[str]
+    ) -> None:
+        """Start moving the remote-tracking refs of the branches `updates` moved, and deleting the push's staging
+        refs, in one transaction (see push_tracked)."""
         tracking = "".join(
             f"update refs/remotes/{remote}/{ref[len('refs/heads/') :]} {new}\n"
             if new
             else f"delete refs/remotes/{remote}/{ref[len('refs/heads/') :]}\n"
             for ref, (_, new) in sorted(updates.items())
             if ref.startswith("refs/heads/")
-        )
+        ) + "".join(f"delete {ref}\n" for ref in staged)
         if not tracking:
             return
         command = ["git", *_NO_FSYNC, "-c", "core.logAllRefUpdates=false", "update-ref", "--stdin"]
@@ -1007,9 +1030,13 @@ class Git:
 
     def _clear_staging(self) -> None:
         """Delete every local ref under STAGING (leftovers of a killed run included: they would be pushed)."""
-        out = self.run("for-each-ref", "--format=delete %(refname)", STAGING)
-        if out:
-            self.run(*_NO_FSYNC, "update-ref", "--stdin", input=out.encode())
+        self._delete_refs(self.run("for-each-ref", "--format=%(refname)", STAGING).split())
+
+    def _delete_refs(self, refs: Sequence[str]) -> None:
+        if refs:
+            self.run(
+                *_NO_FSYNC, "update-ref", "--stdin", input="".join(f"delete {r}\n" for r in refs).encode()
+            )
 
 
 def _parse_tree(data: bytes, size: int) -> list[tuple[bytes, bytes, str]]:
@@ -1123,25 +1150,169 @@ def _identity_env(
     return env
 
 
-def _commit_record(scratch: bytes, number: int, req: CommitRequest) -> bytes:
-    """One commit of a fast-import stream, marked `number`, on `scratch`."""
+SCRATCH = (
+    b"refs/gitops-engine/scratch"  # the branch fast-import builds commits on (dropped: no ref is written)
+)
+TREE_SCRATCH = b"refs/gitops-engine/scratch-trees"  # ... and the tree commits of `_ImportStream`
+
+
+class _ImportStream:
+    """Writes commits to a running fast-import, reading its answers on the way (Git.write_commits_streamed).
+
+    A commit that shares its parent with the commit before or after it is made in two steps:
+    - A tree commit on TREE_SCRATCH: the previous tree commit with that one's paths set back to the parent's (as
+      fast-import's `ls` of the parent answered, asked before that commit was sent), and this commit's changes made.
+      Its root tree is exactly the parent's tree with this commit's changes, and its environment and team folders'
+      trees are deltas of the previous tree commit's, which this pack holds.
+    - The commit itself, sent once every tree commit is: that root tree (`M 040000 <tree> ""`, from an `ls` of the
+      tree commit) with its own parent, message and authors.
+    The tree commits are left unreferenced. Measured on the pull requests of a definition change: at 6,018 branches
+    fast-import took 4.3 s instead of 6.5 s and wrote 63 MB instead of 103 MB, and the push's pack-objects took
+    2.3 s instead of 3.5 s (1,191 branches: 0.6 instead of 0.9 s, 0.3 instead of 0.5 s).
+
+    Answers come back in the order things were asked, and are read at most one commit behind what was sent, so
+    neither side ever waits on a full pipe."""
+
+    def __init__(self, into: IO[bytes], answers: IO[bytes]) -> None:
+        self._in, self._answers = into, answers
+        self.marks: list[int] = []  # each commit's mark, in the order of the requests
+        self.closing = b"reset %s\n\nreset %s\n\ndone\n" % (SCRATCH, TREE_SCRATCH)
+        self._last_mark = 0
+        # What was asked and not read yet: (tree commit, the parent's paths), or (tree commit, None) for its root.
+        self._asked: deque[tuple[int, list[str] | None]] = deque()
+        self._roots: dict[int, bytes] = {}  # tree commit -> its root tree
+        self._chain: tuple[str, int, list[str]] | None = None  # (parent, last tree commit, its paths)
+        self._commits: list[tuple[bytes, int]] = []  # (a commit's record up to its tree, its tree commit)
+
+    def write_all(self, requests: Iterable[CommitRequest]) -> None:
+        pending = iter(requests)
+        current = next(pending, None)
+        while current is not None:
+            following = next(pending, None)
+            self._add(current, following)
+            current = following
+        self._in.flush()
+        while self._asked:
+            self._answer()
+        for record, tree_commit in self._commits:
+            self._in.write(b'%sM 040000 %s ""\n\n' % (record, self._roots.pop(tree_commit)))
+
+    def _add(self, req: CommitRequest, following: CommitRequest | None) -> None:
+        chain = self._chain
+        if chain is not None and (req.delete_prefixes or req.parent != chain[0]):
+            chain = None
+        if chain is None and (
+            req.delete_prefixes
+            or following is None
+            or following.delete_prefixes
+            or following.parent != req.parent
+        ):
+            self._chain = None
+            self.marks.append(self._mark())
+            self._in.write(_commit_record(SCRATCH, self.marks[-1], req))
+            return
+        paths = sorted(req.changes, key=_same_names_together)
+        tree_commit = self._mark()
+        # What each path is in the parent, for the next tree commit to set back.
+        self._in.write(b"".join(b"ls %s %s\n" % (req.parent.encode(), _quote_path(path)) for path in paths))
+        self._asked.append((tree_commit, paths))
+        parts = [b"commit %s\nmark :%d\n" % (TREE_SCRATCH, tree_commit), _who(req, b"committer"), b"data 0\n"]
+        if chain is None:
+            parts.append(b"from %s\n" % req.parent.encode())
+        else:
+            parts.append(b"from :%d\n" % chain[1])
+            parts += self._set_back(chain, set(paths))
+        parts += _file_changes(req, paths)
+        parts.append(b'\nls :%d ""\n' % tree_commit)
+        self._in.write(b"".join(parts))
+        self._asked.append((tree_commit, None))
+        self._chain = (req.parent, tree_commit, paths)
+        self.marks.append(self._mark())
+        self._commits.append((_commit_header(SCRATCH, self.marks[-1], req), tree_commit))
+
+    def _set_back(self, chain: tuple[str, int, list[str]], keep: set[str]) -> list[bytes]:
+        """The commands that set the paths of the chain's last tree commit back to the parent's, but those in
+        `keep` (this commit changes them anyway)."""
+        self._in.flush()
+        while self._asked[0][0] != chain[1] or self._asked[0][1] is None:
+            self._answer()
+        self._asked.popleft()
+        lines = []
+        for path in chain[2]:
+            answer = self._readline()
+            if path in keep:
+                continue
+            if answer.startswith(b"missing "):
+                lines.append(b"D %s\n" % _quote_path(path))
+            else:
+                mode, _, object_id = answer.split(b"\t", 1)[0].split(b" ")
+                lines.append(b"M %s %s %s\n" % (mode, object_id, _quote_path(path)))
+        return lines
+
+    def _answer(self) -> None:
+        """Read the oldest answer still unread: a tree commit's root, kept; a parent's paths, no longer needed."""
+        tree_commit, paths = self._asked.popleft()
+        if paths is None:
+            self._roots[tree_commit] = self._readline().split(b" ")[2].split(b"\t")[0]
+            return
+        for _ in paths:
+            self._readline()
+
+    def _readline(self) -> bytes:
+        line = self._answers.readline()
+        if not line:
+            raise BrokenPipeError("fast-import stopped")
+        return line
+
+    def _mark(self) -> int:
+        self._last_mark += 1
+        return self._last_mark
+
+
+def _commit_header(branch: bytes, number: int, req: CommitRequest) -> bytes:
+    """A commit command up to its tree: branch, mark, authors, message and parent."""
     message = req.message.encode()
-    who = f"{req.identity.name} <{req.identity.email}> now".encode()
-    parts = [
-        b"commit %s\nmark :%d\n" % (scratch, number),
-        b"author " + who + b"\ncommitter " + who + b"\n",
-        b"data %d\n%s\n" % (len(message), message),
-        b"from %s\n" % req.parent.encode(),
-    ]
+    return b"".join(
+        [
+            b"commit %s\nmark :%d\n" % (branch, number),
+            _who(req, b"author"),
+            _who(req, b"committer"),
+            b"data %d\n%s\n" % (len(message), message),
+            b"from %s\n" % req.parent.encode(),
+        ]
+    )
+
+
+def _who(req: CommitRequest, role: bytes) -> bytes:
+    return b"%s %s <%s> now\n" % (role, req.identity.name.encode(), req.identity.email.encode())
+
+
+def _commit_record(branch: bytes, number: int, req: CommitRequest) -> bytes:
+    """One commit of a fast-import stream, marked `number`, on `branch`."""
+    parts = [_commit_header(branch, number, req)]
     parts += [b"D %s\n" % _quote_path(prefix.rstrip("/")) for prefix in req.delete_prefixes]
-    for path in sorted(req.changes):
+    parts += _file_changes(req, sorted(req.changes, key=_same_names_together))
+    parts.append(b"\n")
+    return b"".join(parts)
+
+
+def _file_changes(req: CommitRequest, paths: Sequence[str]) -> list[bytes]:
+    """The filemodify and filedelete commands of a commit's changes. fast-import tries each blob as a delta of the
+    blob it wrote just before, whatever its path: files of the same name go one after the other (a workload's
+    manifest in each environment differs in a few lines), which at 1,191 pull requests makes every second blob a
+    delta and fast-import ~30% faster, and the push ~40% smaller."""
+    parts = []
+    for path in paths:
         content = req.changes[path]
         if content is None:
             parts.append(b"D %s\n" % _quote_path(path))
         else:
             parts.append(b"M 100644 inline %s\ndata %d\n%s\n" % (_quote_path(path), len(content), content))
-    parts.append(b"\n")
-    return b"".join(parts)
+    return parts
+
+
+def _same_names_together(path: str) -> tuple[str, str]:
+    return path.rpartition("/")[2], path
 
 
 def _quote_path(path: str) -> bytes:

@@ -121,10 +121,12 @@ def test_a_branch_someone_made_meanwhile_fails_the_whole_push_and_moves_no_track
     assert tracking(repo) == before == {"refs/heads/main": main}
 
 
-def test_tracking_refs_moved_in_the_background_are_there_once_waited_for(repo: Git) -> None:
+@pytest.mark.parametrize("count", [3, STAGE_MIN_REFS + 1])
+def test_tracking_refs_moved_in_the_background_are_there_once_waited_for(repo: Git, count: int) -> None:
+    """The staging refs of many new branches go in the same background transaction."""
     main = repo.rev_parse("HEAD")
     updates: Updates = {
-        f"refs/heads/gitops-engine/team/w{i}": (None, sha) for i, sha in enumerate(commits_on(repo, main, 3))
+        f"refs/heads/gitops-engine/team/w{i}": (None, sha) for i, sha in enumerate(commits_on(repo, main, count))
     }
 
     ok, output = repo.push_tracked("origin", updates, background=True)
@@ -132,7 +134,40 @@ def test_tracking_refs_moved_in_the_background_are_there_once_waited_for(repo: G
     assert ok, output
     assert repo.wait_tracked() is None
     assert tracking(repo) == {"refs/heads/main": main, **{r: new for r, (_, new) in updates.items()}}
+    assert [r for r in refs(repo, remote=False) if r.startswith(STAGING)] == []
     assert repo.wait_tracked() is None  # nothing left running
+
+
+def test_staging_refs_a_failed_tracking_update_left_are_deleted_by_the_next_push_that_stages(repo: Git) -> None:
+    main = repo.rev_parse("HEAD")
+    lock = repo.root / ".git" / "refs" / "remotes" / "origin" / "gitops-engine" / "team" / "w1.lock"
+    lock.parent.mkdir(parents=True)
+    lock.write_text("")
+    first: Updates = {
+        f"refs/heads/gitops-engine/team/w{i}": (None, sha)
+        for i, sha in enumerate(commits_on(repo, main, STAGE_MIN_REFS + 1))
+    }
+
+    ok, output = repo.push_tracked("origin", first, background=True)
+
+    assert ok, output
+    assert repo.wait_tracked() is not None  # one transaction: the staging refs stayed too
+    assert sorted(r for r in refs(repo, remote=False) if r.startswith(STAGING)) == sorted(
+        f"{STAGING}heads/gitops-engine/team/w{i}" for i in range(STAGE_MIN_REFS + 1)
+    )
+    lock.unlink()
+    second: Updates = {
+        f"refs/heads/gitops-engine/other/w{i}": (None, sha)
+        for i, sha in enumerate(commits_on(repo, main, STAGE_MIN_REFS, tag="second"))
+    }
+
+    ok, output = repo.push_tracked("origin", second)
+
+    assert ok, output
+    assert [r for r in refs(repo, remote=False) if r.startswith(STAGING)] == []
+    pushed = {ref: new for ref, (_, new) in {**first, **second}.items() if new}
+    assert refs(repo, remote=True) == {"refs/heads/main": main, **pushed}
+    assert tracking(repo) == {"refs/heads/main": main, **{r: new for r, (_, new) in second.items() if new}}
 
 
 def test_a_tracking_ref_git_cannot_lock_is_said_and_left_for_the_next_sync(repo: Git) -> None:

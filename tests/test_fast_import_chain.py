@@ -1,0 +1,135 @@
+"""Commits on one parent go through a chain of tree commits (gitops_engine.git._ImportStream): each commit must be
+exactly what fast-import writes for it alone (same tree, parent, message and authors), whatever the requests add,
+change or delete, and the trees the branches share must be stored as deltas. On real repositories."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+from testing.repos import git
+
+from gitops_engine.git import CommitRequest, Git, Identity
+
+WHO = Identity("gitops-engine", "gitops-engine@users.noreply.github.com")
+ENVS = ("development", "staging", "production")
+TEAMS = ("billing", "shop", "ops")
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Git:
+    """A repository whose main holds rendered units in three environments, a file with an odd name, an executable
+    and a symbolic link."""
+    root = tmp_path / "repo"
+    git(tmp_path, "init", "--quiet", "--initial-branch=main", str(root))
+    for env in ENVS:
+        for team in TEAMS:
+            for n in range(4):
+                unit = root / "rendered" / env / team / f"w{n}"
+                unit.mkdir(parents=True)
+                (unit / "manifest.yaml").write_text(f"kind: Deployment\nname: w{n}\nenv: {env}\n")
+                (unit / "gitops-engine.lock").write_text(f'{{"unit": "{team}/w{n}"}}\n')
+    (root / "rendered" / "development" / 'odd "name"').write_text("odd\n")
+    (root / "tool.sh").write_text("#!/bin/sh\n")
+    (root / "tool.sh").chmod(0o755)
+    (root / "link").symlink_to("tool.sh")
+    git(root, "add", "-A")
+    git(root, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "--quiet", "-m", "first")
+    return Git(root)
+
+
+def random_requests(repo: Git, parent: str, seed: int, count: int) -> list[CommitRequest]:
+    """Requests on `parent` that change, add (in new folders too) and delete files, one folder empty included."""
+    rng = random.Random(seed)
+    files = repo.run("ls-tree", "-r", "--name-only", parent).split("\n")
+    files = [f for f in files if f]
+    requests = []
+    for i in range(count):
+        changes: dict[str, bytes | None] = {}
+        for _ in range(rng.randint(0, 4)):
+            kind = rng.random()
+            if kind < 0.5:
+                changes[rng.choice(files)] = f"changed {i} {rng.random()}\n".encode()
+            elif kind < 0.75:
+                env, team = rng.choice(ENVS), rng.choice((*TEAMS, "newteam"))
+                changes[f"rendered/{env}/{team}/new{rng.randint(0, 3)}/manifest.yaml"] = f"new {i}\n".encode()
+            elif kind < 0.9:
+                changes[rng.choice(files)] = None
+            else:  # a whole unit folder: its parent folder may end up empty
+                env, team, n = rng.choice(ENVS), rng.choice(TEAMS), rng.randint(0, 3)
+                changes[f"rendered/{env}/{team}/w{n}/manifest.yaml"] = None
+                changes[f"rendered/{env}/{team}/w{n}/gitops-engine.lock"] = None
+        requests.append(CommitRequest(parent=parent, changes=changes, message=f"commit {i}\n", identity=WHO))
+    return requests
+
+
+def described(repo: Git, commit: str) -> tuple[str, str, str]:
+    """(tree, parents, authors and message) of a commit."""
+    return (
+        repo.run("rev-parse", f"{commit}^{{tree}}").strip(),
+        repo.run("log", "-1", "--format=%P", commit).strip(),
+        repo.run("log", "-1", "--format=%an <%ae>|%cn <%ce>|%B", commit),
+    )
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_each_chained_commit_is_the_commit_fast_import_writes_for_it_alone(repo: Git, seed: int) -> None:
+    main = repo.rev_parse("HEAD")
+    requests = random_requests(repo, main, seed, 12)
+
+    together = repo.write_commits_streamed(iter(requests))
+
+    alone = [repo.write_commits([request])[0] for request in requests]
+    assert [described(repo, c) for c in together] == [described(repo, c) for c in alone]
+    assert repo.run("for-each-ref", "--format=%(refname)") == "refs/heads/main\n"  # no scratch branch left
+
+
+def test_requests_on_other_parents_or_clearing_folders_break_the_chain_and_stay_exact(repo: Git) -> None:
+    main = repo.rev_parse("HEAD")
+    other = repo.write_commits(
+        [CommitRequest(parent=main, changes={"rendered/other.txt": b"o\n"}, message="other\n", identity=WHO)]
+    )[0]
+    on_main = random_requests(repo, main, 7, 6)
+    on_other = random_requests(repo, other, 8, 3)
+    clearing = CommitRequest(
+        parent=main,
+        changes={"rendered/staging/shop/w1/manifest.yaml": b"regenerated\n"},
+        message="regenerate\n",
+        identity=WHO,
+        delete_prefixes=("rendered/staging/",),
+    )
+    requests = [*on_main[:3], *on_other, on_main[3], clearing, *on_main[4:]]
+
+    together = repo.write_commits_streamed(requests)
+
+    alone = [repo.write_commits([request])[0] for request in requests]
+    assert [described(repo, c) for c in together] == [described(repo, c) for c in alone]
+
+
+def test_the_environment_trees_of_many_branches_are_stored_as_deltas(repo: Git) -> None:
+    """What the chain is for: without it, every branch's environment and team trees are whole objects."""
+    main = repo.rev_parse("HEAD")
+    requests = [
+        CommitRequest(
+            parent=main,
+            changes={
+                f"rendered/{env}/shop/w{n % 4}/manifest.yaml": f"version {n}\n".encode() for env in ENVS
+            },
+            message=f"branch {n}\n",
+            identity=WHO,
+        )
+        for n in range(8)
+    ]
+    packs = set((repo.root / ".git" / "objects" / "pack").glob("*.idx"))
+
+    commits = repo.write_commits(requests)
+
+    (new_pack,) = set((repo.root / ".git" / "objects" / "pack").glob("*.idx")) - packs
+    listing = repo.run("verify-pack", "-v", str(new_pack)).splitlines()
+    env_trees = {repo.run("rev-parse", f"{c}:rendered/{env}").strip() for c in commits for env in ENVS}
+    deltas = {line.split()[0] for line in listing if len(line.split()) >= 7 and line.split()[1] == "tree"}
+    # Each of the second branch's environment trees is a delta of the first's, and so on; fast-import's --depth=1
+    # never bases a delta on a delta, so every second branch's are. Without the chain, none is.
+    assert len(env_trees) == len(requests) * len(ENVS)
+    assert len(env_trees & deltas) == len(requests) // 2 * len(ENVS)
