@@ -44,21 +44,23 @@ class RunState:
     failed: dict[str, str] = field(default_factory=dict)  # unit -> its first problem
 
 
-def build(git: Git, main: str, open_pulls: list[PullRequest], run: RunState) -> dict[str, Any]:
-    """The dashboard's data: every definition, environment file or platform.yaml some unit is behind on in some
-    environment, by version."""
+@dataclass(frozen=True)
+class Usage:
+    """What main's locks say of every rollout, whatever the pull requests: for each definition, environment file
+    or platform.yaml that some unit is behind on, the units of each environment using it and whether each is live
+    on its current version, in the dashboard's order; and how each is named. Plain data: a forked process can
+    compute it while the forge writes the run's pull requests (gitops_engine.publishing.status)."""
+
+    uses: dict[str, dict[str, list[tuple[str, bool]]]]  # definition or file -> env -> [(unit, live)]
+    environment_order: list[str]
+    names: dict[str, tuple[str, str, str]]  # definition or file -> (path, version, human version)
+
+
+def usage(git: Git, main: str) -> Usage:
     snapshot = load_snapshot(GitSource(git, main, lazy=True))  # workloads/ is not listed: only locks are read
     state = RenderedState(git, main)
-    names = VersionNames(git, main)
-    in_pull: dict[tuple[str, str], PullRequest] = {}
-    for pull in open_pulls:
-        marker = read_marker(pull.body, pull.branch)
-        if marker is not None:
-            for unit in marker.units:
-                for env in marker.environments:
-                    in_pull[(unit, env)] = pull
     current = {d.id: d for d in snapshot.definitions.values()}
-    uses: dict[str, dict[str, list[tuple[str, bool]]]] = {}  # definition or file -> env -> [(unit, live)]
+    uses: dict[str, dict[str, list[tuple[str, bool]]]] = {}
     for (env, unit), lock in state.each_lock(parse=lock_object):
         for resource in lock.get("resources", []):
             definition = current.get(resource["definition"])
@@ -73,13 +75,39 @@ def build(git: Git, main: str, open_pulls: list[PullRequest], run: RunState) -> 
                 uses.setdefault(path, {}).setdefault(env, []).append(
                     (unit, inputs[path] == snapshot.files[path])
                 )
-    changes = []
-    for definition_id in sorted(uses, key=lambda key: (key not in current, key)):
-        by_env = uses[definition_id]
-        if all(live for units in by_env.values() for _, live in units):
+    versions = VersionNames(git, main)
+    behind: dict[str, dict[str, list[tuple[str, bool]]]] = {}
+    names: dict[str, tuple[str, str, str]] = {}
+    for key in sorted(uses, key=lambda key: (key not in current, key)):
+        if all(live for units in uses[key].values() for _, live in units):
             continue  # nothing left to roll out
+        behind[key] = uses[key]
+        definition = current.get(key)
+        names[key] = (
+            (definition.path, definition.version, versions.of_definition(definition))
+            if definition is not None
+            else (key, snapshot.files[key][:12], versions.of_file(key))
+        )
+    return Usage(behind, list(snapshot.environment_order), names)
+
+
+def build(
+    git: Git, main: str, open_pulls: list[PullRequest], run: RunState, main_usage: Usage | None = None
+) -> dict[str, Any]:
+    """The dashboard's data: every definition, environment file or platform.yaml some unit is behind on in some
+    environment, by version. `main_usage`: `usage(git, main)`, when it was computed already."""
+    found = main_usage if main_usage is not None else usage(git, main)
+    in_pull: dict[tuple[str, str], PullRequest] = {}
+    for pull in open_pulls:
+        marker = read_marker(pull.body, pull.branch)
+        if marker is not None:
+            for unit in marker.units:
+                for env in marker.environments:
+                    in_pull[(unit, env)] = pull
+    changes = []
+    for key, by_env in found.uses.items():
         environments = {}
-        for env in [e for e in snapshot.environment_order if e in by_env]:
+        for env in [e for e in found.environment_order if e in by_env]:
             counts = {name: 0 for name in STATES}
             pulls: dict[int, str] = {}
             for unit, live in sorted(set(by_env[env])):
@@ -92,17 +120,13 @@ def build(git: Git, main: str, open_pulls: list[PullRequest], run: RunState) -> 
                 **counts,
                 "pull_requests": [{"number": n, "url": pulls[n]} for n in sorted(pulls)],
             }
-        definition = current.get(definition_id)
+        path, version, human_version = found.names[key]
         changes.append(
             {
-                "definition": definition_id,
-                "path": definition.path if definition is not None else definition_id,
-                "version": definition.version
-                if definition is not None
-                else snapshot.files[definition_id][:12],
-                "human_version": names.of_definition(definition)
-                if definition is not None
-                else names.of_file(definition_id),
+                "definition": key,
+                "path": path,
+                "version": version,
+                "human_version": human_version,
                 "environments": environments,
             }
         )

@@ -28,7 +28,7 @@ from gitops_engine.publishing.branches import branches_to_ask, engine_pulls
 from gitops_engine.publishing.main import commit_main, is_complete, push_main
 from gitops_engine.publishing.pulls import PullRun, publish_pulls
 from gitops_engine.publishing.report import RunReport
-from gitops_engine.publishing.status import update_dashboard
+from gitops_engine.publishing.status import MainUsage, update_dashboard
 from gitops_engine.reconciled import (
     ENGINE_LOCAL_REFS,
     Range,
@@ -122,13 +122,18 @@ def reconcile_once(run: Run, report: RunReport) -> RunReport | None:
     if run.forge is None:
         return report
     forge = run.budgeted = budget_writes(run, run.forge, snapshot)
-    if publish_pull_requests(run, forge, snapshot, candidates, plan, main, report):
-        record_reconciled(
-            run.git, main, synced, where.reconciled, report, run.progress, trailer=is_complete(plan)
-        )
-    plan.release()
-    if snapshot.settings.dashboard and report.changed_anything:
-        update_dashboard(run.git, forge, main, report, run.progress)
+    main_usage = MainUsage(run.git, main)  # started once the branches are pushed, when there is a dashboard
+    try:
+        after_push = main_usage.start if snapshot.settings.dashboard else lambda: None
+        if publish_pull_requests(run, forge, snapshot, candidates, plan, main, report, after_push):
+            record_reconciled(
+                run.git, main, synced, where.reconciled, report, run.progress, trailer=is_complete(plan)
+            )
+        plan.release()
+        if snapshot.settings.dashboard and report.changed_anything:
+            update_dashboard(run.git, forge, main, report, run.progress, main_usage)
+    finally:
+        main_usage.close()
     return report
 
 
@@ -240,9 +245,10 @@ def publish_pull_requests(
     plan: Plan,
     main: str,
     report: RunReport,
+    after_push: Callable[[], None],
 ) -> bool:
     """Open, update and close the run's pull requests; False when a rate limit left them all for the next run
-    (main is committed already)."""
+    (main is committed already). `after_push`: see PullRun."""
     touched = {u.unit for u in plan.pull_units()} | (candidates.with_branch - candidates.pending)
     groups = pull_groups(plan.pull_units(), rollout_config(snapshot).group_by)
     asked = branches_to_ask(touched, groups, candidates.branches)
@@ -269,6 +275,7 @@ def publish_pull_requests(
         open_pulls=open_pulls,
         report=report,
         progress=run.progress,
+        after_push=after_push,
     )
     publish_pulls(pulls)
     return True

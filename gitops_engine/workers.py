@@ -13,7 +13,7 @@ import gc
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from gitops_engine.errors import GitopsError, UsageError
 
@@ -85,6 +85,59 @@ def map_in_workers(
         ) from None
     finally:
         _TASK = None
+
+
+class Background(Generic[R]):
+    """`task()` computed in one forked process from now on, for work that fits a core the run leaves idle (the
+    parent writing to the forge). The child inherits `task` and sends back its pickled result through a pipe,
+    then exits: it never waits for anything, so a parent killed meanwhile leaves no process behind for long."""
+
+    def __init__(self, task: Callable[[], R], what: str) -> None:
+        self._what = what
+        read, write = os.pipe()
+        with _collector_frozen():
+            pid = os.fork()
+        if pid == 0:
+            _run_in_child(task, read, write)
+        os.close(write)
+        self._pid, self._read = pid, read
+
+    def result(self) -> R:
+        """What `task` returned; raises GitopsError when it failed or its process died."""
+        import pickle
+
+        data = self._collect()
+        if data is None:
+            raise GitopsError(f"the {self._what} process failed or died (out of memory?)")
+        result: R = pickle.loads(data)
+        return result
+
+    def close(self) -> None:
+        """Wait for the process to end, its result unread."""
+        self._collect()
+
+    def _collect(self) -> bytes | None:
+        if self._pid == 0:
+            return None
+        with os.fdopen(self._read, "rb") as pipe:
+            data = pipe.read()
+        _, status = os.waitpid(self._pid, 0)
+        self._pid = 0
+        return data if status == 0 else None
+
+
+def _run_in_child(task: Callable[[], Any], read: int, write: int) -> None:
+    import pickle
+
+    code = 1
+    try:
+        os.close(read)
+        data = pickle.dumps(task(), protocol=pickle.HIGHEST_PROTOCOL)
+        with os.fdopen(write, "wb") as pipe:
+            pipe.write(data)
+        code = 0
+    finally:
+        os._exit(code)  # not the parent's exit handlers, nor its buffered output
 
 
 @contextlib.contextmanager

@@ -4,15 +4,21 @@ requests after every step of a rollout; a run with nothing new writes nothing.""
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
+import pytest
 from testing.cli import run_cli
 from testing.repos import git
 from testing.world import World
 
-from gitops_engine.dashboard import MARKER, TITLE
+from gitops_engine.dashboard import MARKER, TITLE, usage
+from gitops_engine.errors import GitopsError
 from gitops_engine.forge.local import LocalForge
-from gitops_engine.git import default_identity
+from gitops_engine.git import Git, default_identity
+from gitops_engine.publishing.status import MainUsage
 from gitops_engine.reconcile import process as process_repo
+from gitops_engine.workers import Background
 
 PG = "definitions/postgres/pg-incluster.yaml"
 SHOP_PG = ["shop/catalog", "shop/orders"]
@@ -137,3 +143,40 @@ def test_an_environment_change_is_followed_by_its_file_and_commit(world: World) 
     code, text = run_cli(["dashboard", "--forge", "local"], world.dev)
     assert f"## `environments/staging.yaml`: Staging label: stage ({pushed[:7]})" in text.splitlines()
     assert run(world) == 0
+
+
+def test_main_usage_from_a_forked_process_is_the_one_computed_in_place(world: World) -> None:
+    """The run computes what main's locks say in a forked process while the forge writes its pull requests."""
+    world.push_change(world.edit(PG, "postgres:16.4", "postgres:17.0"), "Upgrade in-cluster PostgreSQL to 17")
+    run(world)
+    repo = Git(world.engine)
+    main = repo.rev_parse("origin/main")
+    forked = MainUsage(repo, main)
+    forked.start()
+
+    found = forked.result()
+
+    assert found == usage(repo, main)
+    assert sorted(found.uses) == ["pg-incluster"]
+    assert {env: sorted(units) for env, units in found.uses["pg-incluster"].items()} == {
+        "development": [("shop/catalog", False), ("shop/orders", False)],
+        "staging": [("shop/catalog", False), ("shop/orders", False)],
+    }
+    assert forked.result() == found  # asked again: computed here
+
+
+def test_a_background_task_that_fails_is_said_and_leaves_no_process(tmp_path: Path) -> None:
+    def fails() -> None:
+        raise ValueError("broken")
+
+    failing = Background(fails, "test")
+    with pytest.raises(GitopsError, match="the test process failed or died"):
+        failing.result()
+    done = Background(lambda: {"n": os.getpid()}, "test")
+    child = done.result()["n"]
+    assert child != os.getpid()
+    with pytest.raises(ChildProcessError):
+        os.waitpid(child, os.WNOHANG)  # reaped already
+    unread = Background(lambda: (tmp_path / "ran").write_text("yes"), "test")
+    unread.close()
+    assert (tmp_path / "ran").read_text() == "yes"

@@ -43,6 +43,8 @@ class PullRun:
     open_pulls: list[PullRequest]
     report: RunReport
     progress: Callable[[str], None]
+    # Called once the branches are pushed, before the forge writes (which leave a core idle).
+    after_push: Callable[[], None] = lambda: None
 
     @property
     def wanted(self) -> set[str]:
@@ -66,6 +68,8 @@ def publish_pulls(run: PullRun) -> None:
     with describing():  # titles, bodies and commit messages read each unit's definitions once
         decided = decide(run, foreign, versions)
         todo = push_branches(run, decided)
+    if decided.pushes:
+        run.after_push()
     try:
         write_pulls(run, todo, pushed={g.branch for g, _ in decided.pushes})
     finally:
