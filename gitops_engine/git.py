@@ -8,7 +8,6 @@ branches are written in one `git fast-import` stream without touching the work t
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import subprocess
@@ -721,8 +720,14 @@ class Git:
         )
         assert proc.stdin is not None and proc.stdout is not None
         stream = _ImportStream(proc.stdin, proc.stdout)
-        with contextlib.suppress(BrokenPipeError):  # fast-import stopped: its error is read below
+        try:
             stream.write_all(requests)
+        except BrokenPipeError:
+            pass  # fast-import stopped: its error is read below
+        except BaseException:
+            proc.kill()  # what the commits were made of failed: nothing is kept (no ref was written)
+            proc.communicate()
+            raise
         # Each commit's id on stdout, then the scratch branches dropped so that no ref is written at all. Sent with
         # communicate: fast-import answers get-mark while it reads, and the answers may outgrow a pipe.
         tail = b"".join(b"get-mark :%d\n" % mark for mark in stream.marks)

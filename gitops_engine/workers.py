@@ -95,8 +95,13 @@ class Background(Generic[R]):
     def __init__(self, task: Callable[[], R], what: str) -> None:
         self._what = what
         read, write = os.pipe()
-        with _collector_frozen():
-            pid = os.fork()
+        try:
+            with _collector_frozen():
+                pid = os.fork()
+        except OSError:
+            os.close(read)
+            os.close(write)
+            raise
         if pid == 0:
             _run_in_child(task, read, write)
         os.close(write)

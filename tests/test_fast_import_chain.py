@@ -4,7 +4,9 @@ change or delete, and the trees the branches share must be stored as deltas. On 
 
 from __future__ import annotations
 
+import os
 import random
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -133,3 +135,32 @@ def test_the_environment_trees_of_many_branches_are_stored_as_deltas(repo: Git) 
     # never bases a delta on a delta, so every second branch's are. Without the chain, none is.
     assert len(env_trees) == len(requests) * len(ENVS)
     assert len(env_trees & deltas) == len(requests) // 2 * len(ENVS)
+
+
+def test_requests_that_fail_half_way_leave_no_fast_import_and_no_ref(repo: Git) -> None:
+    main = repo.rev_parse("HEAD")
+    requests = random_requests(repo, main, 3, 4)
+
+    def failing() -> Iterator[CommitRequest]:
+        yield from requests
+        raise RuntimeError("rendering failed")
+
+    with pytest.raises(RuntimeError, match="rendering failed"):
+        repo.write_commits_streamed(failing())
+
+    assert repo.run("for-each-ref", "--format=%(refname)") == "refs/heads/main\n"
+    assert children_running("fast-import") == []
+
+
+def children_running(word: str) -> list[str]:
+    """Command lines of this process's children that name `word` (tests run in parallel: only our own)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            command = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, IndexError, ValueError):
+            continue  # ended meanwhile
+        if parent == os.getpid() and word in command:
+            found.append(command)
+    return found

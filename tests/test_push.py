@@ -126,7 +126,8 @@ def test_tracking_refs_moved_in_the_background_are_there_once_waited_for(repo: G
     """The staging refs of many new branches go in the same background transaction."""
     main = repo.rev_parse("HEAD")
     updates: Updates = {
-        f"refs/heads/gitops-engine/team/w{i}": (None, sha) for i, sha in enumerate(commits_on(repo, main, count))
+        f"refs/heads/gitops-engine/team/w{i}": (None, sha)
+        for i, sha in enumerate(commits_on(repo, main, count))
     }
 
     ok, output = repo.push_tracked("origin", updates, background=True)
@@ -138,7 +139,9 @@ def test_tracking_refs_moved_in_the_background_are_there_once_waited_for(repo: G
     assert repo.wait_tracked() is None  # nothing left running
 
 
-def test_staging_refs_a_failed_tracking_update_left_are_deleted_by_the_next_push_that_stages(repo: Git) -> None:
+def test_staging_refs_a_failed_tracking_update_left_are_deleted_by_the_next_push_that_stages(
+    repo: Git,
+) -> None:
     main = repo.rev_parse("HEAD")
     lock = repo.root / ".git" / "refs" / "remotes" / "origin" / "gitops-engine" / "team" / "w1.lock"
     lock.parent.mkdir(parents=True)

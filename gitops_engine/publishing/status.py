@@ -38,7 +38,8 @@ class MainUsage:
 
     def start(self) -> None:
         if self._background is None and plan_workers(PARALLEL_MIN_UNITS) > 1:
-            self._background = Background(self._usage, "dashboard")
+            with contextlib.suppress(OSError):  # no process to be had: computed where the dashboard is built
+                self._background = Background(self._usage, "dashboard")
 
     def result(self) -> Usage:
         background, self._background = self._background, None
