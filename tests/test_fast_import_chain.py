@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import random
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -164,3 +166,26 @@ def children_running(word: str) -> list[str]:
         if parent == os.getpid() and word in command:
             found.append(command)
     return found
+
+
+def test_commits_of_thousands_of_files_each_do_not_wait_on_a_full_pipe(repo: Git, tmp_path: Path) -> None:
+    """What fast-import says of a big commit's paths outgrows a pipe long before it is read: a thread takes it
+    off as it comes. Run apart, so that a wait that never ends fails the test instead of hanging it."""
+    script = tmp_path / "big.py"
+    script.write_text(
+        "import sys\n"
+        "from gitops_engine.git import CommitRequest, Git, Identity\n"
+        "repo = Git(sys.argv[1])\n"
+        "main = repo.rev_parse('HEAD')\n"
+        "folder = 'rendered/staging/' + 'a-long-folder-name-' * 5\n"
+        "requests = [CommitRequest(parent=main, identity=Identity('t', 't@t'), message=f'{n}\\n',\n"
+        "    changes={f'{folder}/{i:05}-{n}-' + 'x' * 60 + '.yaml': f'{n}\\n'.encode() for i in range(1500)})\n"
+        "    for n in range(3)]\n"
+        "print(len(set(repo.write_commits_streamed(requests))))\n"
+    )
+
+    proc = subprocess.run(
+        [sys.executable, str(script), str(repo.root)], capture_output=True, text=True, timeout=120
+    )
+
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "3\n", "")
