@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from testing.repos import git
+from testing.repos import commits_on, git, remote_and_clone
 
 from gitops_engine.git import STAGE_MIN_REFS, STAGING, CommitRequest, Git, Identity
 
@@ -16,18 +16,8 @@ WHO = Identity("gitops-engine", "gitops-engine@users.noreply.github.com")
 @pytest.fixture
 def repo(tmp_path: Path) -> Git:
     """A clone of a bare remote whose main holds one commit with a couple of files."""
-    remote = tmp_path / "remote.git"
-    git(tmp_path, "init", "--quiet", "--bare", "--initial-branch=main", str(remote))
-    clone = tmp_path / "clone"
-    git(tmp_path, "clone", "--quiet", str(remote), str(clone))
-    (clone / "a.txt").write_text("a\n")
-    (clone / "dir with space").mkdir()
-    (clone / "dir with space" / "tab\there.txt").write_text("t\n")
-    (clone / "ünï.txt").write_text("u\n")
-    git(clone, "add", "-A")
-    git(clone, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "--quiet", "-m", "first")
-    git(clone, "push", "--quiet", "origin", "main")
-    return Git(clone)
+    files = {"a.txt": "a\n", "dir with space/tab\there.txt": "t\n", "ünï.txt": "u\n"}
+    return Git(remote_and_clone(tmp_path, files))
 
 
 def remote_refs(repo: Git) -> dict[str, str]:
@@ -36,20 +26,6 @@ def remote_refs(repo: Git) -> dict[str, str]:
 
 def local_refs(repo: Git) -> list[str]:
     return sorted(repo.run("for-each-ref", "--format=%(refname)").split())
-
-
-def commits_on(repo: Git, main: str, count: int, tag: str = "") -> list[str]:
-    return repo.write_commits(
-        [
-            CommitRequest(
-                parent=main,
-                changes={f"rendered/{i}.yaml": f"{tag}{i}\n".encode()},
-                message=f"{i}\n",
-                identity=WHO,
-            )
-            for i in range(count)
-        ]
-    )
 
 
 def test_ls_tree_lists_blobs_with_any_name_and_skips_submodules(repo: Git) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from testing.repos import git
+from testing.repos import remote_and_clone
 
 from gitops_engine.git import CommitRequest, Git, Identity
 
@@ -16,16 +16,7 @@ ENGINE = Identity("gitops-engine", "1234+engine[bot]@users.noreply.github.com")
 @pytest.fixture
 def repo(tmp_path: Path) -> Git:
     """A clone of a bare remote whose main holds `rendered/shop/cart/a.yaml`."""
-    remote = tmp_path / "remote.git"
-    git(tmp_path, "init", "--quiet", "--bare", "--initial-branch=main", str(remote))
-    clone = tmp_path / "clone"
-    git(tmp_path, "clone", "--quiet", str(remote), str(clone))
-    (clone / "rendered" / "dev" / "shop" / "cart").mkdir(parents=True)
-    (clone / "rendered" / "dev" / "shop" / "cart" / "a.yaml").write_text("a: 1\n")
-    git(clone, "add", "-A")
-    git(clone, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "--quiet", "-m", "first")
-    git(clone, "push", "--quiet", "origin", "main")
-    return Git(clone)
+    return Git(remote_and_clone(tmp_path, {"rendered/dev/shop/cart/a.yaml": "a: 1\n"}))
 
 
 def commit(

@@ -8,7 +8,7 @@ import pickle
 from pathlib import Path
 
 import pytest
-from testing.repos import commit_all, git
+from testing.repos import commit_all, git, remote_and_clone
 
 from gitops_engine.errors import GitError
 from gitops_engine.git import CommitRequest, Git, Identity
@@ -41,17 +41,12 @@ def test_packed_files_read_back_what_was_written_in_order() -> None:
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Git:
-    remote = tmp_path / "remote.git"
-    git(tmp_path, "init", "--quiet", "--bare", "--initial-branch=main", str(remote))
-    clone = tmp_path / "clone"
-    git(tmp_path, "clone", "--quiet", str(remote), str(clone))
-    (clone / "rendered" / "dev" / "a b").mkdir(parents=True)
-    (clone / "rendered" / "dev" / "a b" / "manifest.yaml").write_text("old\n")
-    (clone / "rendered" / "dev" / "gone.yaml").write_text("gone\n")
-    (clone / "keep.txt").write_text("keep\n")
-    git(clone, "add", "-A")
-    git(clone, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "--quiet", "-m", "first")
-    return Git(clone)
+    files = {
+        "rendered/dev/a b/manifest.yaml": "old\n",
+        "rendered/dev/gone.yaml": "gone\n",
+        "keep.txt": "keep\n",
+    }
+    return Git(remote_and_clone(tmp_path, files, push=False))
 
 
 def _requests(main: str, count: int) -> list[CommitRequest]:

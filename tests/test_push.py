@@ -8,40 +8,17 @@ import os
 from pathlib import Path
 
 import pytest
-from testing.repos import git
+from testing.repos import commits_on, git, remote_and_clone
 
-from gitops_engine.git import STAGE_MIN_REFS, STAGING, CommitRequest, Git, Identity
+from gitops_engine.git import STAGE_MIN_REFS, STAGING, Git
 
-WHO = Identity("gitops-engine", "gitops-engine@users.noreply.github.com")
 Updates = dict[str, tuple[str | None, str | None]]
 
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Git:
     """A clone of a bare remote whose main holds one commit."""
-    remote = tmp_path / "remote.git"
-    git(tmp_path, "init", "--quiet", "--bare", "--initial-branch=main", str(remote))
-    clone = tmp_path / "clone"
-    git(tmp_path, "clone", "--quiet", str(remote), str(clone))
-    (clone / "a.txt").write_text("a\n")
-    git(clone, "add", "-A")
-    git(clone, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "--quiet", "-m", "first")
-    git(clone, "push", "--quiet", "origin", "main")
-    return Git(clone)
-
-
-def commits_on(repo: Git, main: str, count: int, tag: str = "") -> list[str]:
-    return repo.write_commits(
-        [
-            CommitRequest(
-                parent=main,
-                changes={f"rendered/{i}.yaml": f"{tag}{i}\n".encode()},
-                message=f"{i}\n",
-                identity=WHO,
-            )
-            for i in range(count)
-        ]
-    )
+    return Git(remote_and_clone(tmp_path, {"a.txt": "a\n"}))
 
 
 def refs(repo: Git, *, remote: bool) -> dict[str, str]:

@@ -10,6 +10,8 @@ from typing import Any
 
 import yaml
 
+from gitops_engine.git import CommitRequest, Git, Identity
+
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "Test Author",
     "GIT_AUTHOR_EMAIL": "author@example.com",
@@ -77,3 +79,36 @@ def clone(source: Path, target: Path, *, bare: bool = False) -> Path:
     """`git clone` (`--bare` on request) of `source` into `target`."""
     git(source.parent, "clone", "--quiet", *(["--bare"] if bare else []), str(source), str(target))
     return target
+
+
+def remote_and_clone(tmp_path: Path, files: Mapping[str, str], *, push: bool = True) -> Path:
+    """A bare remote (`tmp_path/remote.git`) and a clone of it (`tmp_path/clone`) whose main holds `files`,
+    committed as "first" and pushed unless `push` is False; returns the clone."""
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "--quiet", "--bare", "--initial-branch=main", str(remote))
+    work = tmp_path / "clone"
+    git(tmp_path, "clone", "--quiet", str(remote), str(work))
+    write_files(work, files)
+    git(work, "add", "-A")
+    git(work, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "--quiet", "-m", "first")
+    if push:
+        git(work, "push", "--quiet", "origin", "main")
+    return work
+
+
+ENGINE_WHO = Identity("gitops-engine", "gitops-engine@users.noreply.github.com")
+
+
+def commits_on(repo: Git, main: str, count: int, tag: str = "") -> list[str]:
+    """`count` commits on `main`, the i-th writing `rendered/<i>.yaml`, without moving any ref."""
+    return repo.write_commits(
+        [
+            CommitRequest(
+                parent=main,
+                changes={f"rendered/{i}.yaml": f"{tag}{i}\n".encode()},
+                message=f"{i}\n",
+                identity=ENGINE_WHO,
+            )
+            for i in range(count)
+        ]
+    )
