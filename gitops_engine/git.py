@@ -1191,7 +1191,6 @@ class _ImportStream:
         self._reader = threading.Thread(target=self._take_answers, args=(answers,), name="fast-import")
         self._reader.start()
         self.marks: list[int] = []  # each commit's mark, in the order of the requests
-        self.closing = b"reset %s\n\nreset %s\n\ndone\n" % (SCRATCH, TREE_SCRATCH)
         self._last_mark = 0
         # What was asked and not read yet, in order: (request, how many of the parent's folders), or (tree commit,
         # None) for that tree commit's root.
@@ -1266,7 +1265,8 @@ class _ImportStream:
         return lines
 
     def _read_answer(self) -> None:
-        """Read the oldest answer still unread: what a request's paths are in its parent, or a tree commit's root."""
+        """Read the oldest answer still unread: what a request's folders are in its parent, or a tree commit's
+        root."""
         key, count = self._asked.popleft()
         if count is None:
             self._roots[key] = self._readline().split(b" ")[2].split(b"\t")[0]
@@ -1275,7 +1275,8 @@ class _ImportStream:
 
     def finish(self) -> list[bytes]:
         """Ask for every commit's id, drop the scratch branches, end the stream; the ids, in order."""
-        self._in.write(b"".join(b"get-mark :%d\n" % mark for mark in self.marks) + self.closing)
+        ids = b"".join(b"get-mark :%d\n" % mark for mark in self.marks)
+        self._in.write(ids + b"reset %s\n\nreset %s\n\ndone\n" % (SCRATCH, TREE_SCRATCH))
         self._in.close()
         return [self._readline() for _ in self.marks]
 
