@@ -745,7 +745,6 @@ class Git:
                 f"git fast-import returned {len(shas)} commit id(s) for {len(stream.marks)} commit(s)"
             )
         return [sha.strip().decode() for sha in shas]
-        return shas
 
     def fetch(self, remote: str, refspecs: Sequence[str]) -> None:
         self.run("fetch", "--quiet", "--no-tags", "--prune", remote, *refspecs)

@@ -13,7 +13,10 @@ import gc
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
 
 from gitops_engine.errors import GitopsError, UsageError
 
@@ -63,28 +66,56 @@ def map_in_workers(
     """`task` of each slice, computed in `workers` forked processes, yielded in slice order. `task` is inherited
     by the fork (never pickled); slices and results are. `what` names the work in the error a dead worker
     causes."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-    from concurrent.futures.process import BrokenProcessPool
+    return Spread(task, slices, workers, what).results()
 
-    global _TASK
-    _TASK = task
-    # An executor rather than multiprocessing.Pool: a worker that dies (out of memory) fails the run instead of
-    # leaving it waiting forever; with `fork` it starts every worker before any helper thread of its own.
-    executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
-    try:
-        with executor, _collector_frozen():
-            results = executor.map(_run_slice, slices)  # forks every worker now, before the collector pauses
+
+class Spread(Generic[R]):
+    """map_in_workers started now, its results read later: the workers compute while the caller does something
+    else (the run writes and pushes the branches while the pull requests' bodies are written)."""
+
+    def __init__(self, task: Callable[[list[T]], R], slices: list[list[T]], workers: int, what: str) -> None:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        global _TASK
+        self._what, self._units = what, sum(len(s) for s in slices)
+        # An executor rather than multiprocessing.Pool: a worker that dies (out of memory) fails the run instead
+        # of leaving it waiting forever; with `fork` it starts every worker before any helper thread of its own.
+        self._executor: ProcessPoolExecutor | None = ProcessPoolExecutor(
+            workers, mp_context=multiprocessing.get_context("fork")
+        )
+        # What is loaded now stays out of the collector's sight until the results are read (see _collector_frozen).
+        gc.freeze()
+        _TASK = task
+        try:
+            self._results = self._executor.map(_run_slice, slices)  # every worker is forked by now
+        except BaseException:
+            self.close()
+            raise
+        finally:
+            _TASK = None
+
+    def results(self) -> Iterator[R]:
+        """Each slice's result, in slice order, as the workers send them; the workers end with the last one."""
+        from concurrent.futures.process import BrokenProcessPool
+
+        try:
             with _collector_paused():
-                yield from results
-    except BrokenProcessPool:
-        units = sum(len(s) for s in slices)
-        raise GitopsError(
-            f"a {what} worker process died (out of memory?) while {what} {units} units: run again, with "
-            f"GITOPS_ENGINE_WORKERS=1 to do it in one process"
-        ) from None
-    finally:
-        _TASK = None
+                yield from self._results
+        except BrokenProcessPool:
+            raise GitopsError(
+                f"a {self._what} worker process died (out of memory?) while {self._what} {self._units} units: "
+                f"run again, with GITOPS_ENGINE_WORKERS=1 to do it in one process"
+            ) from None
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """End the workers, their results unread (a slice being computed is finished first)."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
+            gc.unfreeze()
 
 
 class Background(Generic[R]):

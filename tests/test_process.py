@@ -1017,6 +1017,39 @@ def test_a_worker_that_dies_fails_the_plan_instead_of_hanging(
     repo.close()
 
 
+def test_bodies_written_by_workers_while_the_branches_are_pushed_are_the_ones_written_in_place(
+    _prepared: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With two workers the bodies are written in worker processes during the push (describe.Bodies); with one,
+    in place after it. The pull requests are the same; a second run waits for the bodies before the push, to
+    compare them with the open pull requests', and writes nothing."""
+    seen: dict[str, tuple[object, ...]] = {}
+    for workers in ("1", "2"):
+        monkeypatch.setenv("GITOPS_ENGINE_WORKERS", workers)
+        world = _prepared.copy_to(tmp_path / f"workers-{workers}")
+        world.push_change(world.edit(*PG_17), "Upgrade in-cluster PostgreSQL to 17")
+        code, output = process(world)
+        assert code == 0, output
+        opened = [(p.branch, p.title, p.body, p.labels, p.reviewers) for p in pulls(world)]
+        trees = {
+            unit: world.rgit("rev-parse", f"{sha}^{{tree}}").strip() for unit, sha in world.branches().items()
+        }
+        store, refs = forge_store(world), world.refs()
+
+        code, again = process(world)
+
+        assert code == 0, again
+        assert (forge_store(world), world.refs()) == (store, refs)
+        assert "opened #" not in again and "updated #" not in again
+        seen[workers] = (opened, trees)
+
+    assert seen["2"] == seen["1"]
+    opened, trees = seen["1"]
+    assert sorted(trees) == SHOP_PG and [branch for branch, *_ in opened] == [  # type: ignore[misc]
+        f"gitops-engine/{unit}" for unit in SHOP_PG
+    ]
+
+
 def test_removed_environment_is_removed_through_pull_requests(world: World) -> None:
     platform = PLATFORM_YAML.replace("[development, staging, production]", "[development, production]")
     pushed = world.push_change(

@@ -18,10 +18,10 @@ from gitops_engine.plan import Plan, UnitPlan
 from gitops_engine.publishing import MAIN
 from gitops_engine.publishing.describe import (
     HUMAN_MARKER,
+    Bodies,
     group_body,
     group_title,
     human_commits_comment,
-    pull_bodies,
 )
 from gitops_engine.publishing.report import RunReport
 from gitops_engine.rollout import PullGroup, rollout_config
@@ -31,15 +31,22 @@ if TYPE_CHECKING:
     from gitops_engine.publishing.pulls import PullRun
 
 
+Writes = list[tuple[PullGroup, PullRequest | None]]  # pull requests to open or update (with the open one)
+
+
 @dataclass
 class Decided:
-    """Branches to push (with the head each had), and pull requests to open or update (with the open one)."""
+    """Branches to push (with the head each had), and pull requests to open or update (with the open one), from
+    the drafts the run wants."""
 
+    drafts: Drafts
     pushes: list[tuple[PullGroup, str | None]] = field(default_factory=list)
-    todo: list[tuple[PullGroup, PullRequestDraft, PullRequest | None]] = field(default_factory=list)
+    todo: Writes = field(default_factory=list)
 
 
 def decide(run: PullRun, foreign: set[str], versions: VersionNames) -> Decided:
+    """What to push and write. The bodies are still being written (see Drafts) when it returns, unless a branch
+    that holds its content already has an open pull request: only its text can then call for a write."""
     existing_branches = {b: sha for b, sha in run.branches.items() if b in run.wanted}
     holding = branches_holding(
         run.git,
@@ -48,56 +55,85 @@ def decide(run: PullRun, foreign: set[str], versions: VersionNames) -> Decided:
         run.snapshot,
         existing_branches,
     )
-    drafts = _drafts(run, versions)
     open_by_branch = {p.branch: p for p in run.open_pulls}
     budget = run.snapshot.settings.max_per_run
-    decided = Decided()
-    # Work a budget cut short first (its branch is pushed already), then the newly requested changes.
-    for group in sorted(run.groups, key=lambda g: g.branch not in run.branches):
-        draft = drafts[group.branch]
-        existing = open_by_branch.get(group.branch)
-        same_content = group.branch in holding
-        if not _may_touch(run, group, existing, foreign, same_content):
-            continue
-        needs_write = existing is None or differs(existing, draft)
-        if not same_content or needs_write:
-            if budget <= 0:
-                run.report.deferred.extend(group.names)
+    decided = Decided(Drafts(run, versions))
+    try:
+        # Work a budget cut short first (its branch is pushed already), then the newly requested changes.
+        for group in sorted(run.groups, key=lambda g: g.branch not in run.branches):
+            existing = open_by_branch.get(group.branch)
+            same_content = group.branch in holding
+            if not _may_touch(run, group, existing, foreign, same_content):
                 continue
-            budget -= 1
-        if not same_content:
-            decided.pushes.append((group, run.branches.get(group.branch)))
-        if needs_write or not same_content:
-            decided.todo.append((group, draft, existing))
-        else:
-            assert existing is not None
-            run.report.unchanged.append(existing)
+            needs_write = (
+                not same_content or existing is None or differs(existing, decided.drafts[group.branch])
+            )
+            if needs_write:
+                if budget <= 0:
+                    run.report.deferred.extend(group.names)
+                    continue
+                budget -= 1
+                decided.todo.append((group, existing))
+            else:
+                assert existing is not None
+                run.report.unchanged.append(existing)
+            if not same_content:
+                decided.pushes.append((group, run.branches.get(group.branch)))
+    except BaseException:
+        decided.drafts.close()
+        raise
     return decided
 
 
-def _drafts(run: PullRun, versions: VersionNames) -> dict[str, PullRequestDraft]:
-    """The pull request each group wants, by branch (a unit's bodies written in worker processes when many)."""
-    config = rollout_config(run.snapshot)
-    singles = [g for g in run.groups if g.group == "workload"]
-    bodies = dict(
-        zip(
-            [g.branch for g in singles],
-            pull_bodies(run.git, [_described(run.plan, g.units[0]) for g in singles], versions),
-            strict=True,
-        )
-    )
-    return {
-        group.branch: PullRequestDraft(
-            branch=group.branch,
-            base=MAIN,
-            title=group_title(group, active=config.active, versions=versions),
-            body=group_body(run.git, group, versions, bodies.pop(group.branch, None)),
-            labels=tuple(run.snapshot.settings.labels),
-            reviewers=group_reviewers(run.snapshot, group),
-            automerge=config.merge_method if group.automerge else None,  # type: ignore[arg-type]
-        )
-        for group in run.groups
-    }
+class Drafts:
+    """The pull request each group wants, by branch. The bodies of single-workload groups are written in worker
+    processes from when this is made (describe.Bodies), while the run writes and pushes the branches: `outline`
+    is a draft without its body, for what does not read it (the writes it takes); `drafts[branch]` is the whole
+    draft, waiting for the bodies."""
+
+    def __init__(self, run: PullRun, versions: VersionNames) -> None:
+        self._run, self._versions = run, versions
+        self._config = rollout_config(run.snapshot)
+        self._groups = {group.branch: group for group in run.groups}
+        singles = [g for g in run.groups if g.group == "workload"]
+        self._singles = [g.branch for g in singles]
+        self._bodies = Bodies(run.git, [_described(run.plan, g.units[0]) for g in singles], versions)
+        # Made when first asked for: a title reads the unit's definition facts, which the branch's commit message
+        # reads first, while fast-import takes the stream (see describe.describing).
+        self._outlines: dict[str, PullRequestDraft] = {}
+        self._whole: dict[str, PullRequestDraft] | None = None
+
+    def outline(self, branch: str) -> PullRequestDraft:
+        outline = self._outlines.get(branch)
+        if outline is None:
+            run, group, config = self._run, self._groups[branch], self._config
+            outline = self._outlines[branch] = PullRequestDraft(
+                branch=branch,
+                base=MAIN,
+                title=group_title(group, active=config.active, versions=self._versions),
+                body="",
+                labels=tuple(run.snapshot.settings.labels),
+                reviewers=group_reviewers(run.snapshot, group),
+                automerge=config.merge_method if group.automerge else None,  # type: ignore[arg-type]
+            )
+        return outline
+
+    def __getitem__(self, branch: str) -> PullRequestDraft:
+        if self._whole is None:
+            bodies = dict(zip(self._singles, self._bodies.read(), strict=True))
+            git, versions = self._run.git, self._versions
+            self._whole = {
+                group.branch: replace(
+                    self.outline(group.branch),
+                    body=group_body(git, group, versions, bodies.pop(group.branch, None)),
+                )
+                for group in self._run.groups
+            }
+        return self._whole[branch]
+
+    def close(self) -> None:
+        """End the workers writing the bodies, if they were not read."""
+        self._bodies.close()
 
 
 def _described(plan: Plan, part: UnitPlan) -> UnitPlan:

@@ -18,7 +18,7 @@ from gitops_engine.manifest import ObjectChange
 from gitops_engine.model import SHARED_FOLDER
 from gitops_engine.plan import object_diff
 from gitops_engine.rollout import ROLLOUT_MARKER, PullGroup
-from gitops_engine.workers import map_in_workers, plan_workers, slices_of
+from gitops_engine.workers import Spread, plan_workers, slices_of
 
 if TYPE_CHECKING:
     from gitops_engine.git import Git
@@ -339,17 +339,37 @@ def _escape_cell(text: str) -> str:
 
 
 def pull_bodies(git: Git, units: Sequence[UnitPlan], versions: VersionNames) -> list[str]:
-    """pull_body of each unit, in order; with many, written in forked worker processes (each reads the diffs'
-    blobs itself), as planning does (gitops_engine.workers)."""
-    workers = plan_workers(len(units))
-    if workers <= 1:
-        return _read_ahead_bodies(git, units, versions)
+    """pull_body of each unit, in order (see Bodies)."""
+    return Bodies(git, units, versions).read()
 
-    def describe(part: list[int]) -> list[str]:
-        return _read_ahead_bodies(git, [units[index] for index in part], versions)
 
-    slices = slices_of(list(range(len(units))), workers)
-    return [body for part in map_in_workers(describe, slices, workers, "describing") for body in part]
+class Bodies:
+    """pull_body of each unit, in order. With many units they are written from now on in forked worker processes
+    (each reads the diffs' blobs itself), as planning does (gitops_engine.workers), while the caller goes on; with
+    few, in this process when read."""
+
+    def __init__(self, git: Git, units: Sequence[UnitPlan], versions: VersionNames) -> None:
+        self._git, self._units, self._versions = git, units, versions
+        self._spread: Spread[list[str]] | None = None
+        workers = plan_workers(len(units))
+        if workers > 1:
+
+            def describe(part: list[int]) -> list[str]:
+                return _read_ahead_bodies(git, [units[index] for index in part], versions)
+
+            slices = slices_of(list(range(len(units))), workers)
+            self._spread = Spread(describe, slices, workers, "describing")
+
+    def read(self) -> list[str]:
+        """The bodies (waiting for the workers still writing them)."""
+        if self._spread is None:
+            return _read_ahead_bodies(self._git, self._units, self._versions)
+        return [body for part in self._spread.results() for body in part]
+
+    def close(self) -> None:
+        """End the workers, if the bodies were not read."""
+        if self._spread is not None:
+            self._spread.close()
 
 
 def _read_ahead_bodies(git: Git, units: Sequence[UnitPlan], versions: VersionNames) -> list[str]:

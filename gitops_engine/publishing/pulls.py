@@ -67,7 +67,11 @@ def publish_pulls(run: PullRun) -> None:
     versions = VersionNames(run.git, run.main)  # names definitions' versions in titles and bodies
     with describing():  # titles, bodies and commit messages read each unit's definitions once
         decided = decide(run, foreign, versions)
-        todo = push_branches(run, decided)
+        try:
+            writes = push_branches(run, decided)  # while worker processes write the bodies
+            todo = [(group, decided.drafts[group.branch], existing) for group, existing in writes]
+        finally:
+            decided.drafts.close()
     if decided.pushes:
         run.after_push()
     try:

@@ -10,21 +10,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from gitops_engine.budget import BUDGET_REF, BudgetedForge, Proposal
-from gitops_engine.forge import PullRequest, PullRequestDraft
 from gitops_engine.git import CommitRequest
 from gitops_engine.plan import UnitPlan
 from gitops_engine.publishing.close import obsolete_pulls
-from gitops_engine.publishing.decide import Decided, differs
+from gitops_engine.publishing.decide import Decided, Writes
 from gitops_engine.publishing.describe import group_message
 from gitops_engine.rollout import PullGroup
 
 if TYPE_CHECKING:
     from gitops_engine.publishing.pulls import PullRun
 
-Todo = list[tuple[PullGroup, PullRequestDraft, PullRequest | None]]
 
-
-def push_branches(run: PullRun, decided: Decided) -> Todo:
+def push_branches(run: PullRun, decided: Decided) -> Writes:
     """Push the decided branches; returns the forge writes still to do (without those of branches that moved)."""
     todo = list(decided.todo)
     pushes = decided.pushes
@@ -64,12 +61,8 @@ def reserve_ahead(run: PullRun, decided: Decided) -> Proposal | None:
     (None without a budget, or when the budget has nothing left: each write then asks for itself)."""
     if not isinstance(run.forge, BudgetedForge):
         return None
-    pushed = {g.branch for g, _ in decided.pushes}
-    writes = sum(
-        run.forge.draft_writes(draft)
-        for group, draft, existing in decided.todo
-        if existing is None or group.branch in pushed or differs(existing, draft)
-    )
+    # Every pull request to write is one the run opens, one whose branch it pushes, or one whose text changes.
+    writes = sum(run.forge.draft_writes(decided.drafts.outline(group.branch)) for group, _ in decided.todo)
     writes += 2 * len(obsolete_pulls(run))  # a comment and the close (see BudgetedForge.close_pull_request)
     writes += int(run.snapshot.settings.dashboard)  # the run moves the rollout: the dashboard changes
     return run.forge.propose_ahead(writes)

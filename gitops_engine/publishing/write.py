@@ -6,11 +6,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from gitops_engine.errors import RateLimited
+from gitops_engine.forge import PullRequest, PullRequestDraft
 from gitops_engine.publishing.decide import differs, review_teams
-from gitops_engine.publishing.push import Todo
+from gitops_engine.rollout import PullGroup
 
 if TYPE_CHECKING:
     from gitops_engine.publishing.pulls import PullRun
+
+Todo = list[tuple[PullGroup, PullRequestDraft, PullRequest | None]]  # each with the draft to write
 
 
 def write_pulls(run: PullRun, todo: Todo, *, pushed: set[str]) -> None:
