@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from testing.repos import git
 
-from gitops_engine.git import CommitRequest, Git, Identity
+from gitops_engine.git import CommitRequest, Git, Identity, _FolderTrees
 
 WHO = Identity("gitops-engine", "gitops-engine@users.noreply.github.com")
 ENVS = ("development", "staging", "production")
@@ -77,12 +77,16 @@ def described(repo: Git, commit: str) -> tuple[str, str, str]:
     )
 
 
+@pytest.mark.parametrize("listed", [False, True], ids=["asked", "listed"])
 @pytest.mark.parametrize("seed", range(6))
-def test_each_chained_commit_is_the_commit_fast_import_writes_for_it_alone(repo: Git, seed: int) -> None:
+def test_each_chained_commit_is_the_commit_fast_import_writes_for_it_alone(
+    repo: Git, seed: int, listed: bool
+) -> None:
+    """Folders are set back as fast-import's `ls` finds them, or from the parent's listed folder trees."""
     main = repo.rev_parse("HEAD")
     requests = random_requests(repo, main, seed, 12)
 
-    together = repo.write_commits_streamed(iter(requests))
+    together = repo.write_commits_streamed(iter(requests), folders_of=(main, "rendered/") if listed else None)
 
     alone = [repo.write_commits([request])[0] for request in requests]
     assert [described(repo, c) for c in together] == [described(repo, c) for c in alone]
@@ -103,12 +107,34 @@ def test_requests_on_other_parents_or_clearing_folders_break_the_chain_and_stay_
         identity=WHO,
         delete_prefixes=("rendered/staging/",),
     )
-    requests = [*on_main[:3], *on_other, on_main[3], clearing, *on_main[4:]]
+    # A file becoming a folder and back: the listing has no tree there, fast-import is asked.
+    odd = 'rendered/development/odd "name"'
+    reshaped = [
+        CommitRequest(parent=main, changes={f"{odd}/inside": b"i\n"}, message="in\n", identity=WHO),
+        CommitRequest(parent=main, changes={odd: b"file again\n"}, message="file\n", identity=WHO),
+    ]
+    requests = [*on_main[:3], *on_other, on_main[3], *reshaped, clearing, *on_main[4:]]
 
-    together = repo.write_commits_streamed(requests)
+    together = repo.write_commits_streamed(requests, folders_of=(main, "rendered/"))
 
     alone = [repo.write_commits([request])[0] for request in requests]
     assert [described(repo, c) for c in together] == [described(repo, c) for c in alone]
+
+
+def test_the_listed_folder_trees_are_the_commits_own(repo: Git) -> None:
+    main = repo.rev_parse("HEAD")
+    listed = _FolderTrees(repo, main, "rendered")
+    try:
+        for folder in ("rendered", "rendered/staging", "rendered/staging/shop", "rendered/staging/shop/w2"):
+            assert listed.tree(main, folder) == repo.run("rev-parse", f"{main}:{folder}").strip().encode()
+        assert listed.tree(main, "rendered/staging/shop/w9") is None  # nothing there
+        assert listed.tree(main, 'rendered/development/odd "name"') is None  # a file
+        assert listed.tree(main, "rendered/staging/shop/w2/manifest.yaml") is None
+        assert listed.tree(main, "workloads") is None  # outside what was listed
+        assert listed.tree("0" * 40, "rendered/staging") is None  # another commit
+    finally:
+        listed.close()
+    _FolderTrees(repo, main, "rendered").close()  # never read: stopped
 
 
 def test_the_environment_trees_of_many_branches_are_stored_as_deltas(repo: Git) -> None:
@@ -174,7 +200,7 @@ def test_commits_of_thousands_of_files_each_do_not_wait_on_a_full_pipe(repo: Git
     script = tmp_path / "big.py"
     script.write_text(
         "import sys\n"
-        "from gitops_engine.git import CommitRequest, Git, Identity\n"
+        "from gitops_engine.git import CommitRequest, Git, Identity, _FolderTrees\n"
         "repo = Git(sys.argv[1])\n"
         "main = repo.rev_parse('HEAD')\n"
         "folder = 'rendered/staging/' + 'a-long-folder-name-' * 5\n"

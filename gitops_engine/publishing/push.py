@@ -28,10 +28,13 @@ def push_branches(run: PullRun, decided: Decided) -> Writes:
     if not pushes:
         return todo
     commits = run.git.write_commits_streamed(
-        CommitRequest(
-            parent=run.main, changes=group_changes(g), message=group_message(g), identity=run.identity
-        )
-        for g, _ in pushes
+        (
+            CommitRequest(
+                parent=run.main, changes=group_changes(g), message=group_message(g), identity=run.identity
+            )
+            for g, _ in pushes
+        ),
+        folders_of=(run.main, "rendered/") if len(pushes) > 1 else None,
     )
     updates = {f"refs/heads/{g.branch}": (old, sha) for (g, old), sha in zip(pushes, commits, strict=True)}
     reservation = reserve_ahead(run, decided)
