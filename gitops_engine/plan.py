@@ -40,7 +40,7 @@ from gitops_engine.provenance import (
 from gitops_engine.render import (
     RenderedUnit,
     Renderer,
-    is_cluster_scoped,
+    is_cluster_scoped_id,
     object_clash,
     shared_namespace,
     unit_folder,
@@ -339,13 +339,21 @@ def _refuse_object_clashes(plan: Plan, snapshot: Snapshot, state: RenderedState)
     running workload; between two of a kind, the first in path order does. A refused unit is reported and
     nothing of it is written."""
     writing = sorted(unit for unit, p in plan.units.items() if p.rendered and not is_shared(unit))
+    after: dict[tuple[str, str], dict[str, str]] = {}  # (env, unit) -> _objects_after, asked once
+
+    def objects(env_id: str, unit: str) -> dict[str, str]:
+        found = after.get((env_id, unit))
+        if found is None:
+            found = after[(env_id, unit)] = _objects_after(plan, state, env_id, unit)
+        return found
+
     # (env, namespace, or "" for cluster-scoped objects) -> the units this run writes there
     scopes: dict[tuple[str, str], set[str]] = {}
     for unit in writing:
         for env_id in plan.units[unit].rendered:
             namespace = snapshot.environments[env_id].namespace_for(Unit(unit).first, Unit(unit).name)
             scopes.setdefault((env_id, namespace), set()).add(unit)
-            if any(is_cluster_scoped(key) for key in _objects_after(plan, state, env_id, unit).values()):
+            if any(is_cluster_scoped_id(ident) for ident in objects(env_id, unit)):
                 scopes.setdefault((env_id, ""), set()).add(unit)
     refused: dict[str, Finding] = {}
     for (env_id, namespace), mine in sorted(scopes.items()):
@@ -373,8 +381,8 @@ def _refuse_object_clashes(plan: Plan, snapshot: Snapshot, state: RenderedState)
                 else env.namespace_for(identity.first, identity.name)
             ):
                 continue
-            for ident, key in _objects_after(plan, state, env_id, member).items():
-                if is_cluster_scoped(key) != (not namespace):
+            for ident, key in objects(env_id, member).items():
+                if is_cluster_scoped_id(ident) != (not namespace):
                     continue
                 owners.setdefault(ident, []).append(member)
                 keys.setdefault(ident, key)

@@ -125,13 +125,29 @@ def reconcile_once(run: Run, report: RunReport) -> RunReport | None:
     main_usage = MainUsage(run.git, main)  # started once the branches are pushed, when there is a dashboard
     try:
         after_push = main_usage.start if snapshot.settings.dashboard else lambda: None
-        if publish_pull_requests(run, forge, snapshot, candidates, plan, main, report, after_push):
-            record_reconciled(
-                run.git, main, synced, where.reconciled, report, run.progress, trailer=is_complete(plan)
-            )
+        published = publish_pull_requests(run, forge, snapshot, candidates, plan, main, report, after_push)
+        trailer = is_complete(plan)
         plan.release()
-        if snapshot.settings.dashboard and report.changed_anything:
-            update_dashboard(run.git, forge, main, report, run.progress, main_usage)
+        # The reconciled ref's push waits for the remote while the dashboard is rebuilt; what each says is said
+        # in that order once both are done.
+        said: list[str] = []
+
+        def record() -> None:
+            if published:
+                record_reconciled(
+                    run.git, main, synced, where.reconciled, report, said.append, trailer=trailer
+                )
+
+        recording = _Background(record, "reconciled")
+        dashboard_said: list[str] = []
+        try:
+            if snapshot.settings.dashboard and report.changed_anything:
+                update_dashboard(run.git, forge, main, report, dashboard_said.append, main_usage)
+        finally:
+            recording.wait()
+            for line in [*said, *dashboard_said]:
+                run.progress(line)
+        recording.result()
     finally:
         main_usage.close()
     return report
@@ -162,7 +178,9 @@ def load_and_find_range(run: Run, synced: Synced) -> tuple[Snapshot, Range]:
     folder by folder as the run reaches them) and where the range starts (a few git calls: processes of their
     own, or questions on the clone's `cat-file` pipe, which answers one caller at a time). The thread is done
     before planning forks any worker."""
-    loading = _Background(lambda: load_snapshot(GitSource(run.git, synced.main, resolved=True, lazy=True)))
+    loading = _Background(
+        lambda: load_snapshot(GitSource(run.git, synced.main, resolved=True, lazy=True)), "snapshot"
+    )
     try:
         start, reconciled = range_start(
             run.git, synced.main, run.base, run.identity, full=run.full, marker=synced.marker
@@ -177,9 +195,9 @@ class _Background(Generic[T]):
     """A call run on a thread of its own (a plain thread: concurrent.futures costs ~4 ms of start-up to import,
     logging included)."""
 
-    def __init__(self, call: Callable[[], T]) -> None:
+    def __init__(self, call: Callable[[], T], name: str) -> None:
         self._outcome: tuple[T] | BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(call,), name="snapshot")
+        self._thread = threading.Thread(target=self._run, args=(call,), name=name)
         self._thread.start()
 
     def _run(self, call: Callable[[], T]) -> None:

@@ -180,3 +180,26 @@ def test_a_background_task_that_fails_is_said_and_leaves_no_process(tmp_path: Pa
     unread = Background(lambda: (tmp_path / "ran").write_text("yes"), "test")
     unread.close()
     assert (tmp_path / "ran").read_text() == "yes"
+
+
+def test_a_refused_reconciled_ref_is_said_before_the_dashboard_and_the_run_goes_on(world: World) -> None:
+    """The reconciled ref is pushed while the dashboard is rebuilt: what each says comes in the run's order."""
+    hook = world.remote / "hooks" / "pre-receive"
+    hook.write_text(
+        "#!/bin/sh\n"
+        "while read old new ref; do case $ref in refs/gitops-engine/reconciled/*)\n"
+        "  echo 'no reconciled refs here' >&2; exit 1;; esac; done\n"
+    )
+    hook.chmod(0o755)
+    world.push_change(world.edit(PG, "postgres:16.4", "postgres:17.0"), "Upgrade in-cluster PostgreSQL to 17")
+    before = {ref: sha for ref, sha in world.refs().items() if "/reconciled/" in ref}
+
+    code, output = run_cli(["process", "--forge", "local"], world.engine)
+
+    assert code == 0, output
+    lines = output.splitlines()
+    said = [line for line in lines if line.startswith(("could not record the reconciled", "dashboard #"))]
+    assert [line.split(" ")[0] for line in said] == ["could", "dashboard"], output
+    assert "no reconciled refs here" in said[0]
+    assert sum(line.startswith("opened #") and " for " in line for line in lines) == len(SHOP_PG), output
+    assert {ref: sha for ref, sha in world.refs().items() if "/reconciled/" in ref} == before

@@ -6,7 +6,12 @@ resources rendered once); convert/ builds its objects; package.py writes the uni
 """
 
 from gitops_engine.render.lookups import describe_workload, lookup_fingerprint, resolve_workload_name
-from gitops_engine.render.objects import is_cluster_scoped, namespace_clash, object_clash
+from gitops_engine.render.objects import (
+    is_cluster_scoped,
+    is_cluster_scoped_id,
+    namespace_clash,
+    object_clash,
+)
 from gitops_engine.render.overrides import deep_merge
 from gitops_engine.render.records import (
     RenderedUnit,
@@ -26,6 +31,7 @@ __all__ = [
     "deep_merge",
     "describe_workload",
     "is_cluster_scoped",
+    "is_cluster_scoped_id",
     "lookup_fingerprint",
     "namespace_clash",
     "object_clash",

@@ -76,6 +76,11 @@ def is_cluster_scoped(key: str) -> bool:
     return kind_of(key) in _CLUSTER_SCOPED_PREFIXES
 
 
+def is_cluster_scoped_id(ident: str) -> bool:
+    """is_cluster_scoped, of an object's id (`manifest.object_id`: its kind in lower case, "/", its name)."""
+    return ident.partition("/")[0] in _CLUSTER_SCOPED_PREFIXES
+
+
 def namespace_clash(name: str, namespace: str, env: Environment, keeper_path: str) -> str:
     return (
         f"workload {name!r} renders into namespace {namespace!r} of {env.id}, as does {keeper_path}: names must be "
