@@ -44,15 +44,19 @@ def candidates_from_range(
     paths the range changes, when the caller has them already."""
     if changed is None:
         changed = [path for _, path in git.diff_names(start, head)]
+    if any(path == PLATFORM_FILE or path.split("/")[0] == "environments" for path in changed):
+        snapshot.check_paths(changed)
+        return None
+    changed_types = {
+        p[1] for p in (path.split("/") for path in changed) if p[0] == "definitions" and len(p) == 3
+    }
+    state.start_units_using(changed_types, within)  # the locks' grep runs while the templates are checked
     snapshot.check_paths(changed)
     rendered_changed = False
     units: set[str] = set()
-    changed_types: set[str] = set()
     lookups_changed: list[str] = []
     for path in changed:
         parts = path.split("/")
-        if path == PLATFORM_FILE or parts[0] == "environments":
-            return None
         if parts[0] == "workloads" and len(parts) >= 4:
             unit = str(Unit.of_path(path))
             units.add(unit)
@@ -63,8 +67,6 @@ def candidates_from_range(
             )
             if document and unit not in lookups_changed and _service_changed(git, start, head, path):
                 lookups_changed.append(unit)
-        elif parts[0] == "definitions" and len(parts) == 3:
-            changed_types.add(parts[1])
         elif parts[0] == "rendered" and len(parts) >= 5:
             rendered_changed = True
     if rendered_changed and engine_email is not None:
@@ -72,13 +74,13 @@ def candidates_from_range(
         # were merged): those units are checked again. The engine's own commits left their units fresh.
         units |= _units_rendered_by_others(git, start, head, engine_email)
     if changed_types or lookups_changed:
+        if changed_types:
+            state.load_all()  # one listing of rendered/ for the locks read next and the folders looked at below
         units |= state.units_using(changed_types, set(lookups_changed), within)
         if WORKLOAD_TYPE in changed_types:  # a workload policy may now apply to any workload
             units |= {u for u in (within or state.units()) if not is_shared(u)}
         if changed_types:
-            # Workloads never rendered (no lock) may now be renderable. (Every rendered folder is listed for it: the
-            # locks git grep picked are all that were read.)
-            state.load_all()
+            # Workloads never rendered (no lock) may now be renderable.
             units.update(
                 k
                 for k in (

@@ -141,6 +141,21 @@ def _finish(folder: str | os.PathLike[str], args: tuple[str, ...]) -> tuple[int,
     return proc.returncode, proc.stdout, proc.stderr
 
 
+def grep_files_args(commit: str, patterns: Sequence[str], pathspec: str) -> tuple[str, ...]:
+    """The git command of Git.grep_files (for Git.start)."""
+    return (
+        "grep",
+        "-l",
+        "-z",
+        "-E",
+        "--no-color",
+        *(a for p in patterns for a in ("-e", p)),
+        commit,
+        "--",
+        f":(glob){pathspec}",
+    )
+
+
 def diff_names_args(base: str, head: str) -> tuple[str, ...]:
     """The git command of Git.diff_names (started early by the executable: see gitops_engine.entry)."""
     return ("diff", "--name-status", "--no-renames", "-z", base, head)
@@ -496,23 +511,18 @@ class Git:
         """Paths of the files of a commit matching `pathspec` (glob magic: `*` stays within a folder) whose content
         matches any of the extended regular expressions `patterns`: one `git grep` (threaded C over the blobs, ~3x
         faster than streaming them to Python)."""
-        args = ["grep", "-l", "-z", "-E", "--no-color"]
-        for pattern in patterns:
-            args += ["-e", pattern]
-        proc = subprocess.run(
-            ["git", *args, commit, "--", f":(glob){pathspec}"],
-            cwd=self.root,
-            capture_output=True,
-            env=self._env,
-        )
-        if proc.returncode > 1:  # 1: nothing matched
-            raise GitError(f"git grep failed: {proc.stderr.decode('utf-8', 'replace').strip()}")
+        code, out, err = _finish(self.root, grep_files_args(commit, patterns, pathspec))
+        if code > 1:  # 1: nothing matched
+            raise GitError(f"git grep failed: {err.decode('utf-8', 'replace').strip()}")
         prefix = f"{commit}:"
         return [
-            name.decode("utf-8", "surrogateescape").removeprefix(prefix)
-            for name in proc.stdout.split(b"\0")
-            if name
+            name.decode("utf-8", "surrogateescape").removeprefix(prefix) for name in out.split(b"\0") if name
         ]
+
+    def start(self, *args: str) -> None:
+        """Start `git ARGS` now, for the run's next `run`, `run_bytes` or `grep_files` of the same command to take
+        (see start_early): its work overlaps what the run does in between."""
+        start_early(self.root, *args)
 
     def subtrees(self, tree: str) -> dict[str, str]:
         """Folders directly inside a tree (`rev:path` or an id): name -> tree id (its tree object read through the

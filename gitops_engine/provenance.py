@@ -15,7 +15,7 @@ from typing import Any
 
 from gitops_engine import RENDER_VERSION
 from gitops_engine.errors import InputError
-from gitops_engine.git import Git
+from gitops_engine.git import Git, grep_files_args
 from gitops_engine.loading import Snapshot
 from gitops_engine.lock import Lock, parse_lock
 from gitops_engine.manifest import MANIFEST_FILE, object_id
@@ -242,7 +242,7 @@ class RenderedState:
             return set()
         # Locks name a looked-up workload as the template asked for it: team/name, or the bare name.
         looked_up = set(looked_up) | {Unit(key).name for key in looked_up if "/" in key}
-        if within is None or len(within) > ENSURE_MAX_UNITS:
+        if self._greps(within):
             # git grep picks the locks that mention a type or name at all; only those are read and checked.
             hits = self._grep_locks(types, looked_up)
             within = hits if within is None else hits & within
@@ -273,17 +273,29 @@ class RenderedState:
             del self._raw[key]
         return found
 
+    def start_units_using(self, types: set[str], within: set[str] | None = None) -> None:
+        """Start the git grep that units_using(types, ..., within) will ask for, so that it runs while the caller
+        does other work (the changed definitions' templates are compiled meanwhile)."""
+        if types and self._greps(within):
+            self.git.start(*grep_files_args(self.commit, _type_patterns(types), _LOCKS))
+
+    @staticmethod
+    def _greps(within: set[str] | None) -> bool:
+        """Whether units_using picks the locks to read with git grep (else it reads those of `within`)."""
+        return within is None or len(within) > ENSURE_MAX_UNITS
+
     def _grep_locks(self, types: set[str], looked_up: set[str]) -> set[str]:
         """Units with a lock (in any environment) holding one of the types as a "type" value or one of the looked-up
-        workloads as a JSON string: a superset of units_using's answer, found without reading every lock here."""
-        patterns = [_json_field("type", t) for t in sorted(types)]
-        patterns += [_ere(json.dumps(other)) for other in sorted(looked_up)]
-        return self._grep_lock_units(patterns)
+        workloads as a JSON string: a superset of units_using's answer, found without reading every lock here.
+        (One grep for the types, as start_units_using starts it, and one for the names.)"""
+        hits = self._grep_lock_units(_type_patterns(types)) if types else set()
+        if looked_up:
+            hits |= self._grep_lock_units([_ere(json.dumps(other)) for other in sorted(looked_up)])
+        return hits
 
     def _grep_lock_units(self, patterns: list[str]) -> set[str]:
         """Units with a lock in any environment matching one of the extended regular expressions (one git grep)."""
-        paths = self.git.grep_files(self.commit, patterns, f"rendered/*/*/*/{LOCK_FILE}")
-        return {str(Unit.of_path(path)) for path in paths}
+        return {str(Unit.of_path(path)) for path in self.git.grep_files(self.commit, patterns, _LOCKS)}
 
     def shared_users(self, res_id: str) -> list[tuple[str, Lock]]:
         """(unit, lock) of every lock declaring the shared resource `res_id`: git grep picks the locks naming it,
@@ -301,6 +313,14 @@ class RenderedState:
                 ):
                     found.append((unit, lock))
         return found
+
+
+_LOCKS = f"rendered/*/*/*/{LOCK_FILE}"  # every lock, as a glob pathspec
+
+
+def _type_patterns(types: set[str]) -> list[str]:
+    """Extended regular expressions for the "type" fields of locks using one of `types`."""
+    return [_json_field("type", t) for t in sorted(types)]
 
 
 def _json_field(key: str, value: str) -> str:

@@ -7,7 +7,8 @@ from pathlib import Path
 from testing.repos import commit_all, git
 from testing.small_platform import API_SCORE, PG_DEV_YAML
 
-from gitops_engine.git import Git
+from gitops_engine import git as git_module
+from gitops_engine.git import Git, drop_early
 from gitops_engine.loading import load_snapshot
 from gitops_engine.lock import Lock, LockedResource, lock_bytes
 from gitops_engine.provenance import (
@@ -81,6 +82,26 @@ def test_the_lock_index_finds_the_units_using_a_type(platform_repo: Path) -> Non
         "pg-dev": locks[("development", "team-a/api")].inputs["definitions/postgres/pg-dev.yaml"][:12],
         "pg-prod": locks[("production", "team-a/api")].inputs["definitions/postgres/pg-prod.yaml"][:12],
     }
+
+
+def test_the_lock_grep_started_ahead_is_the_one_the_index_takes(platform_repo: Path) -> None:
+    with Git(platform_repo) as repo:
+        state = RenderedState(repo, repo.rev_parse("HEAD"), full=False)
+        state.start_units_using(
+            {"postgres"}, within={"team-a/api"}
+        )  # a few units: their locks are read instead
+        assert git_module._EARLY == {}
+        state.start_units_using({"postgres", "redis"})
+        (started,) = git_module._EARLY.values()
+        assert state.units_using({"postgres", "redis"}, set()) == {"team-a/api"}
+        assert git_module._EARLY == {} and started.returncode == 0  # taken and read to its end
+        state.start_units_using({"redis"})
+        assert state.units_using({"postgres"}, set()) == {"team-a/api"}  # another question: its own grep
+    drop_early()
+    assert git_module.EARLY_UNUSED[-1][:2] == ("grep", "-l") and "redis" in " ".join(
+        git_module.EARLY_UNUSED[-1]
+    )
+    git_module.EARLY_UNUSED.clear()
 
 
 def test_a_fresh_unit_has_no_reasons_and_each_change_gives_one(platform_repo: Path) -> None:
