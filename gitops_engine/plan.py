@@ -368,7 +368,7 @@ def _refuse_object_clashes(plan: Plan, snapshot: Snapshot, state: RenderedState)
             members = set(mine) | {u for team in sorted(teams) for u in state.units_in(env_id, team)}
         else:
             members = set(mine) | set(state.units_in(env_id))
-        state.read_all_locks(members - mine)  # their objects, in one read
+        state.read_objects(env_id, members - mine)  # their objects, in one read
         owners: dict[str, list[str]] = {}  # object id -> the units rendering it
         keys: dict[str, str] = {}  # object id -> its key, as the first unit names it
         for member in sorted(members):

@@ -17,7 +17,7 @@ from gitops_engine import RENDER_VERSION
 from gitops_engine.errors import InputError
 from gitops_engine.git import Git, grep_files_args
 from gitops_engine.loading import Snapshot
-from gitops_engine.lock import Lock, parse_lock
+from gitops_engine.lock import Lock, lock_object, parse_lock
 from gitops_engine.manifest import MANIFEST_FILE, object_id
 from gitops_engine.matching import Ambiguous, NoMatch, ResourceKey, match_definition
 from gitops_engine.model import LOCK_FILE, WORKLOAD_TYPE, Environment
@@ -60,6 +60,7 @@ class RenderedState:
         self._envs: list[str] | None = None
         self._locks: dict[tuple[str, str], Lock | None] = {}
         self._raw: dict[tuple[str, str], bytes] = {}  # locks read in bulk, not parsed yet
+        self._objects: dict[tuple[str, str], dict[str, str]] = {}  # read_objects' answers (no lock kept)
         self._listed_teams: set[str] = set()
         self._by_env: tuple[int, dict[tuple[str, str], list[str]]] | None = (
             None  # (folders, index) of units_in
@@ -76,6 +77,7 @@ class RenderedState:
         self._loaded_units = set()
         self._locks = {}
         self._raw = {}
+        self._objects = {}
         self._listed_teams = set()
         self._by_env = None
 
@@ -146,8 +148,31 @@ class RenderedState:
     def objects_of(self, env: str, unit: str) -> dict[str, str]:
         """Object id (`manifest.object_id`) -> object key of the unit's folder in `env`, from its lock (an
         unreadable lock: from the names of an older engine's per-object files; none when there is no folder)."""
+        found = self._objects.get((env, unit))
+        if found is not None:
+            return found
         lock = self.lock(env, unit)
-        manifests = lock.manifests if lock is not None else None
+        return self._objects_from(lock.manifests if lock is not None else None, env, unit)
+
+    def read_objects(self, env: str, units: Iterable[str]) -> None:
+        """Read the objects of the folders of `units` in `env` (objects_of) with one pipelined read, their locks
+        parsed once and not kept: what a clash check asks of the other units of a namespace (8,800 of them for
+        1,200 units in production at 10,000 workloads)."""
+        units = set(units)
+        self.ensure(units)
+        keys = sorted(((env, unit) for unit in units), key=lambda key: self._position.get(key, -1))
+        wanted = [key for key in keys if key not in self._objects and key not in self._locks]
+        unread = [key for key in wanted if key not in self._raw and LOCK_FILE in self.folders.get(key, {})]
+        read = dict(
+            zip(unread, self.git.read_many([self.folders[k][LOCK_FILE] for k in unread]), strict=True)
+        )
+        for key in wanted:
+            raw = self._raw[key] if key in self._raw else read.get(key)
+            value = lock_object(raw) if raw is not None else None
+            manifests = value.get("manifests") if value is not None else None
+            self._objects[key] = self._objects_from(manifests if isinstance(manifests, dict) else None, *key)
+
+    def _objects_from(self, manifests: Mapping[str, Any] | None, env: str, unit: str) -> dict[str, str]:
         if manifests is not None:
             return {object_id(str(key)): str(key) for key in manifests}
         return {

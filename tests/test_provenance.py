@@ -11,6 +11,7 @@ from gitops_engine import git as git_module
 from gitops_engine.git import Git, drop_early
 from gitops_engine.loading import load_snapshot
 from gitops_engine.lock import Lock, LockedResource, lock_bytes
+from gitops_engine.manifest import object_id
 from gitops_engine.provenance import (
     RenderedState,
     definition_versions,
@@ -102,6 +103,28 @@ def test_the_lock_grep_started_ahead_is_the_one_the_index_takes(platform_repo: P
         git_module.EARLY_UNUSED[-1]
     )
     git_module.EARLY_UNUSED.clear()
+
+
+def test_objects_read_in_bulk_are_the_ones_each_lock_gives(platform_repo: Path) -> None:
+    (platform_repo / "rendered/production/team-b/web/gitops-engine.lock").write_text("not a lock\n")
+    commit = commit_all(platform_repo, "a hand-edited lock")
+    with Git(platform_repo) as repo:
+        one_by_one = RenderedState(repo, commit)
+        expected = {
+            (env, unit): one_by_one.objects_of(env, unit)
+            for env in ("development", "production")
+            for unit in ("team-a/api", "team-b/web", "team-c/none")
+        }
+        bulk = RenderedState(repo, commit, full=False)
+        for env in ("development", "production"):
+            bulk.read_objects(env, ["team-a/api", "team-b/web", "team-c/none"])
+        assert {key: bulk.objects_of(*key) for key in expected} == expected
+        assert bulk._locks == {}  # answered from the bulk read: no lock parsed and kept
+    assert expected[("production", "team-a/api")] == {
+        object_id(key): key for key in one_by_one.lock("production", "team-a/api").manifests
+    }
+    assert expected[("production", "team-b/web")] == {}  # an unreadable lock: the folder's per-object files
+    assert expected[("development", "team-c/none")] == {}
 
 
 def test_a_fresh_unit_has_no_reasons_and_each_change_gives_one(platform_repo: Path) -> None:
