@@ -204,7 +204,7 @@ def _pulls_to_examine(
     one engine commit on an ancestor of main (someone else's commits on top, say) are always examined.
     `run_range`: the run's own start and candidates, which answer when the branches start where the run does (the
     branches the last run made): the candidates restricted to the branches' units are what the range gives them."""
-    heads = {unit: branches[branch_of(unit)] for unit in units if branch_of(unit) in branches}
+    heads = {unit: branches[branch] for unit in units if (branch := branch_of(unit)) in branches}
     examine = set(units) - set(heads)
     if not heads:
         return examine, set()

@@ -122,10 +122,12 @@ def reconcile_once(run: Run, report: RunReport) -> RunReport | None:
     if run.forge is None:
         return report
     forge = run.budgeted = budget_writes(run, run.forge, snapshot)
-    main_usage = MainUsage(run.git, main)  # started once the branches are pushed, when there is a dashboard
+    main_usage = MainUsage(
+        run.git, main
+    )  # started before the branches are written, when there is a dashboard
     try:
-        after_push = main_usage.start if snapshot.settings.dashboard else lambda: None
-        published = publish_pull_requests(run, forge, snapshot, candidates, plan, main, report, after_push)
+        before_push = main_usage.start if snapshot.settings.dashboard else lambda: None
+        published = publish_pull_requests(run, forge, snapshot, candidates, plan, main, report, before_push)
         trailer = is_complete(plan)
         plan.release()
         # The reconciled ref's push waits for the remote while the dashboard is rebuilt; what each says is said
@@ -263,10 +265,10 @@ def publish_pull_requests(
     plan: Plan,
     main: str,
     report: RunReport,
-    after_push: Callable[[], None],
+    before_push: Callable[[], None],
 ) -> bool:
     """Open, update and close the run's pull requests; False when a rate limit left them all for the next run
-    (main is committed already). `after_push`: see PullRun."""
+    (main is committed already). `before_push`: see PullRun."""
     touched = {u.unit for u in plan.pull_units()} | (candidates.with_branch - candidates.pending)
     groups = pull_groups(plan.pull_units(), rollout_config(snapshot).group_by)
     asked = branches_to_ask(touched, groups, candidates.branches)
@@ -293,7 +295,7 @@ def publish_pull_requests(
         open_pulls=open_pulls,
         report=report,
         progress=run.progress,
-        after_push=after_push,
+        before_push=before_push,
     )
     publish_pulls(pulls)
     return True

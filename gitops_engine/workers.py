@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -150,6 +151,13 @@ class Background(Generic[R]):
 
     def close(self) -> None:
         """Wait for the process to end, its result unread."""
+        self._collect()
+
+    def stop(self) -> None:
+        """End the process now, its result unread (for a task without effects that is no longer needed)."""
+        if self._pid != 0:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self._pid, signal.SIGKILL)
         self._collect()
 
     def _collect(self) -> bytes | None:

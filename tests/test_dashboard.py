@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -163,6 +164,23 @@ def test_main_usage_from_a_forked_process_is_the_one_computed_in_place(world: Wo
         "staging": [("shop/catalog", False), ("shop/orders", False)],
     }
     assert forked.result() == found  # asked again: computed here
+    unneeded = MainUsage(repo, main)
+    unneeded.start()
+    (child,) = [unneeded._background._pid] if unneeded._background else []
+    unneeded.close()  # stopped, not waited for
+    with pytest.raises(ChildProcessError):
+        os.waitpid(child, os.WNOHANG)  # reaped already
+    waiting = threading.Event()
+    other = threading.Thread(target=waiting.wait)
+    other.start()
+    try:
+        beside_a_thread = MainUsage(repo, main)
+        beside_a_thread.start()  # no fork while another thread runs: computed where it is asked for
+        assert beside_a_thread._background is None
+        assert beside_a_thread.result() == found
+    finally:
+        waiting.set()
+        other.join()
 
 
 def test_a_background_task_that_fails_is_said_and_leaves_no_process(tmp_path: Path) -> None:

@@ -43,8 +43,9 @@ class PullRun:
     open_pulls: list[PullRequest]
     report: RunReport
     progress: Callable[[str], None]
-    # Called once the branches are pushed, before the forge writes (which leave a core idle).
-    after_push: Callable[[], None] = lambda: None
+    # Called before the branches are written when the plan has units for pull requests, while the run has no
+    # thread or worker of its own yet (a fork then is safe): the dashboard's reading of main starts there.
+    before_push: Callable[[], None] = lambda: None
 
     @property
     def wanted(self) -> set[str]:
@@ -65,6 +66,8 @@ def publish_pulls(run: PullRun) -> None:
         run.identity,
     )
     versions = VersionNames(run.git, run.main)  # names definitions' versions in titles and bodies
+    if run.plan.pull_units():
+        run.before_push()
     with describing():  # titles, bodies and commit messages read each unit's definitions once
         decided = decide(run, foreign, versions)
         try:
@@ -72,8 +75,6 @@ def publish_pulls(run: PullRun) -> None:
             todo = [(group, decided.drafts[group.branch], existing) for group, existing in writes]
         finally:
             decided.drafts.close()
-    if decided.pushes:
-        run.after_push()
     try:
         write_pulls(run, todo, pushed={g.branch for g, _ in decided.pushes})
     finally:
