@@ -122,9 +122,8 @@ def reconcile_once(run: Run, report: RunReport) -> RunReport | None:
     if run.forge is None:
         return report
     forge = run.budgeted = budget_writes(run, run.forge, snapshot)
-    main_usage = MainUsage(
-        run.git, main
-    )  # started before the branches are written, when there is a dashboard
+    # The dashboard's reading of main: started before the branches are written, when there is a dashboard.
+    main_usage = MainUsage(run.git, main)
     try:
         before_push = main_usage.start if snapshot.settings.dashboard else lambda: None
         published = publish_pull_requests(run, forge, snapshot, candidates, plan, main, report, before_push)
