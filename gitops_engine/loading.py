@@ -11,7 +11,7 @@ import bisect
 import os
 import posixpath
 import weakref
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -165,6 +165,7 @@ class Snapshot:
     _by_type: dict[str, list[Definition]] | None = None
     _workload_listing: list[str] = field(default_factory=list)  # every path under workloads/, sorted
     _by_name: dict[str, list[str]] | None = None  # workload name -> keys (lazy)
+    _owner_pattern: Callable[[str], str | None] | None = None  # codeowners.last_match of `codeowners` (lazy)
 
     # -- definitions -------------------------------------------------------------------------------------------
     @property
@@ -284,11 +285,9 @@ class Snapshot:
 
     def owner_pattern(self, path: str) -> str | None:
         """The CODEOWNERS pattern that decides a path's owners (the last one matching it), if any."""
-        found: str | None = None
-        for pattern in self.codeowners:
-            if codeowners.matches(pattern, path):
-                found = pattern
-        return found
+        if self._owner_pattern is None:
+            self._owner_pattern = codeowners.last_match(list(self.codeowners))
+        return self._owner_pattern(path)
 
 
 def load_settings(root: Path) -> Settings:

@@ -7,6 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gitops_engine import codeowners
 from gitops_engine.errors import InputError
@@ -36,51 +38,51 @@ def test_rules_are_read_in_file_order_and_a_repeated_pattern_keeps_its_last_owne
     assert codeowners.rule_words("#/x/ @a") == []
 
 
-@pytest.mark.parametrize(
-    ("pattern", "path", "expected"),
-    [
-        ("*", "workloads/team-a/api/score.yaml", True),
-        ("/workloads/team-a/", "workloads/team-a/api/score.yaml", True),
-        ("/workloads/team-a/", "workloads/team-ab/api/score.yaml", False),
-        ("/workloads/team-a/", "other/workloads/team-a/x", False),  # anchored at the root
-        ("docs/", "a/docs/readme.md", True),  # a bare folder name matches at any depth
-        ("docs/", "a/docsx/readme.md", False),
-        ("*.yaml", "workloads/team-a/api/score.yaml", True),
-        ("*.yaml", "workloads/team-a/api/app.conf", False),
-        ("/platform.yaml", "platform.yaml", True),
-        ("/platform.yaml", "x/platform.yaml", False),
-        ("workloads/**", "workloads/team-a/api/score.yaml", True),
-        # GitHub's documented examples (docs "About code owners", example CODEOWNERS file)
-        ("docs/*", "docs/getting-started.md", True),
-        ("docs/*", "docs/build-app/troubleshooting.md", False),  # `/*` last: not nested further
-        ("/build/logs/", "build/logs/a/b.log", True),
-        ("/build/logs/", "src/build/logs/a.log", False),
-        ("apps/", "deeply/nested/apps/x.py", True),
-        ("**/logs", "build/logs/a", True),
-        ("**/logs", "deeply/nested/logs/a", True),
-        ("**/logs", "catalogs/a", False),
-        ("/apps/github", "apps/github/x.py", True),  # a last part naming a folder covers what is inside
-        ("/apps/github", "apps/github-x/y.py", False),
-        # a '*' inside a folder pattern: one folder level, any name
-        ("/rendered/*/team-a/", "rendered/production/team-a/api/manifest.yaml", True),
-        ("/rendered/*/team-a/", "rendered/production/x/team-a/manifest.yaml", False),
-        ("/rendered/*/team-a/", "rendered/team-a/api/manifest.yaml", False),
-        ("/workloads/team-?/", "workloads/team-b/api/score.yaml", True),
-        ("a/**/b", "a/b/c", True),  # `**` in the middle: zero or more folders
-        ("a/**/b", "a/x/y/b/c", True),
-        ("a/**/b", "a/xb/c", False),
-        ("**", "any/path", True),
-        ("/", "anything", False),  # covers nothing
-        ("/[ab]/", "a/x", False),  # ranges do not work on GitHub: plain characters
-        ("/[ab]/", "[ab]/x", True),
-        ("/a\\*b/", "a*b/x", True),  # an escaped '*' is a plain one
-        ("/a\\*b/", "axxb/x", False),
-        # a path ending in '/' is a folder: what covers any file right in it
-        ("*", "definitions/", True),
-        ("/definitions/", "definitions/", True),
-        ("*.yaml", "definitions/", False),
-    ],
-)
+_MATCH_CASES = [
+    ("*", "workloads/team-a/api/score.yaml", True),
+    ("/workloads/team-a/", "workloads/team-a/api/score.yaml", True),
+    ("/workloads/team-a/", "workloads/team-ab/api/score.yaml", False),
+    ("/workloads/team-a/", "other/workloads/team-a/x", False),  # anchored at the root
+    ("docs/", "a/docs/readme.md", True),  # a bare folder name matches at any depth
+    ("docs/", "a/docsx/readme.md", False),
+    ("*.yaml", "workloads/team-a/api/score.yaml", True),
+    ("*.yaml", "workloads/team-a/api/app.conf", False),
+    ("/platform.yaml", "platform.yaml", True),
+    ("/platform.yaml", "x/platform.yaml", False),
+    ("workloads/**", "workloads/team-a/api/score.yaml", True),
+    # GitHub's documented examples (docs "About code owners", example CODEOWNERS file)
+    ("docs/*", "docs/getting-started.md", True),
+    ("docs/*", "docs/build-app/troubleshooting.md", False),  # `/*` last: not nested further
+    ("/build/logs/", "build/logs/a/b.log", True),
+    ("/build/logs/", "src/build/logs/a.log", False),
+    ("apps/", "deeply/nested/apps/x.py", True),
+    ("**/logs", "build/logs/a", True),
+    ("**/logs", "deeply/nested/logs/a", True),
+    ("**/logs", "catalogs/a", False),
+    ("/apps/github", "apps/github/x.py", True),  # a last part naming a folder covers what is inside
+    ("/apps/github", "apps/github-x/y.py", False),
+    # a '*' inside a folder pattern: one folder level, any name
+    ("/rendered/*/team-a/", "rendered/production/team-a/api/manifest.yaml", True),
+    ("/rendered/*/team-a/", "rendered/production/x/team-a/manifest.yaml", False),
+    ("/rendered/*/team-a/", "rendered/team-a/api/manifest.yaml", False),
+    ("/workloads/team-?/", "workloads/team-b/api/score.yaml", True),
+    ("a/**/b", "a/b/c", True),  # `**` in the middle: zero or more folders
+    ("a/**/b", "a/x/y/b/c", True),
+    ("a/**/b", "a/xb/c", False),
+    ("**", "any/path", True),
+    ("/", "anything", False),  # covers nothing
+    ("/[ab]/", "a/x", False),  # ranges do not work on GitHub: plain characters
+    ("/[ab]/", "[ab]/x", True),
+    ("/a\\*b/", "a*b/x", True),  # an escaped '*' is a plain one
+    ("/a\\*b/", "axxb/x", False),
+    # a path ending in '/' is a folder: what covers any file right in it
+    ("*", "definitions/", True),
+    ("/definitions/", "definitions/", True),
+    ("*.yaml", "definitions/", False),
+]
+
+
+@pytest.mark.parametrize(("pattern", "path", "expected"), _MATCH_CASES)
 def test_patterns_match_as_on_github(pattern: str, path: str, expected: bool) -> None:
     assert codeowners.matches(pattern, path) is expected
 
@@ -167,3 +169,25 @@ def test_teams_owned_only_by_a_catch_all_are_reported(make_platform: Callable[..
     assert codeowners.unowned_teams(snapshot, ["team-a/api"]) == []
     # Without a CODEOWNERS file, a repo does not use code owners: nothing to check.
     assert codeowners.unowned_teams(load_snapshot(WorkTreeSource(make_platform()))) == []
+
+
+_PATTERNS = sorted({pattern for pattern, _, _ in _MATCH_CASES} | {"/workloads/", "workloads/", "*.md", "/"})
+_PATHS = sorted({path for _, path, _ in _MATCH_CASES} | {"workloads/", "README.md", "docs/", "a*b/"})
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    patterns=st.lists(st.sampled_from(_PATTERNS), max_size=12, unique=True),
+    path=st.sampled_from(_PATHS)
+    | st.lists(
+        st.sampled_from(["a", "b", "docs", "logs", "team-a", "x.yaml", "*", "\\"]), min_size=1, max_size=4
+    ).map("/".join),
+)
+def test_one_expression_finds_the_last_pattern_that_covers_a_path_as_matching_each_does(
+    patterns: list[str], path: str
+) -> None:
+    last = None
+    for pattern in patterns:
+        if codeowners.matches(pattern, path):
+            last = pattern
+    assert codeowners.last_match(patterns)(path) == last
