@@ -9,6 +9,7 @@ found by its hidden marker and written only when its body changes: a run with no
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,12 +57,23 @@ class Usage:
     names: dict[str, tuple[str, str, str]]  # definition or file -> (path, version, human version)
 
 
+Uses = dict[str, dict[str, list[tuple[str, bool]]]]  # definition or file -> env -> [(unit, live)]
+
+
 def usage(git: Git, main: str) -> Usage:
+    """What main's locks say of every rollout (see Usage), read in this process."""
+    return summarize(git, main, lock_uses(git, main))
+
+
+def lock_uses(git: Git, main: str, part: tuple[int, int] = (0, 1)) -> Uses:
+    """What main's locks say: for each definition, environment file and platform.yaml, the units of each
+    environment using it and whether each is live on its current version. `part` = (k, n): from the k-th of n
+    runs of the locks in order only (see merge_uses)."""
     snapshot = load_snapshot(GitSource(git, main, lazy=True))  # workloads/ is not listed: only locks are read
     state = RenderedState(git, main)
     current = {d.id: d for d in snapshot.definitions.values()}
-    uses: dict[str, dict[str, list[tuple[str, bool]]]] = {}
-    for (env, unit), lock in state.each_lock(parse=lock_object):
+    uses: Uses = {}
+    for (env, unit), lock in state.each_lock(parse=lock_object, part=part):
         for resource in lock.get("resources", []):
             definition = current.get(resource["definition"])
             if definition is not None:
@@ -75,8 +87,25 @@ def usage(git: Git, main: str) -> Usage:
                 uses.setdefault(path, {}).setdefault(env, []).append(
                     (unit, inputs[path] == snapshot.files[path])
                 )
+    return uses
+
+
+def merge_uses(parts: Iterable[Uses]) -> Uses:
+    """The lock_uses of every part, in part order: what lock_uses of all the locks gives."""
+    merged: Uses = {}
+    for uses in parts:
+        for key, by_env in uses.items():
+            for env, units in by_env.items():
+                merged.setdefault(key, {}).setdefault(env, []).extend(units)
+    return merged
+
+
+def summarize(git: Git, main: str, uses: Uses) -> Usage:
+    """The Usage of main's lock_uses: only what some unit is behind on, named."""
+    snapshot = load_snapshot(GitSource(git, main, lazy=True))
+    current = {d.id: d for d in snapshot.definitions.values()}
     versions = VersionNames(git, main)
-    behind: dict[str, dict[str, list[tuple[str, bool]]]] = {}
+    behind: Uses = {}
     names: dict[str, tuple[str, str, str]] = {}
     for key in sorted(uses, key=lambda key: (key not in current, key)):
         if all(live for units in uses[key].values() for _, live in units):

@@ -234,21 +234,27 @@ class RenderedState:
         return {k: v for k, v in self._locks.items() if v is not None}
 
     def each_lock(
-        self, batch: int = 2048, parse: Callable[[bytes], Mapping[str, Any] | None] = parse_lock
+        self,
+        batch: int = 2048,
+        parse: Callable[[bytes], Mapping[str, Any] | None] = parse_lock,
+        part: tuple[int, int] = (0, 1),
     ) -> Iterator[tuple[tuple[str, str], Mapping[str, Any]]]:
         """Every lock, parsed, in (environment, unit) order, as `sorted(all_locks().items())` gives them; read
         `batch` at a time and not kept, so going over the 30,000 locks of 10,000 workloads holds a few of them.
         `parse` reads a lock file the state has not parsed (`lock.lock_object`: a plain JSON object, for a caller
-        that reads a few fields of each once)."""
+        that reads a few fields of each once). `part` = (k, n): the k-th of n runs of that order, for processes
+        sharing the reading."""
         self.load_all()
         keys = sorted(key for key, files in self.folders.items() if LOCK_FILE in files)
+        index, parts = part
+        keys = keys[index * len(keys) // parts : (index + 1) * len(keys) // parts]
         for start in range(0, len(keys), batch):
-            part = keys[start : start + batch]
-            unread = [k for k in part if k not in self._locks and k not in self._raw]
+            chunk = keys[start : start + batch]
+            unread = [k for k in chunk if k not in self._locks and k not in self._raw]
             read = dict(
                 zip(unread, self.git.read_many([self.folders[k][LOCK_FILE] for k in unread]), strict=True)
             )
-            for key in part:
+            for key in chunk:
                 lock: Mapping[str, Any] | None
                 if key in self._locks:
                     lock = self._locks[key]

@@ -123,7 +123,7 @@ def reconcile_once(run: Run, report: RunReport) -> RunReport | None:
         return report
     forge = run.budgeted = budget_writes(run, run.forge, snapshot)
     # The dashboard's reading of main: started before the branches are written, when there is a dashboard.
-    main_usage = MainUsage(run.git, main)
+    main_usage = MainUsage(run.git, main, len(plan.pull_units()))
     try:
         before_push = main_usage.start if snapshot.settings.dashboard else lambda: None
         published = publish_pull_requests(run, forge, snapshot, candidates, plan, main, report, before_push)

@@ -13,11 +13,11 @@ from testing.cli import run_cli
 from testing.repos import git
 from testing.world import World
 
-from gitops_engine.dashboard import MARKER, TITLE, usage
+from gitops_engine.dashboard import MARKER, TITLE, lock_uses, merge_uses, summarize, usage
 from gitops_engine.errors import GitopsError
 from gitops_engine.forge.local import LocalForge
 from gitops_engine.git import Git, default_identity
-from gitops_engine.publishing.status import MainUsage
+from gitops_engine.publishing.status import SHARED_READING_BELOW, MainUsage
 from gitops_engine.reconcile import process as process_repo
 from gitops_engine.workers import Background
 
@@ -166,21 +166,39 @@ def test_main_usage_from_a_forked_process_is_the_one_computed_in_place(world: Wo
     assert forked.result() == found  # asked again: computed here
     unneeded = MainUsage(repo, main)
     unneeded.start()
-    (child,) = [unneeded._background._pid] if unneeded._background else []
+    children = [part._pid for part in unneeded._parts]
+    assert len(children) == 2  # one a core
     unneeded.close()  # stopped, not waited for
-    with pytest.raises(ChildProcessError):
-        os.waitpid(child, os.WNOHANG)  # reaped already
+    for child in children:
+        with pytest.raises(ChildProcessError):
+            os.waitpid(child, os.WNOHANG)  # reaped already
+    many = MainUsage(repo, main, SHARED_READING_BELOW)  # a run of many pull requests: one process reads
+    many.start()
+    assert many._whole is not None and many._parts == []
+    assert many.result() == found
     waiting = threading.Event()
     other = threading.Thread(target=waiting.wait)
     other.start()
     try:
         beside_a_thread = MainUsage(repo, main)
         beside_a_thread.start()  # no fork while another thread runs: computed where it is asked for
-        assert beside_a_thread._background is None
+        assert beside_a_thread._parts == [] and beside_a_thread._whole is None
         assert beside_a_thread.result() == found
     finally:
         waiting.set()
         other.join()
+
+
+def test_the_locks_read_in_parts_say_what_they_say_read_at_once(world: World) -> None:
+    world.push_change(world.edit(PG, "postgres:16.4", "postgres:17.0"), "Upgrade in-cluster PostgreSQL to 17")
+    run(world)
+    repo = Git(world.engine)
+    main = repo.rev_parse("origin/main")
+    whole = lock_uses(repo, main)
+    assert sum(len(units) for by_env in whole.values() for units in by_env.values()) > 8
+    for parts in (1, 2, 3, 7, 40):  # more parts than locks: some read none
+        assert merge_uses(lock_uses(repo, main, (k, parts)) for k in range(parts)) == whole
+    assert summarize(repo, main, whole) == usage(repo, main)
 
 
 def test_a_background_task_that_fails_is_said_and_leaves_no_process(tmp_path: Path) -> None:
