@@ -146,12 +146,17 @@ def test_an_environment_change_is_followed_by_its_file_and_commit(world: World) 
     assert run(world) == 0
 
 
-def test_main_usage_from_a_forked_process_is_the_one_computed_in_place(world: World) -> None:
-    """The run computes what main's locks say in a forked process while the forge writes its pull requests."""
+def _upgraded(world: World) -> tuple[Git, str]:
+    """The engine's clone and main after the in-cluster PostgreSQL upgrade was processed."""
     world.push_change(world.edit(PG, "postgres:16.4", "postgres:17.0"), "Upgrade in-cluster PostgreSQL to 17")
     run(world)
     repo = Git(world.engine)
-    main = repo.rev_parse("origin/main")
+    return repo, repo.rev_parse("origin/main")
+
+
+def test_main_usage_from_a_forked_process_is_the_one_computed_in_place(world: World) -> None:
+    """The run computes what main's locks say in a forked process while the forge writes its pull requests."""
+    repo, main = _upgraded(world)
     forked = MainUsage(repo, main)
     forked.start()
 
@@ -190,10 +195,7 @@ def test_main_usage_from_a_forked_process_is_the_one_computed_in_place(world: Wo
 
 
 def test_the_locks_read_in_parts_say_what_they_say_read_at_once(world: World) -> None:
-    world.push_change(world.edit(PG, "postgres:16.4", "postgres:17.0"), "Upgrade in-cluster PostgreSQL to 17")
-    run(world)
-    repo = Git(world.engine)
-    main = repo.rev_parse("origin/main")
+    repo, main = _upgraded(world)
     whole = lock_uses(repo, main)
     assert sum(len(units) for by_env in whole.values() for units in by_env.values()) > 8
     for parts in (1, 2, 3, 7, 40):  # more parts than locks: some read none
