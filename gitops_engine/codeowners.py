@@ -61,20 +61,42 @@ def matches(pattern: str, path: str) -> bool:
 
 
 def last_match(patterns: Sequence[str]) -> Callable[[str], str | None]:
-    """The last of `patterns` that covers a path (the one whose owners GitHub takes), or None: one expression whose
-    alternatives are the patterns' expressions, the last pattern first, so one match in C finds it (201 patterns,
-    6,000 paths: 390 ms one pattern at a time, ~20 ms)."""
+    """The last of `patterns` that covers a path (the one whose owners GitHub takes), or None. Patterns anchored at
+    the root are indexed by the plain folder names they start with (`/workloads/team-a/`: workloads, team-a), so a
+    path is matched against the patterns its own first folders lead to and those that start with a wildcard or
+    match at any depth, last first: a few, whatever the number of teams (201 patterns, 6,000 paths: 389 ms one
+    pattern at a time, ~15 ms)."""
     order = list(patterns)
-    expression = re.compile(
-        "|".join(f"(?P<p{i}>{compile_pattern(p).pattern})" for i, p in reversed(list(enumerate(order))))
-        or r"(?!)"
-    )
+    compiled = [compile_pattern(pattern) for pattern in order]
+    anywhere: list[int] = []  # patterns without a plain first folder
+    by_start: dict[tuple[str, ...], list[int]] = {}  # the plain folders a pattern starts with -> its indexes
+    for index, pattern in enumerate(order):
+        start = _plain_start(pattern)
+        (by_start.setdefault(start, []) if start else anywhere).append(index)
 
     def find(path: str) -> str | None:
-        found = expression.match(_probe(path))
-        return order[int(found.lastgroup[1:])] if found is not None and found.lastgroup else None
+        probe = _probe(path)
+        names = tuple(probe.split("/"))
+        candidates = list(anywhere)
+        for depth in range(1, len(names) + 1):
+            candidates += by_start.get(names[:depth], ())
+        for index in sorted(candidates, reverse=True):
+            if compiled[index].match(probe) is not None:
+                return order[index]
+        return None
 
     return find
+
+
+def _plain_start(pattern: str) -> tuple[str, ...]:
+    """The names a pattern's matches must start with (its leading parts without wildcards or escapes, when it is
+    anchored at the root); none for a pattern that matches at any depth or starts with a wildcard."""
+    start: list[str] = []
+    for part in _parts(pattern):
+        if part == "**" or any(char in part for char in "*?\\"):
+            break
+        start.append(part)
+    return tuple(start)
 
 
 def _probe(path: str) -> str:
@@ -99,13 +121,7 @@ def compile_pattern(pattern: str) -> re.Pattern[str]:
     """
     if not pattern.strip("/"):
         return re.compile(r"(?!)")  # `/` alone covers nothing
-    parts = pattern.split("/")
-    if parts[0] == "":
-        parts = parts[1:]  # anchored at the root
-    elif (len(parts) == 1 or (len(parts) == 2 and parts[1] == "")) and parts[0] != "**":
-        parts = ["**", *parts]  # a bare name: at any depth
-    if parts and parts[-1] == "":
-        parts[-1] = "**"
+    parts = _parts(pattern)
     regex = r"\A"
     for index, part in enumerate(parts):
         first, last = index == 0, index == len(parts) - 1
@@ -119,6 +135,18 @@ def compile_pattern(pattern: str) -> re.Pattern[str]:
         else:
             regex += slash + _glob(part) + ("(?:/.*)?" if last else "")
     return re.compile(regex + r"\Z")
+
+
+def _parts(pattern: str) -> list[str]:
+    """A pattern's parts from the root: `**` first for one that matches at any depth, `**` last for a folder."""
+    parts = pattern.split("/")
+    if parts[0] == "":
+        parts = parts[1:]  # anchored at the root
+    elif (len(parts) == 1 or (len(parts) == 2 and parts[1] == "")) and parts[0] != "**":
+        parts = ["**", *parts]  # a bare name: at any depth
+    if parts and parts[-1] == "":
+        parts[-1] = "**"
+    return parts
 
 
 def _glob(part: str) -> str:
