@@ -65,7 +65,7 @@ def last_match(patterns: Sequence[str]) -> Callable[[str], str | None]:
     the root are indexed by the plain folder names they start with (`/workloads/team-a/`: workloads, team-a), so a
     path is matched against the patterns its own first folders lead to and those that start with a wildcard or
     match at any depth, last first: a few, whatever the number of teams (201 patterns, 6,000 paths: 389 ms one
-    pattern at a time, ~15 ms)."""
+    pattern at a time, ~17 ms)."""
     order = list(patterns)
     compiled = [compile_pattern(pattern) for pattern in order]
     anywhere: list[int] = []  # patterns without a plain first folder
