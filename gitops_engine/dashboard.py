@@ -15,7 +15,7 @@ from typing import Any
 
 from gitops_engine.forge import Forge, Issue, PullRequest
 from gitops_engine.git import Git
-from gitops_engine.loading import load_snapshot
+from gitops_engine.loading import Snapshot, load_snapshot
 from gitops_engine.lock import lock_object
 from gitops_engine.provenance import RenderedState
 from gitops_engine.rollout import read_marker
@@ -62,14 +62,21 @@ Uses = dict[str, dict[str, list[tuple[str, bool]]]]  # definition or file -> env
 
 def usage(git: Git, main: str) -> Usage:
     """What main's locks say of every rollout (see Usage), read in this process."""
-    return summarize(git, main, lock_uses(git, main))
+    snapshot = _sources(git, main)
+    return summarize(git, main, lock_uses(git, main, snapshot=snapshot), snapshot=snapshot)
 
 
-def lock_uses(git: Git, main: str, part: tuple[int, int] = (0, 1)) -> Uses:
+def _sources(git: Git, main: str) -> Snapshot:
+    return load_snapshot(GitSource(git, main, lazy=True))  # workloads/ is not listed: only locks are read
+
+
+def lock_uses(
+    git: Git, main: str, part: tuple[int, int] = (0, 1), *, snapshot: Snapshot | None = None
+) -> Uses:
     """What main's locks say: for each definition, environment file and platform.yaml, the units of each
     environment using it and whether each is live on its current version. `part` = (k, n): from the k-th of n
-    runs of the locks in order only (see merge_uses)."""
-    snapshot = load_snapshot(GitSource(git, main, lazy=True))  # workloads/ is not listed: only locks are read
+    runs of the locks in order only (see merge_uses). `snapshot`: main's, when loaded already."""
+    snapshot = snapshot if snapshot is not None else _sources(git, main)
     state = RenderedState(git, main)
     current = {d.id: d for d in snapshot.definitions.values()}
     uses: Uses = {}
@@ -100,9 +107,10 @@ def merge_uses(parts: Iterable[Uses]) -> Uses:
     return merged
 
 
-def summarize(git: Git, main: str, uses: Uses) -> Usage:
-    """The Usage of main's lock_uses: only what some unit is behind on, named."""
-    snapshot = load_snapshot(GitSource(git, main, lazy=True))
+def summarize(git: Git, main: str, uses: Uses, *, snapshot: Snapshot | None = None) -> Usage:
+    """The Usage of main's lock_uses: only what some unit is behind on, named. `snapshot`: main's, when loaded
+    already."""
+    snapshot = snapshot if snapshot is not None else _sources(git, main)
     current = {d.id: d for d in snapshot.definitions.values()}
     versions = VersionNames(git, main)
     behind: Uses = {}

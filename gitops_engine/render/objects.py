@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from gitops_engine import names
-from gitops_engine.manifest import kind_of
+from gitops_engine.manifest import object_id
 from gitops_engine.model import Environment
 from gitops_engine.render.records import copy_data, unit_folder
 
@@ -73,7 +73,7 @@ INT64 = (-(2**63), 2**63 - 1)
 
 def is_cluster_scoped(key: str) -> bool:
     """Whether an object (its key `<Kind>/<name>`, or an older engine's file name) is cluster-scoped."""
-    return kind_of(key) in _CLUSTER_SCOPED_PREFIXES
+    return is_cluster_scoped_id(object_id(key))
 
 
 def is_cluster_scoped_id(ident: str) -> bool:
