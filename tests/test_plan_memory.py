@@ -20,8 +20,11 @@ from gitops_engine.source import GitSource
 WHO = Identity("gitops-engine", "gitops-engine@users.noreply.github.com")
 
 
-def test_packed_files_read_back_what_was_written_in_order() -> None:
-    files = PackedFiles({"b/manifest.yaml": b"kind: Service\n" * 50, "a/gitops-engine.lock": b"{}\n"})
+@pytest.mark.parametrize("pack", [True, False])
+def test_packed_files_read_back_what_was_written_in_order(pack: bool) -> None:
+    files = PackedFiles(
+        {"b/manifest.yaml": b"kind: Service\n" * 50, "a/gitops-engine.lock": b"{}\n"}, pack=pack
+    )
     files["c/empty"] = b""
     assert list(files) == ["b/manifest.yaml", "a/gitops-engine.lock", "c/empty"]
     assert dict(files) == {
@@ -34,6 +37,8 @@ def test_packed_files_read_back_what_was_written_in_order() -> None:
     assert list(files.items()) == [("b/manifest.yaml", b"kind: Service\n" * 50), ("c/empty", b"")]
     copied = pickle.loads(pickle.dumps(files))  # what a planning worker sends back
     assert isinstance(copied, PackedFiles) and list(copied.items()) == list(files.items())
+    copied["d"] = b"kind: Service\n" * 50  # packed as the original packs
+    assert (len(pickle.dumps(copied)) < 300) is pack
     assert repr(PackedFiles({"x": b"1"})) == "PackedFiles({'x': b'1'})"
     with pytest.raises(KeyError):
         files["a/gitops-engine.lock"]
@@ -135,6 +140,31 @@ def test_worker_plans_keep_the_state_s_locks(platform_repo: Path, monkeypatch: p
                 assert unit.old_locks["development"] is state.lock("development", name)
             plans[workers] = {n: (u.writes, u.old_locks, u.reasons) for n, u in plan.units.items()}
     assert plans["2"] == plans["1"]
+
+
+def test_plans_of_many_workloads_keep_their_files_packed(
+    platform_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From PACK_FILES_FROM workloads planned at once the new files are kept compressed (a plan worker sends
+    them so); below, as they are. The files are the same either way."""
+    base = git(platform_repo, "rev-parse", "HEAD").strip()
+    path = platform_repo / "definitions" / "postgres" / "pg-dev.yaml"
+    path.write_text(path.read_text().replace("- port: 5432", "- port: 5433"))
+    head = commit_all(platform_repo, "port").strip()
+    writes, sizes = {}, {}
+    for threshold in (2, 3):  # the repo has two workloads
+        monkeypatch.setattr("gitops_engine.plan.PACK_FILES_FROM", threshold)
+        with Git(platform_repo) as repo:
+            plan = plan_changes(load_snapshot(GitSource(repo, head)), RenderedState(repo, base, full=True))
+        unit = plan.units["team-a/api"]
+        writes[threshold] = dict(unit.writes)
+        sizes[threshold] = len(pickle.dumps(unit.writes))
+    assert writes[2] == writes[3]
+    assert sorted(writes[2]) == [
+        "rendered/development/team-a/api/gitops-engine.lock",
+        "rendered/development/team-a/api/manifest.yaml",
+    ]
+    assert sizes[2] < sizes[3] / 2
 
 
 def test_a_released_plan_still_says_what_each_unit_was(platform_repo: Path) -> None:
