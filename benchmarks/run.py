@@ -1,6 +1,6 @@
 """Benchmarks for issues 2 (full render) and 3 (the commit processor), printed as one markdown table.
 
-    python benchmarks/run.py                      # sizes 200,2000,10000; full render at 2,000
+    python benchmarks/run.py                      # sizes 200,380,2000,10000; full render at 2,000
     python benchmarks/run.py --sizes 200,2000     # quicker
     python benchmarks/run.py --fresh              # regenerate the synthetic repos
 
@@ -1148,7 +1148,10 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--sizes", default="200,2000,10000", help="workload counts for issue 3 (default 200,2000,10000)"
+        "--sizes",
+        default="200,380,2000,10000",
+        help="workload counts for issue 3 (default 200,380,2000,10000; 380 workloads open just over 200 pull "
+        "requests in the definition change, issue 12's smaller size)",
     )
     parser.add_argument(
         "--render-size", type=int, default=2000, help="workloads for the issue-2 full render (0: skip)"
