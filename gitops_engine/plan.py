@@ -345,7 +345,11 @@ def _refuse_object_clashes(plan: Plan, snapshot: Snapshot, state: RenderedState)
     namespace (a team's folder with a `{team}` namespace rule; everything in the environment without one, or for a
     cluster-scoped object). The unit that already holds the object keeps it, so a newcomer never displaces a
     running workload; between two of a kind, the first in path order does. A refused unit is reported and
-    nothing of it is written."""
+    nothing of it is written.
+
+    Only a unit that gains an object, or moves to another namespace, can start a clash: a namespace where every
+    unit this run writes keeps the objects and namespace its lock names is not read (a change of image or
+    variables, the usual developer change, reads no other unit)."""
     writing = sorted(unit for unit, p in plan.units.items() if p.rendered and not is_shared(unit))
     after: dict[tuple[str, str], dict[str, str]] = {}  # (env, unit) -> _objects_after, asked once
 
@@ -355,10 +359,19 @@ def _refuse_object_clashes(plan: Plan, snapshot: Snapshot, state: RenderedState)
             found = after[(env_id, unit)] = _objects_after(plan, state, env_id, unit)
         return found
 
+    def brings_objects(env_id: str, unit: str) -> bool:
+        old = state.lock(env_id, unit)
+        if old is None or old.manifests is None:
+            return True
+        new = plan.units[unit].rendered[env_id].provenance
+        return new.get("namespace") != old.namespace or not new["manifests"].keys() <= old.manifests.keys()
+
     # (env, namespace, or "" for cluster-scoped objects) -> the units this run writes there
     scopes: dict[tuple[str, str], set[str]] = {}
     for unit in writing:
         for env_id in plan.units[unit].rendered:
+            if not brings_objects(env_id, unit):
+                continue
             namespace = snapshot.environments[env_id].namespace_for(Unit(unit).first, Unit(unit).name)
             scopes.setdefault((env_id, namespace), set()).add(unit)
             if any(is_cluster_scoped_id(ident) for ident in objects(env_id, unit)):

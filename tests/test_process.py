@@ -1644,6 +1644,33 @@ def test_a_workload_rendering_an_object_another_holds_is_refused(world: World) -
     assert pulls(world) == []
 
 
+def test_units_moved_into_one_namespace_are_checked_for_clashes(world: World) -> None:
+    """billing/orders-db's Service and shop/orders' database Service are both `orders-db`, each in its team's
+    namespace. A namespace rule without {team} moves both into `development`: neither gains an object, but both
+    move, so the check runs and the second in path order is refused there, writing nothing."""
+    world.push_change(
+        {"workloads/billing/orders-db/score.yaml": score("orders-db", "registry.example.com/x:1", port=5432)},
+        "billing/orders-db",
+    )
+    process_ok(world)
+    pushed = world.push_change(
+        {"environments/development.yaml": environment("development", "development", "{env}")},
+        "one namespace for development",
+    )
+
+    code, output = process(world)
+
+    assert code == 1, output
+    assert (
+        "workloads/shop/orders/score.yaml:1:1: rendered/development/shop/orders renders Service orders-db in "
+        "namespace development, as rendered/development/billing/orders-db does: rename the resource or workload "
+        "so their object names differ" in output
+    )
+    assert engine_commits(world, pushed) == []
+    moved = {pull.branch.removeprefix("gitops-engine/") for pull in pulls(world)}
+    assert "billing/orders-db" in moved and "shop/orders" not in moved
+
+
 def test_the_unit_holding_an_object_keeps_it_from_a_newcomer_first_in_path_order(plain_world: World) -> None:
     world = plain_world
     world.push_change(
