@@ -72,9 +72,15 @@ def map_in_workers(
 
 class Spread(Generic[R]):
     """map_in_workers started now, its results read later: the workers compute while the caller does something
-    else (the run writes and pushes the branches while the pull requests' bodies are written)."""
+    else (the run writes and pushes the branches while the pull requests' bodies are written).
 
-    def __init__(self, task: Callable[[list[T]], R], slices: list[list[T]], workers: int, what: str) -> None:
+    `nice`, when above 0, is added to the workers' niceness: what the caller does meanwhile is the run's critical
+    path, and on a machine of few cores the workers then take the time it leaves (the bodies are read after the
+    push; at the same priority they took a core from the branches' writing)."""
+
+    def __init__(
+        self, task: Callable[[list[T]], R], slices: list[list[T]], workers: int, what: str, *, nice: int = 0
+    ) -> None:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
@@ -83,7 +89,10 @@ class Spread(Generic[R]):
         # An executor rather than multiprocessing.Pool: a worker that dies (out of memory) fails the run instead
         # of leaving it waiting forever; with `fork` it starts every worker before any helper thread of its own.
         self._executor: ProcessPoolExecutor | None = ProcessPoolExecutor(
-            workers, mp_context=multiprocessing.get_context("fork")
+            workers,
+            mp_context=multiprocessing.get_context("fork"),
+            initializer=os.nice if nice > 0 else None,
+            initargs=(nice,) if nice > 0 else (),
         )
         # What is loaded now stays out of the collector's sight until the results are read (see _collector_frozen).
         gc.freeze()

@@ -44,6 +44,17 @@ def test_the_work_is_done_while_the_caller_goes_on(tmp_path: Path) -> None:
     assert [part for part in spread.results()] == [["a"], ["b"], ["c"]]
 
 
+def test_workers_asked_to_be_nice_run_at_a_lower_priority() -> None:
+    """The bodies' workers give way to the run's critical path: their niceness is the caller's plus `nice`."""
+    mine = os.nice(0)
+    polite = Spread(lambda part: [os.nice(0)], [[1], [2]], 2, "describing", nice=10).results()
+    plain = Spread(lambda part: [os.nice(0)], [[1], [2]], 2, "describing").results()
+
+    assert list(polite) == [[min(mine + 10, 19)]] * 2
+    assert list(plain) == [[mine]] * 2
+    assert os.nice(0) == mine
+
+
 def _children() -> set[int]:
     return {
         int(pid)

@@ -33,6 +33,7 @@ PREVIEW_MARKER = "<!-- gitops-engine:preview -->"
 DIFF_COLLAPSE_LINES = 40  # pull-request bodies fold longer diffs
 PREVIEW_COLLAPSE_LINES = 30  # preview comments fold longer diffs
 READ_AHEAD = 256  # pull-request bodies whose old blobs are read at once (a few MiB)
+BODIES_NICENESS = 10  # the bodies' workers yield the cores to the branches' writing and push (workers.Spread)
 _FENCE = "```"
 _BROKEN_FENCE = "`\u200b``"
 
@@ -358,7 +359,7 @@ class Bodies:
                 return _read_ahead_bodies(git, [units[index] for index in part], versions)
 
             slices = slices_of(list(range(len(units))), workers)
-            self._spread = Spread(describe, slices, workers, "describing")
+            self._spread = Spread(describe, slices, workers, "describing", nice=BODIES_NICENESS)
 
     def read(self) -> list[str]:
         """The bodies (waiting for the workers still writing them)."""
