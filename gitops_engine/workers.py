@@ -9,6 +9,7 @@ the results in slice order, so the outcome is the one a single process would rea
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import os
 import signal
@@ -91,8 +92,7 @@ class Spread(Generic[R]):
         self._executor: ProcessPoolExecutor | None = ProcessPoolExecutor(
             workers,
             mp_context=multiprocessing.get_context("fork"),
-            initializer=os.nice if nice > 0 else None,
-            initargs=(nice,) if nice > 0 else (),
+            initializer=functools.partial(os.nice, nice) if nice > 0 else None,
         )
         # What is loaded now stays out of the collector's sight until the results are read (see _collector_frozen).
         gc.freeze()
