@@ -131,9 +131,10 @@ class Spread(Generic[R]):
 class Background(Generic[R]):
     """`task()` computed in one forked process from now on, for work that fits a core the run leaves idle (the
     parent writing to the forge). The child inherits `task` and sends back its pickled result through a pipe,
-    then exits: it never waits for anything, so a parent killed meanwhile leaves no process behind for long."""
+    then exits: it never waits for anything, so a parent killed meanwhile leaves no process behind for long.
+    `nice`: as for Spread."""
 
-    def __init__(self, task: Callable[[], R], what: str) -> None:
+    def __init__(self, task: Callable[[], R], what: str, *, nice: int = 0) -> None:
         self._what = what
         read, write = os.pipe()
         try:
@@ -144,6 +145,8 @@ class Background(Generic[R]):
             os.close(write)
             raise
         if pid == 0:
+            if nice > 0:
+                os.nice(nice)
             _run_in_child(task, read, write)
         os.close(write)
         self._pid, self._read = pid, read

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from gitops_engine.errors import GitopsError
-from gitops_engine.workers import Spread, map_in_workers
+from gitops_engine.workers import Background, Spread, map_in_workers
 
 
 def _gone(pid: int) -> bool:
@@ -52,6 +52,8 @@ def test_workers_asked_to_be_nice_run_at_a_lower_priority() -> None:
 
     assert list(polite) == [[min(mine + 10, 19)]] * 2
     assert list(plain) == [[mine]] * 2
+    assert Background(lambda: os.nice(0), "reading", nice=5).result() == min(mine + 5, 19)
+    assert Background(lambda: os.nice(0), "reading").result() == mine
     assert os.nice(0) == mine
 
 

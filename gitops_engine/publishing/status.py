@@ -32,6 +32,9 @@ def rollout_activity(report: RunReport) -> bool:
 # tail: the reading is shared among the cores. With more, one process reads beside the branches' writing, which
 # keeps the other core busy (1,198 pull requests at 10,000 workloads: 5.3 s with one, 5.9-6.4 s with two).
 SHARED_READING_BELOW = 256
+# The one process reading beside the branches' writing yields to it: the run waits for the push first (1,198 pull
+# requests at 10,000 workloads: ~4.4 → ~4.25 s).
+WHOLE_READING_NICENESS = 10
 
 
 class MainUsage:
@@ -59,7 +62,8 @@ class MainUsage:
 
         try:
             if not self._shared:
-                self._whole = Background(functools.partial(dashboard.usage, self.git, self.main), "dashboard")
+                usage = functools.partial(dashboard.usage, self.git, self.main)
+                self._whole = Background(usage, "dashboard", nice=WHOLE_READING_NICENESS)
                 return
             for index in range(cores):
                 part = functools.partial(dashboard.lock_uses, self.git, self.main, (index, cores))
