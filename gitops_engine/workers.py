@@ -92,7 +92,7 @@ class Spread(Generic[R]):
         self._executor: ProcessPoolExecutor | None = ProcessPoolExecutor(
             workers,
             mp_context=multiprocessing.get_context("fork"),
-            initializer=functools.partial(os.nice, nice) if nice > 0 else None,
+            initializer=functools.partial(_lower_priority, nice) if nice > 0 else None,
         )
         # What is loaded now stays out of the collector's sight until the results are read (see _collector_frozen).
         gc.freeze()
@@ -145,8 +145,7 @@ class Background(Generic[R]):
             os.close(write)
             raise
         if pid == 0:
-            if nice > 0:
-                os.nice(nice)
+            _lower_priority(nice)
             _run_in_child(task, read, write)
         os.close(write)
         self._pid, self._read = pid, read
@@ -180,6 +179,13 @@ class Background(Generic[R]):
         _, status = os.waitpid(self._pid, 0)
         self._pid = 0
         return data if status == 0 else None
+
+
+def _lower_priority(nice: int) -> None:
+    """Add `nice` to this process's niceness; where the system refuses, the work runs at the priority it has."""
+    if nice > 0:
+        with contextlib.suppress(OSError):
+            os.nice(nice)
 
 
 def _run_in_child(task: Callable[[], Any], read: int, write: int) -> None:

@@ -57,6 +57,16 @@ def test_workers_asked_to_be_nice_run_at_a_lower_priority() -> None:
     assert os.nice(0) == mine
 
 
+def test_work_runs_where_the_system_refuses_a_lower_priority(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(increment: int) -> int:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "nice", refuse)  # what a locked-down container may answer (inherited by the forks)
+
+    assert list(Spread(lambda part: part, [[1], [2]], 2, "describing", nice=10).results()) == [[1], [2]]
+    assert Background(lambda: "read", "reading", nice=10).result() == "read"
+
+
 def _children() -> set[int]:
     return {
         int(pid)
