@@ -61,7 +61,9 @@ def test_work_runs_where_the_system_refuses_a_lower_priority(monkeypatch: pytest
     def refuse(increment: int) -> int:
         raise PermissionError(1, "Operation not permitted")
 
-    monkeypatch.setattr(os, "nice", refuse)  # what a locked-down container may answer (inherited by the forks)
+    monkeypatch.setattr(
+        os, "nice", refuse
+    )  # what a locked-down container may answer (inherited by the forks)
 
     assert list(Spread(lambda part: part, [[1], [2]], 2, "describing", nice=10).results()) == [[1], [2]]
     assert Background(lambda: "read", "reading", nice=10).result() == "read"
