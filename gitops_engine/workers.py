@@ -145,8 +145,7 @@ class Background(Generic[R]):
             os.close(write)
             raise
         if pid == 0:
-            _lower_priority(nice)
-            _run_in_child(task, read, write)
+            _run_in_child(task, read, write, nice)
         os.close(write)
         self._pid, self._read = pid, read
 
@@ -188,12 +187,13 @@ def _lower_priority(nice: int) -> None:
             os.nice(nice)
 
 
-def _run_in_child(task: Callable[[], Any], read: int, write: int) -> None:
+def _run_in_child(task: Callable[[], Any], read: int, write: int, nice: int) -> None:
     import pickle
 
     code = 1
     try:
         os.close(read)
+        _lower_priority(nice)
         data = pickle.dumps(task(), protocol=pickle.HIGHEST_PROTOCOL)
         with os.fdopen(write, "wb") as pipe:
             pipe.write(data)
