@@ -19,7 +19,7 @@ from gitops_engine.loading import Snapshot, load_snapshot
 from gitops_engine.lock import lock_object
 from gitops_engine.provenance import RenderedState
 from gitops_engine.rollout import read_marker
-from gitops_engine.source import PLATFORM_FILE, GitSource
+from gitops_engine.source import GitSource
 from gitops_engine.versions import VersionNames
 
 TITLE = "gitops-engine rollout dashboard"
@@ -47,8 +47,8 @@ class RunState:
 
 @dataclass(frozen=True)
 class Usage:
-    """What main's locks say of every rollout, whatever the pull requests: for each definition, environment file
-    or platform.yaml that some unit is behind on, the units of each environment using it and whether each is live
+    """What main's locks say of every rollout, whatever the pull requests: for each definition or environment file
+    that some unit is behind on, the units of each environment using it and whether each is live
     on its current version, in the dashboard's order; and how each is named. Plain data: a forked process can
     compute it while the forge writes the run's pull requests (gitops_engine.publishing.status)."""
 
@@ -73,7 +73,7 @@ def _sources(git: Git, main: str) -> Snapshot:
 def lock_uses(
     git: Git, main: str, part: tuple[int, int] = (0, 1), *, snapshot: Snapshot | None = None
 ) -> Uses:
-    """What main's locks say: for each definition, environment file and platform.yaml, the units of each
+    """What main's locks say: for each definition and environment file, the units of each
     environment using it and whether each is live on its current version. `part` = (k, n): from the k-th of n
     runs of the locks in order only (see merge_uses). `snapshot`: main's, when loaded already."""
     snapshot = snapshot if snapshot is not None else _sources(git, main)
@@ -86,14 +86,13 @@ def lock_uses(
             if definition is not None:
                 live = resource["version"] == definition.version
                 uses.setdefault(definition.id, {}).setdefault(env, []).append((unit, live))
-        # An environment or settings change rolls out too: a unit is behind on it while its lock records an
-        # older blob of the environment file or platform.yaml.
+        # An environment change rolls out too: a unit is behind on it while its lock records an older blob of
+        # the environment file. (platform.yaml changes no rendered byte: locks of render version 4 on do not
+        # name it.)
+        path = f"environments/{env}.yaml"
         inputs = lock.get("inputs", {})
-        for path in (f"environments/{env}.yaml", PLATFORM_FILE):
-            if path in inputs and path in snapshot.files:
-                uses.setdefault(path, {}).setdefault(env, []).append(
-                    (unit, inputs[path] == snapshot.files[path])
-                )
+        if path in inputs and path in snapshot.files:
+            uses.setdefault(path, {}).setdefault(env, []).append((unit, inputs[path] == snapshot.files[path]))
     return uses
 
 
@@ -131,7 +130,7 @@ def summarize(git: Git, main: str, uses: Uses, *, snapshot: Snapshot | None = No
 def build(
     git: Git, main: str, open_pulls: list[PullRequest], run: RunState, main_usage: Usage | None = None
 ) -> dict[str, Any]:
-    """The dashboard's data: every definition, environment file or platform.yaml some unit is behind on in some
+    """The dashboard's data: every definition or environment file some unit is behind on in some
     environment, by version. `main_usage`: `usage(git, main)`, when it was computed already."""
     found = main_usage if main_usage is not None else usage(git, main)
     in_pull: dict[tuple[str, str], PullRequest] = {}
@@ -188,7 +187,7 @@ def _status(
 def render_body(data: dict[str, Any]) -> str:
     lines = [MARKER, f"# {TITLE}", ""]
     if not data["changes"]:
-        lines.append("Every definition, environment and settings change has rolled out: all units are live.")
+        lines.append("Every definition and environment change has rolled out: all units are live.")
     for change in data["changes"]:
         lines += [f"## `{change['definition']}`: {change['human_version']}", ""]
         lines.append("| environment | " + " | ".join(HEADINGS[s] for s in STATES) + " |")

@@ -45,7 +45,7 @@ from gitops_engine.render import (
     shared_namespace,
     unit_folder,
 )
-from gitops_engine.source import PLATFORM_FILE, GitSource
+from gitops_engine.source import GitSource
 from gitops_engine.units import SHARED_FOLDER, Unit, is_shared
 from gitops_engine.workers import map_in_workers, plan_workers, slices_of
 
@@ -848,6 +848,6 @@ def _reasons(unit: UnitPlan, changes: list[tuple[str, str]]) -> list[str]:
     for definition_id, old, new in unit.definition_changes():
         reasons.append(f"definition {definition_id}: {old or 'unused'} → {new or 'unused'}")
     for _, path in changes:
-        if path == PLATFORM_FILE or path.startswith("environments/"):
+        if path.startswith("environments/"):
             reasons.append(f"{path} changed")
     return reasons or unit.reasons or ["rendered output differs"]

@@ -89,7 +89,7 @@ def test_the_dashboard_follows_a_rollout_created_once_and_edited_in_place(world:
     code, output = run_cli(["dashboard", "--format", "json", "--forge", "local"], world.dev)
     assert code == 0 and json.loads(output)["changes"] == [], output
     assert (
-        "Every definition, environment and settings change has rolled out: all units are live."
+        "Every definition and environment change has rolled out: all units are live."
         in run_cli(["dashboard", "--forge", "local"], world.dev)[1]
     )
     after = LocalForge(world.remote).find_issue(MARKER)

@@ -21,6 +21,7 @@ from testing.golden import rendered_objects
 from testing.repos import git, make_repo
 from testing.world import World, world_from
 
+from gitops_engine import RENDER_VERSION
 from gitops_engine.forge.local import LocalForge
 from gitops_engine.git import ENGINE_EMAIL, ENGINE_NAME, default_identity
 from gitops_engine.loading import load_snapshot
@@ -79,7 +80,7 @@ def _assert_upgraded(world: World, before: dict[str, bytes], upgrade: str) -> No
     for folder in FOLDERS:
         old = json.loads(before[f"{folder}/gitops-engine.lock"])
         new = json.loads(after[f"{folder}/gitops-engine.lock"])
-        assert new["engine"] == "3"
+        assert new["engine"] == RENDER_VERSION
         # The same objects with the same content hashes, now named by kind and name.
         assert sorted(new["manifests"].values()) == sorted(old["manifests"].values())
         assert {k.split("/")[0].lower() + "-" + k.split("/")[1] + ".yaml" for k in new["manifests"]} == set(
@@ -115,7 +116,7 @@ def test_the_first_run_commits_the_new_layout_in_one_commit_and_opens_no_pull_re
         "- team-b/ledger (provenance only; development, production)\n"
         "- _shared/shared-cache (provenance only; development, production)\n\n"
         f"Gitops-Engine-Source: {start}\n"
-        "Gitops-Engine-Render: 3\n\n"
+        f"Gitops-Engine-Render: {RENDER_VERSION}\n\n"
     )
     _assert_upgraded(world, before, upgrade)
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from testing.repos import commit_all, git
 from testing.small_platform import API_SCORE, PG_DEV_YAML
 
+from gitops_engine import RENDER_VERSION
 from gitops_engine import git as git_module
 from gitops_engine.git import Git, drop_early
 from gitops_engine.loading import load_snapshot
@@ -29,12 +30,11 @@ def test_a_lock_reads_back_byte_for_byte_with_typed_views(platform_repo: Path) -
     assert lock is not None
     assert lock.to_bytes() == data
     assert lock_bytes(dict(lock)) == data
-    assert lock.engine == "3"
+    assert lock.engine == RENDER_VERSION
     assert lock.namespace == "team-a-development"
     assert sorted(lock.inputs) == [
         "definitions/postgres/pg-dev.yaml",
         "environments/development.yaml",
-        "platform.yaml",
         "workloads/team-a/api/score.yaml",
     ]
     assert lock.manifests is not None and sorted(lock.manifests) == [

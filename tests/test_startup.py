@@ -12,6 +12,7 @@ from pathlib import Path
 from testing.repos import commit_all, git, make_repo, write_files
 from testing.small_platform import BASE_PLATFORM, PG_DEV_YAML
 
+from gitops_engine import RENDER_VERSION
 from gitops_engine.entry import process_options
 from gitops_engine.forge.local import LocalForge
 from gitops_engine.git import default_identity
@@ -297,7 +298,7 @@ def test_a_run_that_merges_a_pull_request_first_asks_the_remote_again(tmp_path: 
             "origin",
             "refs/heads/main",
             "refs/heads/gitops-engine/*",
-            "refs/gitops-engine/reconciled/r3",
+            f"refs/gitops-engine/reconciled/r{RENDER_VERSION}",
         ),
     ]
     assert (code, err) == (0, f"unused early: {dropped}")

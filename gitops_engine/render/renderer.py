@@ -41,7 +41,6 @@ class Renderer:
         for path, blob in workload.files.items():
             inputs.add(path, blob)
         inputs.add(env.path, env.blob)
-        inputs.add(snapshot.settings.path, snapshot.settings.blob)
         ctx = WorkloadContext(snapshot, workload, env, self.effective_spec(workload, env_id), inputs)
         namespace = env.namespace_for(workload.team, workload.name)
         if not is_dns_label(namespace):

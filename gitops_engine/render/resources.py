@@ -131,7 +131,6 @@ class Provisioner:
         _check_shared_declaration(request, declared_in, unit_name)
         inputs = Inputs()
         inputs.add(env.path, env.blob)
-        inputs.add(self.snapshot.settings.path, self.snapshot.settings.blob)
         key = ResourceKey(request.type, request.class_, request.res_id, None, None)
         definition = self.match(key, env, declared_in, request.name, unit_name)
         inputs.add(definition.path, definition.blob)
