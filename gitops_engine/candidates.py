@@ -3,7 +3,7 @@
 Cheap on purpose: proportional to the change, not to the repo. A workload's own files reach it; a definition
 reaches the units whose locks use its resource type (`provenance.RenderedState.units_using`); a Score file's
 service section reaches the workloads that look it up; rendered/ edited by anyone but the engine reaches the units
-edited. Settings or environments changing reach everything (None).
+edited. Settings changing, or what rendering reads of an environment file, reach everything (None).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from gitops_engine.git import Git, Identity, blob_id
-from gitops_engine.loading import Snapshot
+from gitops_engine.loading import Snapshot, environment_at
 from gitops_engine.lock import parse_lock
 from gitops_engine.model import LOCK_FILE, WORKLOAD_TYPE
 from gitops_engine.provenance import RenderedState, stale_reasons
@@ -39,12 +39,16 @@ def candidates_from_range(
     within: set[str] | None = None,
     changed: list[str] | None = None,
 ) -> set[str] | None:
-    """Units a commit range can affect; None means 'everything' (environments or settings changed).
+    """Units a commit range can affect; None means 'everything' (an environment or the settings changed).
     `engine_email`: the engine's committer address, so rendered/ changes by anyone else count too; `changed`: the
     paths the range changes, when the caller has them already."""
     if changed is None:
         changed = [path for _, path in git.diff_names(start, head)]
-    if any(path == PLATFORM_FILE or path.split("/")[0] == "environments" for path in changed):
+    if any(
+        path == PLATFORM_FILE
+        or (path.split("/")[0] == "environments" and _environment_changed(git, start, snapshot, path))
+        for path in changed
+    ):
         snapshot.check_paths(changed)
         return None
     changed_types = {
@@ -102,6 +106,23 @@ def _units_rendered_by_others(git: Git, start: str, head: str, engine_email: str
             if len(parts) >= 5 and parts[0] == "rendered":
                 units.add(str(Unit.of_path(path)))
     return units
+
+
+def _environment_changed(git: Git, start: str, snapshot: Snapshot, path: str) -> bool:
+    """Whether what the engine reads of the environment file `path` may differ between `start` and the snapshot:
+    what rendering reads (Environment.fingerprint) or its rollout settings, which decide how units still to be
+    rolled out get their change. An edit of its comments or layout reaches no unit. Anything else under
+    environments/, a file added, removed or not valid at either end counts as changed."""
+    env = (
+        snapshot.environments.get(path[len("environments/") : -len(".yaml")])
+        if path.endswith(".yaml")
+        else None
+    )
+    if env is None or env.path != path:
+        return True
+    data = git.try_read(f"{start}:{path}")
+    before = None if data is None else environment_at(data, path, env.blob)
+    return before != env
 
 
 def _service_changed(git: Git, start: str, head: str, path: str) -> bool:

@@ -17,6 +17,7 @@ from gitops_engine.forge import Forge, Issue, PullRequest
 from gitops_engine.git import Git
 from gitops_engine.loading import Snapshot, load_snapshot
 from gitops_engine.lock import lock_object
+from gitops_engine.model import ENVIRONMENT_FINGERPRINT
 from gitops_engine.provenance import RenderedState
 from gitops_engine.rollout import read_marker
 from gitops_engine.source import GitSource
@@ -86,13 +87,15 @@ def lock_uses(
             if definition is not None:
                 live = resource["version"] == definition.version
                 uses.setdefault(definition.id, {}).setdefault(env, []).append((unit, live))
-        # An environment change rolls out too: a unit is behind on it while its lock records an older blob of
-        # the environment file. (platform.yaml changes no rendered byte: locks of render version 4 on do not
-        # name it.)
+        # An environment change rolls out too: a unit is behind on it while its lock records an older fingerprint
+        # of the environment file (what rendering reads of it: an edit of its rollout settings rolls nothing out).
+        # platform.yaml changes no rendered byte: locks of render version 4 on do not name it.
         path = f"environments/{env}.yaml"
         inputs = lock.get("inputs", {})
-        if path in inputs and path in snapshot.files:
-            uses.setdefault(path, {}).setdefault(env, []).append((unit, inputs[path] == snapshot.files[path]))
+        environment = snapshot.environments.get(env)
+        if path in inputs and environment is not None:
+            live = inputs[path] == environment.fingerprint
+            uses.setdefault(path, {}).setdefault(env, []).append((unit, live))
     return uses
 
 
@@ -122,9 +125,16 @@ def summarize(git: Git, main: str, uses: Uses, *, snapshot: Snapshot | None = No
         names[key] = (
             (definition.path, definition.version, versions.of_definition(definition))
             if definition is not None
-            else (key, snapshot.files[key][:12], versions.of_file(key))
+            else _environment_names(key, snapshot, versions)
         )
     return Usage(behind, list(snapshot.environment_order), names)
+
+
+def _environment_names(path: str, snapshot: Snapshot, versions: VersionNames) -> tuple[str, str, str]:
+    """Usage.names of an environment file: its path, its short fingerprint and the commit that made it."""
+    fingerprint = snapshot.environments[path[len("environments/") : -len(".yaml")]].fingerprint
+    short = fingerprint.removeprefix(ENVIRONMENT_FINGERPRINT)[:12]
+    return path, short, versions.of_environment(path, fingerprint)
 
 
 def build(

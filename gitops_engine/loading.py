@@ -201,6 +201,15 @@ class Snapshot:
     def environment_order(self) -> list[str]:
         return [e for e in self.settings.environments if e in self.environments]
 
+    def input_version(self, path: str) -> str | None:
+        """What a lock written now would record for the input `path` (None: no such file): its blob id, or for an
+        environment file that loaded, the fingerprint of what rendering reads of it."""
+        if path.startswith("environments/") and path.endswith(".yaml"):
+            env = self.environments.get(path[len("environments/") : -len(".yaml")])
+            if env is not None and env.path == path:
+                return env.fingerprint
+        return self.files.get(path)
+
     # -- workloads ---------------------------------------------------------------------------------------------
     def workload(self, key: str) -> Workload:
         """Parse one workload on first use. Raises InputError naming the file, line and column."""
@@ -498,15 +507,35 @@ def _environment(document: Document, env_id: str, blob: str) -> Environment:
     rollout = data.get("rollout") or {}
     return Environment(
         id=env_id,
-        type=data["type"],
-        namespace_rule=data.get("namespace", "{team}"),
-        labels=dict(data.get("labels") or {}),
-        values=dict(data.get("values") or {}),
+        **_rendered_environment(data),
         path=document.path,
         blob=blob,
         rollout_mode=rollout.get("mode", "pull-request"),
         after=tuple(rollout.get("after") or ()),
     )
+
+
+def _rendered_environment(data: dict[str, Any]) -> dict[str, Any]:
+    """The fields of an Environment that rendering reads, from its valid document (see Environment.fingerprint)."""
+    return {
+        "type": data["type"],
+        "namespace_rule": data.get("namespace", "{team}"),
+        "labels": dict(data.get("labels") or {}),
+        "values": dict(data.get("values") or {}),
+    }
+
+
+def environment_at(data: bytes, path: str, blob: str) -> Environment | None:
+    """The Environment that the content `data` (blob id `blob`) of the environment file `path` loads as: an older
+    version of it, from git history. None when it is not a valid environment document."""
+    env_id = path[len("environments/") : -len(".yaml")]
+    try:
+        document = load_document(data, path)
+    except YamlSyntaxError:
+        return None
+    if not isinstance(document.data, dict) or _environment_problems(document, env_id):
+        return None
+    return _environment(document, env_id, blob)
 
 
 def _load_definitions(source: Source, files: Mapping[str, str], settings: Settings, sink: _Checked) -> None:

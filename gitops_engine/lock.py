@@ -4,7 +4,8 @@ A lock is JSON, written with one-space indents and sorted keys, ending in a newl
 
 - `engine`: the render version that wrote it;
 - `unit`, `environment`, `namespace`;
-- `inputs`: every file the render read (path -> blob id); `lookups`: what the workloads it looked up offered it
+- `inputs`: every file the render read (path -> blob id; an environment file -> the fingerprint of what rendering
+  reads of it, `sha256:…`, see model.environment_fingerprint); `lookups`: what the workloads it looked up offered it
   (name as the template asked -> fingerprint);
 - `resources`: each resource with the definition it matched (`definition`, `definition_path`, `version`),
   its `type`, `class`, `res_id`, whether it is `shared`, and what it `depends_on`;
@@ -123,7 +124,7 @@ class Lock(Mapping[str, Any]):
 
     @property
     def inputs(self) -> Mapping[str, str]:
-        """Path -> blob id of every file the render read."""
+        """Path -> blob id of every file the render read (an environment file: its fingerprint)."""
         value = self._data.get("inputs", {})
         return value if isinstance(value, dict) else {}
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -83,12 +86,38 @@ class Environment:
     rollout_mode: str = "pull-request"  # direct | pull-request | automerge (definition changes only)
     after: tuple[str, ...] = ()  # environments that must be live for a unit before this one gets a change
 
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """What a unit's lock records for the environment file: a digest of what rendering reads of it (see
+        environment_fingerprint), so that an edit of its rollout settings or its comments re-renders nothing."""
+        return environment_fingerprint(self.id, self.type, self.namespace_rule, self.labels, self.values)
+
     def namespace_for(self, team: str, workload: str) -> str:
         return (
             self.namespace_rule.replace("{env}", self.id)
             .replace("{team}", team)
             .replace("{workload}", workload)
         )
+
+
+ENVIRONMENT_FINGERPRINT = (
+    "sha256:"  # how a lock's fingerprint of an environment file starts (a blob id never does)
+)
+
+
+def environment_fingerprint(
+    env_id: str, env_type: str, namespace_rule: str, labels: Mapping[str, Any], values: Mapping[str, Any]
+) -> str:
+    """The digest of what rendering reads of an environment file: its id, type, namespace rule, labels and values,
+    in the file's order (a template iterating over values sees that order). Its rollout settings and its comments
+    are not in it. Values YAML types JSON lacks (dates) are written with their type, so no two values collide."""
+    read = [env_id, env_type, namespace_rule, labels, values]
+    text = json.dumps(read, ensure_ascii=False, separators=(",", ":"), default=_typed_text)
+    return ENVIRONMENT_FINGERPRINT + hashlib.sha256(text.encode()).hexdigest()
+
+
+def _typed_text(value: object) -> dict[str, str]:
+    return {f"!{type(value).__name__}": str(value)}
 
 
 @dataclass(frozen=True)

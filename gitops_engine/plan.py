@@ -840,7 +840,8 @@ _STATUS = {"A": "added", "D": "removed"}
 
 
 def _reasons(unit: UnitPlan, changes: list[tuple[str, str]]) -> list[str]:
-    """Why a unit changes, in the range's terms: its files, the definitions it moves between, settings."""
+    """Why a unit changes, in the range's terms: its files, the definitions it moves between, the environment files
+    whose change reaches it (what rendering reads of them changed: the unit's own reasons name them)."""
     folder = f"workloads/{unit.unit}/"
     reasons = [
         f"{path} {_STATUS.get(status, 'changed')}" for status, path in changes if path.startswith(folder)
@@ -848,6 +849,6 @@ def _reasons(unit: UnitPlan, changes: list[tuple[str, str]]) -> list[str]:
     for definition_id, old, new in unit.definition_changes():
         reasons.append(f"definition {definition_id}: {old or 'unused'} → {new or 'unused'}")
     for _, path in changes:
-        if path.startswith("environments/"):
+        if path.startswith("environments/") and f"{path} changed" in unit.reasons:
             reasons.append(f"{path} changed")
     return reasons or unit.reasons or ["rendered output differs"]

@@ -401,14 +401,13 @@ def stale_reasons(lock: Mapping[str, Any] | None, snapshot: Snapshot, env_id: st
 
 
 def _input_reasons(lock: Mapping[str, Any], snapshot: Snapshot, unit: Unit) -> list[str]:
-    """Inputs the lock names whose blob changed or that are gone, and files added to the workload's folder (a new
-    override: an input the lock cannot name yet)."""
+    """Inputs the lock names whose blob (an environment file: its fingerprint) changed or that are gone, and files
+    added to the workload's folder (a new override: an input the lock cannot name yet)."""
     reasons: list[str] = []
     inputs: Mapping[str, str] = lock.get("inputs", {})
-    files = snapshot.files
-    for path, blob in inputs.items():
-        current = files.get(path)
-        if current != blob:
+    for path, version in inputs.items():
+        current = snapshot.input_version(path)
+        if current != version:
             reasons.append(f"{path} {'removed' if current is None else 'changed'}")
     if not unit.is_shared:
         for path in _folder_files(snapshot, f"workloads/{unit}/"):

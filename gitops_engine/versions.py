@@ -3,8 +3,9 @@
 Locks and pull requests identify a definition's version by a hash of its file (`Definition.version`), which nobody
 can read ("20fbda1258d5 → 71bdaeef50ca"). People call a version by what changed it: the definition file's optional
 `version:` field when it is set ("Postgres 17"), otherwise the subject and short id of the last commit that changed
-the file ("Upgrade postgres to 17 (1a2b3c4)"). Environment files and platform.yaml have no `version:` field: their
-version is always named by the commit.
+the file ("Upgrade postgres to 17 (1a2b3c4)"). Environment files have no `version:` field: their version is named
+by the commit that made what rendering reads of the file what it is (an edit of its rollout settings since does
+not count).
 
 Everything is read from git history, so every clone names a version the same way.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gitops_engine.git import Git
+from gitops_engine.loading import environment_at
 from gitops_engine.model import Definition
 from gitops_engine.yamlio import YamlSyntaxError, load_document
 
@@ -43,6 +45,7 @@ class VersionNames:
         self._commit = commit
         self._history: dict[str, list[FileChange]] = {}
         self._declared: dict[str, str | None] = {}
+        self._fingerprints: dict[str, str | None] = {}  # environment file blob -> Environment.fingerprint
 
     def history(self, path: str) -> list[FileChange]:
         """The commits reachable from `commit` that changed `path`, newest first."""
@@ -71,6 +74,25 @@ class VersionNames:
             if change.blob is not None and change.blob.startswith(version):
                 return self._declared_version(change.blob) or change.name
         return version
+
+    def of_environment(self, path: str, fingerprint: str) -> str:
+        """The version of the environment file `path` whose Environment.fingerprint is `fingerprint`: the oldest
+        commit of the newest run of commits whose file has that fingerprint, so an edit of rollout settings or
+        comments after it keeps the name. The last commit that changed the file when none has it ("" when none
+        did)."""
+        changes = self.history(path)
+        found = ""
+        for change in changes:
+            if change.blob is None or self._environment_fingerprint(change.blob, path) != fingerprint:
+                break
+            found = change.name
+        return found or (changes[0].name if changes else "")
+
+    def _environment_fingerprint(self, blob: str, path: str) -> str | None:
+        if blob not in self._fingerprints:
+            env = environment_at(self._git.read_blob(blob), path, blob)
+            self._fingerprints[blob] = None if env is None else env.fingerprint
+        return self._fingerprints[blob]
 
     def _declared_version(self, blob: str) -> str | None:
         if blob not in self._declared:

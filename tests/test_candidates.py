@@ -38,6 +38,27 @@ def test_settings_reach_every_unit(platform_repo: Path) -> None:
     assert _reached(platform_repo, base, head) is None
 
 
+def test_an_environment_edit_reaches_every_unit_only_when_the_engine_reads_it_differently(
+    platform_repo: Path,
+) -> None:
+    """Comments and layout reach nothing; rollout settings and what rendering reads (Environment) reach every
+    unit; so does a file that no longer loads, or a file added under environments/."""
+    path = "environments/development.yaml"
+    original = (platform_repo / path).read_text()
+    base, head = _change(platform_repo, path, "# the shared cluster\n" + original.replace(": ", ":   "))
+    assert _reached(platform_repo, base, head) == set()
+    for edited in (
+        original + "rollout:\n  mode: direct\n",
+        original + "values:\n  tier: dev\n",
+        original.replace("namespace:", "namespace: x\nnamespace:"),  # a duplicate key: no longer loads
+    ):
+        base, head = _change(platform_repo, path, edited)
+        assert _reached(platform_repo, base, head) is None, edited
+        _change(platform_repo, path, original)
+    base, head = _change(platform_repo, "environments/README.md", "Environments.\n")
+    assert _reached(platform_repo, base, head) is None
+
+
 def test_rendered_output_edited_by_anyone_but_the_engine_reaches_its_unit(platform_repo: Path) -> None:
     manifest = "rendered/production/team-b/web/manifest.yaml"
     base, head = _change(platform_repo, manifest, (platform_repo / manifest).read_text() + "# hand edit\n")

@@ -144,6 +144,28 @@ def test_an_environment_change_is_followed_by_its_file_and_commit(world: World) 
     code, text = run_cli(["dashboard", "--forge", "local"], world.dev)
     assert f"## `environments/staging.yaml`: Staging label: stage ({pushed[:7]})" in text.splitlines()
     assert run(world) == 0
+    pulls = forge.list_pull_requests("open")
+    assert [p.title for p in pulls] == [
+        f"Update {p.branch.removeprefix('gitops-engine/')}: environment staging changed" for p in pulls
+    ]
+
+    # An edit of its rollout settings and comments changes nothing rendering reads: no unit is rendered again, no
+    # lock rewritten, and the version still bears the name of the change that made it.
+    staging = world.show("main:environments/staging.yaml")
+    edited = world.push_change(
+        {
+            "environments/staging.yaml": "# Reviewed by infra.\n"
+            + staging
+            + "rollout:\n  mode: pull-request\n"
+        },
+        "Staging: say the rollout mode",
+    )
+    assert run(world) == 0
+    assert world.main() == edited  # the engine committed nothing
+    assert sorted(p.number for p in forge.list_pull_requests("open")) == staging_pulls
+    code, output = run_cli(["dashboard", "--format", "json", "--forge", "local"], world.dev)
+    (change,) = json.loads(output)["changes"]
+    assert change["human_version"] == f"Staging label: stage ({pushed[:7]})"
 
 
 def _upgraded(world: World) -> tuple[Git, str]:

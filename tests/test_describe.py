@@ -66,7 +66,7 @@ def test_a_units_pull_request_body_word_for_word(repo: Git) -> None:
         "<!-- gitops-engine:unit=shop/cart -->\n"
         "## shop/cart: rendered manifests change\n"
         "\n"
-        "Resource definitions, environments or settings changed on `main`, and this workload's rendered manifests "
+        "Resource definitions or environments changed on `main`, and this workload's rendered manifests "
         "change with them. Merging deploys the change; nothing else in your workload changes.\n"
         "\n"
         "### Environments\n"
@@ -86,8 +86,24 @@ def test_a_units_pull_request_body_word_for_word(repo: Git) -> None:
         f"{FENCED_DIFF}\n"
         "\n"
     )
-    assert describe.pull_title(cart()) == "Update shop/cart: environments or settings changed"
+    assert describe.pull_title(cart()) == "Update shop/cart: rendered manifests change"
     assert describe.pull_title(cart(cause="removed")) == "Remove rendered manifests of shop/cart"
+
+
+def test_a_title_names_the_environments_whose_change_reaches_the_units() -> None:
+    """No definition change: the environments whose file changed what rendering reads, in platform.yaml's order."""
+    envs = ("development", "staging", "production")
+    unit = cart(envs=envs)
+    unit.reasons = ["environments/production.yaml changed", "environments/development.yaml changed"]
+    assert describe.pull_title(unit) == "Update shop/cart: environments development, production changed"
+    other = cart(envs=envs)
+    other.reasons = ["environments/staging.yaml changed"]
+    assert describe.pull_title(other) == "Update shop/cart: environment staging changed"
+    team = PullGroup("gitops-engine/shop/_team", [unit, other], 1, True, "team", "shop")
+    assert describe.group_title(team, active=True) == (
+        "Update shop (2 workloads): environments development, staging, production changed [development, staging, "
+        "production]"
+    )
 
 
 def test_a_body_without_diffs_points_at_the_branch(repo: Git) -> None:
@@ -197,14 +213,14 @@ def test_commit_messages_and_a_teams_group(repo: Git) -> None:
     )
     single = PullGroup("gitops-engine/shop/cart", [unit], 1, False, "workload", "shop")
     assert describe.group_message(single) == (
-        "Update shop/cart: environments or settings changed\n\n- definitions/postgres/postgres-incluster.yaml changed\n"
+        "Update shop/cart: rendered manifests change\n\n- definitions/postgres/postgres-incluster.yaml changed\n"
     )
     team = PullGroup("gitops-engine/shop/_team", [unit, unit], 2, True, "team", "shop")
     assert describe.group_title(team, active=True) == (
-        "Update shop (2 workloads): environments or settings changed [development]"
+        "Update shop (2 workloads): rendered manifests change [development]"
     )
     assert describe.group_message(team) == (
-        "Update shop (2 workloads): environments or settings changed [development]\n\n- shop/cart\n- shop/cart\n"
+        "Update shop (2 workloads): rendered manifests change [development]\n\n- shop/cart\n- shop/cart\n"
     )
     marker = describe.rollout_marker(team, {"definitions/postgres/a.yaml": "v--2"})
     assert marker == (

@@ -126,8 +126,8 @@ def test_worker_plans_keep_the_state_s_locks(platform_repo: Path, monkeypatch: p
     """A unit planned in a worker comes back with copies of its old locks; the plan holds the state's own."""
     env_file = platform_repo / "environments" / "development.yaml"
     base = git(platform_repo, "rev-parse", "HEAD").strip()
-    env_file.write_text(env_file.read_text() + "# a comment: every development unit is stale\n")
-    head = commit_all(platform_repo, "comment").strip()
+    env_file.write_text(env_file.read_text() + "values:\n  tier: dev\n")  # every development unit is stale
+    head = commit_all(platform_repo, "a value").strip()
     plans = {}
     for workers in ("1", "2"):
         monkeypatch.setenv("GITOPS_ENGINE_WORKERS", workers)

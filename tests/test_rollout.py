@@ -47,10 +47,11 @@ def rollout(world: World, settings: dict[str, str], platform_extra: str = "") ->
         files[path] = world.show(f"main:{path}") + "rollout:\n" + block
     if platform_extra:
         files["platform.yaml"] = world.show("main:platform.yaml") + platform_extra
-    world.push_change(files, "Rollout settings")  # type: ignore[arg-type]
+    pushed = world.push_change(files, "Rollout settings")  # type: ignore[arg-type]
     report, forge = run(world)
     assert not report.findings and report.opened == [] and report.waiting == [], report
     assert forge.stats.writes == 0
+    assert report.committed is None and world.main() == pushed  # rollout settings render nothing again
 
 
 def harden(world: World) -> str:
@@ -172,6 +173,32 @@ def test_a_definition_change_rolls_out_in_three_waves(world: World) -> None:
     assert open_pulls(world) == []
     assert world.branches() == {}
     assert_no_op(world)
+
+
+def test_a_wave_released_by_an_edit_of_rollout_settings_gets_its_change_at_the_next_run(world: World) -> None:
+    """An edit of rollout settings renders nothing again, but the units still to be rolled out are planned under
+    the new settings: production stops waiting for staging once `after` is gone."""
+    rollout(world, {"production": "  mode: pull-request\n  after: [staging]\n"})
+    harden(world)
+    report, _ = run(world)
+    assert sorted(report.waiting) == [(u, "production", ("staging",)) for u in ALL]
+    assert all(
+        "rendered/production/" not in " ".join(world.changed("main", branch))
+        for branch, _ in open_pulls(world)
+    )
+    production = world.show("main:environments/production.yaml").replace("  after: [staging]\n", "")
+    released = world.push_change({"environments/production.yaml": production}, "Production need not wait")
+    report, _ = run(world)
+    assert report.waiting == [] and world.main() == released  # nothing rendered again on main
+    assert (
+        sorted(
+            unit
+            for branch, _ in open_pulls(world)
+            for unit in [unit_of_branch(branch)]
+            if any(p.startswith(f"rendered/production/{unit}/") for p in world.changed("main", branch))
+        )
+        == ALL
+    )
 
 
 def test_a_teams_later_wave_keeps_its_branch_and_pull_request_while_earlier_waves_come_and_go(

@@ -50,6 +50,32 @@ def test_a_version_is_named_by_the_commit_that_made_it(world: World) -> None:
         assert names.of_file("environments/nowhere.yaml") == ""
 
 
+def test_an_environment_version_is_named_by_the_commit_that_changed_what_rendering_reads(
+    world: World,
+) -> None:
+    """Edits of rollout settings and comments keep the name; a value changed back to an older one is named by
+    the commit that changed it back, not the older one."""
+
+    def name(commit: str) -> str:
+        with Git(world.dev) as repo:
+            environment = load_snapshot(GitSource(repo, commit)).environments["staging"]
+            return VersionNames(repo, commit).of_environment(ENV, environment.fingerprint)
+
+    seeded = _seed(world, ENV)
+    assert name(world.main()) == f"Platform sources ({seeded[:7]})"
+    relabel = world.push_change(
+        world.edit(ENV, "example.com/env: staging", "example.com/env: stage"), "Relabel"
+    )
+    original = world.show(f"main:{ENV}")
+    rollout = world.push_change({ENV: original + "rollout:\n  mode: pull-request\n"}, "Say the rollout mode")
+    commented = world.push_change({ENV: "# Staging.\n" + world.show(f"main:{ENV}")}, "A comment")
+    assert name(rollout) == name(commented) == f"Relabel ({relabel[:7]})"
+    back = world.push_change(world.edit(ENV, "example.com/env: stage", "example.com/env: staging"), "Back")
+    assert name(back) == f"Back ({back[:7]})"
+    with Git(world.dev) as repo:  # a fingerprint no commit gave the file: the last commit that changed it
+        assert VersionNames(repo, back).of_environment(ENV, "sha256:00") == f"Back ({back[:7]})"
+
+
 def test_the_version_field_names_the_definition_when_set(world: World) -> None:
     labelled = world.edit(PG, "type: postgres\n", 'type: postgres\nversion: "PostgreSQL 16.4"\n')
     world.push_change(labelled, "Name the in-cluster PostgreSQL version")

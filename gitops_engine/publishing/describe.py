@@ -98,7 +98,7 @@ def group_title(group: PullGroup, *, active: bool, versions: VersionNames | None
     elif ids:
         what = f"{len(ids)} definition{'s' if len(ids) != 1 else ''} changed"
     else:
-        what = "environments or settings changed"
+        what = _other_change(group.units)
     return f"Update {who} ({count}): {what}{where}"
 
 
@@ -111,7 +111,23 @@ def pull_title(unit: UnitPlan, versions: VersionNames | None = None) -> str:
         return f"Update {unit.unit}: {definition_id} {old or 'new'} → {new or 'removed'}"
     if changes:
         return f"Update {unit.unit}: {len(changes)} definitions changed"
-    return f"Update {unit.unit}: environments or settings changed"
+    return f"Update {unit.unit}: {_other_change([unit])}"
+
+
+def _other_change(units: Sequence[UnitPlan]) -> str:
+    """What a title says of units that no definition change reaches: the environments whose file changed what
+    rendering reads of them (the units' reasons name the files), in platform.yaml's order."""
+    changed = {
+        reason[len("environments/") : -len(".yaml changed")]
+        for unit in units
+        for reason in unit.reasons
+        if reason.startswith("environments/") and reason.endswith(".yaml changed")
+    }
+    if not changed:
+        return "rendered manifests change"
+    order = {env: index for index, env in enumerate(units[0].order)}
+    names = sorted(changed, key=lambda env: (order.get(env, len(order)), env))
+    return f"environment{'s' if len(names) != 1 else ''} {', '.join(names)} changed"
 
 
 def named_changes(unit: UnitPlan, versions: VersionNames | None) -> list[tuple[str, str | None, str | None]]:
@@ -210,7 +226,7 @@ def group_body(git: Git, group: PullGroup, versions: VersionNames, unit_body: st
         *(MARKER.format(unit=u) for u in group.names),
         f"# {len(group.units)} unit(s) of {who}: rendered manifests change",
         "",
-        "Resource definitions, environments or settings changed on `main`. This pull request holds every affected "
+        "Resource definitions or environments changed on `main`. This pull request holds every affected "
         f"unit of {who} for {', '.join(group.environments)} (wave {group.wave}). Merging deploys the change to all "
         "of them; a workload you change meanwhile leaves this pull request, which the engine then updates.",
         "",
@@ -262,7 +278,7 @@ def pull_body(
         )
     else:
         lines.append(
-            "Resource definitions, environments or settings changed on `main`, and this workload's rendered "
+            "Resource definitions or environments changed on `main`, and this workload's rendered "
             "manifests change with them. Merging deploys the change; nothing else in your workload changes."
         )
     lines.append("")

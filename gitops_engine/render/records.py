@@ -79,14 +79,15 @@ class UnitFailure(InputError):
 
 
 class Inputs:
-    """Records every file a render reads, with its blob id: the unit's provenance."""
+    """Records every file a render reads, with its blob id (an environment file: its fingerprint, see
+    model.environment_fingerprint): the unit's provenance."""
 
     def __init__(self) -> None:
         self.files: dict[str, str] = {}
         self.lookups: dict[str, str] = {}  # "team/name" looked up -> fingerprint of what it told us
 
-    def add(self, path: str, blob: str) -> None:
-        self.files[path] = blob
+    def add(self, path: str, version: str) -> None:
+        self.files[path] = version
 
 
 def with_unit(finding: Finding, unit: str) -> Finding:

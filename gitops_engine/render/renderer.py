@@ -40,7 +40,7 @@ class Renderer:
         inputs = Inputs()
         for path, blob in workload.files.items():
             inputs.add(path, blob)
-        inputs.add(env.path, env.blob)
+        inputs.add(env.path, env.fingerprint)
         ctx = WorkloadContext(snapshot, workload, env, self.effective_spec(workload, env_id), inputs)
         namespace = env.namespace_for(workload.team, workload.name)
         if not is_dns_label(namespace):

@@ -130,7 +130,7 @@ class Provisioner:
         unit_name = shared_unit(request.id)
         _check_shared_declaration(request, declared_in, unit_name)
         inputs = Inputs()
-        inputs.add(env.path, env.blob)
+        inputs.add(env.path, env.fingerprint)
         key = ResourceKey(request.type, request.class_, request.res_id, None, None)
         definition = self.match(key, env, declared_in, request.name, unit_name)
         inputs.add(definition.path, definition.blob)
