@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from gitops_engine.git import Git, Identity, blob_id
 from gitops_engine.loading import Snapshot, environment_at
 from gitops_engine.lock import parse_lock
-from gitops_engine.model import LOCK_FILE, WORKLOAD_TYPE
+from gitops_engine.model import LOCK_FILE, WORKLOAD_TYPE, Environment
 from gitops_engine.provenance import RenderedState, stale_reasons
 from gitops_engine.rollout import branch_of, parse_branch, unit_of_branch
 from gitops_engine.source import PLATFORM_FILE
@@ -122,7 +122,13 @@ def _environment_changed(git: Git, start: str, snapshot: Snapshot, path: str) ->
         return True
     data = git.try_read(f"{start}:{path}")
     before = None if data is None else environment_at(data, path, env.blob)
-    return before != env
+    # The fingerprint, not the fields: labels and values in another order compare equal as mappings, and a
+    # template iterating over them may render them in that order.
+    return before is None or _engine_reads(before) != _engine_reads(env)
+
+
+def _engine_reads(env: Environment) -> tuple[str, str, tuple[str, ...]]:
+    return env.fingerprint, env.rollout_mode, env.after
 
 
 def _service_changed(git: Git, start: str, head: str, path: str) -> bool:

@@ -55,6 +55,10 @@ def test_an_environment_edit_reaches_every_unit_only_when_the_engine_reads_it_di
         base, head = _change(platform_repo, path, edited)
         assert _reached(platform_repo, base, head) is None, edited
         _change(platform_repo, path, original)
+    # Values in another order are equal mappings, but a template iterating over them sees the new order.
+    _change(platform_repo, path, original + "values:\n  a: 1\n  b: 2\n")
+    base, head = _change(platform_repo, path, original + "values:\n  b: 2\n  a: 1\n")
+    assert _reached(platform_repo, base, head) is None
     base, head = _change(platform_repo, "environments/README.md", "Environments.\n")
     assert _reached(platform_repo, base, head) is None
 
