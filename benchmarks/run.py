@@ -772,6 +772,38 @@ def child_definition_cli(repo: Path, scratch_dir: Path, partial: bool) -> dict[s
     return {"cli_s": seconds, "opened": opened, "rss_mib": children_peak_rss_mib()}
 
 
+ENVIRONMENT_EDITS = {
+    # What rendering reads of the file stays the same: nothing is checked again.
+    "comments": lambda text: "# Reviewed by the infra team.\n" + text + "rollout:\n  mode: pull-request\n",
+    # A rollout setting changes: every unit is checked (the units waiting for a wave are planned again).
+    "rollout": lambda text: text + "rollout:\n  mode: direct\n",
+}
+
+
+def child_environment_cli(repo: Path, scratch_dir: Path) -> dict[str, Any]:
+    """Edits of environments/staging.yaml that change nothing rendering reads of it (render version 5 on), each
+    through the CLI on a scratch copy of its own: seconds, and the files the engine committed to main."""
+    result: dict[str, Any] = {}
+    for name, edit in ENVIRONMENT_EDITS.items():
+        scratch = scratch_dir / name
+        scratch.mkdir()
+        remote, work, dev = scratch_clones(repo, scratch)
+        before, pushed = dev_commit(dev, {"environments/staging.yaml": edit}, f"Staging: {name}\n")
+        ci_checkout(work)
+        command = [*cli_command(), "process", "--repo", str(work), "--base", before, "--forge", "local"]
+        seconds, proc = timed(
+            functools.partial(subprocess.run, command, capture_output=True, text=True, check=False)
+        )
+        if proc.returncode != 0:
+            raise SystemExit(
+                f"gitops-engine process (environment {name}) failed: {proc.stdout[-2000:]}{proc.stderr}"
+            )
+        main = git(remote, "rev-parse", "refs/heads/main").strip()
+        committed = git(remote, "diff", "--name-only", pushed, main).split() if main != pushed else []
+        result[name] = {"cli_s": seconds, "files": len(committed)}
+    return result
+
+
 def tree_entries(repo: Path) -> dict[str, int]:
     """Entries of the committed rendered/ tree (files, and folders), and its workload×environment units."""
     work = repo / "work"
@@ -791,10 +823,13 @@ def process_figures(repo: Path, repeats: int, budget: float, partial: bool) -> d
         definition = run_child("definition", str(repo), scratch, str(budget), str(int(partial)))
     with tempfile.TemporaryDirectory(dir=SCRATCH, prefix="gitops-engine-bench-") as scratch:
         definition_cli = run_child("definition-cli", str(repo), scratch, str(int(partial)))
+    with tempfile.TemporaryDirectory(dir=SCRATCH, prefix="gitops-engine-bench-") as scratch:
+        environment_cli = run_child("environment-cli", str(repo), scratch)
     return {
         "single": single,
         "definition": definition,
         "definition_cli": definition_cli,
+        "environment_cli": environment_cli,
         "tree": tree_entries(repo),
     }
 
@@ -927,6 +962,26 @@ def table(
             "well under 1 s at 10,000",
         )
         row("no-op run, `--full`", lambda p: ms(p["single"]["noop_full_s"]))
+
+        def environment_edit(name: str) -> Callable[[dict[str, Any]], str]:
+            def cell(p: dict[str, Any]) -> str:
+                found = p.get("environment_cli", {}).get(name)
+                if found is None:
+                    return "n/a"
+                return f"{ms(found['cli_s'])}, {found['files']:,} file(s) committed"
+
+            return cell
+
+        row(
+            "edit of an environment file's comments, CLI wall (what rendering reads unchanged)",
+            environment_edit("comments"),
+            "nothing committed",
+        )
+        row(
+            "edit of an environment file's rollout mode, CLI wall (every unit checked)",
+            environment_edit("rollout"),
+            "nothing committed",
+        )
 
         def definition(p: dict[str, Any]) -> dict[str, Any]:
             return dict(p["definition"])
@@ -1194,6 +1249,8 @@ def main(argv: list[str] | None = None) -> int:
             result = child_definition(Path(rest[0]), Path(rest[1]), float(rest[2]), rest[3] == "1")
         elif kind == "definition-cli":
             result = child_definition_cli(Path(rest[0]), Path(rest[1]), rest[2] == "1")
+        elif kind == "environment-cli":
+            result = child_environment_cli(Path(rest[0]), Path(rest[1]))
         elif kind == "check":
             result = {"ok": renders_as_committed(Path(rest[0]))}
         else:
