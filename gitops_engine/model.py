@@ -100,9 +100,8 @@ class Environment:
         )
 
 
-ENVIRONMENT_FINGERPRINT = (
-    "sha256:"  # how a lock's fingerprint of an environment file starts (a blob id never does)
-)
+# How a lock's fingerprint of an environment file starts (a blob id never does).
+ENVIRONMENT_FINGERPRINT = "sha256:"
 
 
 def environment_fingerprint(
