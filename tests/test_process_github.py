@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -768,3 +770,42 @@ def test_three_waves_on_github_automerge_lands_staging_then_production_opens(
     github.clear_log()
     result = run(site, github, clock)
     assert github.writes == [] and result.forge.stats.writes == 0
+
+
+def test_a_developers_change_asks_github_nothing_and_the_cli_imports_no_http_library(
+    site: Site, github: FakeGitHub
+) -> None:
+    """A change to one workload is committed without a request to GitHub: the CLI run, in a fresh interpreter as CI
+    starts it, neither imports httpx nor makes a client (its TLS set-up included)."""
+    score = "workloads/payments/ledger/score.yaml"
+    pushed = site.push_change(
+        {score: git(site.remote, "show", f"main:{score}") + "# a comment\n"}, "A comment"
+    )
+    github.clear_log()
+    probe = (
+        "import sys\n"
+        "from gitops_engine.entry import main\n"
+        "try:\n"
+        "    main(['process', '--forge', 'github'])\n"
+        "except SystemExit as exit:\n"
+        "    print(exit.code, 'httpx' in sys.modules)\n"
+    )
+    environment = {
+        **os.environ,
+        "GITHUB_REPOSITORY": github.repository,
+        "GITHUB_TOKEN": github.token,
+        "GITHUB_API_URL": github.api_url,
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=site.engine,
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert proc.stdout.splitlines()[-1] == "0 False", proc.stdout + proc.stderr
+    assert github.requests == []
+    assert site.rgit("log", "--format=%an", f"{pushed}..main") == ENGINE_NAME  # the engine committed it
+    assert github.token not in proc.stdout + proc.stderr

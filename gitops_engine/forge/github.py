@@ -19,14 +19,15 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
-
-import httpx
 
 from gitops_engine.errors import ForgeError, UsageError
 from gitops_engine.forge import ForgeStats, Issue, MergeMethod, PullRequest, PullRequestDraft
 from gitops_engine.forge.http import GitHubTransport, Json, ServerFailure
+
+if TYPE_CHECKING:
+    import httpx  # imported by the transport at its first request
 
 log = logging.getLogger(__name__)
 
