@@ -532,27 +532,32 @@ def child_single(repo: Path, scratch_dir: Path, repeats: int, partial: bool) -> 
     # The CLI, as CI runs it: interpreter start-up and imports included. The median of `repeats` runs (one run
     # alone varied by ±40% here), each a new change of the same workload.
     command = cli_command()
-    cli_runs: list[float] = []
-    for run_index in range(repeats):
-        key = picks[repeats + 1]
-        before, _ = dev_commit(
-            dev, {f"workloads/{key}/score.yaml": bump_image(100 + run_index)}, f"Bump {key}\n"
-        )
-        ci_checkout(work)
-        seconds, proc = timed(
-            functools.partial(
-                subprocess.run,
-                [*command, "process", "--repo", str(work), "--base", before, "--forge", "local"],
-                capture_output=True,
-                text=True,
-                check=False,
+
+    def cli_runs(forge: str, first_tag: int, environment: dict[str, str] | None = None) -> list[float]:
+        runs: list[float] = []
+        for run_index in range(repeats):
+            key = picks[repeats + 1]
+            before, _ = dev_commit(
+                dev, {f"workloads/{key}/score.yaml": bump_image(first_tag + run_index)}, f"Bump {key}\n"
             )
-        )
-        if proc.returncode != 0 or "committed" not in proc.stdout:
-            raise SystemExit(f"gitops-engine process failed: {proc.stdout}{proc.stderr}")
-        cli_runs.append(seconds)
-    result["single_cli_runs_s"] = cli_runs
-    result["single_cli_s"] = statistics.median(cli_runs)
+            ci_checkout(work)
+            seconds, proc = timed(
+                functools.partial(
+                    subprocess.run,
+                    [*command, "process", "--repo", str(work), "--base", before, "--forge", forge],
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                    env=environment,
+                )
+            )
+            if proc.returncode != 0 or "committed" not in proc.stdout:
+                raise SystemExit(f"gitops-engine process --forge {forge} failed: {proc.stdout}{proc.stderr}")
+            runs.append(seconds)
+        return runs
+
+    result["single_cli_runs_s"] = cli_runs("local", 100)
+    result["single_cli_s"] = statistics.median(result["single_cli_runs_s"])
     # The same as the template's workflow runs it, `--forge github`: a developer's change asks GitHub nothing, so
     # the API's address is a closed port (a request would fail the run).
     github = {
@@ -561,27 +566,7 @@ def child_single(repo: Path, scratch_dir: Path, repeats: int, partial: bool) -> 
         "GITHUB_TOKEN": "not-a-token-no-request-is-made",
         "GITHUB_API_URL": "http://127.0.0.1:9",
     }
-    github_runs: list[float] = []
-    for run_index in range(repeats):
-        key = picks[repeats + 1]
-        before, _ = dev_commit(
-            dev, {f"workloads/{key}/score.yaml": bump_image(200 + run_index)}, f"Bump {key}\n"
-        )
-        ci_checkout(work)
-        seconds, proc = timed(
-            functools.partial(
-                subprocess.run,
-                [*command, "process", "--repo", str(work), "--base", before, "--forge", "github"],
-                capture_output=True,
-                text=True,
-                check=False,
-                env=github,
-            )
-        )
-        if proc.returncode != 0 or "committed" not in proc.stdout:
-            raise SystemExit(f"gitops-engine process --forge github failed: {proc.stdout}{proc.stderr}")
-        github_runs.append(seconds)
-    result["single_cli_github_s"] = statistics.median(github_runs)
+    result["single_cli_github_s"] = statistics.median(cli_runs("github", 200, github))
     # The processor's clone behind the remote (a long-lived clone, not a CI checkout): the run fetches first.
     before = change(repeats + 2, checkout=False)
     seconds, report = timed(functools.partial(_process, work, before))
