@@ -17,7 +17,7 @@ are followed here, where SDKs hide or automate them differently:
 Every wait goes through the injected `sleep` and `clock` and is recorded in `stats.waits`, so tests never sleep.
 The token lives only in the HTTP client's headers; no message, log line or repr contains it. httpx is imported and
 the client made at the first request: a run that asks GitHub nothing (a developer's change to one workload) spares
-both (~80 ms of a CI step, its TLS set-up included).
+both (~100–150 ms of a CI step on the benchmark machine, the TLS set-up included).
 `gitops_engine.forge.github` holds the forge calls built on this.
 """
 
