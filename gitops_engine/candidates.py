@@ -3,7 +3,8 @@
 Cheap on purpose: proportional to the change, not to the repo. A workload's own files reach it; a definition
 reaches the units whose locks use its resource type (`provenance.RenderedState.units_using`); a Score file's
 service section reaches the workloads that look it up; rendered/ edited by anyone but the engine reaches the units
-edited. Settings changing, or what rendering reads of an environment file, reach everything (None).
+edited. Settings changing, or what the engine reads of an environment file, reach everything (None); an edit of
+their comments or layout reaches nothing.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from gitops_engine.git import Git, Identity, blob_id
-from gitops_engine.loading import Snapshot, environment_at
+from gitops_engine.loading import Snapshot, environment_at, settings_at
 from gitops_engine.lock import parse_lock
 from gitops_engine.model import LOCK_FILE, WORKLOAD_TYPE, Environment
 from gitops_engine.provenance import RenderedState, stale_reasons
@@ -45,7 +46,7 @@ def candidates_from_range(
     if changed is None:
         changed = [path for _, path in git.diff_names(start, head)]
     if any(
-        path == PLATFORM_FILE
+        (path == PLATFORM_FILE and _settings_changed(git, start, snapshot))
         or (path.split("/")[0] == "environments" and _environment_changed(git, start, snapshot, path))
         for path in changed
     ):
@@ -106,6 +107,14 @@ def _units_rendered_by_others(git: Git, start: str, head: str, engine_email: str
             if len(parts) >= 5 and parts[0] == "rendered":
                 units.add(str(Unit.of_path(path)))
     return units
+
+
+def _settings_changed(git: Git, start: str, snapshot: Snapshot) -> bool:
+    """Whether platform.yaml's settings may differ between `start` and the snapshot (an edit of its comments or
+    layout reaches no unit); a file that is missing or not valid at either end counts as changed."""
+    data = git.try_read(f"{start}:{PLATFORM_FILE}")
+    before = None if data is None else settings_at(data, snapshot.settings.blob)
+    return before is None or before != snapshot.settings
 
 
 def _environment_changed(git: Git, start: str, snapshot: Snapshot, path: str) -> bool:

@@ -399,10 +399,27 @@ def _load_settings(source: Source, files: Mapping[str, str], findings: list[Find
     document = _try_read_document(source, PLATFORM_FILE, DEFAULT_MAX_FILE_BYTES, findings)
     if document is None:
         return fallback
+    return _settings(document, files[PLATFORM_FILE], findings) or fallback
+
+
+def settings_at(data: bytes, blob: str) -> Settings | None:
+    """The Settings that the content `data` (blob id `blob`) of platform.yaml loads as: an older version of it,
+    from git history. None when it is not valid."""
+    try:
+        document = load_document(data, PLATFORM_FILE)
+    except YamlSyntaxError:
+        return None
+    findings: list[Finding] = []
+    settings = _settings(document, blob, findings)
+    return None if findings else settings
+
+
+def _settings(document: Document, blob: str, findings: list[Finding]) -> Settings | None:
+    """platform.yaml's Settings; None when its schema is broken (its problems go to `findings`)."""
     problems = validate_document("platform", document)
     if problems:
         findings.extend(problems)
-        return fallback
+        return None
     data: dict[str, Any] = document.data
     pulls = data.get("pullRequests", {})
     limits = data.get("limits", {})
@@ -414,7 +431,7 @@ def _load_settings(source: Source, files: Mapping[str, str], findings: list[Find
         seen.add(env)
     return Settings(
         path=PLATFORM_FILE,
-        blob=files[PLATFORM_FILE],
+        blob=blob,
         environments=environments,
         forge=data.get("forge", "local"),
         labels=tuple(pulls.get("labels", ("gitops-engine",))),

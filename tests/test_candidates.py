@@ -33,9 +33,16 @@ def test_a_definition_reaches_the_units_whose_locks_use_its_type(platform_repo: 
     assert _reached(platform_repo, base, head) == {"team-a/api"}
 
 
-def test_settings_reach_every_unit(platform_repo: Path) -> None:
-    base, head = _change(platform_repo, "platform.yaml", PLATFORM_YAML + "# reviewed\n")
-    assert _reached(platform_repo, base, head) is None
+def test_settings_reach_every_unit_unless_only_comments_changed(platform_repo: Path) -> None:
+    base, head = _change(platform_repo, "platform.yaml", "# Reviewed.\n" + PLATFORM_YAML + "\n# reviewed\n")
+    assert _reached(platform_repo, base, head) == set()
+    for edited in (
+        PLATFORM_YAML + "pullRequests:\n  maxPerRun: 7\n",  # what pull requests a run writes
+        PLATFORM_YAML + "pullRequests:\n  maxPerRun: seven\n",  # no longer valid
+    ):
+        base, head = _change(platform_repo, "platform.yaml", edited)
+        assert _reached(platform_repo, base, head) is None, edited
+        _change(platform_repo, "platform.yaml", PLATFORM_YAML)
 
 
 def test_an_environment_edit_reaches_every_unit_only_when_the_engine_reads_it_differently(
