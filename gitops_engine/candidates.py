@@ -20,7 +20,7 @@ from gitops_engine.lock import parse_lock
 from gitops_engine.model import LOCK_FILE, WORKLOAD_TYPE, Environment
 from gitops_engine.provenance import RenderedState, stale_reasons
 from gitops_engine.rollout import branch_of, parse_branch, unit_of_branch
-from gitops_engine.source import PLATFORM_FILE
+from gitops_engine.source import PLATFORM_FILE, environment_of
 from gitops_engine.units import Unit, is_shared
 
 if TYPE_CHECKING:
@@ -122,12 +122,8 @@ def _environment_changed(git: Git, start: str, snapshot: Snapshot, path: str) ->
     what rendering reads (Environment.fingerprint) or its rollout settings, which decide how units still to be
     rolled out get their change. An edit of its comments or layout reaches no unit. Anything else under
     environments/, a file added, removed or not valid at either end counts as changed."""
-    env = (
-        snapshot.environments.get(path[len("environments/") : -len(".yaml")])
-        if path.endswith(".yaml")
-        else None
-    )
-    if env is None or env.path != path:
+    env = snapshot.environments.get(environment_of(path) or "")
+    if env is None:
         return True
     data = git.try_read(f"{start}:{path}")
     before = None if data is None else environment_at(data, path, env.blob)

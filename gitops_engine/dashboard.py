@@ -20,7 +20,7 @@ from gitops_engine.lock import lock_object
 from gitops_engine.model import ENVIRONMENT_FINGERPRINT
 from gitops_engine.provenance import RenderedState
 from gitops_engine.rollout import read_marker
-from gitops_engine.source import GitSource
+from gitops_engine.source import GitSource, environment_of
 from gitops_engine.versions import VersionNames
 
 TITLE = "gitops-engine rollout dashboard"
@@ -132,7 +132,7 @@ def summarize(git: Git, main: str, uses: Uses, *, snapshot: Snapshot | None = No
 
 def _environment_names(path: str, snapshot: Snapshot, versions: VersionNames) -> tuple[str, str, str]:
     """Usage.names of an environment file: its path, its short fingerprint and the commit that made it."""
-    fingerprint = snapshot.environments[path[len("environments/") : -len(".yaml")]].fingerprint
+    fingerprint = snapshot.environments[environment_of(path) or ""].fingerprint
     short = fingerprint.removeprefix(ENVIRONMENT_FINGERPRINT)[:12]
     return path, short, versions.of_environment(path, fingerprint)
 

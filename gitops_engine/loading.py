@@ -37,6 +37,7 @@ from gitops_engine.source import (
     LazyFiles,
     Source,
     WorkTreeSource,
+    environment_of,
     folder_of,
     outside_workloads,
     symlink_finding,
@@ -204,11 +205,8 @@ class Snapshot:
     def input_version(self, path: str) -> str | None:
         """What a lock written now would record for the input `path` (None: no such file): its blob id, or for an
         environment file that loaded, the fingerprint of what rendering reads of it."""
-        if path.startswith("environments/") and path.endswith(".yaml"):
-            env = self.environments.get(path[len("environments/") : -len(".yaml")])
-            if env is not None and env.path == path:
-                return env.fingerprint
-        return self.files.get(path)
+        env = self.environments.get(environment_of(path) or "")
+        return env.fingerprint if env is not None else self.files.get(path)
 
     # -- workloads ---------------------------------------------------------------------------------------------
     def workload(self, key: str) -> Workload:
@@ -453,9 +451,7 @@ def _load_environments(
     environments: dict[str, Environment] = {}
     documents: dict[str, Document] = {}
     on_disk = {
-        path[len("environments/") : -len(".yaml")]: path
-        for path in outside_workloads(files)
-        if path.startswith("environments/") and path.endswith(".yaml") and path.count("/") == 1
+        env_id: path for path in outside_workloads(files) if (env_id := environment_of(path)) is not None
     }
     for env_id in settings.environments:
         if env_id not in on_disk:
@@ -545,7 +541,9 @@ def _rendered_environment(data: dict[str, Any]) -> dict[str, Any]:
 def environment_at(data: bytes, path: str, blob: str) -> Environment | None:
     """The Environment that the content `data` (blob id `blob`) of the environment file `path` loads as: an older
     version of it, from git history. None when it is not a valid environment document."""
-    env_id = path[len("environments/") : -len(".yaml")]
+    env_id = environment_of(path)
+    if env_id is None:
+        return None
     try:
         document = load_document(data, path)
     except YamlSyntaxError:

@@ -41,6 +41,13 @@ def is_source_path(path: str) -> bool:
     return path.startswith(SOURCE_ROOTS) or path in _SOURCE_FILES
 
 
+def environment_of(path: str) -> str | None:
+    """The environment id an environment file's path names (`environments/<id>.yaml`); None for any other path."""
+    if path.startswith("environments/") and path.endswith(".yaml") and path.count("/") == 1:
+        return path[len("environments/") : -len(".yaml")]
+    return None
+
+
 class Source(Protocol):
     """Where a snapshot's files come from."""
 

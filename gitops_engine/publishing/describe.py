@@ -18,6 +18,7 @@ from gitops_engine.manifest import ObjectChange
 from gitops_engine.model import SHARED_FOLDER
 from gitops_engine.plan import object_diff
 from gitops_engine.rollout import ROLLOUT_MARKER, PullGroup
+from gitops_engine.source import environment_of
 from gitops_engine.workers import Spread, plan_workers, slices_of
 
 if TYPE_CHECKING:
@@ -118,10 +119,10 @@ def _other_change(units: Sequence[UnitPlan]) -> str:
     """What a title says of units that no definition change reaches: the environments whose file changed what
     rendering reads of them (the units' reasons name the files), in platform.yaml's order."""
     changed = {
-        reason[len("environments/") : -len(".yaml changed")]
+        env_id
         for unit in units
         for reason in unit.reasons
-        if reason.startswith("environments/") and reason.endswith(".yaml changed")
+        if reason.endswith(" changed") and (env_id := environment_of(reason.removesuffix(" changed")))
     }
     if not changed:
         return "rendered manifests change"
